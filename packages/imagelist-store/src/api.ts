@@ -1,0 +1,318 @@
+// The public contract of the store: both CLIs and @hepix/image-cache program against these types.
+// Everything that changes several rows runs in one transaction; a failure leaves the store as it was.
+import type { Kysely } from 'kysely';
+
+/** Metadata of an endorser, image list or image as the publisher keeps it: key → string value. */
+export type Metadata = Record<string, string>;
+
+export interface OpenStoreOptions {
+  /** Clock used for timestamps the store sets itself (`updated`, `imported`, lock ownership). */
+  now?: () => Date;
+  /** SQLite busy timeout and lock wait in milliseconds (default 30 000). */
+  busyTimeoutMs?: number;
+  /** Receives migration and warning messages. */
+  log?: (level: 'debug' | 'info' | 'warn', message: string) => void;
+  /** Open an existing database without creating it (a missing SQLite file is `ERR_STORE_OPEN`). */
+  mustExist?: boolean;
+}
+
+export interface Store {
+  readonly dialect: 'sqlite' | 'postgres';
+  /** The URL the store was opened with, with any password removed. */
+  readonly url: string;
+  readonly publisher: PublisherRepository;
+  readonly subscriber: SubscriberRepository;
+  /**
+   * Runs `fn` while holding the named lock across processes (SQLite: a lock row taken in an immediate
+   * transaction, released on close or crash of its holder; PostgreSQL: a session advisory lock).
+   * Waits up to `waitMs` (default: the busy timeout), then throws `ERR_STORE_LOCKED`.
+   */
+  withLock<T>(name: string, fn: () => Promise<T>, options?: { waitMs?: number }): Promise<T>;
+  /** The underlying kysely instance, for tools that need a query the repositories do not offer. */
+  readonly db: Kysely<unknown>;
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Publisher (vmcaster): endorsers keyed by DN, image lists and images keyed by dc:identifier, all with
+// free key/value metadata. An image may belong to several lists.
+
+export interface PublisherEndorser {
+  /** The endorser's certificate subject as an OpenSSL one-line DN; it is also the `hv:dn` of exports. */
+  dn: string;
+  metadata: Metadata;
+  imageLists: string[];
+}
+
+export interface PublisherImageList {
+  identifier: string;
+  metadata: Metadata;
+  /** Identifiers of the bound images, in binding order. */
+  images: string[];
+  /** DNs of the bound endorsers, in binding order. */
+  endorsers: string[];
+  updated?: Date;
+}
+
+export interface PublisherImage {
+  identifier: string;
+  metadata: Metadata;
+  imageLists: string[];
+}
+
+export interface ImportResult {
+  identifier: string;
+  created: boolean;
+  /** False when the stored list has a newer `hv:version` than the import, so its metadata was kept. */
+  metadataUpdated: boolean;
+  images: { identifier: string; created: boolean; metadataUpdated: boolean }[];
+  endorsers: { dn: string; created: boolean }[];
+}
+
+export interface PublisherRepository {
+  listEndorsers(): Promise<string[]>;
+  getEndorser(dn: string): Promise<PublisherEndorser | undefined>;
+  /** `ERR_STORE_CONFLICT` if it exists. */
+  addEndorser(dn: string, metadata?: Metadata): Promise<void>;
+  /** Also removes its bindings. `ERR_STORE_NOT_FOUND` if absent. */
+  deleteEndorser(dn: string): Promise<void>;
+  setEndorserKeys(dn: string, metadata: Metadata): Promise<void>;
+  deleteEndorserKey(dn: string, key: string): Promise<void>;
+
+  listImageLists(): Promise<string[]>;
+  getImageList(identifier: string): Promise<PublisherImageList | undefined>;
+  addImageList(identifier: string, metadata?: Metadata): Promise<void>;
+  /** Removes the list and its bindings; images stay (they may belong to other lists). */
+  deleteImageList(identifier: string): Promise<void>;
+  /** Sets several keys at once. The reserved keys `dc:identifier`, `hv:endorser`, `hv:images` are
+   * `ERR_STORE_INVALID`. */
+  setImageListKeys(identifier: string, metadata: Metadata): Promise<void>;
+  deleteImageListKey(identifier: string, key: string): Promise<void>;
+
+  listImages(): Promise<string[]>;
+  getImage(identifier: string): Promise<PublisherImage | undefined>;
+  addImage(identifier: string, metadata?: Metadata): Promise<void>;
+  deleteImage(identifier: string): Promise<void>;
+  /** `dc:identifier` is reserved (`ERR_STORE_INVALID`). */
+  setImageKeys(identifier: string, metadata: Metadata): Promise<void>;
+  deleteImageKey(identifier: string, key: string): Promise<void>;
+
+  bindEndorser(imageList: string, dn: string): Promise<void>;
+  unbindEndorser(imageList: string, dn: string): Promise<void>;
+  bindImage(imageList: string, image: string): Promise<void>;
+  unbindImage(imageList: string, image: string): Promise<void>;
+
+  /**
+   * Imports a parsed HEPiX document (`{"hv:imagelist": {...}}`, or the legacy unwrapped object) in one
+   * transaction: the list, its images (bound) and endorsers (bound, keyed by `hv:x509.hv:dn`). Metadata of an
+   * existing list or image is replaced only when the import's `hv:version` is the same or newer
+   * (compareVersions). Non-string values are stored as their JSON text.
+   */
+  importImageList(document: unknown): Promise<ImportResult>;
+
+  /**
+   * The list as it would be published, without new dates or version: `{"hv:imagelist": {...metadata,
+   * "dc:identifier", "hv:endorser": {"hv:x509": {...}} (an array when several are bound, none → absent),
+   * "hv:images": [{"hv:image": {...}}]}}`. Integer-valued keys (`hv:size`, `hv:ram_minimum`,
+   * `hv:core_minimum`) are emitted as numbers when their stored text is an integer; everything else as strings.
+   */
+  exportImageList(identifier: string): Promise<Record<string, unknown>>;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Subscriber (vmcatcher)
+
+export interface Principal {
+  /** Certificate subject, OpenSSL one-line DN. */
+  subject: string;
+  /** Certificate issuer, OpenSSL one-line DN. */
+  issuer: string;
+}
+
+export interface SubscriberEndorser {
+  identifier: string;
+  principals: Principal[];
+}
+
+export interface SubscriptionLink {
+  endorser: string;
+  subscription: string;
+  authorised: boolean;
+}
+
+export type TrustAnchorMode = 'none' | 'browser' | 'igtf';
+/** 0 refuse new images, 1 accept them, 3 accept and subscribe them (cache = 1). */
+export type UpdateMode = 0 | 1 | 3;
+
+export interface Subscription {
+  /** The list's `dc:identifier`. */
+  identifier: string;
+  description: string;
+  /** The URL the list is fetched from, without user info (credentials are kept apart). */
+  uri: string;
+  authorised: boolean;
+  trustAnchor: TrustAnchorMode;
+  updateMode: UpdateMode;
+  /** Last successful update. */
+  updated?: Date;
+  /** True when Basic-auth credentials are stored; the secrets themselves only come from getCredentials. */
+  hasUsername: boolean;
+  hasPassword: boolean;
+  /** The newest imported list, if any. */
+  latest?: StoredImageListSummary;
+}
+
+export interface StoredImageListSummary {
+  id: number;
+  imported: Date;
+  created: Date;
+  expires: Date;
+  version: string;
+  /** sha512 hex of the raw signed bytes. */
+  dataHash: string;
+  /** Set when the list was found expired (or superseded by nothing newer past its expiry). */
+  expired?: Date;
+  signer: Principal;
+}
+
+export interface StoredImageList extends StoredImageListSummary {
+  subscription: string;
+  /** The raw signed bytes exactly as fetched. */
+  data: Uint8Array;
+  /** The list-level keys of the decoded list (everything but `hv:images`), for `ad:vo` and friends. */
+  metadata: Record<string, unknown>;
+}
+
+/** One image of one imported list. */
+export interface ImageInstance {
+  identifier: string;
+  title: string;
+  description: string;
+  hypervisor: string;
+  sha512: string;
+  uri: string;
+  os: string;
+  osversion: string;
+  arch: string;
+  version: string;
+  size: number;
+  comments: string;
+  format?: string;
+  /** The whole `hv:image` object as published (every key, including `ad:*`). */
+  image: Record<string, unknown>;
+  imageListId: number;
+}
+
+export interface SubscribedImage {
+  identifier: string;
+  subscription: string;
+  /** ImageDefinition.cache: subscribed for caching. */
+  cache: boolean;
+  /** The original state bitmap: bit 0 = cache, bit 1 = available (latest instance belongs to the
+   * subscription's latest, unexpired list and the subscription is authorised). */
+  state: number;
+  latest?: ImageInstance;
+}
+
+export interface RecordImageListInput {
+  data: Uint8Array;
+  dataHash: string;
+  created: Date;
+  expires: Date;
+  version: string;
+  signer: Principal;
+  metadata: Record<string, unknown>;
+  images: Omit<ImageInstance, 'imageListId'>[];
+}
+
+export interface RecordImageListResult {
+  imageListId: number;
+  /** Images not registered before that were registered now (per update mode). */
+  accepted: string[];
+  /** Images not registered that were refused (update mode 0). */
+  refused: string[];
+}
+
+export interface FailedEvent {
+  id: number;
+  recorded: Date;
+  type: string;
+  /** The event as delivered (JSON-serialisable). */
+  payload: Record<string, unknown>;
+  error: string;
+  attempts: number;
+}
+
+export interface SubscriberRepository {
+  listEndorsers(): Promise<SubscriberEndorser[]>;
+  getEndorser(identifier: string): Promise<SubscriberEndorser | undefined>;
+  /** `ERR_STORE_CONFLICT` if the identifier or any principal subject already exists. */
+  createEndorser(identifier: string, principals: Principal[]): Promise<SubscriberEndorser>;
+  /** Removes principals and links too. */
+  deleteEndorser(identifier: string): Promise<void>;
+  /** Exact match on both one-line DNs (callers normalise with dnEquals-compatible forms first). */
+  findEndorserByPrincipal(principal: Principal): Promise<SubscriberEndorser | undefined>;
+
+  listLinks(): Promise<SubscriptionLink[]>;
+  link(endorser: string, subscription: string): Promise<void>;
+  unlink(endorser: string, subscription: string): Promise<void>;
+  /** True when some endorser with this principal has an authorised link to the subscription. */
+  isAuthorised(subscription: string, principal: Principal): Promise<boolean>;
+
+  listSubscriptions(): Promise<Subscription[]>;
+  getSubscription(identifier: string): Promise<Subscription | undefined>;
+  getSubscriptionByUri(uri: string): Promise<Subscription | undefined>;
+  /**
+   * Creates the subscription, its image definitions, and (when `endorser` is given) an authorised link, in
+   * one transaction. `ERR_STORE_CONFLICT` if the identifier or uri is taken.
+   */
+  createSubscription(input: {
+    identifier: string;
+    description: string;
+    uri: string;
+    trustAnchor?: TrustAnchorMode;
+    updateMode?: UpdateMode;
+    credentials?: { username?: string; password?: string };
+    endorser?: string;
+    images?: { identifier: string; cache: boolean }[];
+  }): Promise<Subscription>;
+  updateSubscription(
+    identifier: string,
+    patch: Partial<Pick<Subscription, 'uri' | 'description' | 'authorised' | 'trustAnchor' | 'updateMode'>>,
+  ): Promise<void>;
+  /** `null` clears a value, `undefined` leaves it. */
+  setCredentials(identifier: string, credentials: { username?: string | null; password?: string | null }): Promise<void>;
+  getCredentials(identifier: string): Promise<{ username?: string; password?: string }>;
+  /** Removes its image definitions, list instances and links. */
+  deleteSubscription(identifier: string): Promise<void>;
+
+  getLatestImageList(subscription: string): Promise<StoredImageList | undefined>;
+  /**
+   * One transaction: stores the list instance, an ImageInstance for every image whose definition exists (or
+   * is created now per the subscription's update mode), points each definition's `latest` and the
+   * subscription's latest list at them, and sets `updated`.
+   */
+  recordImageList(subscription: string, input: RecordImageListInput): Promise<RecordImageListResult>;
+  markImageListExpired(imageListId: number, at: Date): Promise<void>;
+
+  listImages(filter?: { subscription?: string }): Promise<SubscribedImage[]>;
+  /** All definitions with this identifier (the same image may be in several subscriptions). */
+  getImages(identifier: string): Promise<SubscribedImage[]>;
+  findImagesBySha512(sha512: string): Promise<SubscribedImage[]>;
+  /** Sets cache for every definition with this identifier (optionally within one subscription). Returns the
+   * number changed; 0 means unknown image. */
+  setImageCache(identifier: string, cache: boolean, subscription?: string): Promise<number>;
+  /** Pre-registers an image (cache 0); `ERR_STORE_CONFLICT` if already registered in that subscription. */
+  acceptImage(subscription: string, identifier: string): Promise<void>;
+  /** Removes the definition and its instances. */
+  refuseImage(subscription: string, identifier: string): Promise<void>;
+  /** Images with state 3 (subscribed and available): what the cache must hold. */
+  listCacheCandidates(): Promise<(SubscribedImage & { latest: ImageInstance; list: StoredImageListSummary })[]>;
+
+  recordFailedEvent(event: { type: string; payload: Record<string, unknown>; error: string }): Promise<number>;
+  listFailedEvents(): Promise<FailedEvent[]>;
+  /** After a successful re-delivery. */
+  deleteFailedEvent(id: number): Promise<void>;
+  /** After another failed re-delivery. */
+  bumpFailedEvent(id: number, error: string): Promise<void>;
+}

@@ -1,0 +1,2 @@
+// Not yet implemented: see README.md.
+export {};

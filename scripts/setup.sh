@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs everything this repository needs on a fresh Debian machine with Node 20 and npm:
+# the Debian packages the tests drive for real (openssl, PostgreSQL, OpenSSH, nginx, a C compiler with
+# libssl headers), pnpm, and the workspace's npm dependencies. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+debs=(openssl libssl-dev gcc libc6-dev postgresql openssh-server openssh-client nginx-light curl ca-certificates procps)
+missing=()
+for p in "${debs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  echo "setup: installing Debian packages: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version)" != "10.34.9" ]; then
+  echo "setup: installing pnpm 10.34.9"
+  npm i -g pnpm@10.34.9 >/dev/null
+fi
+
+export npm_config_nodedir=/usr
+pnpm install --frozen-lockfile
