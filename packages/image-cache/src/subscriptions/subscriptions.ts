@@ -10,13 +10,7 @@ import type {
 } from '@hepix/imagelist-store';
 import { TrustStore } from '@hepix/smime-x509';
 import { ListFetcher, type ListFetcherOptions, parseListUrl, redactUrl } from '../fetch/fetch.js';
-import {
-  type CrlPolicy,
-  checkDates,
-  imageInstances,
-  verifyImageList,
-  versionOrder,
-} from './check.js';
+import { type CrlPolicy, checkDates, imageInstances, verifyImageList, versionOrder } from './check.js';
 import { SubscriptionError, worstStatus } from './errors.js';
 
 export type SubscriptionLogger = (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
