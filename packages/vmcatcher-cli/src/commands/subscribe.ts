@@ -448,7 +448,7 @@ async function subscribeMain(ctx: CommonContext): Promise<number> {
             emit(ctx, `${subscriptionInfoLines(view).join('\n')}\n`, outputs, index);
           }
           if (ctx.format === 'json' && json.length)
-            ctx.io.stdout(jsonText(targets.length === 1 && !uuids.length && !uris.length ? json : json));
+            ctx.io.stdout(jsonText(json));
         } finally {
           await subs?.close();
         }
