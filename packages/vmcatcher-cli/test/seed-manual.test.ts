@@ -233,7 +233,7 @@ describe('over HTTPS on 127.0.0.1', () => {
       res.end(served);
     });
   });
-  let served = Buffer.alloc(0);
+  let served: Buffer = Buffer.alloc(0);
 
   it('subscribes with stored credentials and igtf TLS, never prints the password, updates, rejects', async () => {
     served = signWithOpenssl(list('1.0', { uri: url() }), pki.endorser, tmp);
