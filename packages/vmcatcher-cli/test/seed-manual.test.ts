@@ -5,7 +5,13 @@ import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeListJson, makePki, makeTempDir, signWithOpenssl, type TestPki } from '../../image-cache/test/helpers/pki.js';
+import {
+  makeListJson,
+  makePki,
+  makeTempDir,
+  signWithOpenssl,
+  type TestPki,
+} from '../../image-cache/test/helpers/pki.js';
 import { startHttpsServer, type TestServer } from '../../image-cache/test/helpers/servers.js';
 
 const DAY = 86_400_000;
@@ -31,7 +37,12 @@ interface Run {
 }
 
 function sh(script: string, cwd = work, extraEnv: Record<string, string> = {}): Run {
-  const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${bin}:${process.env.PATH}`, VMCATCHER_DIR_CERT: pki.certDir, ...extraEnv };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PATH: `${bin}:${process.env.PATH}`,
+    VMCATCHER_DIR_CERT: pki.certDir,
+    ...extraEnv,
+  };
   delete env.VMCATCHER_RDBMS;
   delete env.VMCATCHER_OUTPUT_FORMAT;
   delete env.VMCATCHER_LOG_CONF;
@@ -41,15 +52,31 @@ function sh(script: string, cwd = work, extraEnv: Record<string, string> = {}): 
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+// The HTTPS server runs in this process: commands that reach it must not block the event loop.
 function shAsync(script: string, cwd: string): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${bin}:${process.env.PATH}`, VMCATCHER_DIR_CERT: pki.certDir };
-  delete env.VMCATCHER_RDBMS;
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PATH: `${bin}:${process.env.PATH}`,
+    VMCATCHER_DIR_CERT: pki.certDir,
+  };
+  for (const k of [
+    'VMCATCHER_RDBMS',
+    'VMCATCHER_OUTPUT_FORMAT',
+    'VMCATCHER_LOG_CONF',
+    'HTTPS_PROXY',
+    'https_proxy',
+  ])
+    delete env[k];
   return new Promise((resolve) => {
     const child = spawn('bash', ['-c', script], { cwd, env });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     child.on('close', (status) => resolve({ status, stdout, stderr }));
   });
 }
@@ -102,7 +129,9 @@ describe('the manual, as written', () => {
 
     r = sh('vmcatcher_endorser -l');
     expect(r.status).toBe(0);
-    expect(r.stdout).toBe("'Owen Synge'\t'/C=DE/O=GermanGrid/OU=DESY/CN=Owen Synge'\t'/C=DE/O=GermanGrid/CN=HEPiX Test CA'\n");
+    expect(r.stdout).toBe(
+      "'Owen Synge'\t'/C=DE/O=GermanGrid/OU=DESY/CN=Owen Synge'\t'/C=DE/O=GermanGrid/CN=HEPiX Test CA'\n",
+    );
 
     r = sh('vmcatcher_subscribe -v -s file:///`pwd`/hepix_signed_image_list');
     expect(r.status).toBe(0);
@@ -169,7 +198,10 @@ describe('the manual, as written', () => {
     expect(r.stdout).toContain('image.hv:hypervisor=kvm\n');
     expect(r.stdout).toContain('imagedef.cache=1\n');
     expect(r.stdout).toContain('endorser:hv:subject=/C=DE/O=GermanGrid/OU=DESY/CN=Owen Synge\n');
-    writeFileSync(join(work, 'logger.conf'), '[loggers]\nkeys=root\n\n[logger_root]\nlevel=DEBUG\nhandlers=\n');
+    writeFileSync(
+      join(work, 'logger.conf'),
+      '[loggers]\nkeys=root\n\n[logger_root]\nlevel=DEBUG\nhandlers=\n',
+    );
     r = sh('vmcatcher_image -L logger.conf -l');
     expect(r.status).toBe(0);
     expect(r.stderr).toContain('Defaulting DB connection');
@@ -193,7 +225,9 @@ describe('the manual, as written', () => {
     expect(r.status).toBe(0);
     expect(sh('vmcatcher_subscribe -U').status).toBe(0);
     r = sh("vmcatcher_endorser -i -e 'Owen Synge'");
-    expect(r.stdout).toContain('endorser.dc:identifier=Owen Synge\nendorser.hv:dn=/C=DE/O=GermanGrid/OU=DESY/CN=Owen Synge\n');
+    expect(r.stdout).toContain(
+      'endorser.dc:identifier=Owen Synge\nendorser.hv:dn=/C=DE/O=GermanGrid/OU=DESY/CN=Owen Synge\n',
+    );
     r = sh('vmcatcher_image -D -u 858a817e-0ca2-473f-89d3-d5bdfc51968e');
     expect(r.status).toBe(0);
     expect(imageLines(sh('vmcatcher_image -l').stdout).find((l) => l[0].startsWith('858a'))?.[1]).toBe('2');
@@ -221,6 +255,7 @@ describe('over HTTPS on 127.0.0.1', () => {
   const db = () => `sqlite:///${join(dir, 'https.db')}`;
   const url = () => `${https.url}/lists/image.list?vo=test`;
 
+  const shA = (script: string) => shAsync(script, dir);
   beforeAll(() => {
     dir = join(tmp, 'https');
     mkdirSync(dir);
@@ -237,37 +272,50 @@ describe('over HTTPS on 127.0.0.1', () => {
 
   it('subscribes with stored credentials and igtf TLS, never prints the password, updates, rejects', async () => {
     served = signWithOpenssl(list('1.0', { uri: url() }), pki.endorser, tmp);
-    expect(sh(`vmcatcher_endorser -d ${db()} -C -e owen -S '${pki.endorser.subject}' -I '${pki.endorser.issuer}'`).status).toBe(0);
+    expect(
+      (
+        await shA(
+          `vmcatcher_endorser -d ${db()} -C -e owen -S '${pki.endorser.subject}' -I '${pki.endorser.issuer}'`,
+        )
+      ).status,
+    ).toBe(0);
     // Without --uri-trustanchor-set igtf the test CA is not trusted (system roots): 50.
-    let r = sh(`vmcatcher_subscribe -d ${db()} --uri-username-set reader --uri-password-set s3cret-pw -s '${url()}'`);
+    let r = await shA(
+      `vmcatcher_subscribe -d ${db()} --uri-username-set reader --uri-password-set s3cret-pw -s '${url()}'`,
+    );
     expect(r.status).toBe(50);
-    r = sh(
+    r = await shA(
       `vmcatcher_subscribe -d ${db()} --uri-trustanchor-set igtf --uri-username-set reader --uri-password-set s3cret-pw -s '${url()}'`,
     );
     expect(r.stderr).not.toContain('s3cret-pw');
     expect(r.status).toBe(0);
-    r = sh(`vmcatcher_subscribe -d ${db()} -i -u ${LIST}`);
+    r = await shA(`vmcatcher_subscribe -d ${db()} -i -u ${LIST}`);
     expect(r.stdout).toContain('subscription.hv:uri.trustAnchor=IGTF\n');
     expect(r.stdout).toContain('subscription.hv:uri.username=reader\n');
     expect(r.stdout).toContain('subscription.hv:uri.password=********\n');
     expect(r.stdout + r.stderr).not.toContain('s3cret-pw');
-    expect(sh(`vmcatcher_subscribe -d ${db()} -i -u ${LIST} --json`).stdout).not.toContain('s3cret-pw');
-    expect(sh(`vmcatcher_subscribe -d ${db()} -U`).status).toBe(0);
+    expect((await shA(`vmcatcher_subscribe -d ${db()} -i -u ${LIST} --json`)).stdout).not.toContain(
+      's3cret-pw',
+    );
+    expect((await shA(`vmcatcher_subscribe -d ${db()} -U`)).status).toBe(0);
 
     served = signWithOpenssl(list('1.1', { uri: url() }), pki.endorser, tmp);
-    r = sh(`vmcatcher_subscribe -d ${db()} -U --json`);
+    r = await shA(`vmcatcher_subscribe -d ${db()} -U --json`);
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout)[0]).toMatchObject({ outcome: 'updated', status: 0, version: '1.1' });
 
     served = signWithOpenssl(list('1.0', { uri: url() }), pki.endorser, tmp);
-    r = sh(`vmcatcher_subscribe -d ${db()} -U --json`);
+    r = await shA(`vmcatcher_subscribe -d ${db()} -U --json`);
     expect(r.status).toBe(17);
     expect(JSON.parse(r.stdout)[0]).toMatchObject({ code: 'ERR_SUB_LOWER_VERSION', status: 17 });
 
     const text = signWithOpenssl(list('2.0', { uri: url() }), pki.endorser, tmp).toString('utf8');
     served = Buffer.from(text.replace('CERN Virtual Machine', 'CERN Virtual Machinf'));
-    expect(sh(`vmcatcher_subscribe -d ${db()} -U`).status).toBe(11);
-    expect(JSON.parse(sh(`vmcatcher_subscribe -d ${db()} -i -u ${LIST} --json`).stdout)[0].ImageListInstance.version).toBe('1.1');
+    expect((await shA(`vmcatcher_subscribe -d ${db()} -U`)).status).toBe(11);
+    expect(
+      JSON.parse((await shA(`vmcatcher_subscribe -d ${db()} -i -u ${LIST} --json`)).stdout)[0]
+        .ImageListInstance.version,
+    ).toBe('1.1');
   });
 
   it('two -U runs at once serialise on the store lock and both succeed', async () => {
@@ -277,13 +325,21 @@ describe('over HTTPS on 127.0.0.1', () => {
       shAsync(`vmcatcher_subscribe -d ${db()} -U`, dir),
     ]);
     expect([a.status, b.status]).toEqual([0, 0]);
-    expect(JSON.parse(sh(`vmcatcher_subscribe -d ${db()} -i -u ${LIST} --json`).stdout)[0].ImageListInstance.version).toBe('3.0');
+    expect(
+      JSON.parse((await shA(`vmcatcher_subscribe -d ${db()} -i -u ${LIST} --json`)).stdout)[0]
+        .ImageListInstance.version,
+    ).toBe('3.0');
   });
 
-  it('changing the update mode re-imports the list at once', () => {
-    const r = sh(`vmcatcher_subscribe -d ${db()} --imagelist-newimage-subscribe -u ${LIST}`);
+  it('changing the update mode re-imports the list at once', async () => {
+    const r = await shA(`vmcatcher_subscribe -d ${db()} --imagelist-newimage-subscribe -u ${LIST}`);
     expect(r.status).toBe(0);
-    expect(sh(`vmcatcher_subscribe -d ${db()} -l`).stdout).toContain(`${LIST}\tTrue\tIGTF\t${url()}`);
-    expect(JSON.parse(sh(`vmcatcher_subscribe -d ${db()} -i -u ${LIST} --json`).stdout)[0].Subscription.updateMode).toBe(3);
+    expect((await shA(`vmcatcher_subscribe -d ${db()} -l`)).stdout).toContain(
+      `${LIST}\tTrue\tIGTF\t${url()}`,
+    );
+    expect(
+      JSON.parse((await shA(`vmcatcher_subscribe -d ${db()} -i -u ${LIST} --json`)).stdout)[0].Subscription
+        .updateMode,
+    ).toBe(3);
   });
 });

@@ -447,8 +447,7 @@ async function subscribeMain(ctx: CommonContext): Promise<number> {
             if (!s.latest) ctx.log('warn', `Subscription '${s.identifier}' needs an update.`);
             emit(ctx, `${subscriptionInfoLines(view).join('\n')}\n`, outputs, index);
           }
-          if (ctx.format === 'json' && json.length)
-            ctx.io.stdout(jsonText(json));
+          if (ctx.format === 'json' && json.length) ctx.io.stdout(jsonText(json));
         } finally {
           await subs?.close();
         }
