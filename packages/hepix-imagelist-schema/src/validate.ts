@@ -78,10 +78,18 @@ function firstInvalidUtf8(bytes: Uint8Array): number {
   return bytes.length;
 }
 
+function tooLarge(bytes: number, maxBytes: number): never {
+  fail(
+    'limits',
+    `JSON text of ${bytes} bytes is larger than the limit of ${maxBytes} bytes (option maxBytes)`,
+  );
+}
+
 function parseText(text: string, maxBytes: number): unknown {
-  // String length in UTF-16 units never exceeds the UTF-8 byte count, so only near the limit count bytes.
-  if (text.length > maxBytes || (text.length * 3 > maxBytes && Buffer.byteLength(text, 'utf8') > maxBytes)) {
-    fail('limits', `JSON text larger than the limit of ${maxBytes} bytes (option maxBytes)`);
+  // A UTF-16 unit is at most 3 UTF-8 bytes, so bytes are counted only when the text could be too large.
+  if (text.length * 3 > maxBytes) {
+    const bytes = Buffer.byteLength(text, 'utf8');
+    if (bytes > maxBytes) tooLarge(bytes, maxBytes);
   }
   const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   try {
@@ -98,12 +106,7 @@ function decode(input: unknown, maxBytes: number): unknown {
   const bytes =
     input instanceof Uint8Array ? input : input instanceof ArrayBuffer ? new Uint8Array(input) : undefined;
   if (bytes === undefined) return input;
-  if (bytes.byteLength > maxBytes) {
-    fail(
-      'limits',
-      `JSON text of ${bytes.byteLength} bytes is larger than the limit of ${maxBytes} (option maxBytes)`,
-    );
-  }
+  if (bytes.byteLength > maxBytes) tooLarge(bytes.byteLength, maxBytes);
   let text: string;
   try {
     text = utf8.decode(bytes);
@@ -114,7 +117,7 @@ function decode(input: unknown, maxBytes: number): unknown {
 }
 
 /** Iterative walk (no recursion, so no stack overflow) that bounds nesting depth and size. */
-function checkNesting(root: unknown, maxDepth: number): void {
+function checkNesting(root: unknown, maxDepth: number, maxNodes: number): void {
   if (root === null || typeof root !== 'object') return;
   const values: object[] = [root];
   const depths: number[] = [1];
@@ -145,7 +148,7 @@ function checkNesting(root: unknown, maxDepth: number): void {
         }
       }
     }
-    if (nodes > MAX_NODES) fail('limits', `more than ${MAX_NODES} values`);
+    if (nodes > maxNodes) fail('limits', `more than ${maxNodes} values (shared or cyclic structure?)`);
   }
 }
 
@@ -251,8 +254,10 @@ export function validateImageListDetailed(input: unknown, options?: ValidateOpti
   }
   const strict = mode === 'strict';
   const root = decode(input, options?.maxBytes ?? DEFAULT_MAX_BYTES);
-  checkNesting(root, options?.maxDepth ?? DEFAULT_MAX_DEPTH);
   if (!isObject(root)) fail('schema', 'an image list must be a JSON object');
+  // Parsed text is a tree bounded by maxBytes; only objects built by the caller can share subtrees.
+  const fromText = root !== input;
+  checkNesting(root, options?.maxDepth ?? DEFAULT_MAX_DEPTH, fromText ? Number.POSITIVE_INFINITY : MAX_NODES);
 
   const warnings: ValidationIssue[] = [];
   const wrapped = Object.hasOwn(root, 'hv:imagelist');
