@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ImageListSerializeError, serializeImageList, validateImageList } from '../src/index.js';
+import { serializeByWriter } from '../src/serialize.js';
 import { example, exampleText, makeList } from './helpers.js';
 
 function serializeError(value: unknown): ImageListSerializeError {
@@ -50,6 +51,7 @@ describe('serializeImageList', () => {
     expect(b).toBe(a);
     expect(serializeImageList(JSON.parse(a))).toBe(a);
     expect(serializeImageList(validateImageList(a, { mode: 'strict' }))).toBe(a);
+    expect(serializeByWriter(example())).toBe(a);
     const big = makeList(200);
     const text = serializeImageList(big);
     expect(serializeImageList(JSON.parse(text))).toBe(text);
@@ -117,11 +119,56 @@ describe('serializeImageList', () => {
 
   it('agrees with JSON.parse(JSON.stringify()) and is idempotent for any JSON value', () => {
     fc.assert(
-      fc.property(fc.jsonValue(), (v) => {
+      fc.property(fc.jsonValue({ maxDepth: 6 }), (v) => {
         const text = serializeImageList(v);
         expect(/^[\x20-\x7e\n]*$/.test(text)).toBe(true);
         expect(JSON.parse(text)).toStrictEqual(JSON.parse(JSON.stringify(v)));
         expect(serializeImageList(JSON.parse(text))).toBe(text);
+        // the general path (used when the fast one would be slow) writes the same bytes
+        expect(serializeByWriter(v)).toBe(text);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
+
+describe('serializeImageList key order edge cases', () => {
+  it('integer-like keys sort as strings, like every other key', () => {
+    const text = serializeImageList({ '10': 1, '9': 2, '1': 3, b: { '2': 0, '10': 0 } });
+    expect(text).toBe(
+      '{\n    "1": 3,\n    "10": 1,\n    "9": 2,\n    "b": {\n        "10": 0,\n        "2": 0\n    }\n}\n',
+    );
+    expect(serializeByWriter({ '10': 1, '9': 2, '1': 3, b: { '2': 0, '10': 0 } })).toBe(text);
+  });
+
+  it('a key named __proto__ (as JSON.parse creates it) is written like any other', () => {
+    const v = JSON.parse('{"__proto__": {"x": 1}, "a": 2}');
+    expect(serializeImageList(v)).toBe('{\n    "__proto__": {\n        "x": 1\n    },\n    "a": 2\n}\n');
+    expect(serializeByWriter(v)).toBe(serializeImageList(v));
+  });
+
+  it('fast-check: random objects with unicode and integer-like keys, both paths agree', () => {
+    const key = fc.oneof(
+      fc.string({ maxLength: 4 }),
+      fc.nat({ max: 20 }).map(String),
+      fc.constantFrom('😀', '\uffff', 'é'),
+    );
+    const json = fc.letrec((tie) => ({
+      node: fc.oneof(
+        { depthSize: 'small' },
+        fc.string(),
+        fc.integer(),
+        fc.boolean(),
+        fc.constant(null),
+        fc.array(tie('node'), { maxLength: 4 }),
+        fc.dictionary(key, tie('node'), { maxKeys: 5 }),
+      ),
+    })).node;
+    fc.assert(
+      fc.property(json, (v) => {
+        const text = serializeImageList(v);
+        expect(serializeByWriter(v)).toBe(text);
+        expect(JSON.parse(text)).toStrictEqual(JSON.parse(JSON.stringify(v)));
       }),
       { numRuns: 1000 },
     );
