@@ -5,7 +5,6 @@ import { createServer } from 'node:https';
 import { join } from 'node:path';
 
 const [dir, cert, key] = process.argv.slice(2);
-const cache = new Map();
 const server = createServer({ cert: readFileSync(cert), key: readFileSync(key) }, (req, res) => {
   const name = (req.url ?? '/').split('?')[0].replace(/^\/+/, '');
   if (!/^[\w.-]+$/.test(name)) {
@@ -13,16 +12,13 @@ const server = createServer({ cert: readFileSync(cert), key: readFileSync(key) }
     res.end();
     return;
   }
-  let body = cache.get(name);
-  if (!body) {
-    try {
-      body = readFileSync(join(dir, name));
-      cache.set(name, body);
-    } catch {
-      res.statusCode = 404;
-      res.end();
-      return;
-    }
+  let body;
+  try {
+    body = readFileSync(join(dir, name));
+  } catch {
+    res.statusCode = 404;
+    res.end();
+    return;
   }
   res.end(body);
 });

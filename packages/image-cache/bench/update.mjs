@@ -32,6 +32,7 @@ mkdirSync(www);
 const server = spawn(process.execPath, [join(here, 'serve-dir.mjs'), www, join(pki, 'server/cert.pem'), join(pki, 'server/key.pem')], {
   stdio: ['ignore', 'pipe', 'inherit'],
 });
+process.on('exit', () => server.kill('SIGTERM'));
 const port = await new Promise((resolve) => server.stdout.once('data', (d) => resolve(Number(String(d).trim()))));
 const base = `https://127.0.0.1:${port}`;
 
