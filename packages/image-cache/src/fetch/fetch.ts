@@ -104,6 +104,18 @@ function errorCode(err: unknown): string | undefined {
   return typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : undefined;
 }
 
+const STALE = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED']);
+
+function isStaleConnection(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; depth < 5 && e && typeof e === 'object'; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && STALE.has(code)) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 async function readCaDirectory(dir: string): Promise<string[]> {
   const names = await readdir(dir);
   const pems: string[] = [];
@@ -247,7 +259,13 @@ export class ListFetcher {
       }
       let res: Dispatcher.ResponseData;
       try {
-        res = await request(current, { method: 'GET', headers, dispatcher, signal: options.signal });
+        try {
+          res = await request(current, { method: 'GET', headers, dispatcher, signal: options.signal });
+        } catch (first) {
+          // A pooled keep-alive connection the server closed meanwhile: one fresh attempt (GET is idempotent).
+          if (!isStaleConnection(first)) throw first;
+          res = await request(current, { method: 'GET', headers, dispatcher, signal: options.signal });
+        }
       } catch (cause) {
         const code = errorCode(cause);
         if (code && TLS_ERROR.test(code)) {
