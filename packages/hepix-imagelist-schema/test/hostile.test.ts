@@ -2,6 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_MAX_BYTES,
+  MAX_DROPPED_DETAILS,
+  MAX_ENDORSERS,
   type ImageListValidationError,
   validateImageList,
   validateImageListDetailed,
@@ -111,6 +113,44 @@ describe('10,000-deep nesting', () => {
     doc['hv:imagelist']['x:dag'] = dag;
     const err = invalid(() => validateImageList(doc));
     expect(err.reason).toBe('limits');
+  });
+});
+
+describe('millions of bad elements', () => {
+  const listWith = (key: string, value: string) =>
+    exampleText.replace(/"hv:images": \[[\s\S]*\]\s*,\s*"hv:uri"/, `"${key}": ${value}, "hv:uri"`);
+
+  it('500,000 bad images: compatible keeps the list with a bounded number of warnings', {
+    timeout: 60_000,
+  }, () => {
+    const text = listWith('hv:images', `[${'0,'.repeat(500_000)}{}]`);
+    const { list, warnings } = validateImageListDetailed(text);
+    expect(list['hv:imagelist']['hv:images']).toEqual([]);
+    expect(warnings).toHaveLength(MAX_DROPPED_DETAILS + 1);
+    expect(warnings.at(-1)).toEqual({
+      path: '/hv:imagelist/hv:images',
+      message: `${500_001 - MAX_DROPPED_DETAILS} more images dropped; details not shown`,
+    });
+  });
+
+  it('500,000 bad images: strict reports 100 issues and the total', { timeout: 60_000 }, () => {
+    const text = listWith('hv:images', `[${'0,'.repeat(500_000)}0]`);
+    const err = invalid(() => validateImageList(text, { mode: 'strict' }));
+    expect(err.issues).toHaveLength(101);
+    expect(err.issues[100]!.message).toBe(`${500_001 - 100} more issues not shown`);
+  });
+
+  it('a huge array of endorsers is refused before it is validated element by element', () => {
+    const doc = example();
+    doc['hv:imagelist']['hv:endorser'] = new Array(5_000_000).fill(0);
+    const err = invalid(() => validateImageList(doc));
+    expect(err.issues).toEqual([
+      { path: '/hv:imagelist/hv:endorser', message: `more than ${MAX_ENDORSERS} endorsers (5000000)` },
+    ]);
+    doc['hv:imagelist']['hv:endorser'] = new Array(MAX_ENDORSERS).fill(
+      example()['hv:imagelist']['hv:endorser'],
+    );
+    expect(validateImageListDetailed(doc).warnings).toHaveLength(1);
   });
 });
 
