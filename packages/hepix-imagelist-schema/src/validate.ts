@@ -283,6 +283,14 @@ export function validateImageListDetailed(input: unknown, options?: ValidateOpti
   let prefix = '/hv:imagelist';
   let body: unknown = root['hv:imagelist'];
   if (!wrapped) {
+    if (!strict && !Object.hasOwn(root, 'hv:images')) {
+      throw new ImageListValidationError([
+        {
+          path: '/hv:imagelist',
+          message: 'missing required key "hv:imagelist" (nor is it a legacy unwrapped list: no "hv:images")',
+        },
+      ]);
+    }
     if (strict) {
       throw new ImageListValidationError([
         {

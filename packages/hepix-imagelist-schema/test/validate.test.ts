@@ -211,6 +211,17 @@ describe('legacy unwrapped format', () => {
     expect(paths(invalid(() => validateImageList(body)).issues)).toEqual(['/dc:title']);
   });
 
+  it('an object that is neither wrapped nor has hv:images is reported as missing the wrapper', () => {
+    for (const doc of [{}, { 'dc:title': 'x' }, { imagelist: example()['hv:imagelist'] }]) {
+      expect(invalid(() => validateImageList(doc)).issues).toEqual([
+        {
+          path: L,
+          message: expect.stringMatching(/^missing required key "hv:imagelist" \(nor is it a legacy/),
+        },
+      ]);
+    }
+  });
+
   it('is rejected in strict mode', () => {
     const body = example()['hv:imagelist'];
     const err = invalid(() => validateImageList(body, { mode: 'strict' }));
