@@ -56,30 +56,40 @@ function fail(reason: ImageListInvalidReason, message: string, cause?: unknown):
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Byte offset of the first invalid UTF-8 sequence, for the error message. */
+/** Byte offset of the first invalid UTF-8 sequence (RFC 3629 well-formedness), for the error message. */
 function firstInvalidUtf8(bytes: Uint8Array): number {
+  const n = bytes.length;
   let i = 0;
-  while (i < bytes.length) {
+  while (i < n) {
     const b = bytes[i]!;
-    const n =
-      b < 0x80
-        ? 0
-        : b >= 0xc2 && b <= 0xdf
-          ? 1
-          : b >= 0xe0 && b <= 0xef
-            ? 2
-            : b >= 0xf0 && b <= 0xf4
-              ? 3
-              : -1;
-    if (n < 0) return i;
-    try {
-      if (n > 0) utf8.decode(bytes.subarray(i, i + n + 1));
-    } catch {
-      return i;
+    if (b < 0x80) {
+      i++;
+      continue;
     }
-    i += n + 1;
+    // Allowed range of the second byte, and how many continuation bytes follow the first.
+    let lo = 0x80;
+    let hi = 0xbf;
+    let more: number;
+    if (b >= 0xc2 && b <= 0xdf) more = 1;
+    else if (b >= 0xe0 && b <= 0xef) {
+      more = 2;
+      if (b === 0xe0) lo = 0xa0; // no overlong forms
+      if (b === 0xed) hi = 0x9f; // no UTF-16 surrogates
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      more = 3;
+      if (b === 0xf0) lo = 0x90;
+      if (b === 0xf4) hi = 0x8f; // nothing above U+10FFFF
+    } else return i;
+    if (i + more >= n) return i;
+    const second = bytes[i + 1]!;
+    if (second < lo || second > hi) return i;
+    for (let k = 2; k <= more; k++) {
+      const c = bytes[i + k]!;
+      if (c < 0x80 || c > 0xbf) return i;
+    }
+    i += more + 1;
   }
-  return bytes.length;
+  return n;
 }
 
 function tooLarge(bytes: number, maxBytes: number): never {

@@ -229,3 +229,30 @@ describe('JSON syntax', () => {
     });
   }
 });
+
+describe('invalid UTF-8 offsets agree with the WHATWG decoder', () => {
+  it('the offset is where a replacing decoder puts its first U+FFFD', () => {
+    const lenient = new TextDecoder('utf-8');
+    let checked = 0;
+    for (let seed = 1; seed <= 3000; seed++) {
+      // deterministic bytes biased towards lead and continuation bytes
+      let x = seed;
+      const bytes = new Uint8Array(1 + (seed % 12)).map(() => {
+        x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+        const r = x >>> 16;
+        return r % 3 === 0 ? 0x80 + (r % 0x40) : r % 3 === 1 ? 0xc0 + (r % 0x40) : r % 0x80;
+      });
+      const decoded = lenient.decode(bytes);
+      const first = decoded.indexOf('\ufffd');
+      // skip valid input and input holding a genuine U+FFFD (EF BF BD)
+      if (first < 0 || Buffer.from(bytes).includes(Buffer.from([0xef, 0xbf, 0xbd]))) continue;
+      checked++;
+      const err = invalid(() => validateImageList(bytes));
+      expect(err.reason).toBe('encoding');
+      expect(err.issues[0]!.message).toBe(
+        `not valid UTF-8 (first bad byte at offset ${Buffer.byteLength(decoded.slice(0, first))})`,
+      );
+    }
+    expect(checked).toBeGreaterThan(1000);
+  });
+});
