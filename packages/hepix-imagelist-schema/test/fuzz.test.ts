@@ -20,9 +20,16 @@ function outcome(input: unknown, mode: 'strict' | 'compatible') {
 function places(doc: unknown): [Record<string, unknown> | unknown[], string | number][] {
   const out: [Record<string, unknown> | unknown[], string | number][] = [];
   const walk = (v: unknown) => {
-    if (Array.isArray(v)) v.forEach((x, i) => (out.push([v, i]), walk(x)));
-    else if (v !== null && typeof v === 'object') {
-      for (const [k, x] of Object.entries(v)) out.push([v as Record<string, unknown>, k]), walk(x);
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        out.push([v, i]);
+        walk(v[i]);
+      }
+    } else if (v !== null && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) {
+        out.push([v as Record<string, unknown>, k]);
+        walk(x);
+      }
     }
   };
   walk(doc);
