@@ -1,0 +1,150 @@
+// Trust anchors: CA certificates, their CRLs and their namespace policies.
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type CertModel, certModel, loadCertificates, toCertificate, type X509Certificate } from './cert.js';
+import { type CrlModel, parseCrls } from './crl.js';
+import { dnEquals } from './dn.js';
+import { SmimeError } from './errors.js';
+import { type CaPolicy, parseNamespaces, parseSigningPolicy } from './policy.js';
+
+/** A set of trusted CA certificates with their CRLs and namespace policies. Immutable. */
+export class TrustStore {
+  readonly #certs: CertModel[];
+  readonly #crls: CrlModel[];
+  readonly #policies: CaPolicy[];
+  readonly #bySubject = new Map<string, CertModel[]>();
+  /** Files of a trust directory that could not be used, with the reason. */
+  readonly warnings: readonly string[];
+
+  private constructor(certs: CertModel[], crls: CrlModel[], policies: CaPolicy[], warnings: string[]) {
+    this.#certs = certs;
+    this.#crls = crls;
+    this.#policies = policies;
+    this.warnings = Object.freeze([...warnings]);
+    for (const c of certs) {
+      const list = this.#bySubject.get(c.subject) ?? [];
+      list.push(c);
+      this.#bySubject.set(c.subject, list);
+    }
+  }
+
+  /**
+   * Load an IGTF-style directory (non-recursive): `*.0` … `*.9` and `*.pem` certificates, `*.r0` … `*.r9`
+   * CRLs (DER or PEM), `*.namespaces` and `*.signing_policy`. Files that cannot be parsed are skipped and
+   * listed in `warnings` (they add no trust); a policy file that cannot be parsed makes its CA sign nothing.
+   */
+  static async fromDirectory(path: string): Promise<TrustStore> {
+    let names: string[];
+    try {
+      names = (await readdir(path)).sort();
+    } catch (e) {
+      throw new SmimeError('ERR_SMIME_UNTRUSTED', `cannot read trust directory ${path}`, { path, cause: e });
+    }
+    const certs: CertModel[] = [];
+    const crls: CrlModel[] = [];
+    const policies: CaPolicy[] = [];
+    const warnings: string[] = [];
+    const certByBase = new Map<string, CertModel>();
+    const read = async (name: string): Promise<Buffer | undefined> => {
+      const file = join(path, name);
+      try {
+        const st = await stat(file);
+        if (!st.isFile()) return undefined;
+        return await readFile(file);
+      } catch (e) {
+        warnings.push(`${name}: ${(e as Error).message}`);
+        return undefined;
+      }
+    };
+    for (const name of names) {
+      if (!/\.(\d|pem)$/.test(name)) continue;
+      const data = await read(name);
+      if (!data) continue;
+      try {
+        for (const x of loadCertificates(data)) {
+          const m = certModel(x);
+          certs.push(m);
+          certByBase.set(name.replace(/\.(\d|pem)$/, ''), m);
+        }
+      } catch (e) {
+        warnings.push(`${name}: ${(e as Error).message}`);
+      }
+    }
+    for (const name of names) {
+      const isCrl = /\.r\d$/.test(name);
+      const isNs = name.endsWith('.namespaces');
+      const isSp = name.endsWith('.signing_policy');
+      if (!isCrl && !isNs && !isSp) continue;
+      const data = await read(name);
+      if (!data) continue;
+      const file = join(path, name);
+      if (isCrl) {
+        try {
+          crls.push(...parseCrls(data, file));
+        } catch (e) {
+          warnings.push(`${name}: ${(e as Error).message}`);
+        }
+        continue;
+      }
+      const base = name.replace(/\.(namespaces|signing_policy)$/, '');
+      const self = certByBase.get(base)?.subject;
+      try {
+        const text = data.toString('utf8');
+        policies.push(...(isNs ? parseNamespaces(text, file, self) : parseSigningPolicy(text, file)));
+      } catch (e) {
+        warnings.push(`${name}: ${(e as Error).message}`);
+        // Fail closed: a CA whose policy we cannot read may sign nothing.
+        if (self)
+          policies.push({
+            ca: self,
+            source: isNs ? 'namespaces' : 'signing_policy',
+            file,
+            permit: [],
+            deny: [],
+          });
+      }
+    }
+    return new TrustStore(certs, crls, policies, warnings);
+  }
+
+  /** A store from certificates (PEM/DER or parsed) and CRLs (PEM/DER), with optional policies. */
+  static fromCertificates(
+    certs: (X509Certificate | string | Uint8Array)[],
+    crls: (string | Uint8Array)[] = [],
+    policies: { namespaces?: string[]; signingPolicies?: string[] } = {},
+  ): TrustStore {
+    const models = certs.map((c) => certModel(toCertificate(c)));
+    const crlModels = crls.flatMap((c) => parseCrls(c));
+    const pol: CaPolicy[] = [];
+    for (const t of policies.namespaces ?? []) pol.push(...parseNamespaces(t, '<namespaces>'));
+    for (const t of policies.signingPolicies ?? []) pol.push(...parseSigningPolicy(t, '<signing_policy>'));
+    return new TrustStore(models, crlModels, pol, []);
+  }
+
+  /** The trusted certificates. */
+  get certificates(): X509Certificate[] {
+    return this.#certs.map((c) => c.x509);
+  }
+
+  /** @internal */
+  _bySubject(subject: string): CertModel[] {
+    return this.#bySubject.get(subject) ?? [];
+  }
+
+  /** @internal */
+  _contains(m: CertModel): boolean {
+    return this.#certs.some((c) => c === m || Buffer.compare(Buffer.from(c.raw), Buffer.from(m.raw)) === 0);
+  }
+
+  /** @internal CRLs whose issuer name is `issuer`. */
+  _crlsFor(issuerRaw: Uint8Array, issuer: string): CrlModel[] {
+    return this.#crls.filter(
+      (c) => Buffer.compare(Buffer.from(c.issuerRaw), Buffer.from(issuerRaw)) === 0 || c.issuer === issuer,
+    );
+  }
+
+  /** @internal Policies about the CA named `ca`. */
+  _policiesFor(ca: string): CaPolicy[] {
+    return this.#policies.filter((p) => dnEquals(p.ca, ca));
+  }
+}
