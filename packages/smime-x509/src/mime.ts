@@ -106,6 +106,8 @@ function isBoundary(buf: Uint8Array, l: Line, bound: Uint8Array): 0 | 1 | 2 {
 
 /** Canonical (CRLF) form of the lines in [start, end): every line break becomes CRLF, trailing CRs dropped. */
 export function canonicalize(buf: Uint8Array, start = 0, end = buf.length): Uint8Array {
+  // Content written by OpenSSL is already canonical: return a view instead of a copy.
+  if (isCanonical(buf, start, end)) return buf.subarray(start, end);
   // Worst case every LF gains a CR.
   const out = Buffer.allocUnsafe(end - start + countLf(buf, start, end));
   let o = 0;
@@ -123,6 +125,15 @@ export function canonicalize(buf: Uint8Array, start = 0, end = buf.length): Uint
     p = nl + 1;
   }
   return out.subarray(0, o);
+}
+
+function isCanonical(buf: Uint8Array, start: number, end: number): boolean {
+  let p = buf.indexOf(LF, start);
+  while (p >= 0 && p < end) {
+    if (p - 1 < start || buf[p - 1] !== CR || (p - 2 >= start && buf[p - 2] === CR)) return false;
+    p = buf.indexOf(LF, p + 1);
+  }
+  return end === start || buf[end - 1] !== CR;
 }
 
 function countLf(buf: Uint8Array, start: number, end: number): number {
@@ -188,8 +199,10 @@ export function parseSmime(buf: Uint8Array): ParsedSmime {
   const [b1, b2, b3] = marks;
   if (b1.line.next > b2.line.start) throw malformed('empty signed part');
   // Content: the lines between the first two boundaries, without the line break before the second.
-  const content = canonicalize(buf, b1.line.next, b2.line.start);
-  const signed = content.length >= 2 ? content.subarray(0, content.length - 2) : content;
+  // Drop the line break before the boundary (and, as OpenSSL does, the CRs ending that last line).
+  let end = b2.line.start - 1;
+  while (end > b1.line.next && buf[end - 1] === CR) end--;
+  const signed = end <= b1.line.next ? new Uint8Array(0) : canonicalize(buf, b1.line.next, end);
   const sigHeaders = readHeaders(buf, b2.line.next, b3.line.start);
   const sct = sigHeaders.map.get('content-type');
   if (!sct || !SIG_TYPES.has(parseContentType(sct).type))

@@ -127,3 +127,24 @@ describe('fuzzing verifySmime', () => {
     expect(await outcome(deep)).toBe('ERR_SMIME_MALFORMED');
   });
 });
+
+describe('canonicalisation', () => {
+  it('equals the OpenSSL rule: every line break CRLF, trailing CRs of a line dropped', async () => {
+    const { canonicalize } = await import('../src/mime.js');
+    const reference = (s: string) =>
+      s
+        .split('\n')
+        .map((l) => l.replace(/\r+$/, ''))
+        .join('\r\n');
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom('a', 'b', '\r', '\n', '\r\n', ' ', 'é'), { maxLength: 40 }),
+        (parts) => {
+          const s = parts.join('');
+          expect(Buffer.from(canonicalize(Buffer.from(s, 'utf8'))).toString('utf8')).toBe(reference(s));
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+});
