@@ -97,7 +97,13 @@ export async function signSmime(content: string | Uint8Array, opts: SignOptions)
       },
     );
   }
-  const digestName = opts.digest ?? 'SHA-256';
+  // RFC 8419: Ed25519 in CMS uses SHA-512 for the message digest.
+  const digestName = opts.digest ?? (handle.algorithm === 'ed25519' ? 'SHA-512' : 'SHA-256');
+  if (handle.algorithm === 'ed25519' && digestName !== 'SHA-512') {
+    throw new SmimeError('ERR_SMIME_BAD_KEY', 'Ed25519 signatures use SHA-512 (RFC 8419)', {
+      reason: 'unsupported',
+    });
+  }
   const digest = DIGEST_BY_NAME[digestName];
   if (!digest) throw new SmimeError('ERR_SMIME_MALFORMED', `unsupported digest ${digestName}`);
   const canonical = canonicalize(typeof content === 'string' ? Buffer.from(content, 'utf8') : content);
