@@ -228,7 +228,11 @@ export function loadCertificate(pemOrDer: string | Uint8Array): X509Certificate 
 }
 
 export function toCertificate(c: X509Certificate | string | Uint8Array): X509Certificate {
-  return c instanceof X509Certificate ? c : loadCertificate(c);
+  if (c instanceof X509Certificate) return c;
+  // An X509Certificate from another copy of @peculiar/x509: take its encoding.
+  const rawData = (c as { rawData?: unknown } | null)?.rawData;
+  if (rawData instanceof ArrayBuffer) return loadCertificate(new Uint8Array(rawData));
+  return loadCertificate(c);
 }
 
 export interface CertificateInfo {

@@ -4,7 +4,7 @@ import type { CrlModel } from './crl.js';
 import { SmimeError, type SmimeErrorCode } from './errors.js';
 import { policyAllows } from './policy.js';
 import { signatureHash, verifySignature } from './sigalg.js';
-import type { TrustStore } from './trust.js';
+import { type StoreView, storeView, type TrustStore } from './trust.js';
 
 export type CrlMode = 'require' | 'if-present' | 'ignore';
 
@@ -76,12 +76,12 @@ function isSelfIssued(c: CertModel): boolean {
 }
 
 /** All signature-verified paths from `leaf` to a self-issued certificate in the store. */
-function buildPaths(leaf: CertModel, untrusted: CertModel[], store: TrustStore): CertModel[][] {
+function buildPaths(leaf: CertModel, untrusted: CertModel[], store: StoreView): CertModel[][] {
   const paths: CertModel[][] = [];
   const walk = (path: CertModel[]) => {
     if (paths.length >= MAX_PATHS || path.length > MAX_DEPTH) return;
     const cur = path[path.length - 1];
-    const trusted = store._bySubject(cur.issuer);
+    const trusted = store.bySubject(cur.issuer);
     const candidates = [
       ...trusted,
       ...untrusted.filter((u) => !trusted.some((t) => sameBytes(t.raw, u.raw))),
@@ -90,12 +90,12 @@ function buildPaths(leaf: CertModel, untrusted: CertModel[], store: TrustStore):
       if (path.includes(cand) || path.some((p) => sameBytes(p.raw, cand.raw))) continue;
       if (!nameMatches(cur, cand) || !issuedBy(cur, cand)) continue;
       const next = [...path, cand];
-      if (isSelfIssued(cand) && store._contains(cand)) paths.push(next);
+      if (isSelfIssued(cand) && store.contains(cand)) paths.push(next);
       else walk(next);
     }
   };
   // A signer that is itself a trust anchor needs no path.
-  if (store._contains(leaf) && isSelfIssued(leaf)) return [[leaf]];
+  if (store.contains(leaf) && isSelfIssued(leaf)) return [[leaf]];
   walk([leaf]);
   return paths;
 }
@@ -161,9 +161,9 @@ function crlSignedBy(crl: CrlModel, issuer: CertModel): boolean {
   return r;
 }
 
-function checkRevocation(c: CertModel, issuer: CertModel, store: TrustStore, opts: PathOptions): void {
+function checkRevocation(c: CertModel, issuer: CertModel, store: StoreView, opts: PathOptions): void {
   if (opts.crl === 'ignore') return;
-  const found = store._crlsFor(c.issuerRaw, c.issuer);
+  const found = store.crlsFor(c.issuerRaw, c.issuer);
   if (found.length === 0) {
     if (opts.crl === 'require') {
       throw fail('ERR_SMIME_CRL_MISSING', `no CRL for ${c.issuer}, which issued ${c.subject}`, c);
@@ -214,7 +214,7 @@ function checkRevocation(c: CertModel, issuer: CertModel, store: TrustStore, opt
   }
 }
 
-function validatePath(path: CertModel[], store: TrustStore, opts: PathOptions): void {
+function validatePath(path: CertModel[], store: StoreView, opts: PathOptions): void {
   const leaf = path[0];
   for (const c of path) checkCert(c, opts.at);
   // Signer key usage: digitalSignature is required when keyUsage is present.
@@ -251,7 +251,7 @@ function validatePath(path: CertModel[], store: TrustStore, opts: PathOptions): 
   // Namespaces: each CA may only issue the subjects its policies permit.
   for (let i = 0; i + 1 < path.length; i++) {
     const c = path[i];
-    const policies = store._policiesFor(path[i + 1].subject);
+    const policies = store.policiesFor(path[i + 1].subject);
     if (policies.length > 0 && !policyAllows(policies, c.subject)) {
       throw fail(
         'ERR_SMIME_NAMESPACE',
@@ -268,9 +268,10 @@ function validatePath(path: CertModel[], store: TrustStore, opts: PathOptions): 
 export function validateChain(
   leaf: CertModel,
   untrusted: CertModel[],
-  store: TrustStore,
+  trust: TrustStore,
   opts: PathOptions,
 ): CertModel[] {
+  const store = storeView(trust);
   const paths = buildPaths(leaf, untrusted, store);
   if (paths.length === 0) {
     throw fail(

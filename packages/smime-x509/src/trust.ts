@@ -7,25 +7,49 @@ import { dnEquals } from './dn.js';
 import { SmimeError } from './errors.js';
 import { type CaPolicy, parseNamespaces, parseSigningPolicy } from './policy.js';
 
+/** What path validation needs from a store; kept out of the public class. */
+export interface StoreView {
+  bySubject(subject: string): CertModel[];
+  contains(m: CertModel): boolean;
+  /** CRLs whose issuer name is the given one. */
+  crlsFor(issuerRaw: Uint8Array, issuer: string): CrlModel[];
+  /** Policies about the CA named `ca`. */
+  policiesFor(ca: string): CaPolicy[];
+}
+
+const views = new WeakMap<TrustStore, StoreView>();
+
+/** @internal */
+export function storeView(store: TrustStore): StoreView {
+  const v = views.get(store);
+  if (!v) throw new SmimeError('ERR_SMIME_UNTRUSTED', 'opts.trust is not a TrustStore');
+  return v;
+}
+
+const same = (a: Uint8Array, b: Uint8Array) =>
+  a.length === b.length && Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
+
 /** A set of trusted CA certificates with their CRLs and namespace policies. Immutable. */
 export class TrustStore {
   readonly #certs: CertModel[];
-  readonly #crls: CrlModel[];
-  readonly #policies: CaPolicy[];
-  readonly #bySubject = new Map<string, CertModel[]>();
   /** Files of a trust directory that could not be used, with the reason. */
   readonly warnings: readonly string[];
 
   private constructor(certs: CertModel[], crls: CrlModel[], policies: CaPolicy[], warnings: string[]) {
     this.#certs = certs;
-    this.#crls = crls;
-    this.#policies = policies;
     this.warnings = Object.freeze([...warnings]);
+    const bySubject = new Map<string, CertModel[]>();
     for (const c of certs) {
-      const list = this.#bySubject.get(c.subject) ?? [];
+      const list = bySubject.get(c.subject) ?? [];
       list.push(c);
-      this.#bySubject.set(c.subject, list);
+      bySubject.set(c.subject, list);
     }
+    views.set(this, {
+      bySubject: (subject) => bySubject.get(subject) ?? [],
+      contains: (m) => certs.some((c) => c === m || same(c.raw, m.raw)),
+      crlsFor: (issuerRaw, issuer) => crls.filter((c) => same(c.issuerRaw, issuerRaw) || c.issuer === issuer),
+      policiesFor: (ca) => policies.filter((p) => dnEquals(p.ca, ca)),
+    });
   }
 
   /**
@@ -124,27 +148,5 @@ export class TrustStore {
   /** The trusted certificates. */
   get certificates(): X509Certificate[] {
     return this.#certs.map((c) => c.x509);
-  }
-
-  /** @internal */
-  _bySubject(subject: string): CertModel[] {
-    return this.#bySubject.get(subject) ?? [];
-  }
-
-  /** @internal */
-  _contains(m: CertModel): boolean {
-    return this.#certs.some((c) => c === m || Buffer.compare(Buffer.from(c.raw), Buffer.from(m.raw)) === 0);
-  }
-
-  /** @internal CRLs whose issuer name is `issuer`. */
-  _crlsFor(issuerRaw: Uint8Array, issuer: string): CrlModel[] {
-    return this.#crls.filter(
-      (c) => Buffer.compare(Buffer.from(c.issuerRaw), Buffer.from(issuerRaw)) === 0 || c.issuer === issuer,
-    );
-  }
-
-  /** @internal Policies about the CA named `ca`. */
-  _policiesFor(ca: string): CaPolicy[] {
-    return this.#policies.filter((p) => dnEquals(p.ca, ca));
   }
 }

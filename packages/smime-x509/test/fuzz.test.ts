@@ -35,9 +35,8 @@ beforeAll(async () => {
   opaqueDer = Buffer.from(text.slice(split), 'base64');
 });
 
-/** Runs verify; returns 'ok' or the error code; fails the property on anything but SmimeError. */
+/** Runs verify; returns 'ok' or the error code; fails the property on anything but SmimeError (a hang fails by the test timeout). */
 async function outcome(msg: Uint8Array | string): Promise<string> {
-  const started = Date.now();
   try {
     const v = await verifySmime(msg, { trust });
     // A mutation may hit bytes no signature covers (unused certificates, digestAlgorithms, MIME preamble),
@@ -49,9 +48,6 @@ async function outcome(msg: Uint8Array | string): Promise<string> {
     if (!(e instanceof SmimeError)) throw e;
     expect(typeof e.code).toBe('string');
     return e.code;
-  } finally {
-    // A generous bound that only a hang or pathological backtracking would exceed.
-    expect(Date.now() - started).toBeLessThan(2000);
   }
 }
 
