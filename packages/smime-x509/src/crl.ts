@@ -9,6 +9,7 @@ import {
   readOid,
   readTime,
   readTlv,
+  type Tlv,
   UNIVERSAL,
 } from './der.js';
 import { formatOnelineDn, parseDnTlv } from './dn.js';
@@ -29,7 +30,8 @@ export interface CrlModel {
   issuer: string;
   thisUpdate: Date;
   nextUpdate?: Date;
-  revoked: Set<string>;
+  /** The revokedCertificates element, parsed on first use (see `revokedSerials`). */
+  revokedTlv?: Tlv;
   authorityKeyId?: Uint8Array;
   /** Set when the CRL carries a critical extension this implementation does not process. */
   unsupportedCritical?: string;
@@ -52,6 +54,46 @@ export function parseCrls(pemOrDer: string | Uint8Array, source?: string): CrlMo
   return ders.map((d) => parseCrl(d, source));
 }
 
+const revokedCache = new WeakMap<CrlModel, Set<string>>();
+
+/**
+ * Serial numbers (upper-case hex) on the CRL. Parsed lazily: a trust directory holds many large CRLs and
+ * only those of the CAs in a path are ever consulted. Throws ERR_SMIME_CRL_INVALID.
+ */
+export function revokedSerials(m: CrlModel): Set<string> {
+  let set = revokedCache.get(m);
+  if (set) return set;
+  set = new Set();
+  const raw = m.raw;
+  try {
+    if (m.revokedTlv) {
+      for (const entry of children(raw, m.revokedTlv)) {
+        const e = children(raw, expect(entry, UNIVERSAL, 16, 'revoked entry'));
+        set.add(serialToHex(readInteger(raw, e[0])));
+        if (e[2]) {
+          for (const ext of children(raw, expect(e[2], UNIVERSAL, 16, 'entry extensions'))) {
+            const x = children(raw, ext);
+            const oid = readOid(raw, x[0]);
+            const critical = isTag(x[1], UNIVERSAL, 1) && content(raw, x[1])[0] !== 0;
+            if (critical && !KNOWN_ENTRY_EXTENSIONS.has(oid)) m.unsupportedCritical = oid;
+          }
+        }
+      }
+    }
+  } catch (e) {
+    throw new SmimeError(
+      'ERR_SMIME_CRL_INVALID',
+      `CRL entries could not be parsed${m.source ? `: ${m.source}` : ''}`,
+      {
+        path: m.source,
+        cause: e,
+      },
+    );
+  }
+  revokedCache.set(m, set);
+  return set;
+}
+
 export function parseCrl(raw: Uint8Array, source?: string): CrlModel {
   try {
     const root = expect(readTlv(raw, 0), UNIVERSAL, 16, 'CertificateList');
@@ -71,27 +113,12 @@ export function parseCrl(raw: Uint8Array, source?: string): CrlModel {
       issuerRaw: raw.subarray(issuerT.start, issuerT.end),
       issuer: formatOnelineDn(parseDnTlv(raw, issuerT)),
       thisUpdate: readTime(raw, f[i + 2]),
-      revoked: new Set(),
       source,
     };
     let j = i + 3;
     if (f[j] && f[j].cls === UNIVERSAL && (f[j].tagNo === 23 || f[j].tagNo === 24))
       m.nextUpdate = readTime(raw, f[j++]);
-    if (isTag(f[j], UNIVERSAL, 16)) {
-      for (const entry of children(raw, f[j])) {
-        const e = children(raw, expect(entry, UNIVERSAL, 16, 'revoked entry'));
-        m.revoked.add(serialToHex(readInteger(raw, e[0])));
-        if (e[2]) {
-          for (const ext of children(raw, expect(e[2], UNIVERSAL, 16, 'entry extensions'))) {
-            const x = children(raw, ext);
-            const oid = readOid(raw, x[0]);
-            const critical = isTag(x[1], UNIVERSAL, 1) && content(raw, x[1])[0] !== 0;
-            if (critical && !KNOWN_ENTRY_EXTENSIONS.has(oid)) m.unsupportedCritical = oid;
-          }
-        }
-      }
-      j++;
-    }
+    if (isTag(f[j], UNIVERSAL, 16)) m.revokedTlv = f[j++];
     if (isTag(f[j], CONTEXT, 0)) {
       for (const ext of children(raw, expect(children(raw, f[j])[0], UNIVERSAL, 16, 'crlExtensions'))) {
         const x = children(raw, ext);

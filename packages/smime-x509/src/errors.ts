@@ -1,19 +1,23 @@
+/** Every error code this package throws (for a CLI's code → exit status table). */
+export const SMIME_ERROR_CODES = [
+  'ERR_SMIME_MALFORMED',
+  'ERR_SMIME_DIGEST_MISMATCH',
+  'ERR_SMIME_SIGNATURE_INVALID',
+  'ERR_SMIME_SIGNER_COUNT',
+  'ERR_SMIME_UNTRUSTED',
+  'ERR_SMIME_CERT_EXPIRED',
+  'ERR_SMIME_CERT_NOT_YET_VALID',
+  'ERR_SMIME_REVOKED',
+  'ERR_SMIME_CRL_MISSING',
+  'ERR_SMIME_CRL_EXPIRED',
+  'ERR_SMIME_CRL_INVALID',
+  'ERR_SMIME_KEY_USAGE',
+  'ERR_SMIME_NAMESPACE',
+  'ERR_SMIME_BAD_KEY',
+] as const;
+
 /** Stable error codes thrown by this package. */
-export type SmimeErrorCode =
-  | 'ERR_SMIME_MALFORMED'
-  | 'ERR_SMIME_DIGEST_MISMATCH'
-  | 'ERR_SMIME_SIGNATURE_INVALID'
-  | 'ERR_SMIME_SIGNER_COUNT'
-  | 'ERR_SMIME_UNTRUSTED'
-  | 'ERR_SMIME_CERT_EXPIRED'
-  | 'ERR_SMIME_CERT_NOT_YET_VALID'
-  | 'ERR_SMIME_REVOKED'
-  | 'ERR_SMIME_CRL_MISSING'
-  | 'ERR_SMIME_CRL_EXPIRED'
-  | 'ERR_SMIME_CRL_INVALID'
-  | 'ERR_SMIME_KEY_USAGE'
-  | 'ERR_SMIME_NAMESPACE'
-  | 'ERR_SMIME_BAD_KEY';
+export type SmimeErrorCode = (typeof SMIME_ERROR_CODES)[number];
 
 /** Why a key was rejected (only with `ERR_SMIME_BAD_KEY`). */
 export type BadKeyReason = 'passphrase' | 'mismatch' | 'unsupported';

@@ -9,7 +9,13 @@ export {
   X509Certificate,
 } from './cert.js';
 export { type DnInput, dnEquals, type FormatDnOptions, formatOnelineDn } from './dn.js';
-export { type BadKeyReason, SmimeError, type SmimeErrorCode, type SmimeErrorDetails } from './errors.js';
+export {
+  type BadKeyReason,
+  SMIME_ERROR_CODES,
+  SmimeError,
+  type SmimeErrorCode,
+  type SmimeErrorDetails,
+} from './errors.js';
 export { isEncryptedPrivateKey, loadPrivateKey, type PrivateKey } from './keys.js';
 export type { CrlMode } from './path.js';
 export type { DigestName } from './sigalg.js';

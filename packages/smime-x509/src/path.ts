@@ -1,6 +1,6 @@
 // Certification path building and validation (RFC 5280 subset plus IGTF namespaces and CRLs).
 import { type CertModel, publicKeyOf } from './cert.js';
-import type { CrlModel } from './crl.js';
+import { type CrlModel, revokedSerials } from './crl.js';
 import { SmimeError, type SmimeErrorCode } from './errors.js';
 import { policyAllows } from './policy.js';
 import { signatureHash, verifySignature } from './sigalg.js';
@@ -183,6 +183,7 @@ function checkRevocation(c: CertModel, issuer: CertModel, store: StoreView, opts
   }
   // The newest CRL decides.
   const crl = valid.reduce((a, b) => (b.thisUpdate.getTime() > a.thisUpdate.getTime() ? b : a));
+  const revoked = revokedSerials(crl);
   if (crl.unsupportedCritical) {
     throw fail(
       'ERR_SMIME_CRL_INVALID',
@@ -205,7 +206,7 @@ function checkRevocation(c: CertModel, issuer: CertModel, store: StoreView, opts
       c,
     );
   }
-  if (crl.revoked.has(c.serialHex)) {
+  if (revoked.has(c.serialHex)) {
     throw fail(
       'ERR_SMIME_REVOKED',
       `certificate ${c.subject} (serial ${c.serialHex}) is revoked by ${c.issuer}`,

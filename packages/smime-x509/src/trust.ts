@@ -35,7 +35,9 @@ export class TrustStore {
   /** Files of a trust directory that could not be used, with the reason. */
   readonly warnings: readonly string[];
 
-  private constructor(certs: CertModel[], crls: CrlModel[], policies: CaPolicy[], warnings: string[]) {
+  private constructor(all: CertModel[], crls: CrlModel[], policies: CaPolicy[], warnings: string[]) {
+    // IGTF directories hold most CAs twice (<hash>.0 and <alias>.pem): keep one of each.
+    const certs = all.filter((c, i) => all.findIndex((d) => same(c.raw, d.raw)) === i);
     this.#certs = certs;
     this.warnings = Object.freeze([...warnings]);
     const bySubject = new Map<string, CertModel[]>();

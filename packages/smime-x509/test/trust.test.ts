@@ -134,6 +134,14 @@ describe('TrustStore.fromDirectory', () => {
     });
   });
 
+  it('keeps one copy of a CA present as <hash>.0 and <alias>.pem', async () => {
+    const dir = copyTrust();
+    cpSync(file('root', 'cert.pem'), join(dir, 'HEPiX-Test-Root.pem'));
+    const t = await TrustStore.fromDirectory(dir);
+    expect(t.certificates).toHaveLength(3);
+    await expect(verifySmime(endorserMsg, { trust: t })).resolves.toBeDefined();
+  });
+
   it('a missing directory is ERR_SMIME_UNTRUSTED', async () => {
     await expect(TrustStore.fromDirectory(join(tmpdir(), 'does-not-exist-smime'))).rejects.toMatchObject({
       code: 'ERR_SMIME_UNTRUSTED',
