@@ -28,4 +28,3 @@ export type { StoreErrorCode, StoreErrorContext } from './errors.js';
 export { openStore, usingStore } from './store.js';
 export { parseStoreUrl, redactUrl } from './url.js';
 export type { ParsedStoreUrl } from './url.js';
-export { compareVersions } from './versions.js';

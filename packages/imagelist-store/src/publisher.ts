@@ -46,7 +46,7 @@ function checkMetadata(metadata: Metadata, reserved: Set<string>, entity: string
 function importWins(stored: string | undefined, incoming: string | undefined): boolean {
   if (stored === undefined) return true;
   if (incoming === undefined) return false;
-  return compareVersions(stored, incoming) >= 0;
+  return compareVersions(stored, incoming) <= 0;
 }
 
 export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContext): PublisherRepository {
