@@ -4,6 +4,8 @@ import fc from 'fast-check';
 import { StoreError, parseStoreUrl, redactUrl } from '../src/index.js';
 import { compareVersions } from '../src/versions.js';
 
+const pathOf = (url: string, cwd?: string) => (parseStoreUrl(url, cwd) as { path: string }).path;
+
 describe('parseStoreUrl', () => {
   it('takes the SQLAlchemy forms the original tools documented', () => {
     expect(parseStoreUrl('sqlite:///vmcatcher.db', '/var/lib/x')).toEqual({
@@ -11,12 +13,12 @@ describe('parseStoreUrl', () => {
       path: '/var/lib/x/vmcatcher.db',
       url: 'sqlite:///vmcatcher.db',
     });
-    expect(parseStoreUrl('sqlite:///var/lib/vmcatcher/vmcatcher.db', '/home/u').path).toBe('/home/u/var/lib/vmcatcher/vmcatcher.db');
-    expect(parseStoreUrl('sqlite:////var/lib/vmcatcher/vmcatcher.db', '/home/u').path).toBe('/var/lib/vmcatcher/vmcatcher.db');
-    expect(parseStoreUrl('sqlite://').path).toBe(':memory:');
-    expect(parseStoreUrl('sqlite:///:memory:').path).toBe(':memory:');
-    expect(parseStoreUrl('sqlite+pysqlite:////tmp/a.db').path).toBe('/tmp/a.db');
-    expect(parseStoreUrl('sqlite:///dir%20with%20space/a.db', '/r').path).toBe('/r/dir with space/a.db');
+    expect(pathOf('sqlite:///var/lib/vmcatcher/vmcatcher.db', '/home/u')).toBe('/home/u/var/lib/vmcatcher/vmcatcher.db');
+    expect(pathOf('sqlite:////var/lib/vmcatcher/vmcatcher.db', '/home/u')).toBe('/var/lib/vmcatcher/vmcatcher.db');
+    expect(pathOf('sqlite://')).toBe(':memory:');
+    expect(pathOf('sqlite:///:memory:')).toBe(':memory:');
+    expect(pathOf('sqlite+pysqlite:////tmp/a.db')).toBe('/tmp/a.db');
+    expect(pathOf('sqlite:///dir%20with%20space/a.db', '/r')).toBe('/r/dir with space/a.db');
   });
 
   it('takes postgresql:// and postgres:// (and a +driver suffix), and hides the password', () => {
@@ -27,7 +29,7 @@ describe('parseStoreUrl', () => {
       url: 'postgresql://vm:***@db.example.org:5433/vmcatcher',
     });
     expect(parseStoreUrl('postgres://localhost/x').dialect).toBe('postgres');
-    expect(parseStoreUrl('postgresql+psycopg2://u@h/d').connectionString).toBe('postgresql://u@h/d');
+    expect((parseStoreUrl('postgresql+psycopg2://u@h/d') as { connectionString: string }).connectionString).toBe('postgresql://u@h/d');
     expect(redactUrl('postgres://u:p@h/d')).toBe('postgres://u:***@h/d');
   });
 
