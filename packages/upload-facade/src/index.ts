@@ -1,2 +1,22 @@
-// Not yet implemented: see README.md.
-export {};
+export type { UploadConfig, UploadConfigSection } from './config.js';
+export { loadUploadConfig, parseUploadConfig } from './config.js';
+export type { UploadErrorCode, UploadErrorContext } from './errors.js';
+export { isUploadError, UploadError } from './errors.js';
+export type { ResolvedTarget, UploadFacade, UploadFacadeOptions } from './facade.js';
+export { createUploadFacade } from './facade.js';
+export { pythonSub } from './mapping.js';
+export { builtinBackends } from './backends/registry.js';
+export { localBackend } from './backends/local.js';
+export type {
+  BackendCapabilities,
+  BackendFactory,
+  BackendFactoryOptions,
+  LogLevel,
+  OpOptions,
+  PutOptions,
+  TargetStat,
+  UploadBackend,
+  UploadLogger,
+  UploadProgress,
+  UploadSource,
+} from './types.js';
