@@ -1,3 +1,4 @@
+import { builtinBackends } from './backends/registry.js';
 import type { UploadConfig, UploadConfigSection } from './config.js';
 import { UploadError } from './errors.js';
 import { pythonSub, staticPrefix } from './mapping.js';
@@ -10,7 +11,6 @@ import type {
   UploadLogger,
   UploadSource,
 } from './types.js';
-import { builtinBackends } from './backends/registry.js';
 
 /** Options of {@link createUploadFacade}. */
 export interface UploadFacadeOptions {

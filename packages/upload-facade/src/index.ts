@@ -1,3 +1,8 @@
+export { davUrl, httpBackend } from './backends/http.js';
+export { localBackend } from './backends/local.js';
+export { builtinBackends } from './backends/registry.js';
+export type { SshTarget } from './backends/ssh.js';
+export { parseSshTarget, sshBackend } from './backends/ssh.js';
 export type { UploadConfig, UploadConfigSection } from './config.js';
 export { loadUploadConfig, parseUploadConfig } from './config.js';
 export type { UploadErrorCode, UploadErrorContext } from './errors.js';
@@ -5,8 +10,6 @@ export { isUploadError, UploadError } from './errors.js';
 export type { ResolvedTarget, UploadFacade, UploadFacadeOptions } from './facade.js';
 export { createUploadFacade } from './facade.js';
 export { pythonSub } from './mapping.js';
-export { builtinBackends } from './backends/registry.js';
-export { localBackend } from './backends/local.js';
 export type {
   BackendCapabilities,
   BackendFactory,
