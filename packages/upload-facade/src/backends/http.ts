@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { posix } from 'node:path';
+import type { Readable } from 'node:stream';
 import { UploadError } from '../errors.js';
 import type {
   BackendFactory,
@@ -127,10 +128,12 @@ export const httpBackend: BackendFactory = ({ protocol = 'http', options } = {})
       restartable: src.path !== undefined,
       length,
       open: () => {
-        const stream = first ? src.stream : createReadStream(src.path as string, { highWaterMark: 1 << 20 });
+        const stream: Readable = first
+          ? src.stream
+          : createReadStream(src.path as string, { highWaterMark: 1 << 20 });
         first = false;
         const meter = new Meter(length, opts.onProgress);
-        stream.on('error', (err) => meter.destroy(err));
+        stream.on('error', (err: Error) => meter.destroy(err));
         return stream.pipe(meter);
       },
     };
