@@ -1,3 +1,4 @@
+export { commandBackend, GSIDCAP_PRESET } from './backends/command.js';
 export { davUrl, httpBackend } from './backends/http.js';
 export { localBackend } from './backends/local.js';
 export { builtinBackends } from './backends/registry.js';

@@ -32,7 +32,7 @@ import {
 /** Turns a target (`https://`, `davs://`, `webdav://`; `http://`/`dav://` with `allowHttp`) into a URL. */
 export function davUrl(target: string, protocol: string): URL {
   const m = /^([a-z][a-z0-9+.-]*):\/\/([^/?#]+)(\/[^?#]*)?([?#].*)?$/i.exec(target);
-  if (!m || !m[3])
+  if (!m?.[3])
     throw new UploadError(
       'ERR_UPLOAD_TARGET',
       `bad ${protocol} target ${JSON.stringify(target)}: expected https://host/path`,

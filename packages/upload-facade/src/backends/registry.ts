@@ -1,4 +1,5 @@
 import type { BackendFactory } from '../types.js';
+import { commandBackend } from './command.js';
 import { httpBackend } from './http.js';
 import { localBackend } from './local.js';
 import { sshBackend } from './ssh.js';
@@ -12,4 +13,6 @@ export const builtinBackends: Record<string, BackendFactory> = {
   http: (o) => httpBackend({ ...o, protocol: 'http' }),
   https: (o) => httpBackend({ ...o, protocol: 'http' }),
   webdav: (o) => httpBackend({ ...o, protocol: 'webdav' }),
+  command: (o) => commandBackend({ ...o, protocol: 'command' }),
+  gsidcap: (o) => commandBackend({ ...o, protocol: 'gsidcap' }),
 };
