@@ -4,7 +4,7 @@
 // Run after `pnpm build`: node bench/update.mjs   (env: BENCH_SUBSCRIPTIONS, BENCH_IMAGES, BENCH_CONCURRENCY)
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,11 +29,17 @@ const ca = '/C=DE/O=GermanGrid/CN=HEPiX Test CA';
 const www = join(tmp, 'www');
 mkdirSync(www);
 
-const server = spawn(process.execPath, [join(here, 'serve-dir.mjs'), www, join(pki, 'server/cert.pem'), join(pki, 'server/key.pem')], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
+const server = spawn(
+  process.execPath,
+  [join(here, 'serve-dir.mjs'), www, join(pki, 'server/cert.pem'), join(pki, 'server/key.pem')],
+  {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  },
+);
 process.on('exit', () => server.kill('SIGTERM'));
-const port = await new Promise((resolve) => server.stdout.once('data', (d) => resolve(Number(String(d).trim()))));
+const port = await new Promise((resolve) =>
+  server.stdout.once('data', (d) => resolve(Number(String(d).trim()))),
+);
 const base = `https://127.0.0.1:${port}`;
 
 function makeList(i, version) {
@@ -48,7 +54,9 @@ function makeList(i, version) {
         'dc:identifier': `${id}-${runId}`,
         'dc:source': base,
         'dc:title': `Bench list ${i}`,
-        'hv:endorser': { 'hv:x509': { 'dc:creator': 'Owen Synge', 'hv:ca': ca, 'hv:dn': dn, 'hv:email': 'owen@example.org' } },
+        'hv:endorser': {
+          'hv:x509': { 'dc:creator': 'Owen Synge', 'hv:ca': ca, 'hv:dn': dn, 'hv:email': 'owen@example.org' },
+        },
         'hv:images': Array.from({ length: M }, (_, j) => ({
           'hv:image': {
             'dc:description': `Image ${j} of list ${i}`,
@@ -81,7 +89,18 @@ function publish(version) {
   for (let i = 0; i < N; i++) {
     const json = join(tmp, 'list.json');
     writeFileSync(json, makeList(i, version));
-    execFileSync('openssl', ['smime', '-sign', '-signer', join(pki, 'endorser/usercert.pem'), '-inkey', join(pki, 'endorser/userkey.pem'), '-in', json, '-out', join(www, `list-${i}.smime`)]);
+    execFileSync('openssl', [
+      'smime',
+      '-sign',
+      '-signer',
+      join(pki, 'endorser/usercert.pem'),
+      '-inkey',
+      join(pki, 'endorser/userkey.pem'),
+      '-in',
+      json,
+      '-out',
+      join(www, `list-${i}.smime`),
+    ]);
   }
   return performance.now() - t0;
 }
@@ -108,7 +127,8 @@ if (ref.status !== 0) throw new Error('reference shell loop failed');
 t0 = performance.now();
 let r = await subs.update({}, { concurrency: CONCURRENCY });
 const firstMs = performance.now() - t0;
-if (r.status !== 0) throw new Error(`first update failed: ${JSON.stringify(r.results.find((x) => x.status)?.error?.message)}`);
+if (r.status !== 0)
+  throw new Error(`first update failed: ${JSON.stringify(r.results.find((x) => x.status)?.error?.message)}`);
 
 t0 = performance.now();
 r = await subs.update({}, { concurrency: CONCURRENCY });
@@ -121,8 +141,12 @@ const newerMs = performance.now() - t0;
 if (r.results.some((x) => x.outcome !== 'updated')) throw new Error('newer update did not import every list');
 
 console.log(`reference: curl + openssl smime -verify, ${N} lists sequentially: ${ms(shellMs)}`);
-console.log(`-U first import (fetch, verify, store ${N * M} images): ${ms(firstMs)}  ratio ${(shellMs / firstMs).toFixed(2)}x`);
-console.log(`-U unchanged lists (fetch, verify, no-op): ${ms(unchangedMs)}  ratio ${(shellMs / unchangedMs).toFixed(2)}x`);
+console.log(
+  `-U first import (fetch, verify, store ${N * M} images): ${ms(firstMs)}  ratio ${(shellMs / firstMs).toFixed(2)}x`,
+);
+console.log(
+  `-U unchanged lists (fetch, verify, no-op): ${ms(unchangedMs)}  ratio ${(shellMs / unchangedMs).toFixed(2)}x`,
+);
 console.log(`-U newer version of every list: ${ms(newerMs)}  ratio ${(shellMs / newerMs).toFixed(2)}x`);
 console.log('(ratio > 1: faster than the shell loop)');
 

@@ -2,7 +2,8 @@
 // imported with the store's importLegacyVmcatcherDb and keeps working with `-U`.
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { importLegacyVmcatcherDb, openStore } from '@hepix/imagelist-store';
+import * as storeModule from '@hepix/imagelist-store';
+import { openStore, type Store } from '@hepix/imagelist-store';
 import Database from 'libsql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -24,7 +25,14 @@ let https: TestServer;
 
 function io() {
   const out = { stdout: '', stderr: '' };
-  const cli: CliIo = { stdout: (t) => void (out.stdout += t), stderr: (t) => void (out.stderr += t) };
+  const cli: CliIo = {
+    stdout: (t) => {
+      out.stdout += t;
+    },
+    stderr: (t) => {
+      out.stderr += t;
+    },
+  };
   return { out, cli };
 }
 
@@ -123,6 +131,12 @@ describe('legacy vmcatcher database', () => {
     const db = `sqlite:///${join(tmp, 'new.db')}`;
     const store = await openStore(db);
     try {
+      const importLegacyVmcatcherDb = (
+        storeModule as unknown as {
+          importLegacyVmcatcherDb: (from: string, to: Store) => Promise<{ subscriptions: number }>;
+        }
+      ).importLegacyVmcatcherDb;
+      expect(importLegacyVmcatcherDb).toBeTypeOf('function');
       const r = await importLegacyVmcatcherDb(`sqlite:///${join(tmp, 'legacy.db')}`, store);
       expect(r.subscriptions).toBe(1);
     } finally {

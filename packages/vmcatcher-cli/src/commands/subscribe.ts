@@ -1,11 +1,6 @@
 // vmcatcher_subscribe: subscribe to lists, update them, show and change subscriptions (reference §3.2).
-import {
-  createSubscriptions,
-  type NewImageEvent,
-  runEventCommand,
-  type Subscriptions,
-  type VmcatcherEvent,
-} from '@hepix/image-cache';
+import * as imageCache from '@hepix/image-cache';
+import { createSubscriptions, type NewImageEvent, type Subscriptions } from '@hepix/image-cache';
 import type { Store, Subscription, TrustAnchorMode, UpdateMode } from '@hepix/imagelist-store';
 import { randomUUID } from 'node:crypto';
 import {
@@ -222,6 +217,39 @@ function trustAnchorOption(ctx: CommonContext): TrustAnchorMode | undefined {
   return m;
 }
 
+// The event runner of @hepix/image-cache (src/events, the cache engineer's module), typed by its contract.
+interface VmcatcherEvent {
+  type: 'SubscriptionImageNew';
+  session: string;
+  metadata?: Record<string, unknown>;
+  database?: string;
+}
+type RunEventCommand = (
+  command: string,
+  event: VmcatcherEvent,
+  options?: {
+    timeoutMs?: number;
+    env?: NodeJS.ProcessEnv;
+    log?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void;
+  },
+) => Promise<{
+  exitCode: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  stdout: string;
+  stderr: string;
+}>;
+
+function eventRunner(): RunEventCommand {
+  const run = (imageCache as unknown as { runEventCommand?: RunEventCommand }).runEventCommand;
+  if (!run)
+    throw new CliExit(
+      1,
+      'This build has no event support (runEventCommand missing from @hepix/image-cache).',
+    );
+  return run;
+}
+
 function eventHandler(
   ctx: CommonContext,
   store: Store,
@@ -230,6 +258,7 @@ function eventHandler(
   const command = str(ctx.options, 'execute') ?? ctx.env.VMCATCHER_SUB_EVENT;
   if (!command) return undefined;
   const session = randomUUID();
+  const runEventCommand = eventRunner();
   return async (e) => {
     const metadata: Record<string, unknown> = { ...e.image };
     for (const [k, v] of Object.entries(e.image)) metadata[`hv:image.${k}`] = v;
