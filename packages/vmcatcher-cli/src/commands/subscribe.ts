@@ -1,6 +1,6 @@
 // vmcatcher_subscribe: subscribe to lists, update them, show and change subscriptions (reference §3.2).
-import * as imageCache from '@hepix/image-cache';
-import { createSubscriptions, type NewImageEvent, type Subscriptions } from '@hepix/image-cache';
+// @hepix/image-cache (with the S/MIME stack) is loaded only by the actions that verify lists: listing stays fast.
+import type { NewImageEvent, Subscriptions } from '@hepix/image-cache';
 import type { Store, Subscription, TrustAnchorMode, UpdateMode } from '@hepix/imagelist-store';
 import { randomUUID } from 'node:crypto';
 import {
@@ -240,7 +240,7 @@ type RunEventCommand = (
   stderr: string;
 }>;
 
-function eventRunner(): RunEventCommand {
+function eventRunner(imageCache: typeof import('@hepix/image-cache')): RunEventCommand {
   const run = (imageCache as unknown as { runEventCommand?: RunEventCommand }).runEventCommand;
   if (!run)
     throw new CliExit(
@@ -251,6 +251,7 @@ function eventRunner(): RunEventCommand {
 }
 
 function eventHandler(
+  imageCache: typeof import('@hepix/image-cache'),
   ctx: CommonContext,
   store: Store,
   certDir: string,
@@ -258,7 +259,7 @@ function eventHandler(
   const command = str(ctx.options, 'execute') ?? ctx.env.VMCATCHER_SUB_EVENT;
   if (!command) return undefined;
   const session = randomUUID();
-  const runEventCommand = eventRunner();
+  const runEventCommand = eventRunner(imageCache);
   return async (e) => {
     const metadata: Record<string, unknown> = { ...e.image };
     for (const [k, v] of Object.entries(e.image)) metadata[`hv:image.${k}`] = v;
@@ -281,9 +282,10 @@ function eventHandler(
   };
 }
 
-function engine(ctx: CommonContext, store: Store, certDir: string): Subscriptions {
-  const onNewImage = eventHandler(ctx, store, certDir);
-  return createSubscriptions({
+async function engine(ctx: CommonContext, store: Store, certDir: string): Promise<Subscriptions> {
+  const imageCache = await import('@hepix/image-cache');
+  const onNewImage = eventHandler(imageCache, ctx, store, certDir);
+  return imageCache.createSubscriptions({
     store,
     certDir,
     log: (level, message) => ctx.log(level, message, 'db_actions'),
@@ -362,7 +364,7 @@ async function subscribeMain(ctx: CommonContext): Promise<number> {
       }
       case 'subscribe': {
         const certDir = certDirFrom(ctx, str(o, 'certDir'));
-        const subs = engine(ctx, store, certDir);
+        const subs = await engine(ctx, store, certDir);
         let rc = 0;
         try {
           for (const url of list(o, 'subscribe')) {
@@ -403,7 +405,7 @@ async function subscribeMain(ctx: CommonContext): Promise<number> {
       }
       case 'update': {
         const certDir = certDirFrom(ctx, str(o, 'certDir'));
-        const subs = engine(ctx, store, certDir);
+        const subs = await engine(ctx, store, certDir);
         try {
           const r = await subs.update(selection, { concurrency });
           if (ctx.format === 'json') {
@@ -457,7 +459,7 @@ async function subscribeMain(ctx: CommonContext): Promise<number> {
                 continue;
               }
               certDir ??= certDirFrom(ctx, str(o, 'certDir'));
-              subs ??= engine(ctx, store, certDir);
+              subs ??= await engine(ctx, store, certDir);
               const { content } = await subs.verifiedMessage(s.identifier);
               emit(ctx, content, outputs, index);
               continue;
@@ -545,7 +547,7 @@ async function subscribeMain(ctx: CommonContext): Promise<number> {
         }
         if (updateMode !== undefined) {
           const certDir = certDirFrom(ctx, str(o, 'certDir'));
-          const subs = engine(ctx, store, certDir);
+          const subs = await engine(ctx, store, certDir);
           try {
             const r = await subs.update(selection, { concurrency, force: true });
             return r.status;
