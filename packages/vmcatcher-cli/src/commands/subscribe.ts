@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import {
   type CliIo,
   CliExit,
+  exitCodeFor,
   type CommonContext,
   certDirFrom,
   emit,
@@ -22,6 +23,16 @@ import {
   TRUST_ANCHOR_NAMES,
 } from '../common/format.js';
 import { flag, list, type OptionSpec, str } from '../common/options.js';
+
+/** The URL with any password replaced (no dependency on the verification stack). */
+function redactUrl(url: string): string {
+  return url.replace(/\/\/([^/@:]*):[^/@]*@/, '//$1:***@');
+}
+
+/** Rejections outrank 32 (new images refused, list imported), as in the library's worstStatus. */
+function statusSeverity(status: number): number {
+  return status === 0 ? 0 : status === 32 ? 1 : 2 + status;
+}
 
 export const SUBSCRIBE_OPTIONS: OptionSpec[] = [
   { dest: 'list', short: 'l', long: ['list'], kind: 'flag', help: 'List subscriptions.' },
@@ -366,6 +377,7 @@ async function subscribeMain(ctx: CommonContext): Promise<number> {
         const certDir = certDirFrom(ctx, str(o, 'certDir'));
         const subs = await engine(ctx, store, certDir);
         let rc = 0;
+        const json: unknown[] = [];
         try {
           for (const url of list(o, 'subscribe')) {
             try {
@@ -378,29 +390,28 @@ async function subscribeMain(ctx: CommonContext): Promise<number> {
                 ...(trustAnchor !== undefined ? { trustAnchor } : {}),
                 credentials,
               });
-              if (ctx.format === 'json') {
-                ctx.io.stdout(
-                  jsonText({
-                    autoEndorsed: r.autoEndorsed,
-                    endorser: r.endorser,
-                    identifier: r.subscription.identifier,
-                    images: r.images,
-                    uri: r.subscription.uri,
-                  }),
-                );
-              }
+              json.push({
+                autoEndorsed: r.autoEndorsed,
+                endorser: r.endorser,
+                identifier: r.subscription.identifier,
+                images: r.images,
+                status: 0,
+                uri: r.subscription.uri,
+                warnings: r.warnings,
+              });
             } catch (err) {
-              const e = err as { status?: number; message: string };
-              ctx.log(
-                'error',
-                `Failed to subscribe to '${url.replace(/\/\/([^/@:]*):[^/@]*@/, '//$1:***@')}': ${e.message}`,
-              );
-              rc = typeof e.status === 'number' ? e.status : 1;
+              const e = err as { status?: number; code?: string; message: string };
+              const shown = redactUrl(url);
+              ctx.log('error', `Failed to subscribe to '${shown}': ${e.message}`);
+              const status = typeof e.status === 'number' ? e.status : exitCodeFor(err).exitCode;
+              json.push({ code: e.code ?? null, message: e.message, status, uri: shown });
+              if (statusSeverity(status) > statusSeverity(rc)) rc = status;
             }
           }
         } finally {
           await subs.close();
         }
+        if (ctx.format === 'json') ctx.io.stdout(jsonText(json));
         return rc;
       }
       case 'update': {
