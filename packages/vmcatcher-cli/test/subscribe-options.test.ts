@@ -126,6 +126,20 @@ describe('vmcatcher_subscribe options', () => {
     ).toEqual([...IMAGES, NEW_IMAGE, 'aaaa0000-0000-4000-8000-000000000004'].sort());
   });
 
+  it('-x runs the SubscriptionImageNew command once per new image, values in the environment only', async () => {
+    const log = join(tmp, 'events.log');
+    const cmd = `printf '%s %s %s\\n' "$VMCATCHER_EVENT_TYPE" "$VMCATCHER_EVENT_DC_IDENTIFIER" "$VMCATCHER_EVENT_IL_DC_IDENTIFIER" >> '${log}'`;
+    const fresh = 'aaaa0000-0000-4000-8000-000000000005';
+    publish('4', [...IMAGES, NEW_IMAGE, 'aaaa0000-0000-4000-8000-000000000004', fresh]);
+    let r = await run(runSubscribeCommand, ['-U', '-x', cmd]);
+    expect(r.status).toBe(0);
+    expect(readFileSync(log, 'utf8')).toBe(`SubscriptionImageNew ${fresh} ${LIST}\n`);
+    publish('5', [...IMAGES, NEW_IMAGE, 'aaaa0000-0000-4000-8000-000000000004', fresh]);
+    r = await run(runSubscribeCommand, ['-U', '-x', cmd]);
+    expect(r.status).toBe(0);
+    expect(readFileSync(log, 'utf8').trim().split('\n')).toHaveLength(1);
+  });
+
   it('credentials: set, shown masked, cleared', async () => {
     let r = await run(runSubscribeCommand, [
       '-u',
