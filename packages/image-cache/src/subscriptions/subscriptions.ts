@@ -40,7 +40,7 @@ export interface SubscriptionsOptions {
   fetch?: Omit<ListFetcherOptions, 'certDir' | 'log'>;
   /** Awaited after the list is stored; failures are logged and do not fail the update. */
   onNewImage?: (event: NewImageEvent) => Promise<void>;
-  /** How long `update` waits for another process's update to finish (default: the store's busy timeout). */
+  /** How long `update` waits for another process's update to finish (default 10 minutes). */
   lockWaitMs?: number;
 }
 
@@ -468,7 +468,8 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
         const results = await pool(subs, opts.concurrency ?? 8, (s) => updateOne(s, opts));
         return { status: worstStatus(results.map((r) => r.status)), results };
       },
-      options.lockWaitMs === undefined ? undefined : { waitMs: options.lockWaitMs },
+      // A whole -U can take minutes (60 s timeouts per list): wait for a running one rather than fail.
+      { waitMs: options.lockWaitMs ?? 600_000 },
     );
   }
 
