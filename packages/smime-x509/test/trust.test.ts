@@ -161,6 +161,9 @@ describe('TrustStore.fromDirectory', () => {
     await expect(verifySmime(endorserMsg, { trust: t })).rejects.toMatchObject({
       code: 'ERR_SMIME_NAMESPACE',
     });
+    expect(() =>
+      TrustStore.fromCertificates([], [], { namespaces: ['TO Issuer "/CN=x" PERMIT Subject "(["'] }),
+    ).toThrow(expect.objectContaining({ code: 'ERR_SMIME_MALFORMED' }));
   });
 
   it('time is injectable: certificates are checked at `at`', async () => {
