@@ -1,14 +1,15 @@
 // Path constraints on an ad-hoc PKI made with the openssl CLI: basicConstraints, pathLen, keyCertSign,
 // unknown critical extensions; openssl agrees on each verdict.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPrivateKey, signSmime, TrustStore, verifySmime } from '../src/index.js';
 import { openssl } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smime-constraints-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const p = (f: string) => join(dir, f);
 const ossl = (...args: string[]) =>
   execFileSync('openssl', args, {
@@ -56,7 +57,7 @@ keyUsage = critical, digitalSignature
 function key(name: string): void {
   ossl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', p(`${name}.key`));
 }
-function issue(name: string, subj: string, issuer: string, ext: string): void {
+function issue(name: string, subj: string, issuer: string, ext: string, md = 'sha256'): void {
   key(name);
   ossl('req', '-new', '-key', p(`${name}.key`), '-subj', subj, '-out', p(`${name}.csr`));
   ossl(
@@ -72,6 +73,7 @@ function issue(name: string, subj: string, issuer: string, ext: string): void {
     String(Math.floor(Math.random() * 1e9)),
     '-days',
     '3650',
+    `-${md}`,
     '-out',
     p(`${name}.pem`),
     '-extfile',
@@ -112,6 +114,7 @@ beforeAll(() => {
   issue('notca', '/CN=Not A CA', 'root', 'notca');
   issue('undernotca', '/CN=Under Not A CA', 'notca', 'leaf');
   issue('weird', '/CN=Unknown Critical', 'sub', 'weird');
+  issue('sha1', '/CN=Old SHA-1 Certificate', 'sub', 'leaf', 'sha1');
 });
 
 async function sign(leaf: string, chain: string[]): Promise<string> {
@@ -125,6 +128,7 @@ async function sign(leaf: string, chain: string[]): Promise<string> {
 describe('path constraints', () => {
   const cases: [string, string[], string][] = [
     ['ok', ['sub'], 'OK'],
+    ['sha1', ['sub'], 'OK'],
     ['deep', ['sub', 'subsub'], 'ERR_SMIME_UNTRUSTED'],
     ['undernocs', ['nocs'], 'ERR_SMIME_UNTRUSTED'],
     ['undernotca', ['notca'], 'ERR_SMIME_UNTRUSTED'],

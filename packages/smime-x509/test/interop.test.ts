@@ -1,8 +1,8 @@
 // Interoperability with the openssl CLI in both directions, and one error code per bad certificate.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type DigestName,
   loadCertificate,
@@ -15,6 +15,7 @@ import {
 import { file, imageList, openssl, read } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'smime-interop-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 let n = 0;
 const tmpFile = (data: string | Buffer): string => {
   const p = join(tmp, `f${n++}`);
@@ -211,6 +212,15 @@ describe('openssl smime -sign → verifySmime', () => {
       [read('inter/crl.pem'), read('root/crl.pem')],
     );
     expect(await codeOf(verifySmime(msg, { trust: full }))).toBe('OK');
+    // Intermediates may also be passed by the caller (M2Crypto-style messages carry only the signer).
+    const rootOnly = TrustStore.fromCertificates(
+      [read('root/cert.pem')],
+      [read('inter/crl.pem'), read('root/crl.pem')],
+    );
+    expect(await codeOf(verifySmime(msg, { trust: rootOnly }))).toBe('ERR_SMIME_UNTRUSTED');
+    expect(await codeOf(verifySmime(msg, { trust: rootOnly, certificates: [read('inter/cert.pem')] }))).toBe(
+      'OK',
+    );
   });
 });
 
