@@ -108,6 +108,19 @@ describe('openssl smime -sign → verifySmime', () => {
     await expect(verifySmime(rewrapped, { trust })).resolves.toBeDefined();
   });
 
+  it('accepts mail headers, folded header lines and an unquoted boundary', async () => {
+    const msg = await opensslSign('endorser');
+    const boundary = /boundary="([^"]+)"/.exec(msg)![1];
+    const mail = msg.replace(
+      /^MIME-Version: 1.0\nContent-Type: multipart\/signed;[^\n]*\n/,
+      'From: list@example.org\nSubject: image list\nMIME-Version: 1.0\nContent-Type: multipart/signed;\n' +
+        `\tprotocol="application/x-pkcs7-signature";\n micalg=sha-256; boundary=${boundary}\n`,
+    );
+    expect(mail).not.toBe(msg);
+    const v = await verifySmime(mail, { trust });
+    expect(Buffer.from(v.content).equals(canonical)).toBe(true);
+  });
+
   it('one changed byte of content fails with ERR_SMIME_DIGEST_MISMATCH', async () => {
     const msg = await opensslSign('endorser');
     const i = msg.indexOf('Test list');
