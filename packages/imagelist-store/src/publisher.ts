@@ -26,7 +26,7 @@ const INTEGER_KEYS = new Set(['hv:size', 'hv:ram_minimum', 'hv:core_minimum']);
 const ROWS = 900;
 
 function text(v: unknown): string {
-  return typeof v === 'string' ? v : JSON.stringify(v) ?? 'null';
+  return typeof v === 'string' ? v : (JSON.stringify(v) ?? 'null');
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -34,11 +34,13 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 function checkMetadata(metadata: Metadata, reserved: Set<string>, entity: string, id: string): void {
-  if (!isObject(metadata)) throw invalid(`metadata of ${entity} '${id}' must be an object of strings`, entity, id);
+  if (!isObject(metadata))
+    throw invalid(`metadata of ${entity} '${id}' must be an object of strings`, entity, id);
   for (const [k, v] of Object.entries(metadata)) {
     if (k === '') throw invalid(`empty metadata key for ${entity} '${id}'`, entity, id);
     if (reserved.has(k)) throw invalid(`'${k}' is a reserved key of ${entity} '${id}'`, entity, k);
-    if (typeof v !== 'string') throw invalid(`value of '${k}' for ${entity} '${id}' must be a string`, entity, k);
+    if (typeof v !== 'string')
+      throw invalid(`value of '${k}' for ${entity} '${id}' must be a string`, entity, k);
   }
 }
 
@@ -56,7 +58,11 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
   async function idOf(q: Db, table: 'pub_imagelist' | 'pub_image', key: string): Promise<number | undefined>;
   async function idOf(q: Db, table: OwnerTable, key: string): Promise<number | undefined> {
     const col = table === 'pub_endorser' ? 'dn' : 'identifier';
-    const row = await (q as Kysely<any>).selectFrom(table).select('id').where(col, '=', key).executeTakeFirst();
+    const row = await (q as Kysely<any>)
+      .selectFrom(table)
+      .select('id')
+      .where(col, '=', key)
+      .executeTakeFirst();
     return row ? Number(row.id) : undefined;
   }
 
@@ -67,7 +73,12 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
   }
 
   async function readMetadata(q: Db, table: MetaTable, ownerId: number): Promise<Metadata> {
-    const rows = await q.selectFrom(table).select(['key', 'value']).where('owner_id', '=', ownerId).orderBy('key').execute();
+    const rows = await q
+      .selectFrom(table)
+      .select(['key', 'value'])
+      .where('owner_id', '=', ownerId)
+      .orderBy('key')
+      .execute();
     const out: Metadata = {};
     for (const r of rows) out[r.key] = r.value;
     return out;
@@ -96,14 +107,22 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
   async function deleteKey(table: MetaTable, owner: OwnerTable, entity: string, id: string, key: string) {
     await tx(async (trx) => {
       const ownerId = await requireId(trx, owner, id, entity);
-      const r = await trx.deleteFrom(table).where('owner_id', '=', ownerId).where('key', '=', key).executeTakeFirst();
+      const r = await trx
+        .deleteFrom(table)
+        .where('owner_id', '=', ownerId)
+        .where('key', '=', key)
+        .executeTakeFirst();
       if (Number(r.numDeletedRows) === 0) throw notFound(`key of ${entity} '${id}'`, key);
       if (owner === 'pub_imagelist') await touch(trx, ownerId);
     });
   }
 
   async function touch(q: Db, listId: number): Promise<void> {
-    await q.updateTable('pub_imagelist').set({ updated: ctx.now().toISOString() }).where('id', '=', listId).execute();
+    await q
+      .updateTable('pub_imagelist')
+      .set({ updated: ctx.now().toISOString() })
+      .where('id', '=', listId)
+      .execute();
   }
 
   async function listsOf(q: Db, table: 'pub_imagelist_endorser' | 'pub_imagelist_image', memberId: number) {
@@ -117,9 +136,16 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
     return rows.map((r) => r.identifier);
   }
 
-  async function create(table: OwnerTable, entity: string, key: string, metadata: Metadata, reserved: Set<string>) {
+  async function create(
+    table: OwnerTable,
+    entity: string,
+    key: string,
+    metadata: Metadata,
+    reserved: Set<string>,
+  ) {
     checkMetadata(metadata, reserved, entity, key);
-    if (typeof key !== 'string' || key === '') throw invalid(`${entity} needs a non-empty identifier`, entity, key);
+    if (typeof key !== 'string' || key === '')
+      throw invalid(`${entity} needs a non-empty identifier`, entity, key);
     await tx(async (trx) => {
       if ((await idOf(trx, table as 'pub_image', key)) !== undefined) throw conflict(entity, key);
       const col = table === 'pub_endorser' ? 'dn' : 'identifier';
@@ -127,7 +153,11 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
       if (table === 'pub_imagelist') values.updated = ctx.now().toISOString();
       let row: { id: number };
       try {
-        row = await (trx as Transaction<any>).insertInto(table).values(values).returning('id').executeTakeFirstOrThrow();
+        row = await (trx as Transaction<any>)
+          .insertInto(table)
+          .values(values)
+          .returning('id')
+          .executeTakeFirstOrThrow();
       } catch (err) {
         if (isUniqueViolation(err)) throw conflict(entity, key);
         throw err;
@@ -142,7 +172,13 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
     if (Number(r.numDeletedRows) === 0) throw notFound(entity, key);
   }
 
-  async function setKeys(table: OwnerTable, entity: string, key: string, metadata: Metadata, reserved: Set<string>) {
+  async function setKeys(
+    table: OwnerTable,
+    entity: string,
+    key: string,
+    metadata: Metadata,
+    reserved: Set<string>,
+  ) {
     checkMetadata(metadata, reserved, entity, key);
     await tx(async (trx) => {
       const id = await requireId(trx, table, key, entity);
@@ -189,10 +225,14 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
         .where('member_id', '=', memberId)
         .executeTakeFirst();
       if (Number(r.numDeletedRows) === 0) {
-        throw new StoreError('ERR_STORE_NOT_FOUND', `${memberEntity} '${member}' is not bound to image list '${imageList}'`, {
-          entity: memberEntity,
-          key: member,
-        });
+        throw new StoreError(
+          'ERR_STORE_NOT_FOUND',
+          `${memberEntity} '${member}' is not bound to image list '${imageList}'`,
+          {
+            entity: memberEntity,
+            key: member,
+          },
+        );
       }
       await touch(trx, listId);
     });
@@ -220,7 +260,8 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
           .where('key', '=', 'hv:version')
           .executeTakeFirst();
         metadataUpdated = importWins(stored?.value, parsed.metadata['hv:version']);
-        if (metadataUpdated) await trx.deleteFrom('pub_imagelist_metadata').where('owner_id', '=', listId).execute();
+        if (metadataUpdated)
+          await trx.deleteFrom('pub_imagelist_metadata').where('owner_id', '=', listId).execute();
         await touch(trx, listId);
       }
       if (metadataUpdated) await upsertKeys(trx, 'pub_imagelist_metadata', listId, parsed.metadata);
@@ -229,7 +270,11 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
       const ids = parsed.images.map((i) => i.identifier);
       const known = new Map<string, number>();
       for (const part of chunks(ids, ROWS)) {
-        const rows = await trx.selectFrom('pub_image').select(['id', 'identifier']).where('identifier', 'in', part).execute();
+        const rows = await trx
+          .selectFrom('pub_image')
+          .select(['id', 'identifier'])
+          .where('identifier', 'in', part)
+          .execute();
         for (const r of rows) known.set(r.identifier, Number(r.id));
       }
       const fresh = ids.filter((id) => !known.has(id));
@@ -263,17 +308,23 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
         images.push({ identifier: image.identifier, created: isNew, metadataUpdated: wins });
         if (!wins) continue;
         if (!isNew) replace.push(id);
-        for (const [key, value] of Object.entries(image.metadata)) metaRows.push({ owner_id: id, key, value });
+        for (const [key, value] of Object.entries(image.metadata))
+          metaRows.push({ owner_id: id, key, value });
       }
       for (const part of chunks(replace, ROWS)) {
         await trx.deleteFrom('pub_image_metadata').where('owner_id', 'in', part).execute();
       }
-      for (const part of chunks(metaRows, ROWS)) await trx.insertInto('pub_image_metadata').values(part).execute();
+      for (const part of chunks(metaRows, ROWS))
+        await trx.insertInto('pub_image_metadata').values(part).execute();
 
       const bound = new Set(
-        (await trx.selectFrom('pub_imagelist_image').select('member_id').where('imagelist_id', '=', listId).execute()).map(
-          (r) => Number(r.member_id),
-        ),
+        (
+          await trx
+            .selectFrom('pub_imagelist_image')
+            .select('member_id')
+            .where('imagelist_id', '=', listId)
+            .execute()
+        ).map((r) => Number(r.member_id)),
       );
       const wanted = ids.map((id) => known.get(id)!);
       const toBind = wanted.filter((id) => !bound.has(id));
@@ -288,7 +339,11 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
         const wantedSet = new Set(wanted);
         const stale = [...bound].filter((id) => !wantedSet.has(id));
         for (const part of chunks(stale, ROWS)) {
-          await trx.deleteFrom('pub_imagelist_image').where('imagelist_id', '=', listId!).where('member_id', 'in', part).execute();
+          await trx
+            .deleteFrom('pub_imagelist_image')
+            .where('imagelist_id', '=', listId!)
+            .where('member_id', 'in', part)
+            .execute();
         }
       }
 
@@ -297,7 +352,11 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
         let eid = await idOf(trx, 'pub_endorser', e.dn);
         const isNew = eid === undefined;
         if (eid === undefined) {
-          const row = await trx.insertInto('pub_endorser').values({ dn: e.dn }).returning('id').executeTakeFirstOrThrow();
+          const row = await trx
+            .insertInto('pub_endorser')
+            .values({ dn: e.dn })
+            .returning('id')
+            .executeTakeFirstOrThrow();
           eid = Number(row.id);
         }
         if (isNew || metadataUpdated) await upsertKeys(trx, 'pub_endorser_metadata', eid, e.metadata);
@@ -307,7 +366,11 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
           .where('imagelist_id', '=', listId)
           .where('member_id', '=', eid)
           .executeTakeFirst();
-        if (!b) await trx.insertInto('pub_imagelist_endorser').values({ imagelist_id: listId, member_id: eid }).execute();
+        if (!b)
+          await trx
+            .insertInto('pub_imagelist_endorser')
+            .values({ imagelist_id: listId, member_id: eid })
+            .execute();
         endorsers.push({ dn: e.dn, created: isNew });
       }
       return { identifier: parsed.identifier, created, metadataUpdated, images, endorsers };
@@ -357,7 +420,10 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
         images.set(Number(r.bid), img);
       }
       if (r.key !== null && r.value !== null) {
-        img[r.key] = INTEGER_KEYS.has(r.key) && /^-?\d+$/.test(r.value) && Number.isSafeInteger(Number(r.value)) ? Number(r.value) : r.value;
+        img[r.key] =
+          INTEGER_KEYS.has(r.key) && /^-?\d+$/.test(r.value) && Number.isSafeInteger(Number(r.value))
+            ? Number(r.value)
+            : r.value;
       }
       img['dc:identifier'] = r.identifier;
     }
@@ -372,7 +438,11 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
     async getEndorser(dn): Promise<PublisherEndorser | undefined> {
       const id = await idOf(db, 'pub_endorser', dn);
       if (id === undefined) return undefined;
-      return { dn, metadata: await readMetadata(db, 'pub_endorser_metadata', id), imageLists: await listsOf(db, 'pub_imagelist_endorser', id) };
+      return {
+        dn,
+        metadata: await readMetadata(db, 'pub_endorser_metadata', id),
+        imageLists: await listsOf(db, 'pub_imagelist_endorser', id),
+      };
     },
     addEndorser: (dn, metadata = {}) => create('pub_endorser', 'endorser', dn, metadata, new Set()),
     deleteEndorser: (dn) => remove('pub_endorser', 'endorser', dn),
@@ -380,10 +450,16 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
     deleteEndorserKey: (dn, key) => deleteKey('pub_endorser_metadata', 'pub_endorser', 'endorser', dn, key),
 
     async listImageLists() {
-      return (await db.selectFrom('pub_imagelist').select('identifier').orderBy('identifier').execute()).map((r) => r.identifier);
+      return (await db.selectFrom('pub_imagelist').select('identifier').orderBy('identifier').execute()).map(
+        (r) => r.identifier,
+      );
     },
     async getImageList(identifier): Promise<PublisherImageList | undefined> {
-      const row = await db.selectFrom('pub_imagelist').selectAll().where('identifier', '=', identifier).executeTakeFirst();
+      const row = await db
+        .selectFrom('pub_imagelist')
+        .selectAll()
+        .where('identifier', '=', identifier)
+        .executeTakeFirst();
       if (!row) return undefined;
       const id = Number(row.id);
       const images = await db
@@ -410,14 +486,18 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
       if (updated) list.updated = updated;
       return list;
     },
-    addImageList: (identifier, metadata = {}) => create('pub_imagelist', 'image list', identifier, metadata, LIST_RESERVED),
+    addImageList: (identifier, metadata = {}) =>
+      create('pub_imagelist', 'image list', identifier, metadata, LIST_RESERVED),
     deleteImageList: (identifier) => remove('pub_imagelist', 'image list', identifier),
-    setImageListKeys: (identifier, metadata) => setKeys('pub_imagelist', 'image list', identifier, metadata, LIST_RESERVED),
+    setImageListKeys: (identifier, metadata) =>
+      setKeys('pub_imagelist', 'image list', identifier, metadata, LIST_RESERVED),
     deleteImageListKey: (identifier, key) =>
       deleteKey('pub_imagelist_metadata', 'pub_imagelist', 'image list', identifier, key),
 
     async listImages() {
-      return (await db.selectFrom('pub_image').select('identifier').orderBy('identifier').execute()).map((r) => r.identifier);
+      return (await db.selectFrom('pub_image').select('identifier').orderBy('identifier').execute()).map(
+        (r) => r.identifier,
+      );
     },
     async getImage(identifier): Promise<PublisherImage | undefined> {
       const id = await idOf(db, 'pub_image', identifier);
@@ -428,13 +508,18 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
         imageLists: await listsOf(db, 'pub_imagelist_image', id),
       };
     },
-    addImage: (identifier, metadata = {}) => create('pub_image', 'image', identifier, metadata, IMAGE_RESERVED),
+    addImage: (identifier, metadata = {}) =>
+      create('pub_image', 'image', identifier, metadata, IMAGE_RESERVED),
     deleteImage: (identifier) => remove('pub_image', 'image', identifier),
-    setImageKeys: (identifier, metadata) => setKeys('pub_image', 'image', identifier, metadata, IMAGE_RESERVED),
-    deleteImageKey: (identifier, key) => deleteKey('pub_image_metadata', 'pub_image', 'image', identifier, key),
+    setImageKeys: (identifier, metadata) =>
+      setKeys('pub_image', 'image', identifier, metadata, IMAGE_RESERVED),
+    deleteImageKey: (identifier, key) =>
+      deleteKey('pub_image_metadata', 'pub_image', 'image', identifier, key),
 
-    bindEndorser: (imageList, dn) => bind('pub_imagelist_endorser', imageList, 'pub_endorser', 'endorser', dn),
-    unbindEndorser: (imageList, dn) => unbind('pub_imagelist_endorser', imageList, 'pub_endorser', 'endorser', dn),
+    bindEndorser: (imageList, dn) =>
+      bind('pub_imagelist_endorser', imageList, 'pub_endorser', 'endorser', dn),
+    unbindEndorser: (imageList, dn) =>
+      unbind('pub_imagelist_endorser', imageList, 'pub_endorser', 'endorser', dn),
     bindImage: (imageList, image) => bind('pub_imagelist_image', imageList, 'pub_image', 'image', image),
     unbindImage: (imageList, image) => unbind('pub_imagelist_image', imageList, 'pub_image', 'image', image),
 
@@ -468,9 +553,11 @@ function parseImport(document: unknown): ParsedImport {
   const byId = new Map<string, Metadata>();
   rawImages.forEach((entry, i) => {
     const image = isObject(entry) ? entry['hv:image'] : undefined;
-    if (!isObject(image)) throw invalid(`'hv:images[${i}]' is not an {"hv:image": {…}} object`, 'image list', identifier);
+    if (!isObject(image))
+      throw invalid(`'hv:images[${i}]' is not an {"hv:image": {…}} object`, 'image list', identifier);
     const id = image['dc:identifier'];
-    if (typeof id !== 'string' || id === '') throw invalid(`'hv:images[${i}]' has no 'dc:identifier' string`, 'image', String(i));
+    if (typeof id !== 'string' || id === '')
+      throw invalid(`'hv:images[${i}]' has no 'dc:identifier' string`, 'image', String(i));
     const meta: Metadata = {};
     for (const [k, v] of Object.entries(image)) if (k !== 'dc:identifier') meta[k] = text(v);
     byId.delete(id);
@@ -481,12 +568,19 @@ function parseImport(document: unknown): ParsedImport {
   const endorsers: ParsedImport['endorsers'] = [];
   rawEndorsers.forEach((entry, i) => {
     const x509 = isObject(entry) ? entry['hv:x509'] : undefined;
-    if (!isObject(x509)) throw invalid(`'hv:endorser' entry ${i} has no 'hv:x509' object`, 'image list', identifier);
+    if (!isObject(x509))
+      throw invalid(`'hv:endorser' entry ${i} has no 'hv:x509' object`, 'image list', identifier);
     const dn = x509['hv:dn'];
-    if (typeof dn !== 'string' || dn === '') throw invalid(`'hv:endorser' entry ${i} has no 'hv:dn' string`, 'endorser');
+    if (typeof dn !== 'string' || dn === '')
+      throw invalid(`'hv:endorser' entry ${i} has no 'hv:dn' string`, 'endorser');
     const meta: Metadata = {};
     for (const [k, v] of Object.entries(x509)) if (k !== 'hv:dn') meta[k] = text(v);
     if (!endorsers.some((e) => e.dn === dn)) endorsers.push({ dn, metadata: meta });
   });
-  return { identifier, metadata, images: [...byId].map(([id, meta]) => ({ identifier: id, metadata: meta })), endorsers };
+  return {
+    identifier,
+    metadata,
+    images: [...byId].map(([id, meta]) => ({ identifier: id, metadata: meta })),
+    endorsers,
+  };
 }
