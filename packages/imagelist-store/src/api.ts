@@ -281,10 +281,7 @@ export interface SubscriberRepository {
     patch: Partial<Pick<Subscription, 'uri' | 'description' | 'authorised' | 'trustAnchor' | 'updateMode'>>,
   ): Promise<void>;
   /** `null` clears a value, `undefined` leaves it. */
-  setCredentials(
-    identifier: string,
-    credentials: { username?: string | null; password?: string | null },
-  ): Promise<void>;
+  setCredentials(identifier: string, credentials: { username?: string | null; password?: string | null }): Promise<void>;
   getCredentials(identifier: string): Promise<{ username?: string; password?: string }>;
   /** Removes its image definitions, list instances and links. */
   deleteSubscription(identifier: string): Promise<void>;
@@ -310,15 +307,9 @@ export interface SubscriberRepository {
   /** Removes the definition and its instances. */
   refuseImage(subscription: string, identifier: string): Promise<void>;
   /** Images with state 3 (subscribed and available): what the cache must hold. */
-  listCacheCandidates(): Promise<
-    (SubscribedImage & { latest: ImageInstance; list: StoredImageListSummary })[]
-  >;
+  listCacheCandidates(): Promise<(SubscribedImage & { latest: ImageInstance; list: StoredImageListSummary })[]>;
 
-  recordFailedEvent(event: {
-    type: string;
-    payload: Record<string, unknown>;
-    error: string;
-  }): Promise<number>;
+  recordFailedEvent(event: { type: string; payload: Record<string, unknown>; error: string }): Promise<number>;
   listFailedEvents(): Promise<FailedEvent[]>;
   /** After a successful re-delivery. */
   deleteFailedEvent(id: number): Promise<void>;
