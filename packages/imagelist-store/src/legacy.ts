@@ -5,6 +5,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Store } from './api.js';
 import { StoreError, conflict } from './errors.js';
 import type { Database } from './schema.js';
+import { encodeMetadata } from './publisher.js';
 import { parseStoreUrl } from './url.js';
 import { chunks, toBytes } from './util.js';
 
@@ -483,61 +484,59 @@ export async function importLegacyVmcatcherDb(
         }
 
         const instanceIds = new Map<number, number>();
-        {
-          for (const i of instances) {
-            const did = defIds.get(num(i.fkidentifier) ?? -1);
-            const lid = listIds.get(num(i.fkimagelistinstance) ?? -1);
-            if (did === undefined || lid === undefined) {
-              warnings.push(`ImageInstance ${i.id} names no existing image definition or list; skipped`);
-              continue;
-            }
-            const identifier = defIdentifier.get(did)!;
-            const images = (decoded.get(num(i.fkimagelistinstance)!)?.['hv:images'] ?? []) as {
-              'hv:image'?: Record<string, unknown>;
-            }[];
-            const published = Array.isArray(images)
-              ? images.map((x) => x?.['hv:image']).find((x) => x?.['dc:identifier'] === identifier)
-              : undefined;
-            const image = published ?? {
-              'dc:identifier': identifier,
-              'dc:title': str(i.title),
-              'dc:description': str(i.description),
-              'hv:hypervisor': str(i.hypervisor),
-              'sl:checksum:sha512': str(i.sha512),
-              'hv:uri': str(i.uri),
-              'sl:os': str(i.os),
-              'sl:osversion': str(i.osversion),
-              'sl:arch': str(i.arch),
-              'hv:version': str(i.version),
-              'hv:size': num(i.size) ?? 0,
-              'sl:comments': str(i.comments),
-            };
-            const format = typeof image['hv:format'] === 'string' ? (image['hv:format'] as string) : null;
-            const row = await trx
-              .insertInto('sub_image_instance')
-              .values({
-                definition_id: did,
-                imagelist_id: lid,
-                identifier,
-                title: str(i.title),
-                description: str(i.description),
-                hypervisor: str(i.hypervisor),
-                sha512: str(i.sha512).toLowerCase(),
-                uri: str(i.uri),
-                os: str(i.os),
-                osversion: str(i.osversion),
-                arch: str(i.arch),
-                version: str(i.version),
-                size: num(i.size) ?? 0,
-                comments: str(i.comments),
-                format,
-                image: JSON.stringify(image),
-              })
-              .returning('id')
-              .executeTakeFirstOrThrow();
-            instanceIds.set(Number(i.id), Number(row.id));
-            result.imageInstances++;
+        for (const i of instances) {
+          const did = defIds.get(num(i.fkidentifier) ?? -1);
+          const lid = listIds.get(num(i.fkimagelistinstance) ?? -1);
+          if (did === undefined || lid === undefined) {
+            warnings.push(`ImageInstance ${i.id} names no existing image definition or list; skipped`);
+            continue;
           }
+          const identifier = defIdentifier.get(did)!;
+          const images = (decoded.get(num(i.fkimagelistinstance)!)?.['hv:images'] ?? []) as {
+            'hv:image'?: Record<string, unknown>;
+          }[];
+          const published = Array.isArray(images)
+            ? images.map((x) => x?.['hv:image']).find((x) => x?.['dc:identifier'] === identifier)
+            : undefined;
+          const image = published ?? {
+            'dc:identifier': identifier,
+            'dc:title': str(i.title),
+            'dc:description': str(i.description),
+            'hv:hypervisor': str(i.hypervisor),
+            'sl:checksum:sha512': str(i.sha512),
+            'hv:uri': str(i.uri),
+            'sl:os': str(i.os),
+            'sl:osversion': str(i.osversion),
+            'sl:arch': str(i.arch),
+            'hv:version': str(i.version),
+            'hv:size': num(i.size) ?? 0,
+            'sl:comments': str(i.comments),
+          };
+          const format = typeof image['hv:format'] === 'string' ? (image['hv:format'] as string) : null;
+          const row = await trx
+            .insertInto('sub_image_instance')
+            .values({
+              definition_id: did,
+              imagelist_id: lid,
+              identifier,
+              title: str(i.title),
+              description: str(i.description),
+              hypervisor: str(i.hypervisor),
+              sha512: str(i.sha512).toLowerCase(),
+              uri: str(i.uri),
+              os: str(i.os),
+              osversion: str(i.osversion),
+              arch: str(i.arch),
+              version: str(i.version),
+              size: num(i.size) ?? 0,
+              comments: str(i.comments),
+              format,
+              image: JSON.stringify(image),
+            })
+            .returning('id')
+            .executeTakeFirstOrThrow();
+          instanceIds.set(Number(i.id), Number(row.id));
+          result.imageInstances++;
         }
         for (const [did, legacy] of defLatest) {
           const iid = instanceIds.get(legacy);
@@ -644,29 +643,35 @@ export async function importLegacyVmcasterDb(
           rows: Row[],
           fk: string,
           ids: Map<number, number>,
-          table: 'pub_endorser_metadata' | 'pub_imagelist_metadata' | 'pub_image_metadata',
+          table: 'pub_endorser' | 'pub_imagelist' | 'pub_image',
         ) => {
-          const latest = new Map<string, { owner_id: number; key: string; value: string }>();
+          const byOwner = new Map<number, Record<string, string>>();
+          // In row order, so that of duplicate keys the last one written wins.
           for (const r of [...rows].sort((a, b) => Number(a.id) - Number(b.id))) {
             const owner = ids.get(num(r[fk]) ?? -1);
             if (owner === undefined) {
-              warnings.push(`${table.replace('pub_', '')} row ${r.id} names no existing owner; skipped`);
+              warnings.push(
+                `${table.replace('pub_', '')} metadata row ${r.id} names no existing owner; skipped`,
+              );
               continue;
             }
             if (r.key === null || r.key === undefined || r.value === null || r.value === undefined) continue;
-            latest.set(`${owner}\u0000${str(r.key)}`, {
-              owner_id: owner,
-              key: str(r.key),
-              value: str(r.value),
-            });
+            const m = byOwner.get(owner) ?? {};
+            m[str(r.key)] = str(r.value);
+            byOwner.set(owner, m);
           }
-          for (const part of chunks([...latest.values()], 500))
-            await trx.insertInto(table).values(part).execute();
-          result.metadata += latest.size;
+          for (const [owner, m] of byOwner) {
+            await (trx as Transaction<any>)
+              .updateTable(table)
+              .set({ metadata: encodeMetadata(m) })
+              .where('id', '=', owner)
+              .execute();
+            result.metadata += Object.keys(m).length;
+          }
         };
-        await meta(endorserMeta, 'fkendorser', endorserIds, 'pub_endorser_metadata');
-        await meta(listMeta, 'fkimagelist', listIds, 'pub_imagelist_metadata');
-        await meta(imageMeta, 'fkimage', imageIds, 'pub_image_metadata');
+        await meta(endorserMeta, 'fkendorser', endorserIds, 'pub_endorser');
+        await meta(listMeta, 'fkimagelist', listIds, 'pub_imagelist');
+        await meta(imageMeta, 'fkimage', imageIds, 'pub_image');
 
         const bind = async (
           rows: Row[],

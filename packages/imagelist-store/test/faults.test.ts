@@ -9,16 +9,18 @@ import { dialects, fakeSha, freshStore } from './helpers.js';
 async function failOn(store: Store, table: string, column: string, value: string): Promise<void> {
   const db = store.db as Kysely<unknown>;
   if (store.dialect === 'sqlite') {
-    await sql
-      .raw(
-        `create trigger inject_${table} before insert on ${table} when new.${column} = '${value}' begin select raise(abort, 'injected failure'); end`,
-      )
-      .execute(db);
+    for (const op of ['insert', 'update']) {
+      await sql
+        .raw(
+          `create trigger inject_${op}_${table} before ${op} on ${table} when new.${column} like '%${value}%' begin select raise(abort, 'injected failure'); end`,
+        )
+        .execute(db);
+    }
   } else {
     await sql
       .raw(
-        `create or replace function inject_${table}() returns trigger language plpgsql as $$ begin if new.${column} = '${value}' then raise exception 'injected failure'; end if; return new; end $$;
-         create trigger inject_${table} before insert on ${table} for each row execute function inject_${table}()`,
+        `create or replace function inject_${table}() returns trigger language plpgsql as $$ begin if new.${column} like '%${value}%' then raise exception 'injected failure'; end if; return new; end $$;
+         create trigger inject_${table} before insert or update on ${table} for each row execute function inject_${table}()`,
       )
       .execute(db);
   }
@@ -29,11 +31,8 @@ async function snapshot(store: Store): Promise<Record<string, unknown[]>> {
   const db = store.db as Kysely<Record<string, Record<string, unknown>>>;
   const tables = [
     'pub_endorser',
-    'pub_endorser_metadata',
     'pub_imagelist',
-    'pub_imagelist_metadata',
     'pub_image',
-    'pub_image_metadata',
     'pub_imagelist_endorser',
     'pub_imagelist_image',
     'sub_endorser',
@@ -81,7 +80,7 @@ describe.each(dialects())('injected failures on %s', (dialect) => {
   afterEach(async () => dispose());
 
   it('a failure in the middle of a new import leaves no partial rows', async () => {
-    await failOn(store, 'pub_image_metadata', 'value', 'boom');
+    await failOn(store, 'pub_image', 'metadata', 'boom');
     const before = await snapshot(store);
     await expect(store.publisher.importImageList(bigList('1', 2500, 1700))).rejects.toThrow(
       /injected failure/,
@@ -92,7 +91,7 @@ describe.each(dialects())('injected failures on %s', (dialect) => {
 
   it('a failure in the middle of an update leaves the previous version intact', async () => {
     await store.publisher.importImageList(bigList('1', 2000));
-    await failOn(store, 'pub_image_metadata', 'value', 'boom');
+    await failOn(store, 'pub_image', 'metadata', 'boom');
     const before = await snapshot(store);
     await expect(store.publisher.importImageList(bigList('2', 2100, 1999))).rejects.toThrow(
       /injected failure/,
