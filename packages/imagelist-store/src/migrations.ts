@@ -196,7 +196,7 @@ function initial(dialect: DialectName): Migration {
       await db.schema
         .createIndex('sub_image_instance_imagelist')
         .on('sub_image_instance')
-        .column('imagelist_id')
+        .columns(['imagelist_id', 'definition_id'])
         .execute();
       if (dialect === 'postgres') {
         await sql`alter table sub_subscription add constraint sub_subscription_latest_fk foreign key (latest_list_id) references sub_imagelist(id) on delete set null`.execute(

@@ -18,7 +18,27 @@ import type {
 import { StoreError, conflict, invalid, isUniqueViolation, notFound } from './errors.js';
 import type { Database, SubImagelistTable, SubSubscriptionTable } from './schema.js';
 import type { StoreContext } from './store.js';
+import { batches, bulkInsert } from './bulk.js';
 import { chunks, fromDb, toBool, toBytes, toDb, toNum } from './util.js';
+
+const INSTANCE_COLUMNS = [
+  { name: 'definition_id', type: 'int4' },
+  { name: 'imagelist_id', type: 'int4' },
+  { name: 'identifier', type: 'text' },
+  { name: 'title', type: 'text' },
+  { name: 'description', type: 'text' },
+  { name: 'hypervisor', type: 'text' },
+  { name: 'sha512', type: 'text' },
+  { name: 'uri', type: 'text' },
+  { name: 'os', type: 'text' },
+  { name: 'osversion', type: 'text' },
+  { name: 'arch', type: 'text' },
+  { name: 'version', type: 'text' },
+  { name: 'size', type: 'int8' },
+  { name: 'comments', type: 'text' },
+  { name: 'format', type: 'text' },
+  { name: 'image', type: 'text' },
+] as const;
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -680,21 +700,19 @@ export function createSubscriberRepository(db: Kysely<Database>, ctx: StoreConte
         const refused: string[] = [];
         const fresh = input.images.filter((i) => !defs.has(i.identifier)).map((i) => i.identifier);
         if (mode & 1) {
-          for (const part of chunks(fresh, ROWS)) {
-            const rows = await trx
-              .insertInto('sub_image_definition')
-              .values(
-                part.map((identifier) => ({
-                  subscription_id: sid,
-                  identifier,
-                  cache: mode & 2 ? 1 : 0,
-                  latest_instance_id: null,
-                })),
-              )
-              .returning(['id', 'identifier'])
-              .execute();
-            for (const r of rows) defs.set(r.identifier, toNum(r.id));
-          }
+          const rows = await bulkInsert<{ id: number; identifier: string }>(
+            trx,
+            ctx.dialect,
+            'sub_image_definition',
+            [
+              { name: 'subscription_id', type: 'int4' },
+              { name: 'identifier', type: 'text' },
+              { name: 'cache', type: 'int4' },
+            ],
+            fresh.map((identifier) => [sid, identifier, mode & 2 ? 1 : 0]),
+            ['id', 'identifier'],
+          );
+          for (const r of rows) defs.set(r.identifier, toNum(r.id));
           accepted.push(...fresh);
         } else {
           refused.push(...fresh);
@@ -719,15 +737,25 @@ export function createSubscriberRepository(db: Kysely<Database>, ctx: StoreConte
             format: i.format ?? null,
             image: JSON.stringify(i.image ?? {}),
           }));
-        for (const part of chunks(instances, 200))
-          await trx.insertInto('sub_image_instance').values(part).execute();
-        // Point every definition that got an instance in this list at it, in one statement.
-        await sql`update sub_image_definition set latest_instance_id = (
-            select max(i.id) from sub_image_instance i where i.definition_id = sub_image_definition.id and i.imagelist_id = ${listId})
-          where subscription_id = ${sid} and exists (
-            select 1 from sub_image_instance i where i.definition_id = sub_image_definition.id and i.imagelist_id = ${listId})`.execute(
+        const created = await bulkInsert<{ id: number; definition_id: number }>(
           trx,
+          ctx.dialect,
+          'sub_image_instance',
+          INSTANCE_COLUMNS,
+          instances.map((i) => INSTANCE_COLUMNS.map((c) => i[c.name])),
+          ['id', 'definition_id'],
         );
+        // Point every definition that got an instance in this list at it, one set-based UPDATE … FROM.
+        const pairs = created.map((r) => [toNum(r.definition_id), toNum(r.id)]);
+        for (const part of batches(pairs)) {
+          const source =
+            ctx.dialect === 'sqlite'
+              ? sql`(select value->>0 as did, value->>1 as iid from json_each(${JSON.stringify(part)}))`
+              : sql`(select * from unnest(${part.map((p) => p[0])}::int4[], ${part.map((p) => p[1])}::int4[]) as x(did, iid))`;
+          await sql`update sub_image_definition set latest_instance_id = u.iid from ${source} as u where sub_image_definition.id = u.did`.execute(
+            trx,
+          );
+        }
         await trx
           .updateTable('sub_subscription')
           .set({ latest_list_id: listId, updated: toDb(ctx.now()) })
