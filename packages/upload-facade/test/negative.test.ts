@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:https';
@@ -108,6 +108,12 @@ describe('ssh host keys', () => {
     );
     expect(err.code).toBe('ERR_UPLOAD_HOST_KEY');
     expect(err.message).toMatch(/HOST KEY MISMATCH/);
+    // allowUnknownHost never covers a changed key
+    const again = await withBackend(
+      sshBackend({ options: { identityFile: sshKey, knownHosts: kh, agent: false, allowUnknownHost: true } }),
+      (b) => rejection(b.put(sshTarget('changed.bin'), body())),
+    );
+    expect(again.code).toBe('ERR_UPLOAD_HOST_KEY');
     expect(await exists(join(sshRoot, 'changed.bin'))).toBe(false);
   });
 
@@ -120,6 +126,23 @@ describe('ssh host keys', () => {
       b.put(sshTarget('hashed.bin'), body()),
     );
     expect(await readFile(join(sshRoot, 'hashed.bin'), 'utf8')).toBe('payload');
+  });
+
+  it('authenticates through an ssh-agent', async () => {
+    const sock = join(sshRoot, 'agent.sock');
+    const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 50 && !(await exists(sock)); i++) await new Promise((r) => setTimeout(r, 50));
+      execFileSync('ssh-add', [sshKey], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'ignore' });
+      // no identity file given: the agent holds the only key the server accepts
+      await withBackend(
+        sshBackend({ options: { identityFile: undefined, agent: sock, knownHosts }, protocol: 'sftp' }),
+        (b) => b.put(sshTarget('agent.bin'), body()),
+      );
+      expect(await readFile(join(sshRoot, 'agent.bin'), 'utf8')).toBe('payload');
+    } finally {
+      agent.kill();
+    }
   });
 
   it('reports a key the server does not accept as ERR_UPLOAD_AUTH', async () => {
