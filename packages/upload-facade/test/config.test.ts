@@ -78,6 +78,7 @@ describe('parseUploadConfig', () => {
         'argv = ["a",',
         '  "b"]',
         'allowUnknownHost = false',
+        'concurrency = 8 ; inline comment',
       ].join('\n'),
       'x.cfg',
     );
@@ -89,6 +90,7 @@ describe('parseUploadConfig', () => {
       knownHosts: '/etc/ssh/ssh_known_hosts',
       argv: ['a', 'b'],
       allowUnknownHost: false,
+      concurrency: 8,
     });
   });
 
