@@ -163,6 +163,28 @@ export function testBackend(opts: BackendTestOptions): void {
     );
 
     it(
+      'concurrent uploads to one target leave one of them whole, never a mix',
+      async () => {
+        const a = Buffer.alloc(2 * 1024 * 1024 + 3, 0x41);
+        const b = Buffer.alloc(3 * 1024 * 1024 + 5, 0x42);
+        await Promise.all([
+          backend.put(
+            opts.target(rel('race/same.bin')),
+            Readable.from([a.subarray(0, 1000), a.subarray(1000)]),
+          ),
+          backend.put(
+            opts.target(rel('race/same.bin')),
+            Readable.from([b.subarray(0, 1000), b.subarray(1000)]),
+          ),
+        ]);
+        const got = await content('race/same.bin');
+        expect(got?.equals(a) || got?.equals(b), `stored ${got?.length} bytes`).toBe(true);
+        if (opts.list) expect(await opts.list(rel('race'))).toEqual(['same.bin']);
+      },
+      timeout,
+    );
+
+    it(
       'reports progress up to the full size',
       async () => {
         const body = randomBytes(3 * 1024 * 1024 + 17);
