@@ -1,9 +1,15 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  entry: [
+    'src/index.ts',
+    'src/bin/vmcatcher.ts',
+    'src/bin/vmcatcher_endorser.ts',
+    'src/bin/vmcatcher_subscribe.ts',
+    'src/bin/vmcatcher_image.ts',
+  ],
   format: ['esm'],
-  dts: true,
+  dts: { entry: 'src/index.ts' },
   clean: true,
   sourcemap: true,
   target: 'node20',

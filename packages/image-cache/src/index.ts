@@ -1,2 +1,38 @@
-// Not yet implemented: see README.md.
-export {};
+// Subscriptions (list retrieval, verification, updates): src/subscriptions, src/fetch.
+export {
+  fetchImageList,
+  type FetchedList,
+  type FetchListOptions,
+  type FetchLogger,
+  ListFetcher,
+  type ListFetcherOptions,
+  type ParsedListUrl,
+  parseListUrl,
+  redactUrl,
+  type TlsTrustMode,
+} from './fetch/index.js';
+export {
+  type CrlPolicy,
+  checkDates,
+  createSubscriptions,
+  imageInstances,
+  type NewImageEvent,
+  SUBSCRIPTION_STATUS,
+  type SubscribeOptions,
+  type SubscribeResult,
+  SubscriptionError,
+  type SubscriptionErrorCode,
+  type SubscriptionErrorContext,
+  type SubscriptionLogger,
+  type Subscriptions,
+  type SubscriptionsOptions,
+  type SubscriptionUpdateResult,
+  statusSeverity,
+  type UpdateOptions,
+  type UpdateOutcome,
+  type UpdateResult,
+  type UpdateSelection,
+  type VerifiedImageList,
+  verifyImageList,
+  worstStatus,
+} from './subscriptions/index.js';
