@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { eventEnvironment } from './environment.js';
-import type { EventLogger, VmcatcherEvent } from './types.js';
+import type { AnyVmcatcherEvent, EventLogger } from './types.js';
 
 export interface RunEventCommandOptions {
   /** Time the handler may take before its process group gets SIGTERM (default 10 000 ms, as documented). */
@@ -91,7 +91,7 @@ function groupRunning(pgid: number): boolean {
  */
 export function runEventCommand(
   command: string,
-  event: VmcatcherEvent,
+  event: AnyVmcatcherEvent,
   options: RunEventCommandOptions = {},
 ): Promise<EventCommandResult> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;

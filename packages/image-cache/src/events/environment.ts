@@ -1,4 +1,4 @@
-import type { VmcatcherEvent } from './types.js';
+import type { AnyVmcatcherEvent } from './types.js';
 
 // Reference §3.5 (`launch.py:L44-65`): environment variable → metadata keys, first non-empty wins.
 const IMAGE_VARIABLES: readonly (readonly [string, readonly string[]])[] = [
@@ -58,7 +58,7 @@ function clean(value: string): string {
  * stale value from an enclosing event.
  */
 export function eventEnvironment(
-  event: VmcatcherEvent,
+  event: AnyVmcatcherEvent,
   base: NodeJS.ProcessEnv = process.env,
 ): Record<string, string> {
   const env: Record<string, string> = {};

@@ -19,6 +19,12 @@ export const LEGACY_EVENT_TYPES: readonly LegacyEventType[] = [
   'SubscriptionImageNew',
 ];
 
+/**
+ * Event types that are new in this library. They reach an event command only when the caller asks for them
+ * (`commandEvents`), so handlers written for the originals never see them.
+ */
+export type ExtendedEventType = 'ImageVerifyFailed' | 'ImageProgress';
+
 /** The cache directories as the event command sees them (`VMCATCHER_CACHE_DIR_*`). */
 export interface EventDirectories {
   cache?: string;
@@ -43,3 +49,11 @@ export interface VmcatcherEvent {
 
 export type EventLogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type EventLogger = (level: EventLogLevel, message: string) => void;
+
+/** An event of a type new in this library (see `ExtendedEventType`). */
+export interface ExtendedVmcatcherEvent extends Omit<VmcatcherEvent, 'type'> {
+  type: ExtendedEventType;
+}
+
+/** Anything an event command can receive. */
+export type AnyVmcatcherEvent = VmcatcherEvent | ExtendedVmcatcherEvent;
