@@ -11,7 +11,7 @@ import type {
 } from '@hepix/imagelist-store';
 import { runEventCommand } from '../events/command.js';
 import type { AnyVmcatcherEvent, EventLogger, ExtendedEventType, LegacyEventType } from '../events/types.js';
-import { createDispatcher, type DownloadOptions, transfer } from './download.js';
+import { createTransport, type DownloadOptions, transfer } from './download.js';
 import { ImageCacheError } from './errors.js';
 import {
   type CacheHooks,
@@ -104,7 +104,6 @@ export function createImageCache(options: ImageCacheOptions): ImageCache {
   const concurrency = Math.max(1, options.concurrency ?? 2);
   const maxAttempts = options.maxAttempts ?? 5;
   const downloadOptions = options.download ?? {};
-  let dispatcher: ReturnType<typeof createDispatcher> | undefined;
 
   async function prepareDirectories(): Promise<void> {
     for (const [role, dir] of Object.entries(dirs)) {
@@ -169,6 +168,7 @@ export function createImageCache(options: ImageCacheOptions): ImageCache {
 
   class Run {
     readonly session = randomUUID();
+    readonly transport = createTransport(downloadOptions);
     readonly summary: CacheRunSummary;
     cacheIndex: CacheIndex = {};
     partialIndex: CacheIndex = {};
@@ -226,6 +226,14 @@ export function createImageCache(options: ImageCacheOptions): ImageCache {
     }
 
     async execute(): Promise<CacheRunSummary> {
+      try {
+        return await this.steps();
+      } finally {
+        this.transport.close();
+      }
+    }
+
+    async steps(): Promise<CacheRunSummary> {
       this.cacheIndex = await readIndex(dirs.cache);
       this.partialIndex = await readIndex(dirs.partial);
       this.expiredIndex = await readIndex(dirs.expired);
@@ -518,7 +526,6 @@ export function createImageCache(options: ImageCacheOptions): ImageCache {
       await this.saveIndexes(() => {
         this.partialIndex[id] = { ...entry, DownLoadTrys: { count: count + 1, msgHash } };
       }, ['partial']);
-      dispatcher ??= createDispatcher(downloadOptions);
       let resumedFrom = 0;
       let lastTenth = -1;
       try {
@@ -550,7 +557,7 @@ export function createImageCache(options: ImageCacheOptions): ImageCache {
             },
           },
           downloadOptions,
-          dispatcher,
+          this.transport,
         );
         resumedFrom = r.resumedFrom;
       } catch (err) {

@@ -3,8 +3,8 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { open, stat, truncate } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { Agent, type Dispatcher, EnvHttpProxyAgent, interceptors, request } from 'undici';
 import { ImageCacheError } from './errors.js';
+import { Transport } from './http.js';
 
 /** How images are fetched. */
 export interface DownloadOptions {
@@ -29,8 +29,6 @@ export interface DownloadOptions {
   proxyFromEnv?: boolean;
   /** Sent as `User-Agent` (default `hepix-vmtools/vmcatcher`). */
   userAgent?: string;
-  /** An undici dispatcher to use instead of the one built from the options above. */
-  dispatcher?: Dispatcher;
 }
 
 export interface TransferRequest {
@@ -54,20 +52,14 @@ export interface TransferResult {
   attempts: number;
 }
 
-export function createDispatcher(options: DownloadOptions): Dispatcher {
-  if (options.dispatcher) return options.dispatcher;
-  const connect = {
+export function createTransport(options: DownloadOptions): Transport {
+  return new Transport({
+    timeoutMs: options.timeoutMs ?? 60_000,
     ...(options.ca === undefined ? {} : { ca: options.ca }),
-    rejectUnauthorized: options.rejectUnauthorized ?? true,
-  };
-  const env = process.env;
-  const proxied =
-    (options.proxyFromEnv ?? true) &&
-    Boolean(env.HTTP_PROXY || env.http_proxy || env.HTTPS_PROXY || env.https_proxy);
-  const base: Dispatcher = proxied
-    ? new EnvHttpProxyAgent({ connect, requestTls: connect })
-    : new Agent({ connect });
-  return base.compose(interceptors.redirect({ maxRedirections: 5 }));
+    ...(options.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: options.rejectUnauthorized }),
+    ...(options.proxyFromEnv === undefined ? {} : { proxyFromEnv: options.proxyFromEnv }),
+    ...(options.userAgent === undefined ? {} : { userAgent: options.userAgent }),
+  });
 }
 
 class Retryable extends Error {}
@@ -95,12 +87,11 @@ async function hashPrefix(path: string, hash: Hash): Promise<void> {
 export async function transfer(
   req: TransferRequest,
   options: DownloadOptions,
-  dispatcher: Dispatcher,
+  transport: Transport,
 ): Promise<TransferResult> {
   const retries = options.retries ?? 3;
   const backoff = options.backoffMs ?? 1000;
   const maxBackoff = options.maxBackoffMs ?? 30_000;
-  const timeout = options.timeoutMs ?? 60_000;
   const allowResume = options.resume ?? true;
   const sleep = req.sleep ?? defaultSleep;
   const log = req.log ?? (() => {});
@@ -145,7 +136,7 @@ export async function transfer(
       if (offset === req.size) {
         // Nothing left to fetch: the partial file is complete.
       } else {
-        const { body, restart } = await open_(url, offset, dispatcher, timeout, options, req.identifier);
+        const { body, restart } = await open_(url, offset, transport, req.identifier);
         if (restart) {
           await truncate(req.path, 0);
           hash.destroy?.();
@@ -232,9 +223,7 @@ class RangeRefused extends Error {}
 async function open_(
   url: URL,
   offset: number,
-  dispatcher: Dispatcher,
-  timeout: number,
-  options: DownloadOptions,
+  transport: Transport,
   identifier: string,
 ): Promise<{ body: Readable; restart: boolean }> {
   if (url.protocol === 'file:') {
@@ -243,26 +232,18 @@ async function open_(
       restart: false,
     };
   }
-  const headers: Record<string, string> = { 'user-agent': options.userAgent ?? 'hepix-vmtools/vmcatcher' };
-  if (offset > 0) headers.range = `bytes=${offset}-`;
-  const res = await request(url, {
-    method: 'GET',
-    headers,
-    dispatcher,
-    headersTimeout: timeout,
-    bodyTimeout: timeout,
-  });
-  if (res.statusCode === 206 && offset > 0) {
+  const res = await transport.get(url, offset > 0 ? { range: `bytes=${offset}-` } : {});
+  if (res.status === 206 && offset > 0) {
     const m = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(String(res.headers['content-range'] ?? ''));
     if (m && Number(m[1]) === offset) return { body: res.body, restart: false };
     res.body.destroy();
     throw new RangeRefused(`${identifier}: unexpected Content-Range`);
   }
-  if (res.statusCode === 200) return { body: res.body, restart: offset > 0 };
+  if (res.status === 200) return { body: res.body, restart: offset > 0 };
   res.body.destroy();
-  if (res.statusCode === 416 && offset > 0) throw new RangeRefused('range not satisfiable');
-  const retryable = res.statusCode >= 500 || res.statusCode === 408 || res.statusCode === 429;
-  throw new HttpStatusError(res.statusCode, retryable);
+  if (res.status === 416 && offset > 0) throw new RangeRefused('range not satisfiable');
+  const retryable = res.status >= 500 || res.status === 408 || res.status === 429;
+  throw new HttpStatusError(res.status, retryable);
 }
 
 async function stream(
