@@ -48,6 +48,7 @@ beforeEach(async () => {
   eventLog = join(work, 'events.log');
   server.images.clear();
   server.requests.length = 0;
+  server.redirects.clear();
   server.range = true;
 });
 afterEach(async () => {
@@ -312,6 +313,52 @@ describe('download', () => {
     expect(peak).toBe(3);
     for (const i of imgs)
       expect(sha512(await readFile(join(work, 'cache', i.identifier)))).toBe(sha512(i.data));
+  });
+});
+
+describe('transports', () => {
+  it('follows redirects, verifies https against the given CA, and refuses an unknown CA', async () => {
+    const tlsServer = await startImageServer({
+      cert: await readFile(join(pki.dir, 'server/cert.pem')),
+      key: await readFile(join(pki.dir, 'server/key.pem')),
+    });
+    try {
+      const [a, b] = ['99999999-0000-4000-8000-00000000000a', '99999999-0000-4000-8000-00000000000b'];
+      const data = [imageData(70_000), imageData(80_000)];
+      tlsServer.images.set('/a.img', { data: data[0] });
+      server.images.set('/b.img', { data: data[1] });
+      server.redirects.set('/moved/b.img', '/b.img');
+      const imgs: TestImage[] = [
+        { identifier: a, data: data[0], uri: `${tlsServer.url}/a.img` },
+        { identifier: b, data: data[1], uri: `${server.url}/moved/b.img` },
+      ];
+      store = await prepareStore(join(work, 'db.sqlite'), SUB, [a, b]);
+      await publish(store, pki, work, SUB, imgs);
+      const refused = await cacheFor({ download: { retries: 0 } }).cache.run();
+      expect(refused.failed.map((f) => [f.identifier, f.code])).toEqual([[a, 'ERR_CACHE_DOWNLOAD']]);
+      expect(refused.downloaded).toEqual([b]);
+      expect(server.requests.map((r) => [r.path, r.status])).toEqual([
+        ['/moved/b.img', 302],
+        ['/b.img', 200],
+      ]);
+      const ca = await readFile(join(pki.dir, 'ca/ca.pem'), 'utf8');
+      const trusted = await cacheFor({ download: { ca } }).cache.run();
+      expect(trusted.downloaded).toEqual([a]);
+      expect(sha512(await readFile(join(work, 'cache', a)))).toBe(sha512(data[0]));
+    } finally {
+      await tlsServer.close();
+    }
+  });
+
+  it('copies file: URLs with the same verification', async () => {
+    const id = '99999999-0000-4000-8000-0000000000f1';
+    const data = imageData(30_000);
+    const src = join(work, 'source.img');
+    await writeFile(src, data);
+    store = await prepareStore(join(work, 'db.sqlite'), SUB, [id]);
+    await publish(store, pki, work, SUB, [{ identifier: id, data, uri: `file://${src}` }]);
+    expect((await cacheFor().cache.run()).downloaded).toEqual([id]);
+    expect(sha512(await readFile(join(work, 'cache', id)))).toBe(sha512(data));
   });
 });
 

@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -29,19 +30,30 @@ export interface ImageServer {
   /** Honour `Range` requests (switchable). */
   range: boolean;
   requests: { path: string; range?: string; status: number }[];
+  /** path → Location of a 302 answer. */
+  redirects: Map<string, string>;
   close(): Promise<void>;
 }
 
-export async function startImageServer(): Promise<ImageServer> {
+export async function startImageServer(tls?: { cert: Buffer; key: Buffer }): Promise<ImageServer> {
   const state: ImageServer = {
     url: '',
     images: new Map(),
     range: true,
     requests: [],
+    redirects: new Map(),
     close: async () => {},
   };
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const location = state.redirects.get(path);
+    if (location) {
+      res.statusCode = 302;
+      res.setHeader('location', location);
+      res.end();
+      state.requests.push({ path, status: 302 });
+      return;
+    }
     const image = state.images.get(path);
     if (!image) {
       res.statusCode = 404;
@@ -95,9 +107,10 @@ export async function startImageServer(): Promise<ImageServer> {
       else res.end();
     };
     pump();
-  });
+  };
+  const server: Server = tls ? createHttpsServer(tls, handler) : createServer(handler);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  state.url = `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   state.close = () =>
     new Promise<void>((r) => {
       server.closeAllConnections();
