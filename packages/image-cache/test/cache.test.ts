@@ -259,6 +259,21 @@ describe('download', () => {
     expect(sha512(await readFile(join(work, 'cache', id)))).toBe(sha512(img.data));
   });
 
+  it('downloads again a cached file that was removed behind its back', async () => {
+    const id = '22222222-0000-4000-8000-000000000006';
+    const img = image(id, 20_000);
+    store = await prepareStore(join(work, 'db.sqlite'), SUB, [id]);
+    await publish(store, pki, work, SUB, [img]);
+    const { cache, logs } = cacheFor();
+    expect((await cache.run()).downloaded).toEqual([id]);
+    await rm(join(work, 'cache', id));
+    const again = await cache.run();
+    expect(again.downloaded).toEqual([id]);
+    expect(again.expired).toEqual([]);
+    expect(logs.some(([l, m]) => l === 'warn' && m.includes('missing'))).toBe(true);
+    expect(sha512(await readFile(join(work, 'cache', id)))).toBe(sha512(img.data));
+  });
+
   it('checks free space before downloading', async () => {
     const id = '22222222-0000-4000-8000-000000000004';
     const img = { ...image(id, 1000), size: 2 ** 53 - 1 };

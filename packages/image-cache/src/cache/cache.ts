@@ -292,7 +292,7 @@ export function createImageCache(options: ImageCacheOptions): ImageCache {
      * it available with both events.
      */
     async recoverInterruptedMoves(): Promise<void> {
-      for (const [id, entry] of Object.entries(this.partialIndex)) {
+      for (const id of Object.keys(this.partialIndex)) {
         if (this.cacheIndex[id]) continue;
         const name = imageFileName(id);
         const partialPath = inside(dirs.partial, name);
@@ -300,7 +300,6 @@ export function createImageCache(options: ImageCacheOptions): ImageCache {
         if ((await exists(partialPath)) || !(await exists(cachePath))) continue;
         log('info', `${id}: recovering a file moved into the cache by an interrupted run`);
         await moveFile(cachePath, partialPath);
-        void entry;
       }
     }
 
@@ -357,7 +356,14 @@ export function createImageCache(options: ImageCacheOptions): ImageCache {
       for (const [key, entry] of Object.entries(this.cacheIndex)) {
         const id = identifierOf(key, entry);
         const c = this.wanted.get(id);
-        if (c && sameImage(entry, c.latest)) continue;
+        if (c && sameImage(entry, c.latest)) {
+          const filename = typeof entry.filename === 'string' ? entry.filename : imageFileName(id);
+          if (await exists(inside(dirs.cache, filename))) continue;
+          // Removed behind our back: forget it, so the download step fetches it again.
+          log('warn', `${id}: cached file ${filename} is missing; it will be downloaded again`);
+          await this.saveIndexes(() => delete this.cacheIndex[key], ['cache']);
+          continue;
+        }
         await this.expireEntry(key, entry, !c && this.listExpired.has(id) ? 'list-expired' : 'not-endorsed');
       }
     }
@@ -563,8 +569,6 @@ export function createImageCache(options: ImageCacheOptions): ImageCache {
       } catch (err) {
         if (err instanceof ImageCacheError && err.code === 'ERR_CACHE_VERIFY') {
           await rm(partialPath, { force: true });
-          const actualSize = (await exists(partialPath)) ? undefined : undefined;
-          void actualSize;
           await this.verifyFailed({
             identifier: id,
             metadata: eventMetadata(entry),
