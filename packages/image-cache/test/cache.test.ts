@@ -589,6 +589,21 @@ describe('events and hooks', () => {
     expect(await store.subscriber.listFailedEvents()).toEqual([]);
   });
 
+  it('re-delivers a failed SubscriptionImageNew to the new-image command', async () => {
+    store = await prepareStore(join(work, 'db.sqlite'), SUB, []);
+    await store.subscriber.recordFailedEvent({
+      type: 'SubscriptionImageNew',
+      payload: { type: 'SubscriptionImageNew', session: 's-1', metadata: { 'dc:identifier': 'new-image' } },
+      error: 'exit 1',
+    });
+    const { cache } = cacheFor({
+      eventCommand: 'exit 1',
+      newImageEventCommand: `echo "$VMCATCHER_EVENT_TYPE $VMCATCHER_EVENT_DC_IDENTIFIER $VMCATCHER_EVENT_UUID_SESSION" >> '${eventLog}'`,
+    });
+    expect(await cache.retryEvents()).toEqual({ delivered: 1, remaining: 0 });
+    expect(await events()).toEqual(['SubscriptionImageNew new-image s-1']);
+  });
+
   it('lets an image:available:before hook veto making an image available', async () => {
     const id = '66666666-0000-4000-8000-0000000000d1';
     store = await prepareStore(join(work, 'db.sqlite'), SUB, [id]);

@@ -44,6 +44,11 @@ export interface ImageCacheOptions {
   log?: EventLogger;
   /** The administrator's event command (`-x`, `VMCATCHER_CACHE_EVENT`), run with `/bin/sh -c`. */
   eventCommand?: string;
+  /**
+   * The command that receives `SubscriptionImageNew` (`VMCATCHER_SUB_EVENT`); `retryEvents()` re-delivers
+   * recorded failures of that type to it.
+   */
+  newImageEventCommand?: string;
   /** Event command timeout (default 10 000 ms), then SIGTERM and SIGKILL to its process group. */
   eventTimeoutMs?: number;
   /** Grace between SIGTERM and SIGKILL (default 2 000 ms). */
@@ -623,8 +628,17 @@ export function createImageCache(options: ImageCacheOptions): ImageCache {
         const failed = await store.subscriber.listFailedEvents();
         let delivered = 0;
         for (const f of failed) {
-          if (!options.eventCommand) break;
-          const r = await runEventCommand(options.eventCommand, f.payload as unknown as AnyVmcatcherEvent, {
+          // New-image events went to the subscription's command (VMCATCHER_SUB_EVENT), the rest to the cache's.
+          const command =
+            f.type === 'SubscriptionImageNew' ? options.newImageEventCommand : options.eventCommand;
+          if (!command) {
+            log(
+              'warn',
+              `no event command to re-deliver the ${f.type} event ${f.id}; stopping to keep the order`,
+            );
+            break;
+          }
+          const r = await runEventCommand(command, f.payload as unknown as AnyVmcatcherEvent, {
             ...(options.eventTimeoutMs === undefined ? {} : { timeoutMs: options.eventTimeoutMs }),
             ...(options.eventKillGraceMs === undefined ? {} : { killGraceMs: options.eventKillGraceMs }),
             ...(options.eventEnv === undefined ? {} : { env: options.eventEnv }),

@@ -24,6 +24,7 @@ what is no longer endorsed and runs the event command for each change.
   -x, --execute CMD        event command, run by /bin/sh -c (VMCATCHER_CACHE_EVENT)
       --event-timeout SEC  event command timeout in seconds (VMCATCHER_CACHE_EVENT_TIMEOUT, default 10)
       --retry-events       re-deliver the recorded failed events, oldest first, then exit
+                           (SubscriptionImageNew events go to VMCATCHER_SUB_EVENT)
       --concurrency N      parallel downloads (VMCATCHER_CACHE_CONCURRENCY, default 2)
   -d, --database URL       database (VMCATCHER_RDBMS, default sqlite:///vmcatcher.db)
       --json               print the run summary as JSON on standard output
@@ -145,13 +146,14 @@ export async function runCacheCommand(argv: string[], env: NodeJS.ProcessEnv): P
       concurrency,
       log,
       ...(command ? { eventCommand: command } : {}),
+      ...(env.VMCATCHER_SUB_EVENT ? { newImageEventCommand: env.VMCATCHER_SUB_EVENT } : {}),
       eventTimeoutMs: timeoutSec * 1000,
       eventEnv: env,
       ...(tty ? { hooks: { progress } } : {}),
     });
     if (flags['retry-events']) {
-      if (!command) {
-        log('error', 'no event command: give -x or VMCATCHER_CACHE_EVENT');
+      if (!command && !env.VMCATCHER_SUB_EVENT) {
+        log('error', 'no event command: give -x, VMCATCHER_CACHE_EVENT or VMCATCHER_SUB_EVENT');
         return 2;
       }
       const r = await imageCache.retryEvents();
