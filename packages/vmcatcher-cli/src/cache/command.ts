@@ -44,8 +44,23 @@ function truthy(v: string | undefined): boolean {
   return v !== undefined && /^(1|true|yes|on)$/i.test(v.trim());
 }
 
+/** Where the command writes (the dispatcher passes its own). */
+export interface CacheCommandIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+const processIo: CacheCommandIo = {
+  stdout: (t) => process.stdout.write(t),
+  stderr: (t) => process.stderr.write(t),
+};
+
 /** `vmcatcher_cache` and `vmcatcher cache`: returns the exit code. */
-export async function runCacheCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+export async function runCacheCommand(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  io: CacheCommandIo = processIo,
+): Promise<number> {
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs(argv, [
@@ -71,18 +86,18 @@ export async function runCacheCommand(argv: string[], env: NodeJS.ProcessEnv): P
     if (parsed.rest.length) throw new UsageError(`unexpected argument ${parsed.rest[0]}`);
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`vmcatcher_cache: ${err.message}\nTry --help.\n`);
+      io.stderr(`vmcatcher_cache: ${err.message}\nTry --help.\n`);
       return 2;
     }
     throw err;
   }
   const { values, flags } = parsed;
   if (flags.help) {
-    process.stdout.write(HELP);
+    io.stdout(HELP);
     return 0;
   }
   if (flags.version) {
-    process.stdout.write('vmcatcher_cache (hepix-vmtools)\n');
+    io.stdout('vmcatcher_cache (hepix-vmtools)\n');
     return 0;
   }
 
@@ -92,10 +107,10 @@ export async function runCacheCommand(argv: string[], env: NodeJS.ProcessEnv): P
   const log = (lvl: EventLogLevel, message: string) => {
     if (LEVELS.indexOf(lvl) < level) return;
     if (progressLine.active) {
-      process.stderr.write('\r\x1b[K');
+      io.stderr('\r\x1b[K');
       progressLine.active = false;
     }
-    process.stderr.write(`${lvl.toUpperCase()}: ${message}\n`);
+    io.stderr(`${lvl.toUpperCase()}: ${message}\n`);
   };
 
   const logConfig = values['log-config'] ?? env.VMCATCHER_LOG_CONF;
@@ -113,13 +128,13 @@ export async function runCacheCommand(argv: string[], env: NodeJS.ProcessEnv): P
   const timeoutText = values['event-timeout'] ?? env.VMCATCHER_CACHE_EVENT_TIMEOUT;
   const timeoutSec = timeoutText === undefined ? 10 : Number(timeoutText);
   if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) {
-    process.stderr.write(`vmcatcher_cache: --event-timeout must be a positive number of seconds\n`);
+    io.stderr(`vmcatcher_cache: --event-timeout must be a positive number of seconds\n`);
     return 2;
   }
   const concurrencyText = values.concurrency ?? env.VMCATCHER_CACHE_CONCURRENCY;
   const concurrency = concurrencyText === undefined ? 2 : Number(concurrencyText);
   if (!Number.isInteger(concurrency) || concurrency < 1) {
-    process.stderr.write(`vmcatcher_cache: --concurrency must be a positive integer\n`);
+    io.stderr(`vmcatcher_cache: --concurrency must be a positive integer\n`);
     return 2;
   }
   const actions = {
@@ -131,7 +146,7 @@ export async function runCacheCommand(argv: string[], env: NodeJS.ProcessEnv): P
   const tty = Boolean(process.stderr.isTTY) && !flags.json && level <= 2;
   const progress = (p: ProgressHookEvent) => {
     const pct = p.total ? Math.floor((p.bytes / p.total) * 100) : 100;
-    process.stderr.write(
+    io.stderr(
       `\r\x1b[K${p.identifier}: ${pct}% (${Math.round(p.bytes / 1048576)} of ${Math.round(p.total / 1048576)} MiB)`,
     );
     progressLine.active = true;
@@ -157,16 +172,16 @@ export async function runCacheCommand(argv: string[], env: NodeJS.ProcessEnv): P
         return 2;
       }
       const r = await imageCache.retryEvents();
-      if (flags.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+      if (flags.json) io.stdout(`${JSON.stringify(r)}\n`);
       else log('info', `re-delivered ${r.delivered} events, ${r.remaining} still failed`);
       return r.remaining === 0 ? 0 : 1;
     }
     const summary: CacheRunSummary = await imageCache.run(actions);
-    if (progressLine.active) process.stderr.write('\n');
-    if (flags.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    if (progressLine.active) io.stderr('\n');
+    if (flags.json) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
     return summary.failed.length ? 1 : 0;
   } catch (err) {
-    if (progressLine.active) process.stderr.write('\n');
+    if (progressLine.active) io.stderr('\n');
     const code = (err as { code?: string }).code;
     log('error', (err as Error).message);
     if (code === 'ERR_STORE_LOCKED') return 3;
