@@ -251,6 +251,26 @@ describe('vmcatcher_cache', () => {
     expect((await readFile(log, 'utf8')).trim()).toBe(`AvailablePostfix ${id}`);
   });
 
+  it('shows download progress on a terminal (script(1) gives it a pty)', async () => {
+    const id = '9f3c2b1a-0000-4000-8000-0000000000d1';
+    const img = image(id, 3 * 1024 * 1024, 4 * 1024 * 1024);
+    const db = join(work, 'vmcatcher.db');
+    const store = await prepareStore(db, SUB, [id]);
+    await publish(store, pki, work, SUB, [img]);
+    await store.close();
+    const child = spawn('script', ['-qec', `vmcatcher_cache -d 'sqlite:///${db}'`, '/dev/null'], {
+      cwd: work,
+      env: baseEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (c) => (out += c));
+    expect(await new Promise((r) => child.on('close', r))).toBe(0);
+    expect(out).toMatch(new RegExp(`\\r\\x1b\\[K${id}: \\d+% \\(\\d+ of 3 MiB\\)`));
+    expect(out).toContain(`${id}: 100% (3 of 3 MiB)`);
+    expect(sha512(await readFile(join(work, 'cache', id)))).toBe(sha512(img.data));
+  });
+
   it('exits 2 on a usage error', async () => {
     const r = await runCache(['--no-such-option'], baseEnv());
     expect(r.code).toBe(2);
