@@ -247,7 +247,17 @@ export async function prepareStore(
   imageIds: string[],
   listUri = 'http://127.0.0.1/list',
 ): Promise<Store> {
-  const store = await openStore(`sqlite:///${dbPath}`);
+  return prepareStoreAt(`sqlite:///${dbPath}`, subscription, imageIds, listUri);
+}
+
+/** Same as prepareStore, for any store URL (PostgreSQL included). */
+export async function prepareStoreAt(
+  url: string,
+  subscription: string,
+  imageIds: string[],
+  listUri = 'http://127.0.0.1/list',
+): Promise<Store> {
+  const store = await openStore(url);
   await store.subscriber.createEndorser('endorser-1', [SIGNER]);
   await store.subscriber.createSubscription({
     identifier: subscription,
