@@ -433,23 +433,23 @@ describe('expire', () => {
   it('expires the images of a list that has expired, and marks the list expired', async () => {
     const a = '44444444-0000-4000-8000-0000000000a2';
     await cached([a]);
-    const later = createImageCache({
-      store,
-      dirs: { cache: join(work, 'cache') },
-      now: () => new Date('2099-01-02T00:00:00Z'),
-      eventCommand: `echo "$VMCATCHER_EVENT_TYPE $VMCATCHER_EVENT_DC_IDENTIFIER $VMCATCHER_EVENT_FILENAME" >> '${eventLog}'`,
-    });
     const reasons: string[] = [];
-    const summary = await createImageCache({
-      store,
-      dirs: { cache: join(work, 'cache') },
-      now: () => new Date('2099-01-02T00:00:00Z'),
+    const { cache } = cacheFor({
+      now: () => new Date('2099-01-02T03:04:05Z'),
       hooks: { 'image:expire:after': (e) => void reasons.push(e.reason) },
-    }).run({ expire: true });
+    });
+    const summary = await cache.run();
     expect(summary.expired).toEqual([a]);
+    expect(summary.downloaded).toEqual([]);
     expect(reasons).toEqual(['list-expired']);
+    expect(await events()).toEqual([
+      'ProcessPrefix  ',
+      `ExpirePrefix ${a} ${a}`,
+      `ExpirePostfix ${a} ${a}.2099-01-02_03-04-05`,
+      'ProcessPostfix  ',
+    ]);
     expect((await store.subscriber.getLatestImageList(SUB))?.expired).toBeInstanceOf(Date);
-    expect((await later.run()).downloaded).toEqual([]);
+    expect((await cache.run()).downloaded).toEqual([]);
   });
 
   it('expires the old file when the sha512 changes, then caches the new one', async () => {
