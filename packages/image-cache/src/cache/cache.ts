@@ -397,6 +397,10 @@ export function createImageCache(options: ImageCacheOptions): ImageCache {
           expiredName = `${filename}.${expiryTimestamp(now())}.${n}`;
         }
         const expiredPath = inside(dirs.expired, expiredName);
+        // Indexed in expired/ before the move, so a crash in between never leaves an unindexed file there.
+        await this.saveIndexes(() => {
+          this.expiredIndex[expiredName] = { ...entry, filename: expiredName };
+        }, ['expired']);
         let moved = true;
         try {
           await moveFile(path, expiredPath);
@@ -407,7 +411,7 @@ export function createImageCache(options: ImageCacheOptions): ImageCache {
         }
         await this.saveIndexes(() => {
           delete this.cacheIndex[key];
-          if (moved) this.expiredIndex[expiredName] = { ...entry, filename: expiredName };
+          if (!moved) delete this.expiredIndex[expiredName];
         }, ['cache', 'expired']);
         const after = moved ? expiredName : filename;
         await deliver(this.event('ExpirePostfix', { ...metadata, filename: after }));
