@@ -92,6 +92,17 @@ Options (both styles):
   -h, --help / -V, --version
 `;
 
+/** `--flag egiappdb:insert=true` → `{ 'egiappdb:insert': 'true' }`; a bare name means `true`. */
+export function parseFlags(flags: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of flags) {
+    const eq = f.indexOf('=');
+    if (eq < 0) out[f] = 'true';
+    else out[f.slice(0, eq)] = f.slice(eq + 1);
+  }
+  return out;
+}
+
 function createLogger(io: CliIo, verbosity: number) {
   const threshold: Record<LogLevel, number> = { error: -2, warn: -1, info: 0, debug: 1 };
   return (level: LogLevel, message: string) => {
@@ -211,10 +222,10 @@ export async function runCli(argv: string[], ioOverride: Partial<CliIo> = {}): P
       const config = await loadUploadConfig(file);
       facade = await createUploadFacade({
         config,
-        flags: options.flags,
+        flags: parseFlags(options.flags),
         log: (level: string, message: string) =>
           log(level === 'error' ? 'error' : level === 'warn' ? 'warn' : 'debug', message),
-      } as Parameters<typeof createUploadFacade>[0]);
+      });
       return facade as unknown as UploadTarget;
     };
     const passphrase = async (): Promise<string | undefined> => {

@@ -19,7 +19,11 @@ export interface UploadTarget {
   put(
     publicUri: string,
     source: string,
-    options?: { size?: number; signal?: AbortSignal; onProgress?: (transferred: number) => void },
+    options?: {
+      size?: number;
+      signal?: AbortSignal;
+      onProgress?: (progress: { transferred: number; total?: number }) => void;
+    },
   ): Promise<unknown>;
 }
 
@@ -189,7 +193,7 @@ export async function uploadImage(options: UploadImageOptions): Promise<UploadIm
     await target.put(uri, uploadPath, {
       size: digest.size,
       signal: options.signal,
-      onProgress: (n) => options.onProgress?.('upload', n, digest.size),
+      onProgress: (p) => options.onProgress?.('upload', p.transferred, digest.size),
     });
     const version = nextVersion(previousVersion);
     await store.setImageKeys(image, {

@@ -1,0 +1,460 @@
+// End to end through the built bin: the seed READMEs' command sequences against a local directory target
+// and a real sshd, then verification with the openssl CLI.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { validateImageList } from '@hepix/hepix-imagelist-schema';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  CA_DN,
+  DN,
+  makePki,
+  opensslVerify,
+  type Pki,
+  type RunResult,
+  sha512File,
+  treeDigest,
+  vmcaster,
+  words,
+} from './helpers.js';
+
+const base = mkdtempSync(join(tmpdir(), 'vmcaster-e2e-'));
+afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+let pki: Pki;
+let otherPki: Pki;
+beforeAll(() => {
+  pki = makePki(join(base, 'pki'));
+  otherPki = makePki(join(base, 'pki-other'), 'Eve Example');
+});
+
+interface Scenario {
+  name: string;
+  home: string;
+  /** Directory where published files land (local dir, or the sshd's upload dir). */
+  published: string;
+  /** Public base URI, ending in '/'. */
+  publicBase: string;
+  list: string;
+  image: string;
+  env: Record<string, string>;
+  run: (
+    line: string | string[],
+    extra?: { env?: Record<string, string>; wrapper?: string[] },
+  ) => Promise<RunResult>;
+}
+
+function scenario(
+  name: string,
+  publicBase: string,
+  published: string,
+  section: Record<string, string | number>,
+): Scenario {
+  const home = join(base, name, 'home');
+  mkdirSync(join(home, '.globus'), { recursive: true });
+  mkdirSync(published, { recursive: true });
+  copyFileSync(pki.cert, join(home, '.globus/usercert.pem'));
+  copyFileSync(pki.key, join(home, '.globus/userkey.pem'));
+  const cfg = [
+    `[${name}]`,
+    ...Object.entries(section).map(([k, v]) => `${k} = ${JSON.stringify(v)}`),
+    '',
+  ].join('\n');
+  writeFileSync(join(home, '.vmcaster.cfg'), cfg);
+  const env = { HOME: home };
+  const s: Scenario = {
+    name,
+    home,
+    published,
+    publicBase,
+    list: randomUUID(),
+    image: randomUUID(),
+    env,
+    run: (line, extra = {}) =>
+      vmcaster(typeof line === 'string' ? words(line) : line, {
+        cwd: home,
+        env: { ...env, ...(extra.env ?? {}) },
+        wrapper: extra.wrapper,
+      }),
+  };
+  return s;
+}
+
+async function ok(
+  s: Scenario,
+  line: string | string[],
+  extra?: Parameters<Scenario['run']>[1],
+): Promise<RunResult> {
+  const r = await s.run(line, extra);
+  if (r.code !== 0)
+    throw new Error(`vmcaster ${String(line)} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  return r;
+}
+
+/** The seed READMEs' sequence: endorser with keys, list, binding, image, image upload, list publish. */
+async function seedSequence(s: Scenario, imageFile: string): Promise<void> {
+  await ok(s, `--add-endorser "${DN}"`);
+  await ok(
+    s,
+    `--select-endorser "${DN}" --endorser-key-set 'hv:email' --endorser-value 'owen.synge@desy.de'`,
+  );
+  await ok(s, `--select-endorser "${DN}" --endorser-key-set 'dc:creator' --endorser-value 'Owen Synge'`);
+  await ok(s, ['--select-endorser', DN, '--endorser-key-set', 'hv:ca', '--endorser-value', CA_DN]);
+  const shown = JSON.parse((await ok(s, `--select-endorser '${DN}' --endorser-show --json`)).stdout);
+  expect(shown).toMatchObject({ 'hv:dn': DN, 'hv:email': 'owen.synge@desy.de', 'hv:ca': CA_DN });
+  expect((await ok(s, '--list-endorser')).stdout.trim()).toBe(DN);
+
+  await ok(s, `--imagelist-add ${s.list}`);
+  await ok(
+    s,
+    `--select-imagelist ${s.list} --key-set-imagelist "dc:description" --key-value-imagelist "DESY Image List SHaring service"`,
+  );
+  await ok(
+    s,
+    `--select-imagelist ${s.list} --key-set-imagelist "dc:title" --key-value-imagelist "Test list"`,
+  );
+  await ok(
+    s,
+    `--select-imagelist ${s.list} --key-set-imagelist "hv:uri" --key-value-imagelist "${s.publicBase}lists/${s.list}.smime"`,
+  );
+  await ok(s, `--imagelist-add-endorser --select-endorser "${DN}" --select-imagelist ${s.list}`);
+
+  await ok(s, `--select-image ${s.image} --add-image`);
+  await ok(s, `--select-imagelist ${s.list} --select-image ${s.image} --imagelist-add-image`);
+  const imageKeys: [string, string][] = [
+    ['dc:title', 'Worker node'],
+    ['dc:description', 'SL6 worker node'],
+    ['sl:arch', 'x86_64'],
+    ['sl:os', 'Linux'],
+    ['sl:osversion', 'SL 6.4'],
+    ['sl:comments', 'test image'],
+    ['hv:hypervisor', 'kvm'],
+    ['hv:format', 'raw.gz'],
+    ['hv:uri', `${s.publicBase}images/${s.image}.raw.gz`],
+  ];
+  for (const [k, v] of imageKeys)
+    await ok(s, ['--select-image', s.image, '--key-set-image', k, '--key-value-image', v]);
+
+  const up = await ok(
+    s,
+    `--upload-image ${imageFile} --select-image ${s.image} --verbose --verbose --verbose`,
+  );
+  expect(up.stdout).toMatch(/uploaded image/);
+  await ok(s, `--select-imagelist ${s.list} --imagelist-show`);
+  await ok(s, `--select-imagelist ${s.list} --upload-imagelist --verbose --verbose --verbose`);
+}
+
+/** Checks the published list with openssl and the schema, and the image it points to. */
+function checkPublished(s: Scenario, expectedVersion: string) {
+  const listFile = join(s.published, 'lists', `${s.list}.smime`);
+  const content = opensslVerify(listFile, pki.certificates);
+  const doc = validateImageList(JSON.parse(content), { mode: 'strict' }) as unknown as {
+    'hv:imagelist': Record<string, unknown> & { 'hv:images': { 'hv:image': Record<string, unknown> }[] };
+  };
+  const il = doc['hv:imagelist'];
+  expect(il['dc:identifier']).toBe(s.list);
+  expect(il['hv:version']).toBe(expectedVersion);
+  expect(il['hv:endorser']).toMatchObject({ 'hv:x509': { 'hv:dn': DN, 'hv:ca': CA_DN } });
+  const created = Date.parse(il['dc:date:created'] as string);
+  const expires = Date.parse(il['dc:date:expires'] as string);
+  expect(Math.round((expires - created) / 86_400_000)).toBe(28);
+  const image = il['hv:images'][0]['hv:image'];
+  const uri = image['hv:uri'] as string;
+  expect(uri.startsWith(`${s.publicBase}images/${s.image}_`)).toBe(true);
+  expect(uri).toMatch(/_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d\.raw\.gz$/);
+  const file = join(s.published, uri.slice(s.publicBase.length));
+  expect(sha512File(file)).toBe(image['sl:checksum:sha512']);
+  expect(readFileSync(file).length).toBe(Number(image['hv:size']));
+  // The image was compressed on the way (hv:format raw.gz, plain file given).
+  expect(readFileSync(file).subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
+  return { doc, listFile, imageFile: file };
+}
+
+function makeImage(dir: string, name: string, size = 3 * 1024 * 1024): string {
+  mkdirSync(dir, { recursive: true });
+  const p = join(dir, name);
+  // Half random, half zeros: compression does something measurable.
+  writeFileSync(p, Buffer.concat([randomBytes(size / 2), Buffer.alloc(size / 2)]));
+  return p;
+}
+
+describe('local directory target, served over HTTP', () => {
+  let s: Scenario;
+  let server: Server;
+  let port = 0;
+  const www = join(base, 'local', 'www');
+
+  beforeAll(async () => {
+    mkdirSync(www, { recursive: true });
+    server = createServer((req, res) => {
+      const path = join(www, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
+      try {
+        const body = readFileSync(path);
+        res.writeHead(200, { 'content-length': body.length }).end(body);
+      } catch {
+        res.writeHead(404).end();
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as { port: number }).port;
+    const publicBase = `http://127.0.0.1:${port}/`;
+    s = scenario('local', publicBase, www, {
+      server: '127.0.0.1',
+      protocol: 'local',
+      uriMatch: publicBase,
+      uriReplace: `${www}/`,
+    });
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  it('runs the seed sequence; the published list verifies with openssl and validates strict', async () => {
+    const img = makeImage(join(base, 'local', 'images'), 'hudson-slave-vm06.img');
+    await seedSequence(s, img);
+    checkPublished(s, '0.0.1');
+    expect((await ok(s, '--imagelist-list')).stdout.trim()).toBe(s.list);
+    const image = JSON.parse((await ok(s, `--select-image ${s.image} --show-image --json`)).stdout);
+    expect(image['hv:version']).toBe('0.0.1');
+
+    // Unchanged image: no-op with a message, nothing new on the server.
+    const before = treeDigest(www);
+    const again = await ok(s, `--upload-image ${img} --select-image ${s.image}`);
+    expect(again.stdout).toMatch(/unchanged/);
+    expect(treeDigest(www)).toEqual(before);
+
+    // Second publish (encrypted key, passphrase from a file) bumps the version.
+    await ok(s, [
+      '--select-imagelist',
+      s.list,
+      '--upload-imagelist',
+      '--x509-key',
+      pki.encKey,
+      '--passphrase-file',
+      pki.passphraseFile,
+    ]);
+    checkPublished(s, '0.0.2');
+  });
+
+  it('the subcommand interface reaches the same code paths', async () => {
+    const img = makeImage(join(base, 'local', 'images'), 'v2.img');
+    const up = JSON.parse((await ok(s, ['image', 'upload', img, '--image', s.image, '--json'])).stdout);
+    expect(up).toMatchObject({ changed: true, version: '0.0.2' });
+    // Passphrase from the environment this time.
+    const pub = JSON.parse(
+      (
+        await ok(s, ['imagelist', 'publish', '--imagelist', s.list, '--json', '--x509-key', pki.encKey], {
+          env: { VMCASTER_X509_PASSPHRASE: readFileSync(pki.passphraseFile, 'utf8').trim() },
+        })
+      ).stdout,
+    );
+    expect(pub.version).toBe('0.0.3');
+    const { doc } = checkPublished(s, '0.0.3');
+    expect(doc['hv:imagelist']['hv:images'][0]['hv:image']['hv:version']).toBe('0.0.2');
+    expect(JSON.parse((await ok(s, ['imagelist', 'list', '--json'])).stdout)).toEqual([s.list]);
+    expect(JSON.parse((await ok(s, ['imagelist', 'images', s.list, '--json'])).stdout)).toEqual([s.image]);
+  });
+
+  it('imports: verified by default, refused when unverifiable, --no-verify warns; download over http', async () => {
+    const listFile = join(www, 'lists', `${s.list}.smime`);
+    const other = join(base, 'local', 'other');
+    mkdirSync(other, { recursive: true });
+    const run = (args: string[], env: Record<string, string> = {}) =>
+      vmcaster(args, { cwd: other, env: { HOME: other, ...env } });
+
+    // Default CA dir is /etc/grid-security/certificates; point it at the test PKI.
+    const imported = await run(['--imagelist-import-smime', listFile, '--ca-dir', pki.certificates]);
+    expect(imported.code, imported.stderr).toBe(0);
+    expect(imported.stdout).toMatch(/signed by \/C=DE\/O=GermanGrid\/OU=DESY\/CN=Owen Synge/);
+    const shown = JSON.parse(
+      (await run(['--select-imagelist', s.list, '--imagelist-show', '--json'])).stdout,
+    );
+    expect(shown['hv:imagelist']['hv:version']).toBe('0.0.3');
+
+    // Tampered: refused, nothing imported.
+    const tampered = join(other, 'tampered.smime');
+    writeFileSync(tampered, readFileSync(listFile, 'utf8').replace('Test list', 'Evil list'));
+    const fresh = join(other, 'fresh');
+    mkdirSync(fresh);
+    const refused = await vmcaster(['--imagelist-import-smime', tampered], {
+      cwd: fresh,
+      env: { HOME: fresh, VMCASTER_CA_DIR: pki.certificates },
+    });
+    expect(refused.code).toBe(33);
+    expect(refused.stderr).toMatch(/cannot be verified/);
+    expect((await vmcaster(['--imagelist-list'], { cwd: fresh, env: { HOME: fresh } })).stdout.trim()).toBe(
+      '',
+    );
+    // Trusting the other PKI's CA only: refused too.
+    const wrongCa = await vmcaster(
+      ['--imagelist-import-smime', listFile, '--ca-dir', otherPki.certificates],
+      {
+        cwd: fresh,
+        env: { HOME: fresh },
+      },
+    );
+    expect(wrongCa.code).toBe(33);
+    const forced = await vmcaster(['--imagelist-import-smime', tampered, '--no-verify'], {
+      cwd: fresh,
+      env: { HOME: fresh },
+    });
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(forced.stderr).toMatch(/WITHOUT verifying/);
+
+    // Download: the list's hv:uri is served by the test HTTP server.
+    const dl = join(other, 'dl');
+    mkdirSync(dl);
+    const dlRun = (args: string[]) =>
+      vmcaster(args, { cwd: dl, env: { HOME: dl, VMCASTER_CA_DIR: pki.certificates } });
+    expect((await dlRun(['--add-imagelist', s.list])).code).toBe(0);
+    expect(
+      (
+        await dlRun([
+          '--select-imagelist',
+          s.list,
+          '--key-set-imagelist',
+          'hv:uri',
+          '--key-value-imagelist',
+          `${s.publicBase}lists/${s.list}.smime`,
+        ])
+      ).code,
+    ).toBe(0);
+    const got = await dlRun(['--select-imagelist', s.list, '--download-imagelist']);
+    expect(got.code, got.stderr).toBe(0);
+    const dlShown = JSON.parse(
+      (await dlRun(['--select-imagelist', s.list, '--imagelist-show', '--json'])).stdout,
+    );
+    expect(dlShown['hv:imagelist']['hv:version']).toBe('0.0.3');
+    expect(dlShown['hv:imagelist']['hv:images']).toHaveLength(1);
+  });
+
+  describe('bad input leaves the database and the published files as they were', () => {
+    async function snapshot() {
+      return {
+        list: (await ok(s, `--select-imagelist ${s.list} --imagelist-show --json`)).stdout,
+        image: (await ok(s, `--select-image ${s.image} --show-image --json`)).stdout,
+        files: treeDigest(www),
+      };
+    }
+    async function expectFailure(
+      args: string[],
+      code: number,
+      message: RegExp,
+      extra?: Parameters<Scenario['run']>[1],
+    ): Promise<void> {
+      const before = await snapshot();
+      const r = await s.run(args, extra);
+      expect(r.code, r.stderr).toBe(code);
+      expect(r.stderr).toMatch(message);
+      expect(await snapshot()).toEqual(before);
+    }
+    const publish = () => ['--select-imagelist', s.list, '--upload-imagelist'];
+
+    it('wrong passphrase', async () => {
+      const wrong = join(base, 'wrong-pass.txt');
+      writeFileSync(wrong, 'not-the-passphrase\n');
+      await expectFailure(
+        [...publish(), '--x509-key', pki.encKey, '--passphrase-file', wrong],
+        29,
+        /wrong passphrase/,
+      );
+    });
+    it('encrypted key and no way to ask for the passphrase', async () => {
+      await expectFailure([...publish(), '--x509-key', pki.encKey], 29, /encrypted and no passphrase/);
+    });
+    it('certificate not matching any bound endorser', async () => {
+      await expectFailure(
+        [...publish(), '--x509-cert', otherPki.cert, '--x509-key', otherPki.key],
+        20,
+        /matches no endorser bound/,
+      );
+    });
+    it('key not matching the certificate', async () => {
+      await expectFailure(
+        [...publish(), '--x509-key', otherPki.key],
+        29,
+        /does not belong to the signing certificate/,
+      );
+    });
+    it('missing certificate file', async () => {
+      await expectFailure(
+        [...publish(), '--x509-cert', join(base, 'nope.pem')],
+        23,
+        /cannot read the signing certificate/,
+      );
+    });
+    it('missing config section for the list host (list: 21, image: 99)', async () => {
+      const cfg = join(base, 'other.cfg');
+      writeFileSync(
+        cfg,
+        '[x]\nserver = "elsewhere.example"\nprotocol = "local"\nuriMatch = "http://elsewhere.example/"\nuriReplace = "/tmp/x/"\n',
+      );
+      await expectFailure([...publish(), '-C', cfg], 21, /no section with server = "127.0.0.1"/);
+      const img = makeImage(join(base, 'local', 'images'), 'v3.img');
+      await expectFailure(['--upload-image', img, '--select-image', s.image, '-C', cfg], 99, /no section/);
+    });
+    it('no configuration file at all', async () => {
+      const img = makeImage(join(base, 'local', 'images'), 'v4.img');
+      await expectFailure(['--upload-image', img, '--select-image', s.image], 1, /no configuration file/, {
+        env: { HOME: join(base, 'nowhere') },
+      });
+    });
+    it('an upload failing mid-way (file size limit hit while writing the target)', async () => {
+      // An already-compressed 3 MiB image is uploaded as is; the process may write at most 1 MiB per file,
+      // so the local backend fails in the middle of writing its temp file.
+      const dir = join(base, 'local', 'images');
+      const gz = join(dir, 'big.img.gz');
+      writeFileSync(gz, gzipSync(randomBytes(3 * 1024 * 1024), { level: 0 }));
+      await expectFailure(['--upload-image', gz, '--select-image', s.image], 77, /EFBIG|too large|failed/i, {
+        wrapper: ['prlimit', '--fsize=1048576'],
+      });
+    });
+    it('image not bound to a list (45), image without hv:uri (13), unknown image (3)', async () => {
+      const lone = randomUUID();
+      await ok(s, ['--select-image', lone, '--add-image']);
+      const img = makeImage(join(base, 'local', 'images'), 'v5.img');
+      await expectFailure(['--upload-image', img, '--select-image', lone], 45, /not part of any image list/);
+      await ok(s, ['--select-imagelist', s.list, '--select-image', lone, '--imagelist-add-image']);
+      await expectFailure(['--upload-image', img, '--select-image', lone], 13, /has no hv:uri/);
+      await ok(s, ['--select-imagelist', s.list, '--select-image', lone, '--imagelist-del-image']);
+      await ok(s, ['--select-image', lone, '--del-image']);
+      await expectFailure(['--upload-image', img, '--select-image', randomUUID()], 3, /does not exist/);
+    });
+    it('usage errors exit 2', async () => {
+      await expectFailure(['--imagelist-list', '--list-image'], 2, /To many actions/);
+      await expectFailure(['--upload-imagelist'], 2, /--select-imagelist/);
+    });
+  });
+});
+
+describe('scp to a real sshd', () => {
+  it('runs the seed sequence through scp; openssl verifies the published list', async () => {
+    const host = process.env.TEST_SSH_HOST;
+    const root = process.env.TEST_SSH_ROOT;
+    expect(host, 'TEST_SSH_HOST is set by scripts/start-sshd.sh (globalSetup)').toBeTruthy();
+    const dir = join(root!, `vmcaster-${randomUUID()}`);
+    const publicBase = 'https://dish.example.org/';
+    const s = scenario('scp', publicBase, dir, {
+      server: 'dish.example.org',
+      protocol: 'scp',
+      uriMatch: publicBase,
+      uriReplace: `${process.env.TEST_SSH_USER}@${host}:${dir}/`,
+      port: Number(process.env.TEST_SSH_PORT),
+      identityFile: process.env.TEST_SSH_KEY!,
+      knownHosts: process.env.TEST_SSH_KNOWN_HOSTS!,
+    });
+    try {
+      const img = makeImage(join(base, 'scp', 'images'), 'sl6.img');
+      await seedSequence(s, img);
+      checkPublished(s, '0.0.1');
+      await ok(s, `--select-imagelist ${s.list} --upload-imagelist`);
+      checkPublished(s, '0.0.2');
+      // The older spelling of seed 001 does the same.
+      await ok(s, `--imagelist ${s.list} --update`);
+      checkPublished(s, '0.0.3');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
