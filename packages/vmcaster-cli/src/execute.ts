@@ -8,7 +8,8 @@ import {
   importSignedImageList,
   type ImportOutcome,
 } from './import.js';
-import { exportImageList, publishImageList, strictIssues } from './publish.js';
+import { exportImageList, previewImageList, publishImageList, type SignerIdentity } from './publish.js';
+import { serializeImageList } from '@hepix/hepix-imagelist-schema';
 import type { Action, Entity } from './request.js';
 import { loadSigner } from './signer.js';
 import { type UploadPhase, type UploadTarget, uploadImage } from './upload-image.js';
@@ -22,6 +23,8 @@ export interface ExecuteContext {
   certificateFile: string;
   keyFile: string;
   passphrase: () => Promise<string | undefined>;
+  /** Subject and issuer of the signing certificate, if one can be read (for `--imagelist-show`). */
+  signerIdentity?: () => Promise<SignerIdentity | undefined>;
   lifetimeDays: number;
   caDir: string;
   noVerify: boolean;
@@ -94,11 +97,19 @@ export async function execute(action: Action, ctx: ExecuteContext): Promise<Outp
       return out(ids, ids);
     }
     case 'show': {
-      if (action.entity === 'imagelist') {
+      if (action.entity === 'imagelist' && action.stored) {
         const doc = await exportImageList(store, action.id);
-        const issues = strictIssues(doc);
+        return out([serializeImageList(doc as never).trimEnd()], doc);
+      }
+      if (action.entity === 'imagelist') {
+        const signer = await ctx.signerIdentity?.().catch(() => undefined);
+        const { document: doc, issues } = await previewImageList(store, action.id, {
+          signer,
+          now: (ctx.now ?? (() => new Date()))(),
+          lifetimeDays: ctx.lifetimeDays,
+        });
         return {
-          text: [JSON.stringify(doc, null, 4)],
+          text: [serializeImageList(doc as never).trimEnd()],
           json: doc,
           ...(issues.length
             ? {

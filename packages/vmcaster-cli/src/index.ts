@@ -37,6 +37,7 @@ export {
   type PreparedImageList,
   type PrepareOptions,
   prepareImageList,
+  previewImageList,
   publishImageList,
   type PublishImageListOptions,
   type PublishImageListResult,

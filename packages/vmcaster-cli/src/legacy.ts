@@ -20,6 +20,7 @@ interface State {
   keyValue: Partial<Record<Entity, string>>;
   keyValueFile: Partial<Record<Entity, string>>;
   notes: string[];
+  stored?: boolean;
 }
 
 const need = (s: State, entity: Entity, flag: string): string => {
@@ -89,6 +90,9 @@ def(['--ca-dir'], 'required', (s, v) => {
 def(['--tls-ca-file'], 'required', (s, v) => {
   s.options.tlsCaFile = v;
 });
+def(['--stored'], 'none', (s) => {
+  s.stored = true;
+});
 def(['--json'], 'none', (s) => {
   s.options.json = true;
 });
@@ -124,7 +128,12 @@ for (const entity of Object.keys(entityNames) as Entity[]) {
     action(s, `list ${entity}`, () => ({ kind: 'list', entity })),
   );
   def([`--show-${entity}`, `--${entity}-show`], 'none', (s, _v) =>
-    action(s, `show ${entity}`, () => ({ kind: 'show', entity, id: need(s, entity, `--show-${entity}`) })),
+    action(s, `show ${entity}`, () => ({
+      kind: 'show',
+      entity,
+      id: need(s, entity, `--show-${entity}`),
+      ...(s.stored ? { stored: true } : {}),
+    })),
   );
   def([`--add-${entity}`, `--${entity}-add`], 'optional', (s, v) => {
     selectIf(s, entity, v);

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createUploadFacade, loadUploadConfig } from '@hepix/upload-facade';
 import { openStore } from '@hepix/imagelist-store';
+import { certificateInfo, loadCertificate } from '@hepix/smime-x509';
 import { VmcasterError } from './errors.js';
 import { type ExecuteContext, execute, type LogLevel } from './execute.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
@@ -251,6 +252,12 @@ export async function runCli(argv: string[], ioOverride: Partial<CliIo> = {}): P
       certificateFile: settings.x509Cert,
       keyFile: settings.x509Key,
       passphrase,
+      signerIdentity: async () => {
+        const pem = await readFile(settings.x509Cert, 'utf8').catch(() => undefined);
+        if (!pem) return undefined;
+        const info = certificateInfo(await loadCertificate(pem));
+        return { subject: info.subject, issuer: info.issuer };
+      },
       lifetimeDays: settings.lifetimeDays,
       caDir: settings.caDir,
       noVerify: options.noVerify,

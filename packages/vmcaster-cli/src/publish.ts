@@ -77,7 +77,8 @@ function endorserEntries(value: unknown): Json[] {
 }
 
 export interface PrepareOptions {
-  signer: SignerIdentity;
+  /** The signing certificate's subject and issuer. Without it (a preview), every bound endorser is kept. */
+  signer?: SignerIdentity;
   now: Date;
   lifetimeDays: number;
 }
@@ -88,12 +89,15 @@ export interface PreparedImageList {
   updates: Record<string, string>;
   uri: string;
   version: string;
+  /** Strict-mode problems (empty when publishable). prepareImageList throws instead when a signer is given. */
+  issues: string[];
 }
 
 /**
  * The list as it will be published: next `hv:version`, `dc:date:created` = now, `dc:date:expires` = now +
  * lifetime, `dc:source` defaulting to `hv:uri`, and as `hv:endorser` the bound endorser whose `hv:dn`/`hv:ca`
- * are the signing certificate's subject/issuer. Throws when the list is incomplete or no endorser matches.
+ * are the signing certificate's subject/issuer. With a signer it throws when the list has no `hv:uri`, no
+ * endorser matches or strict validation fails; without one (a preview) it reports the issues instead.
  */
 export function prepareImageList(
   exported: Json,
@@ -102,25 +106,31 @@ export function prepareImageList(
 ): PreparedImageList {
   const inner = { ...((exported['hv:imagelist'] as Json | undefined) ?? {}) };
   const uri = typeof inner['hv:uri'] === 'string' ? (inner['hv:uri'] as string) : '';
-  if (!uri)
+  if (!uri && options.signer)
     throw new VmcasterError(
       'ERR_VMCASTER_NO_URI',
       `image list ${imageList} has no hv:uri; set it with --select-imagelist ${imageList} --key-set-imagelist hv:uri --key-value-imagelist URL`,
       { subject: imageList },
     );
-  const matching = endorserEntries(inner['hv:endorser']).filter(
-    (e) =>
-      typeof e['hv:dn'] === 'string' &&
-      typeof e['hv:ca'] === 'string' &&
-      dnEquals(e['hv:dn'] as string, options.signer.subject) &&
-      dnEquals(e['hv:ca'] as string, options.signer.issuer),
-  );
-  if (matching.length === 0)
-    throw new VmcasterError(
-      'ERR_VMCASTER_ENDORSER_MISMATCH',
-      `the signing certificate (subject ${options.signer.subject}, issuer ${options.signer.issuer}) matches no endorser bound to image list ${imageList}; bind an endorser whose hv:dn and hv:ca are these DNs`,
-      { subject: imageList },
+  const bound = endorserEntries(inner['hv:endorser']);
+  if (options.signer) {
+    const { subject, issuer } = options.signer;
+    const matching = bound.filter(
+      (e) =>
+        typeof e['hv:dn'] === 'string' &&
+        typeof e['hv:ca'] === 'string' &&
+        dnEquals(e['hv:dn'] as string, subject) &&
+        dnEquals(e['hv:ca'] as string, issuer),
     );
+    if (matching.length === 0)
+      throw new VmcasterError(
+        'ERR_VMCASTER_ENDORSER_MISMATCH',
+        `the signing certificate (subject ${subject}, issuer ${issuer}) matches no endorser bound to image list ${imageList}; bind an endorser whose hv:dn and hv:ca are these DNs`,
+        { subject: imageList },
+      );
+    // One endorser object, the signer's: vmcatcher cannot parse a list-valued hv:endorser.
+    inner['hv:endorser'] = { 'hv:x509': matching[0] };
+  }
   const previous = typeof inner['hv:version'] === 'string' ? (inner['hv:version'] as string) : undefined;
   const version = nextVersion(previous);
   const created = formatImageListDate(options.now);
@@ -130,19 +140,38 @@ export function prepareImageList(
     'dc:date:created': created,
     'dc:date:expires': expires,
   };
-  if (typeof inner['dc:source'] !== 'string' || inner['dc:source'] === '') updates['dc:source'] = uri;
+  if (uri && (typeof inner['dc:source'] !== 'string' || inner['dc:source'] === ''))
+    updates['dc:source'] = uri;
   Object.assign(inner, updates);
-  // One endorser object, the signer's: vmcatcher cannot parse a list-valued hv:endorser.
-  inner['hv:endorser'] = { 'hv:x509': matching[0] };
   if (!Array.isArray(inner['hv:images'])) inner['hv:images'] = [];
   const document = { 'hv:imagelist': inner };
   const issues = strictIssues(document);
-  if (issues.length)
+  if (issues.length && options.signer)
     throw new VmcasterError('ERR_VMCASTER_IMAGELIST_INVALID', `image list ${imageList} is not complete`, {
       subject: imageList,
       details: issues,
     });
-  return { document, updates, uri, version };
+  return { document, updates, uri, version, issues };
+}
+
+/**
+ * `--imagelist-show`: the list exactly as the next publish would produce it (next version, new dates and
+ * defaults), with the endorser matching `signer` when a signing certificate is known, and its strict issues.
+ */
+export async function previewImageList(
+  store: PublisherRepository,
+  imageList: string,
+  options: PrepareOptions,
+): Promise<PreparedImageList> {
+  const exported = await exportImageList(store, imageList);
+  if (options.signer) {
+    try {
+      return prepareImageList(exported, imageList, options);
+    } catch (err) {
+      if (!(err instanceof VmcasterError) || err.code !== 'ERR_VMCASTER_ENDORSER_MISMATCH') throw err;
+    }
+  }
+  return prepareImageList(exported, imageList, { ...options, signer: undefined });
 }
 
 export interface PublishImageListOptions {

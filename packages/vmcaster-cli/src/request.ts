@@ -4,7 +4,12 @@ export type Entity = 'endorser' | 'imagelist' | 'image';
 
 export type Action =
   | { kind: 'list'; entity: Entity }
-  | { kind: 'show'; entity: Entity; id: string }
+  | {
+      kind: 'show';
+      entity: Entity;
+      id: string /** Image lists: the stored state, not the publish preview. */;
+      stored?: boolean;
+    }
   | { kind: 'add'; entity: Entity; id: string }
   | { kind: 'del'; entity: Entity; id: string }
   | { kind: 'keys'; entity: Entity; id: string }

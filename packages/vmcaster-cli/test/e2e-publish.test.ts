@@ -268,7 +268,7 @@ describe('local directory target, served over HTTP', () => {
     expect(imported.code, imported.stderr).toBe(0);
     expect(imported.stdout).toMatch(/signed by \/C=DE\/O=GermanGrid\/OU=DESY\/CN=Owen Synge/);
     const shown = JSON.parse(
-      (await run(['--select-imagelist', s.list, '--imagelist-show', '--json'])).stdout,
+      (await run(['--select-imagelist', s.list, '--imagelist-show', '--stored', '--json'])).stdout,
     );
     expect(shown['hv:imagelist']['hv:version']).toBe('0.0.3');
 
@@ -323,7 +323,7 @@ describe('local directory target, served over HTTP', () => {
     const got = await dlRun(['--select-imagelist', s.list, '--download-imagelist']);
     expect(got.code, got.stderr).toBe(0);
     const dlShown = JSON.parse(
-      (await dlRun(['--select-imagelist', s.list, '--imagelist-show', '--json'])).stdout,
+      (await dlRun(['--select-imagelist', s.list, '--imagelist-show', '--stored', '--json'])).stdout,
     );
     expect(dlShown['hv:imagelist']['hv:version']).toBe('0.0.3');
     expect(dlShown['hv:imagelist']['hv:images']).toHaveLength(1);
@@ -332,7 +332,7 @@ describe('local directory target, served over HTTP', () => {
   describe('bad input leaves the database and the published files as they were', () => {
     async function snapshot() {
       return {
-        list: (await ok(s, `--select-imagelist ${s.list} --imagelist-show --json`)).stdout,
+        list: (await ok(s, `--select-imagelist ${s.list} --imagelist-show --stored --json`)).stdout,
         image: (await ok(s, `--select-image ${s.image} --show-image --json`)).stdout,
         files: treeDigest(www),
       };
