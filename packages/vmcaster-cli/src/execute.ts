@@ -2,17 +2,17 @@
 import { readFile } from 'node:fs/promises';
 import type { PublisherRepository } from '@hepix/imagelist-store';
 import { VmcasterError } from './errors.js';
-import {
-  downloadImageList,
-  importJsonImageList,
-  importSignedImageList,
-  type ImportOutcome,
-} from './import.js';
-import { exportImageList, previewImageList, publishImageList, type SignerIdentity } from './publish.js';
-import { serializeImageList } from '@hepix/hepix-imagelist-schema';
+import type { ImportOutcome } from './import.js';
+import type { SignerIdentity } from './publish.js';
 import type { Action, Entity } from './request.js';
-import { loadSigner } from './signer.js';
-import { type UploadPhase, type UploadTarget, uploadImage } from './upload-image.js';
+import type { UploadPhase, UploadTarget } from './upload-image.js';
+
+// The crypto, schema and transfer modules are loaded only by the actions that need them: listing and editing
+// metadata then start as fast as the store allows.
+const publishModule = () => import('./publish.js');
+const importModule = () => import('./import.js');
+const serialize = async (doc: unknown) =>
+  (await import('@hepix/hepix-imagelist-schema')).serializeImageList(doc as never).trimEnd();
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -98,18 +98,18 @@ export async function execute(action: Action, ctx: ExecuteContext): Promise<Outp
     }
     case 'show': {
       if (action.entity === 'imagelist' && action.stored) {
-        const doc = await exportImageList(store, action.id);
-        return out([serializeImageList(doc as never).trimEnd()], doc);
+        const doc = await (await publishModule()).exportImageList(store, action.id);
+        return out([await serialize(doc)], doc);
       }
       if (action.entity === 'imagelist') {
         const signer = await ctx.signerIdentity?.().catch(() => undefined);
-        const { document: doc, issues } = await previewImageList(store, action.id, {
+        const { document: doc, issues } = await (await publishModule()).previewImageList(store, action.id, {
           signer,
           now: (ctx.now ?? (() => new Date()))(),
           lifetimeDays: ctx.lifetimeDays,
         });
         return {
-          text: [serializeImageList(doc as never).trimEnd()],
+          text: [await serialize(doc)],
           json: doc,
           ...(issues.length
             ? {
@@ -252,6 +252,7 @@ export async function execute(action: Action, ctx: ExecuteContext): Promise<Outp
     case 'import-json': {
       if (action.kind === 'import-smime' && ctx.noVerify)
         ctx.log('warn', `importing ${action.file} WITHOUT verifying its signature (--no-verify)`);
+      const { importSignedImageList, importJsonImageList } = await importModule();
       const r =
         action.kind === 'import-smime'
           ? await importSignedImageList(store, action.file, {
@@ -265,7 +266,7 @@ export async function execute(action: Action, ctx: ExecuteContext): Promise<Outp
     case 'download': {
       if (ctx.noVerify)
         ctx.log('warn', 'importing the downloaded list WITHOUT verifying its signature (--no-verify)');
-      const r = await downloadImageList(store, action.imageList, {
+      const r = await (await importModule()).downloadImageList(store, action.imageList, {
         caDir: ctx.caDir,
         noVerify: ctx.noVerify,
         now: ctx.now,
@@ -275,6 +276,7 @@ export async function execute(action: Action, ctx: ExecuteContext): Promise<Outp
       return out([`downloaded ${r.uri}`, ...importText(r)], r);
     }
     case 'upload-image': {
+      const { uploadImage } = await import('./upload-image.js');
       const r = await uploadImage({
         store,
         target: ctx.target,
@@ -294,6 +296,8 @@ export async function execute(action: Action, ctx: ExecuteContext): Promise<Outp
       return out(text, r);
     }
     case 'publish': {
+      const { loadSigner } = await import('./signer.js');
+      const { publishImageList } = await publishModule();
       const signer = await loadSigner({
         certificateFile: ctx.certificateFile,
         keyFile: ctx.keyFile,

@@ -1,9 +1,8 @@
 // The whole command-line program as a function: parse (either style), run, print, return the exit status.
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createUploadFacade, loadUploadConfig } from '@hepix/upload-facade';
+import type { createUploadFacade } from '@hepix/upload-facade';
 import { openStore } from '@hepix/imagelist-store';
-import { certificateInfo, loadCertificate } from '@hepix/smime-x509';
 import { VmcasterError } from './errors.js';
 import { type ExecuteContext, execute, type LogLevel } from './execute.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
@@ -220,8 +219,9 @@ export async function runCli(argv: string[], ioOverride: Partial<CliIo> = {}): P
           `no configuration file: give -C PATH, set VMCASTER_CFG, or create ${settings.configFileCandidates.join(' or ')}`,
         );
       log('debug', `configuration ${file}`);
+      const { createUploadFacade, loadUploadConfig } = await import('@hepix/upload-facade');
       const config = await loadUploadConfig(file);
-      facade = await createUploadFacade({
+      facade = createUploadFacade({
         config,
         flags: parseFlags(options.flags),
         log: (level: string, message: string) =>
@@ -255,6 +255,7 @@ export async function runCli(argv: string[], ioOverride: Partial<CliIo> = {}): P
       signerIdentity: async () => {
         const pem = await readFile(settings.x509Cert, 'utf8').catch(() => undefined);
         if (!pem) return undefined;
+        const { certificateInfo, loadCertificate } = await import('@hepix/smime-x509');
         const info = certificateInfo(await loadCertificate(pem));
         return { subject: info.subject, issuer: info.issuer };
       },
