@@ -1,3 +1,4 @@
+import { copyFile } from 'node:fs/promises';
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
@@ -8,4 +9,8 @@ export default defineConfig({
   sourcemap: true,
   target: 'node20',
   platform: 'node',
+  // The schema is also published as a plain JSON file (subpath export "./schema.json").
+  async onSuccess() {
+    await copyFile('src/schema.json', 'dist/schema.json');
+  },
 });
