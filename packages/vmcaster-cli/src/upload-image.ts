@@ -1,4 +1,5 @@
 // `--upload-image`: one command turns an image file into a new published version of the image.
+import { createReadStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import {
   compressionForFormat,
   type Digest,
   detectFileCompression,
+  DigestTap,
   digestFile,
 } from './compression.js';
 import { VmcasterError } from './errors.js';
@@ -18,7 +20,7 @@ import { VmcasterError } from './errors.js';
 export interface UploadTarget {
   put(
     publicUri: string,
-    source: string,
+    source: string | NodeJS.ReadableStream,
     options?: {
       size?: number;
       signal?: AbortSignal;
@@ -144,10 +146,15 @@ export async function uploadImage(options: UploadImageOptions): Promise<UploadIm
   const format = record.metadata['hv:format'];
   const wanted = compressionForFormat(format);
   const present = await detectFileCompression(file);
+  const previousVersion = record.metadata['hv:version'];
+  const storedSha512 = record.metadata['sl:checksum:sha512']?.toLowerCase();
+  const getTarget = async () =>
+    typeof options.target === 'function' ? await options.target() : options.target;
   let uploadPath = file;
-  let digest: Digest;
+  let digest: Digest | undefined;
   let compressed: Compression | undefined;
   let tmp: string | undefined;
+  let uri: string | undefined;
   try {
     if (wanted && present !== wanted) {
       if (present)
@@ -164,37 +171,58 @@ export async function uploadImage(options: UploadImageOptions): Promise<UploadIm
         onProgress: (n) => options.onProgress?.('compress', n, info.size),
       });
       compressed = wanted;
-    } else {
+    } else if (storedSha512 && String(info.size) === record.metadata['hv:size']) {
+      // Same size as the published file: it may well be unchanged, so hash before deciding to upload.
       digest = await digestFile(file, {
         signal: options.signal,
         onProgress: (n) => options.onProgress?.('hash', n, info.size),
       });
+    } else {
+      // A different size cannot be the published file: upload and hash in one pass over the file.
+      uri = newImageUri(currentUri, image, format, now());
+      const target = await getTarget();
+      log('info', `uploading ${file} to ${uri} (hashing on the way)`);
+      const tap = new DigestTap();
+      const reader = createReadStream(file, { highWaterMark: 1 << 20 });
+      reader.on('error', (err) => tap.destroy(err));
+      reader.pipe(tap);
+      try {
+        await target.put(uri, tap, {
+          size: info.size,
+          signal: options.signal,
+          onProgress: (p) => options.onProgress?.('upload', p.transferred, info.size),
+        });
+      } finally {
+        reader.destroy();
+      }
+      digest = tap.digest();
     }
 
-    const previousVersion = record.metadata['hv:version'];
-    if (digest.sha512 === record.metadata['sl:checksum:sha512']?.toLowerCase()) {
-      log('warn', `Image unchanged, aborting update: ${image} already has this sha512`);
-      return {
-        image,
-        changed: false,
-        uri: currentUri,
-        sha512: digest.sha512,
-        size: digest.size,
-        version: previousVersion ?? '',
-        previousVersion,
-        previousUri: currentUri,
-        compressed,
-      };
+    if (!uri) {
+      if (digest.sha512 === storedSha512) {
+        log('warn', `Image unchanged, aborting update: ${image} already has this sha512`);
+        return {
+          image,
+          changed: false,
+          uri: currentUri,
+          sha512: digest.sha512,
+          size: digest.size,
+          version: previousVersion ?? '',
+          previousVersion,
+          previousUri: currentUri,
+          compressed,
+        };
+      }
+      uri = newImageUri(currentUri, image, format, now());
+      const target = await getTarget();
+      log('info', `uploading ${uploadPath} to ${uri}`);
+      const size = digest.size;
+      await target.put(uri, uploadPath, {
+        size,
+        signal: options.signal,
+        onProgress: (p) => options.onProgress?.('upload', p.transferred, size),
+      });
     }
-
-    const uri = newImageUri(currentUri, image, format, now());
-    const target = typeof options.target === 'function' ? await options.target() : options.target;
-    log('info', `uploading ${uploadPath} to ${uri}`);
-    await target.put(uri, uploadPath, {
-      size: digest.size,
-      signal: options.signal,
-      onProgress: (p) => options.onProgress?.('upload', p.transferred, digest.size),
-    });
     const version = nextVersion(previousVersion);
     await store.setImageKeys(image, {
       'hv:uri': uri,
