@@ -265,4 +265,20 @@ describe('local directory target, served over HTTP', () => {
       await expectFailure(['--upload-imagelist'], 2, /--select-imagelist/);
     });
   });
+  it('asks for the passphrase of an encrypted key on a terminal', async () => {
+    // python3's pty module gives the bin a real terminal; the passphrase is typed into it.
+    const passphrase = readFileSync(pki.passphraseFile, 'utf8').trim();
+    const r = await vmcaster(['--select-imagelist', s.list, '--upload-imagelist', '--x509-key', pki.encKey], {
+      cwd: s.home,
+      env: s.env,
+      wrapper: ['python3', '-c', 'import pty, sys; sys.exit(pty.spawn(sys.argv[1:]) >> 8)'],
+      respond: { when: /Enter pass phrase for /, send: `${passphrase}\n` },
+    });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Enter pass phrase for .*userkey-enc\.pem/);
+    expect(r.stdout).toMatch(/published image list .* version 0\.0\.4/);
+    expect(r.stdout).not.toContain(passphrase);
+    checkPublished(s, pki, '0.0.4');
+  });
+
 });

@@ -47,6 +47,8 @@ export interface RunOptions {
   /** Extra argv before node (e.g. ['prlimit', '--fsize=N']). */
   wrapper?: string[];
   input?: string;
+  /** Writes `send` to stdin once stdout or stderr matches `when` (a prompt), then closes stdin. */
+  respond?: { when: RegExp; send: string };
 }
 
 /** Runs `vmcaster ARGS` (the built bin) with a clean environment. */
@@ -58,15 +60,24 @@ export function vmcaster(args: string[], options: RunOptions): Promise<RunResult
     const child = spawn(argv[0], argv.slice(1), { cwd: options.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
+    let answered = false;
+    const check = () => {
+      if (options.respond && !answered && options.respond.when.test(stdout + stderr)) {
+        answered = true;
+        child.stdin.end(options.respond.send);
+      }
+    };
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
       stdout += d;
+      check();
     });
     child.stderr.setEncoding('utf8').on('data', (d: string) => {
       stderr += d;
+      check();
     });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(options.input ?? '');
+    if (!options.respond) child.stdin.end(options.input ?? '');
   });
 }
 
