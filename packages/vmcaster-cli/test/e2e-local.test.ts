@@ -280,5 +280,4 @@ describe('local directory target, served over HTTP', () => {
     expect(r.stdout).not.toContain(passphrase);
     checkPublished(s, pki, '0.0.4');
   });
-
 });

@@ -158,3 +158,51 @@ describe('runCli', () => {
     expect(await runCli(['--add-endorser', '/C=DE/CN=A'], d.io)).toBe(4);
   });
 });
+
+describe('fetchList (for --download-imagelist)', () => {
+  let pkiDir: string;
+  let server: import('node:https').Server;
+  let port = 0;
+  beforeAll(async () => {
+    const { makePki } = await import('./helpers.js');
+    const { createServer } = await import('node:https');
+    pkiDir = join(dir, 'fetch-pki');
+    makePki(pkiDir);
+    server = createServer(
+      {
+        cert: readFileSync(join(pkiDir, 'server/cert.pem')),
+        key: readFileSync(join(pkiDir, 'server/key.pem')),
+      },
+      (req, res) => {
+        if (req.url === '/list.smime') res.writeHead(200).end('signed bytes');
+        else if (req.url === '/moved') res.writeHead(302, { location: '/list.smime' }).end();
+        else res.writeHead(404).end();
+      },
+    );
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as { port: number }).port;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  it('https with the server verified against the given CA, following redirects', async () => {
+    const { fetchList } = await import('../src/import.js');
+    const tlsCa = readFileSync(join(pkiDir, 'ca/ca.pem'), 'utf8');
+    expect(Buffer.from(await fetchList(`https://127.0.0.1:${port}/moved`, { tlsCa })).toString()).toBe(
+      'signed bytes',
+    );
+    // Unknown CA: refused.
+    await expect(fetchList(`https://127.0.0.1:${port}/list.smime`)).rejects.toMatchObject({
+      code: 'ERR_VMCASTER_DOWNLOAD',
+    });
+    await expect(fetchList(`https://127.0.0.1:${port}/missing`, { tlsCa })).rejects.toThrow(
+      /HTTP status 404/,
+    );
+    await expect(fetchList('ftp://example.org/x')).rejects.toThrow(/Invalid protocol/);
+  });
+  it('file URLs', async () => {
+    const { fetchList } = await import('../src/import.js');
+    const f = join(dir, 'local.smime');
+    writeFileSync(f, 'local bytes');
+    expect(Buffer.from(await fetchList(`file://${f}`)).toString()).toBe('local bytes');
+  });
+});
