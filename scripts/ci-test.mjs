@@ -2,7 +2,7 @@
 // Runs every check of the repository in order (build, typecheck, lint, start the test services, tests,
 // package checks) and ends with the vitest summary line `N passed, N failed[, N skipped]`.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -12,7 +12,12 @@ const env = { ...process.env, FORCE_COLOR: '0' };
 function step(name, cmd, args, opts = {}) {
   const started = Date.now();
   console.log(`\n=== ${name}: ${[cmd, ...args].join(' ')}`);
-  const r = spawnSync(cmd, args, { cwd: root, stdio: opts.capture ? ['ignore', 'pipe', 'inherit'] : 'inherit', env, encoding: 'utf8' });
+  const r = spawnSync(cmd, args, {
+    cwd: root,
+    stdio: opts.capture ? ['ignore', 'pipe', 'inherit'] : 'inherit',
+    env,
+    encoding: 'utf8',
+  });
   const secs = ((Date.now() - started) / 1000).toFixed(1);
   if (r.status !== 0) {
     failures.push(name);
@@ -28,7 +33,9 @@ step('typecheck', 'pnpm', ['run', 'typecheck']);
 step('lint', 'pnpm', ['run', 'lint']);
 
 // Test services (PostgreSQL, sshd, nginx): each scripts/start-*.sh prints NAME=value lines on stdout.
-for (const f of readdirSync(join(root, 'scripts')).filter((f) => /^start-.*\.sh$/.test(f)).sort()) {
+for (const f of readdirSync(join(root, 'scripts'))
+  .filter((f) => /^start-.*\.sh$/.test(f))
+  .sort()) {
   const r = step(`service ${f}`, 'bash', [join('scripts', f)], { capture: true });
   for (const line of (r.stdout ?? '').split('\n')) {
     const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(line.trim());
@@ -43,7 +50,14 @@ env.HEPIX_SKIP_BUILD = '1';
 const tmp = join(root, '.tmp');
 mkdirSync(tmp, { recursive: true });
 const report = join(tmp, 'vitest-results.json');
-step('test', 'pnpm', ['exec', 'vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`]);
+step('test', 'pnpm', [
+  'exec',
+  'vitest',
+  'run',
+  '--reporter=default',
+  '--reporter=json',
+  `--outputFile.json=${report}`,
+]);
 step('check:packages', 'pnpm', ['run', 'check:packages']);
 
 let passed = 0;

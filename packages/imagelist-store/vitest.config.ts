@@ -3,5 +3,11 @@ import { hepixAliases } from '../../vitest.shared.js';
 
 export default defineProject({
   resolve: { alias: hepixAliases },
-  test: { name: 'imagelist-store', include: ['test/**/*.test.ts'] },
+  test: {
+    name: 'imagelist-store',
+    include: ['test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+  },
 });

@@ -3,5 +3,10 @@ import { hepixAliases } from '../../vitest.shared.js';
 
 export default defineProject({
   resolve: { alias: hepixAliases },
-  test: { name: 'upload-facade', include: ['test/**/*.test.ts'] },
+  test: {
+    name: 'upload-facade',
+    include: ['test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
+    testTimeout: 60_000,
+  },
 });

@@ -32,6 +32,8 @@ export {
   DEFAULT_MAX_DEPTH,
   imageSize,
   listEndorsers,
+  MAX_DROPPED_DETAILS,
+  MAX_ENDORSERS,
   type ValidateOptions,
   type ValidationResult,
   validateImageList,

@@ -45,9 +45,10 @@ export interface Image {
   'hv:core_minimum'?: IntegerLike;
   'hv:ram_minimum'?: IntegerLike;
   'sl:osname'?: string;
-  'ad:mpuri'?: string;
-  /** AppDB per-image expiry; not interpreted by the subscriber tools. */
-  'dc:date:expires'?: string;
+  /** AppDB marketplace URI; any JSON value in compatible mode (an extension key, kept untouched). */
+  'ad:mpuri'?: unknown;
+  /** AppDB per-image expiry, not interpreted by the subscriber tools; any JSON value in compatible mode. */
+  'dc:date:expires'?: unknown;
   [key: string]: unknown;
 }
 
@@ -73,7 +74,8 @@ export interface ImageListBody {
   /** One endorser; an array only in compatible mode (vmcaster with several endorsers). See listEndorsers(). */
   'hv:endorser': Endorser | Endorser[];
   'hv:images': ImageEntry[];
-  'ad:vo'?: string;
+  /** AppDB virtual organisation; any JSON value in compatible mode (an extension key, kept untouched). */
+  'ad:vo'?: unknown;
   [key: string]: unknown;
 }
 

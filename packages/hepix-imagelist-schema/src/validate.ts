@@ -9,7 +9,7 @@ import {
   type ValidationIssue,
 } from './errors.js';
 import { IMAGE_LIST_SCHEMA_ID, imageListSchema } from './schema.js';
-import type { Endorser, Image, ImageList, ImageListBody, ValidationMode } from './types.js';
+import type { Endorser, Image, ImageEntry, ImageList, ImageListBody, ValidationMode } from './types.js';
 
 /** Options of validateImageList() and validateImageListDetailed(). */
 export interface ValidateOptions {
@@ -33,6 +33,10 @@ export const DEFAULT_MAX_BYTES = 32 * 1024 * 1024;
 export const DEFAULT_MAX_DEPTH = 64;
 // Bounds the walk over caller-built objects, which may share subtrees (a DAG can be exponentially large).
 const MAX_NODES = 20_000_000;
+/** More endorsers than this are refused outright (a list has one, vmcaster may write a few). */
+export const MAX_ENDORSERS = 100;
+/** Dropped images reported one by one; beyond this a single warning gives the count. */
+export const MAX_DROPPED_DETAILS = 1000;
 
 const DATE_PATTERN =
   '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z$';
@@ -52,30 +56,40 @@ function fail(reason: ImageListInvalidReason, message: string, cause?: unknown):
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Byte offset of the first invalid UTF-8 sequence, for the error message. */
+/** Byte offset of the first invalid UTF-8 sequence (RFC 3629 well-formedness), for the error message. */
 function firstInvalidUtf8(bytes: Uint8Array): number {
+  const n = bytes.length;
   let i = 0;
-  while (i < bytes.length) {
+  while (i < n) {
     const b = bytes[i]!;
-    const n =
-      b < 0x80
-        ? 0
-        : b >= 0xc2 && b <= 0xdf
-          ? 1
-          : b >= 0xe0 && b <= 0xef
-            ? 2
-            : b >= 0xf0 && b <= 0xf4
-              ? 3
-              : -1;
-    if (n < 0) return i;
-    try {
-      if (n > 0) utf8.decode(bytes.subarray(i, i + n + 1));
-    } catch {
-      return i;
+    if (b < 0x80) {
+      i++;
+      continue;
     }
-    i += n + 1;
+    // Allowed range of the second byte, and how many continuation bytes follow the first.
+    let lo = 0x80;
+    let hi = 0xbf;
+    let more: number;
+    if (b >= 0xc2 && b <= 0xdf) more = 1;
+    else if (b >= 0xe0 && b <= 0xef) {
+      more = 2;
+      if (b === 0xe0) lo = 0xa0; // no overlong forms
+      if (b === 0xed) hi = 0x9f; // no UTF-16 surrogates
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      more = 3;
+      if (b === 0xf0) lo = 0x90;
+      if (b === 0xf4) hi = 0x8f; // nothing above U+10FFFF
+    } else return i;
+    if (i + more >= n) return i;
+    const second = bytes[i + 1]!;
+    if (second < lo || second > hi) return i;
+    for (let k = 2; k <= more; k++) {
+      const c = bytes[i + k]!;
+      if (c < 0x80 || c > 0xbf) return i;
+    }
+    i += more + 1;
   }
-  return bytes.length;
+  return n;
 }
 
 function tooLarge(bytes: number, maxBytes: number): never {
@@ -155,25 +169,40 @@ function checkNesting(root: unknown, maxDepth: number, maxNodes: number): void {
 // ---------------------------------------------------------------------------------------------------------
 // Schema validation
 
-interface Validators {
-  strict: ValidateFunction;
-  compatible: ValidateFunction;
+interface ModeValidators {
+  /** The list body without its images (each image is validated on its own, so one bad image can be dropped). */
+  body: ValidateFunction;
+  /** One element of hv:images. */
+  entry: ValidateFunction;
 }
-let validators: Validators | undefined;
+let validators: { strict: ModeValidators; compatible: ModeValidators } | undefined;
 
 // Compiled on first use, so importing the package stays cheap.
-function getValidators(): Validators {
+function getValidators(strict: boolean): ModeValidators {
   if (validators === undefined) {
     const ajv = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true });
     ajv.addSchema(imageListSchema as Record<string, unknown>);
+    const defs = imageListSchema.$defs as Record<string, { properties: Record<string, unknown> }>;
     const get = (def: string) => {
       const fn = ajv.getSchema(`${IMAGE_LIST_SCHEMA_ID}#/$defs/${def}`);
       if (fn === undefined) throw new Error(`schema definition ${def} missing`);
       return fn;
     };
-    validators = { strict: get('imageListBody'), compatible: get('compatibleImageListBody') };
+    const bodyWithoutImages = (def: string) => {
+      // The same definition with hv:images reduced to "an array"; references made absolute so they still
+      // point into the published schema.
+      const text = JSON.stringify({
+        ...defs[def],
+        properties: { ...defs[def]!.properties, 'hv:images': { type: 'array' } },
+      }).replaceAll('"#/$defs/', `"${IMAGE_LIST_SCHEMA_ID}#/$defs/`);
+      return ajv.compile(JSON.parse(text));
+    };
+    validators = {
+      strict: { body: bodyWithoutImages('imageListBody'), entry: get('imageEntry') },
+      compatible: { body: bodyWithoutImages('compatibleImageListBody'), entry: get('compatibleImageEntry') },
+    };
   }
-  return validators;
+  return strict ? validators.strict : validators.compatible;
 }
 
 function describeType(type: unknown): string {
@@ -228,12 +257,12 @@ function toIssue(
       return { path, message: 'must not exceed 9007199254740991 (2^53 - 1)' };
     case 'minItems':
       return { path, message: 'must hold at least one endorser' };
+    case 'maxItems':
+      return { path, message: `must hold at most ${MAX_ENDORSERS} endorsers` };
     default:
       return { path, message: e.message ?? `fails ${e.keyword}` };
   }
 }
-
-const IMAGE_PATH = /^\/hv:images\/(\d+)(?:\/|$)/;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -264,6 +293,14 @@ export function validateImageListDetailed(input: unknown, options?: ValidateOpti
   let prefix = '/hv:imagelist';
   let body: unknown = root['hv:imagelist'];
   if (!wrapped) {
+    if (!strict && !Object.hasOwn(root, 'hv:images')) {
+      throw new ImageListValidationError([
+        {
+          path: '/hv:imagelist',
+          message: 'missing required key "hv:imagelist" (nor is it a legacy unwrapped list: no "hv:images")',
+        },
+      ]);
+    }
     if (strict) {
       throw new ImageListValidationError([
         {
@@ -284,64 +321,28 @@ export function validateImageListDetailed(input: unknown, options?: ValidateOpti
     throw new ImageListValidationError([{ path: prefix, message: 'the image list must be a JSON object' }]);
   }
 
-  const validate = strict ? getValidators().strict : getValidators().compatible;
-  const listIssues: ValidationIssue[] = [];
-  const imageIssues = new Map<number, ValidationIssue[]>();
-  const addImageIssue = (index: number, issue: ValidationIssue) => {
-    const list = imageIssues.get(index);
-    if (list) list.push(issue);
-    else imageIssues.set(index, [issue]);
-  };
-  if (!validate(body)) {
-    for (const e of validate.errors ?? []) {
-      const issue = toIssue(e, prefix, strict, body);
-      const m = IMAGE_PATH.exec(e.instancePath);
-      if (m) addImageIssue(Number(m[1]), issue);
-      else listIssues.push(issue);
-    }
+  const v = getValidators(strict);
+  const endorser = body['hv:endorser'];
+  // Checked first: ajv would report every bad element of a huge array (allErrors).
+  if (Array.isArray(endorser) && endorser.length > MAX_ENDORSERS) {
+    throw new ImageListValidationError([
+      { path: `${prefix}/hv:endorser`, message: `more than ${MAX_ENDORSERS} endorsers (${endorser.length})` },
+    ]);
   }
-
+  const listIssues: ValidationIssue[] = [];
+  if (!v.body(body)) {
+    for (const e of v.body.errors ?? []) listIssues.push(toIssue(e, prefix, strict, body));
+  }
   // What JSON Schema cannot say: dates must exist in the calendar (no 2024-02-30).
   const seenPaths = new Set(listIssues.map((i) => i.path));
   for (const key of ['dc:date:created', 'dc:date:expires']) {
     const path = `${prefix}/${key}`;
-    const v = body[key];
-    if (v === undefined || seenPaths.has(path)) continue;
-    const problem = dateProblem(v);
+    const value = body[key];
+    if (value === undefined || seenPaths.has(path)) continue;
+    const problem = dateProblem(value);
     if (problem !== undefined) listIssues.push({ path, message: problem });
   }
-  const images: unknown[] = Array.isArray(body['hv:images']) ? body['hv:images'] : [];
-  for (let i = 0; i < images.length; i++) {
-    if (imageIssues.has(i)) continue;
-    const image = (images[i] as { 'hv:image': Image })['hv:image'];
-    const imagePath = `${prefix}/hv:images/${i}/hv:image`;
-    if (strict && image['dc:date:expires'] !== undefined) {
-      const problem = dateProblem(image['dc:date:expires']);
-      if (problem !== undefined) addImageIssue(i, { path: `${imagePath}/dc:date:expires`, message: problem });
-    }
-  }
-
-  const issues = strict ? [...listIssues, ...[...imageIssues.values()].flat()] : listIssues;
-  if (issues.length > 0) {
-    const total = strict || imageIssues.size === 0 ? issues.length : issues.length;
-    const shown = issues.slice(0, MAX_ISSUES);
-    if (total > MAX_ISSUES) shown.push({ path: '', message: `${total - MAX_ISSUES} more issues not shown` });
-    throw new ImageListValidationError(shown, { total });
-  }
-
-  // Compatible mode from here on (strict mode has thrown on any issue).
-  let kept = images;
-  if (imageIssues.size > 0) {
-    for (const index of [...imageIssues.keys()].sort((a, b) => a - b)) {
-      for (const issue of imageIssues.get(index)!) {
-        warnings.push({ path: issue.path, message: `${issue.message}; image dropped` });
-      }
-    }
-    kept = images.filter((_, i) => !imageIssues.has(i));
-  }
-
-  const endorser = body['hv:endorser'];
-  if (Array.isArray(endorser)) {
+  if (Array.isArray(endorser) && listIssues.length === 0) {
     warnings.push({
       path: `${prefix}/hv:endorser`,
       message:
@@ -349,15 +350,39 @@ export function validateImageListDetailed(input: unknown, options?: ValidateOpti
         '(strict mode and the original vmcatcher reject it)',
     });
   }
+
+  // Images one by one. Details are capped so that a list of millions of bad elements stays bounded in memory.
+  const images: unknown[] = Array.isArray(body['hv:images']) ? body['hv:images'] : [];
+  const dropped = new Set<number>();
+  const imageErrors: ValidationIssue[] = [];
+  let imageErrorCount = 0;
   const seenIds = new Map<string, number>();
-  images.forEach((entry, i) => {
-    if (imageIssues.has(i)) return;
-    const image = (entry as { 'hv:image': Image })['hv:image'];
-    const imagePath = `${prefix}/hv:images/${i}/hv:image`;
-    const sha = image['sl:checksum:sha512'];
-    if (/[A-F]/.test(sha)) {
+  for (let i = 0; i < images.length; i++) {
+    const entry = images[i];
+    const entryPath = `${prefix}/hv:images/${i}`;
+    let problems: ValidationIssue[] | undefined;
+    if (!v.entry(entry)) {
+      problems = (v.entry.errors ?? []).map((e) => toIssue(e, entryPath, strict, body));
+    } else if (strict) {
+      const expires = (entry as ImageEntry)['hv:image']['dc:date:expires'];
+      const problem = expires === undefined ? undefined : dateProblem(expires);
+      if (problem !== undefined)
+        problems = [{ path: `${entryPath}/hv:image/dc:date:expires`, message: problem }];
+    }
+    if (problems !== undefined) {
+      dropped.add(i);
+      if (strict) {
+        imageErrorCount += problems.length;
+        for (const p of problems) if (imageErrors.length < MAX_ISSUES) imageErrors.push(p);
+      } else if (dropped.size <= MAX_DROPPED_DETAILS) {
+        for (const p of problems) warnings.push({ path: p.path, message: `${p.message}; image dropped` });
+      }
+      continue;
+    }
+    const image = (entry as ImageEntry)['hv:image'];
+    if (/[A-F]/.test(image['sl:checksum:sha512'])) {
       warnings.push({
-        path: `${imagePath}/sl:checksum:sha512`,
+        path: `${entryPath}/hv:image/sl:checksum:sha512`,
         message: 'uppercase hex digits; the original tools compare lowercase digests',
       });
     }
@@ -365,11 +390,26 @@ export function validateImageListDetailed(input: unknown, options?: ValidateOpti
     const first = seenIds.get(id);
     if (first !== undefined) {
       warnings.push({
-        path: `${imagePath}/dc:identifier`,
+        path: `${entryPath}/hv:image/dc:identifier`,
         message: `duplicate image identifier "${preview(id)}" (also image ${first})`,
       });
     } else seenIds.set(id, i);
-  });
+  }
+
+  const total = listIssues.length + (strict ? imageErrorCount : 0);
+  if (total > 0) {
+    const shown = [...listIssues, ...(strict ? imageErrors : [])].slice(0, MAX_ISSUES);
+    if (total > shown.length)
+      shown.push({ path: '', message: `${total - shown.length} more issues not shown` });
+    throw new ImageListValidationError(shown, { total });
+  }
+  if (dropped.size > MAX_DROPPED_DETAILS) {
+    warnings.push({
+      path: `${prefix}/hv:images`,
+      message: `${dropped.size - MAX_DROPPED_DETAILS} more images dropped; details not shown`,
+    });
+  }
+
   const created = body['dc:date:created'] as string;
   const expires = body['dc:date:expires'] as string;
   // Both are valid YYYY-MM-DDTHH:MM:SSZ here, which sorts as text.
@@ -378,7 +418,10 @@ export function validateImageListDetailed(input: unknown, options?: ValidateOpti
   }
 
   let outBody = body as ImageListBody;
-  if (kept !== images) outBody = { ...outBody, 'hv:images': kept as ImageListBody['hv:images'] };
+  if (dropped.size > 0) {
+    const kept = images.filter((_, i) => !dropped.has(i)) as ImageEntry[];
+    outBody = { ...outBody, 'hv:images': kept };
+  }
   let list: ImageList;
   if (!wrapped) list = { 'hv:imagelist': outBody };
   else if (outBody !== body) list = { ...root, 'hv:imagelist': outBody };

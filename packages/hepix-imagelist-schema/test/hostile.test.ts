@@ -2,6 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_MAX_BYTES,
+  MAX_DROPPED_DETAILS,
+  MAX_ENDORSERS,
   type ImageListValidationError,
   validateImageList,
   validateImageListDetailed,
@@ -114,6 +116,44 @@ describe('10,000-deep nesting', () => {
   });
 });
 
+describe('millions of bad elements', () => {
+  const listWith = (key: string, value: string) =>
+    exampleText.replace(/"hv:images": \[[\s\S]*\]\s*,\s*"hv:uri"/, `"${key}": ${value}, "hv:uri"`);
+
+  it('500,000 bad images: compatible keeps the list with a bounded number of warnings', {
+    timeout: 60_000,
+  }, () => {
+    const text = listWith('hv:images', `[${'0,'.repeat(500_000)}{}]`);
+    const { list, warnings } = validateImageListDetailed(text);
+    expect(list['hv:imagelist']['hv:images']).toEqual([]);
+    expect(warnings).toHaveLength(MAX_DROPPED_DETAILS + 1);
+    expect(warnings.at(-1)).toEqual({
+      path: '/hv:imagelist/hv:images',
+      message: `${500_001 - MAX_DROPPED_DETAILS} more images dropped; details not shown`,
+    });
+  });
+
+  it('500,000 bad images: strict reports 100 issues and the total', { timeout: 60_000 }, () => {
+    const text = listWith('hv:images', `[${'0,'.repeat(500_000)}0]`);
+    const err = invalid(() => validateImageList(text, { mode: 'strict' }));
+    expect(err.issues).toHaveLength(101);
+    expect(err.issues[100]!.message).toBe(`${500_001 - 100} more issues not shown`);
+  });
+
+  it('a huge array of endorsers is refused before it is validated element by element', () => {
+    const doc = example();
+    doc['hv:imagelist']['hv:endorser'] = new Array(5_000_000).fill(0);
+    const err = invalid(() => validateImageList(doc));
+    expect(err.issues).toEqual([
+      { path: '/hv:imagelist/hv:endorser', message: `more than ${MAX_ENDORSERS} endorsers (5000000)` },
+    ]);
+    doc['hv:imagelist']['hv:endorser'] = new Array(MAX_ENDORSERS).fill(
+      example()['hv:imagelist']['hv:endorser'],
+    );
+    expect(validateImageListDetailed(doc).warnings).toHaveLength(1);
+  });
+});
+
 describe('invalid UTF-8', () => {
   const cases: [string, number[], number][] = [
     ['a 0xff byte', [0xff], 0],
@@ -188,4 +228,31 @@ describe('JSON syntax', () => {
       expect(err.cause).toBeInstanceOf(SyntaxError);
     });
   }
+});
+
+describe('invalid UTF-8 offsets agree with the WHATWG decoder', () => {
+  it('the offset is where a replacing decoder puts its first U+FFFD', () => {
+    const lenient = new TextDecoder('utf-8');
+    let checked = 0;
+    for (let seed = 1; seed <= 3000; seed++) {
+      // deterministic bytes biased towards lead and continuation bytes
+      let x = seed;
+      const bytes = new Uint8Array(1 + (seed % 12)).map(() => {
+        x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+        const r = x >>> 16;
+        return r % 3 === 0 ? 0x80 + (r % 0x40) : r % 3 === 1 ? 0xc0 + (r % 0x40) : r % 0x80;
+      });
+      const decoded = lenient.decode(bytes);
+      const first = decoded.indexOf('\ufffd');
+      // skip valid input and input holding a genuine U+FFFD (EF BF BD)
+      if (first < 0 || Buffer.from(bytes).includes(Buffer.from([0xef, 0xbf, 0xbd]))) continue;
+      checked++;
+      const err = invalid(() => validateImageList(bytes));
+      expect(err.reason).toBe('encoding');
+      expect(err.issues[0]!.message).toBe(
+        `not valid UTF-8 (first bad byte at offset ${Buffer.byteLength(decoded.slice(0, first))})`,
+      );
+    }
+    expect(checked).toBeGreaterThan(1000);
+  });
 });

@@ -56,6 +56,7 @@ function expectedType(s: Schema): string {
       } as Record<string, string>
     )[def]!;
   }
+  if (s.type === undefined) return 'unknown';
   const type = Array.isArray(s.type) ? s.type.join(',') : String(s.type);
   switch (type) {
     case 'string':

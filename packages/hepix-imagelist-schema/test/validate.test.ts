@@ -211,6 +211,17 @@ describe('legacy unwrapped format', () => {
     expect(paths(invalid(() => validateImageList(body)).issues)).toEqual(['/dc:title']);
   });
 
+  it('an object that is neither wrapped nor has hv:images is reported as missing the wrapper', () => {
+    for (const doc of [{}, { 'dc:title': 'x' }, { imagelist: example()['hv:imagelist'] }]) {
+      expect(invalid(() => validateImageList(doc)).issues).toEqual([
+        {
+          path: L,
+          message: expect.stringMatching(/^missing required key "hv:imagelist" \(nor is it a legacy/),
+        },
+      ]);
+    }
+  });
+
   it('is rejected in strict mode', () => {
     const body = example()['hv:imagelist'];
     const err = invalid(() => validateImageList(body, { mode: 'strict' }));
@@ -310,6 +321,12 @@ describe('dates', () => {
     expect(paths(invalid(() => validateImageList(doc, { mode: 'strict' })).issues)).toEqual([
       `${I0}/dc:date:expires`,
     ]);
+    for (const value of [null, 4102444800, { when: 'never' }]) {
+      doc['hv:imagelist']['hv:images'][0]['hv:image']['dc:date:expires'] = value;
+      const { list: kept, warnings } = validateImageListDetailed(doc);
+      expect(warnings).toEqual([]);
+      expect(kept['hv:imagelist']['hv:images'][0]!['hv:image']['dc:date:expires']).toEqual(value);
+    }
   });
 
   it('warns when the list expires before it was created', () => {
@@ -358,6 +375,19 @@ describe('other rules', () => {
       expect(warnings).toEqual([]);
       expect(list).toEqual(doc);
     }
+  });
+
+  it('AppDB extension keys ad:vo and ad:mpuri: any value in compatible mode, strings in strict mode', () => {
+    const doc = example();
+    doc['hv:imagelist']['ad:vo'] = null;
+    doc['hv:imagelist']['hv:images'][0]['hv:image']['ad:mpuri'] = 12;
+    const { list, warnings } = validateImageListDetailed(doc);
+    expect(warnings).toEqual([]);
+    expect(list['hv:imagelist']['ad:vo']).toBeNull();
+    expect(paths(invalid(() => validateImageList(doc, { mode: 'strict' })).issues)).toEqual([
+      `${L}/ad:vo`,
+      `${I0}/ad:mpuri`,
+    ]);
   });
 
   it('keys with "/" and "~" are escaped in JSON pointers', () => {

@@ -1,2 +1,30 @@
-// Not yet implemented: see README.md.
-export {};
+// Public API of @hepix/imagelist-store: named re-exports only.
+export type {
+  FailedEvent,
+  ImageInstance,
+  ImportResult,
+  Metadata,
+  OpenStoreOptions,
+  Principal,
+  PublisherEndorser,
+  PublisherImage,
+  PublisherImageList,
+  PublisherRepository,
+  RecordImageListInput,
+  RecordImageListResult,
+  Store,
+  StoredImageList,
+  StoredImageListSummary,
+  SubscribedImage,
+  SubscriberEndorser,
+  SubscriberRepository,
+  Subscription,
+  SubscriptionLink,
+  TrustAnchorMode,
+  UpdateMode,
+} from './api.js';
+export { StoreError } from './errors.js';
+export type { StoreErrorCode, StoreErrorContext } from './errors.js';
+export { openStore, usingStore } from './store.js';
+export { parseStoreUrl, redactUrl } from './url.js';
+export type { ParsedStoreUrl } from './url.js';

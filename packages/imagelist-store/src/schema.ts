@@ -1,0 +1,143 @@
+// Row types of the store's tables, for kysely. Times are UTC ISO text; booleans are 0/1 integers on both
+// dialects; `Generated` marks columns the database fills.
+import type { Generated } from 'kysely';
+
+export interface StoreMetaTable {
+  key: string;
+  value: string;
+}
+
+export interface StoreLockTable {
+  name: string;
+  owner: string;
+  host: string;
+  pid: number;
+  acquired: string;
+}
+
+export interface PubEndorserTable {
+  id: Generated<number>;
+  dn: string;
+}
+export interface PubImagelistTable {
+  id: Generated<number>;
+  identifier: string;
+  updated: string | null;
+}
+export interface PubImageTable {
+  id: Generated<number>;
+  identifier: string;
+}
+export interface PubMetadataTable {
+  owner_id: number;
+  key: string;
+  value: string;
+}
+export interface PubBindingTable {
+  id: Generated<number>;
+  imagelist_id: number;
+  member_id: number;
+}
+
+export interface SubEndorserTable {
+  id: Generated<number>;
+  identifier: string;
+}
+export interface SubPrincipalTable {
+  id: Generated<number>;
+  endorser_id: number;
+  subject: string;
+  issuer: string;
+}
+export interface SubSubscriptionTable {
+  id: Generated<number>;
+  identifier: string;
+  description: string;
+  uri: string;
+  authorised: number;
+  trust_anchor: string;
+  update_mode: number;
+  updated: string | null;
+  latest_list_id: number | null;
+}
+export interface SubCredentialTable {
+  subscription_id: number;
+  username: string | null;
+  password: string | null;
+}
+export interface SubLinkTable {
+  id: Generated<number>;
+  endorser_id: number;
+  subscription_id: number;
+  authorised: number;
+}
+export interface SubImagelistTable {
+  id: Generated<number>;
+  subscription_id: number;
+  data: Uint8Array;
+  data_hash: string;
+  imported: string;
+  created: string;
+  expires: string;
+  version: string;
+  expired: string | null;
+  signer_subject: string;
+  signer_issuer: string;
+  metadata: string;
+}
+export interface SubImageDefinitionTable {
+  id: Generated<number>;
+  subscription_id: number;
+  identifier: string;
+  cache: number;
+  latest_instance_id: number | null;
+}
+export interface SubImageInstanceTable {
+  id: Generated<number>;
+  definition_id: number;
+  imagelist_id: number;
+  identifier: string;
+  title: string;
+  description: string;
+  hypervisor: string;
+  sha512: string;
+  uri: string;
+  os: string;
+  osversion: string;
+  arch: string;
+  version: string;
+  size: number | string;
+  comments: string;
+  format: string | null;
+  image: string;
+}
+export interface SubFailedEventTable {
+  id: Generated<number>;
+  recorded: string;
+  type: string;
+  payload: string;
+  error: string;
+  attempts: number;
+}
+
+export interface Database {
+  store_meta: StoreMetaTable;
+  store_lock: StoreLockTable;
+  pub_endorser: PubEndorserTable;
+  pub_endorser_metadata: PubMetadataTable;
+  pub_imagelist: PubImagelistTable;
+  pub_imagelist_metadata: PubMetadataTable;
+  pub_image: PubImageTable;
+  pub_image_metadata: PubMetadataTable;
+  pub_imagelist_endorser: PubBindingTable;
+  pub_imagelist_image: PubBindingTable;
+  sub_endorser: SubEndorserTable;
+  sub_principal: SubPrincipalTable;
+  sub_subscription: SubSubscriptionTable;
+  sub_credential: SubCredentialTable;
+  sub_link: SubLinkTable;
+  sub_imagelist: SubImagelistTable;
+  sub_image_definition: SubImageDefinitionTable;
+  sub_image_instance: SubImageInstanceTable;
+  sub_failed_event: SubFailedEventTable;
+}

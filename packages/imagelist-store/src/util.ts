@@ -1,0 +1,34 @@
+/** Times are stored as UTC ISO-8601 text (`2026-01-02T03:04:05.000Z`) on both dialects: sortable and readable. */
+export function toDb(d: Date): string {
+  if (!(d instanceof Date) || Number.isNaN(d.getTime())) throw new TypeError('invalid date');
+  return d.toISOString();
+}
+
+export function fromDb(s: string): Date;
+export function fromDb(s: string | null | undefined): Date | undefined;
+export function fromDb(s: string | null | undefined): Date | undefined {
+  if (s === null || s === undefined) return undefined;
+  return new Date(s);
+}
+
+export function toBool(v: unknown): boolean {
+  return v === true || v === 1 || v === '1' || v === 1n;
+}
+
+export function toNum(v: unknown): number {
+  return typeof v === 'number' ? v : Number(v);
+}
+
+export function toBytes(v: unknown): Uint8Array {
+  if (v instanceof Uint8Array) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  if (v instanceof ArrayBuffer) return new Uint8Array(v);
+  throw new TypeError('not binary data');
+}
+
+export function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+export const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -1,0 +1,92 @@
+// The dialect matrix: every store test runs on SQLite (a temp file) and on the real PostgreSQL server from
+// scripts/start-postgres.sh (a fresh database per store). HEPIX_STORE_DIALECTS=sqlite narrows it locally;
+// under CI=true it is ignored, so a missing PostgreSQL fails the run instead of skipping.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { expect, inject } from 'vitest';
+import { type OpenStoreOptions, type Store, StoreError, openStore } from '../src/index.js';
+
+export type DialectName = 'sqlite' | 'postgres';
+
+export interface TestDatabase {
+  url: string;
+  dispose(): Promise<void>;
+}
+
+export function postgresUrl(): string {
+  const url = process.env.TEST_POSTGRES_URL || inject('TEST_POSTGRES_URL');
+  if (!url) throw new Error('TEST_POSTGRES_URL is not set and PostgreSQL could not be started');
+  return url;
+}
+
+export function dialects(): DialectName[] {
+  if (process.env.HEPIX_STORE_DIALECTS === 'sqlite' && process.env.CI !== 'true') return ['sqlite'];
+  return ['sqlite', 'postgres'];
+}
+
+export function tempDir(prefix = 'hepix-store-'): { dir: string; dispose(): void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, dispose: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export async function createTestDatabase(dialect: DialectName): Promise<TestDatabase> {
+  if (dialect === 'sqlite') {
+    const t = tempDir();
+    return { url: `sqlite:///${join(t.dir, 'store.db')}`, dispose: async () => t.dispose() };
+  }
+  const admin = new URL(postgresUrl());
+  const name = `hepix_store_${randomBytes(6).toString('hex')}`;
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  await client.query(`create database ${name}`);
+  await client.end();
+  const url = new URL(admin.toString());
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    dispose: async () => {
+      const c = new pg.Client({ connectionString: admin.toString() });
+      await c.connect();
+      await c.query(`drop database if exists ${name} with (force)`);
+      await c.end();
+    },
+  };
+}
+
+/** A fresh store of the given dialect; `dispose` closes it and removes its database. */
+export async function freshStore(
+  dialect: DialectName,
+  options?: OpenStoreOptions,
+): Promise<{ store: Store; url: string; dispose(): Promise<void> }> {
+  const db = await createTestDatabase(dialect);
+  const store = await openStore(db.url, options);
+  return {
+    store,
+    url: db.url,
+    dispose: async () => {
+      await store.close();
+      await db.dispose();
+    },
+  };
+}
+
+/** Asserts that `p` rejects with a StoreError of this code and returns it. */
+export async function expectCode(p: Promise<unknown>, code: string): Promise<StoreError> {
+  const err = await p.then(
+    () => {
+      throw new Error(`expected ${code}, but it resolved`);
+    },
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(StoreError);
+  expect((err as StoreError).code).toBe(code);
+  return err as StoreError;
+}
+
+/** A hex sha512-looking string derived from a seed. */
+export function fakeSha(seed: string): string {
+  return Buffer.from(seed.padEnd(64, '.')).toString('hex').slice(0, 128).padEnd(128, '0');
+}

@@ -1,0 +1,120 @@
+// formatOnelineDn against OpenSSL's own X509_NAME_oneline(), through a small C helper built here with gcc.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { certificateInfo, dnEquals, formatOnelineDn, loadCertificate } from '../src/index.js';
+import { file, openssl, read } from './helpers.js';
+
+let helper: string;
+let libMajor: number;
+let certs: string[];
+
+beforeAll(async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'smime-dn-'));
+  helper = join(dir, 'oneline');
+  const src = fileURLToPath(new URL('./fixtures/oneline.c', import.meta.url));
+  execFileSync('gcc', ['-o', helper, src, '-lcrypto']);
+  // The version of the library the helper links against (Debian's libssl-dev).
+  const v = execFileSync('openssl', ['version']).toString();
+  libMajor = Number(/OpenSSL (\d+)\./.exec(v)![1]);
+  certs = [
+    ...readdirSync(file('leaf'))
+      .filter((f) => f.endsWith('.pem'))
+      .map((f) => file('leaf', f)),
+    ...['root', 'inter', 'ecca', 'rogue'].map((ca) => file(ca, 'cert.pem')),
+  ];
+});
+
+function oneline(path: string): [string, string] {
+  // X509_NAME_oneline output is bytes in 0x20..0x7e only, so latin1 is exact.
+  const [s, i] = execFileSync(helper, [path]).toString('latin1').split('\n');
+  return [s, i];
+}
+
+const plain = (dn: string) => !/[\\+]/.test(dn.replace(/\\x[0-9A-F]{2}/g, ''));
+
+describe('formatOnelineDn', () => {
+  it('equals X509_NAME_oneline() of the linked OpenSSL for every test certificate', () => {
+    expect(certs.length).toBeGreaterThan(12);
+    const style = libMajor >= 3 ? 'openssl3' : 'openssl1';
+    for (const path of certs) {
+      const cert = loadCertificate(read(path.slice(file('').length)));
+      const [subject, issuer] = oneline(path);
+      expect(formatOnelineDn(cert.subjectName, { style })).toBe(subject);
+      expect(formatOnelineDn(cert.issuerName, { style })).toBe(issuer);
+      // The default (OpenSSL 1.x) form is the same for plain names, and always dnEquals the 3.x form.
+      const info = certificateInfo(cert);
+      if (plain(subject)) expect(info.subject).toBe(subject);
+      expect(dnEquals(info.subject, subject)).toBe(true);
+      expect(dnEquals(info.issuer, issuer)).toBe(true);
+    }
+  });
+
+  it('prints the awkward name in OpenSSL 1.x form: no escaping, multi-valued RDNs flattened', () => {
+    const cert = loadCertificate(read('leaf/awkward.pem'));
+    const v1 = '/DC=org/DC=example/O=Grid/Inc, = +x/OU=a+b/UID=jg/CN=J\\xC3\\xBCrgen Gro\\xC3\\x9F';
+    const v3 = '/DC=org/DC=example/O=Grid\\/Inc, = \\+x/OU=a\\+b/UID=jg+CN=J\\xC3\\xBCrgen Gro\\xC3\\x9F';
+    expect(formatOnelineDn(cert.subjectName)).toBe(v1);
+    expect(formatOnelineDn(cert.subjectName, { style: 'openssl3' })).toBe(v3);
+    expect(oneline(file('leaf', 'awkward.pem'))[0]).toBe(libMajor >= 3 ? v3 : v1);
+    expect(dnEquals(v1, v3)).toBe(true);
+    expect(dnEquals(v3, v1)).toBe(true);
+  });
+
+  it('prints T61String and BMPString bytes raw, escaped as \\xHH', () => {
+    const cert = loadCertificate(read('leaf/legacy.pem'));
+    expect(formatOnelineDn(cert.subjectName)).toBe(
+      '/C=DE/O=GermanGrid/OU=J\\xFCrgen/CN=\\x01A\\x00u\\x00k\\x00a\\x00s\\x00z\\x00 \\x00L\\x00e\\x00g\\x00a\\x00c\\x00y/emailAddress=l@example.org',
+    );
+  });
+
+  it('accepts DER bytes and prints unknown OIDs dotted', () => {
+    // Name: SET{ SEQ{ 1.2.3.4 = UTF8String "x/y" } }, SET { SEQ { CN = PrintableString "a" } }
+    const der = Buffer.from('301a310c300a06032a0304' + '0c03782f79' + '310a300806035504030c0161', 'hex');
+    expect(formatOnelineDn(der)).toBe('/1.2.3.4=x/y/CN=a');
+    expect(formatOnelineDn(new Uint8Array(der).buffer)).toBe('/1.2.3.4=x/y/CN=a');
+  });
+
+  it('openssl x509 -nameopt compat agrees only for plain names', async () => {
+    for (const name of ['endorser', 'awkward']) {
+      const r = await openssl([
+        'x509',
+        '-in',
+        file('leaf', `${name}.pem`),
+        '-noout',
+        '-subject',
+        '-nameopt',
+        'compat',
+      ]);
+      const compat = r.stdout
+        .toString('latin1')
+        .trim()
+        .replace(/^subject=/, '');
+      const ours = certificateInfo(loadCertificate(read('leaf', `${name}.pem`))).subject;
+      if (name === 'endorser') expect(compat).toBe(ours);
+      else {
+        expect(compat).not.toBe(ours);
+        expect(dnEquals(compat, ours)).toBe(true);
+      }
+    }
+  });
+});
+
+describe('dnEquals', () => {
+  it('compares byte for byte, tolerating only the OpenSSL 3 escapes', () => {
+    expect(
+      dnEquals('/C=DE/O=GermanGrid/OU=DESY/CN=Owen Synge', '/C=DE/O=GermanGrid/OU=DESY/CN=Owen Synge'),
+    ).toBe(true);
+    expect(
+      dnEquals('/C=DE/O=GermanGrid/OU=DESY/CN=Owen Synge', '/C=DE/O=GermanGrid/OU=DESY/CN=Owen synge'),
+    ).toBe(false);
+    expect(dnEquals('/C=DE/CN=a+b', '/C=DE/CN=a/b')).toBe(false);
+    expect(dnEquals('/OU=http://x', '/OU=http:\\/\\/x')).toBe(true);
+    expect(dnEquals('/CN=a+UID=b', '/CN=a/UID=b')).toBe(true);
+    expect(dnEquals('/CN=a\\+UID=b', '/CN=a/UID=b')).toBe(false);
+    expect(dnEquals('/CN=a', '/CN=a/CN=b')).toBe(false);
+  });
+});
