@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { openStore } from '@hepix/imagelist-store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makePki, type Pki, treeDigest, vmcaster } from './helpers.js';
 import { checkPublished, makeImage, ok, type Scenario, scenario, seedSequence } from './scenario.js';
@@ -169,12 +170,18 @@ describe('local directory target, served over HTTP', () => {
   });
 
   describe('bad input leaves the database and the published files as they were', () => {
+    // The whole publisher database (read in-process from the same SQLite file) and every published file.
     async function snapshot() {
-      return {
-        list: (await ok(s, `--select-imagelist ${s.list} --imagelist-show --stored --json`)).stdout,
-        image: (await ok(s, `--select-image ${s.image} --show-image --json`)).stdout,
-        files: treeDigest(www),
-      };
+      const store = await openStore(`sqlite:///${join(s.home, 'vmcaster.db')}`);
+      try {
+        const p = store.publisher;
+        const lists = await Promise.all((await p.listImageLists()).map((id) => p.getImageList(id)));
+        const images = await Promise.all((await p.listImages()).map((id) => p.getImage(id)));
+        const endorsers = await Promise.all((await p.listEndorsers()).map((dn) => p.getEndorser(dn)));
+        return { lists, images, endorsers, files: treeDigest(www) };
+      } finally {
+        await store.close();
+      }
     }
     async function expectFailure(
       args: string[],
