@@ -102,11 +102,19 @@ try {
   }
 
   const results = [];
+  // Uploaded copies are removed after every measurement, so a 2 GiB run needs little disk.
+  const clean = () => {
+    for (const d of [local, ssh.root]) {
+      rmSync(d, { recursive: true, force: true });
+      mkdirSync(d, { recursive: true });
+    }
+  };
   const best = (fn) => {
     let t = Number.POSITIVE_INFINITY;
     let rss = 0;
     for (let i = 0; i < runs; i++) {
       const r = fn();
+      clean();
       t = Math.min(t, r.t);
       rss = Math.max(rss, r.rss ?? 0);
     }
