@@ -1,6 +1,6 @@
 // End to end through the built bin against a real sshd (scripts/start-sshd.sh) with the scp protocol.
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -38,8 +38,21 @@ describe('scp to a real sshd', () => {
       await ok(s, `--select-imagelist ${s.list} --upload-imagelist`);
       checkPublished(s, pki, '0.0.2');
       // The older spelling of seed 001 does the same.
-      await ok(s, `--imagelist ${s.list} --update`);
-      checkPublished(s, pki, '0.0.3');
+      // The older spelling of seed 001, with the DISH_* variables of releases up to 0.0.13 and a list
+      // lifetime from VMCASTER_IMAGELIST_LIFETIME; no ~/.globus, no ~/.vmcaster.cfg.
+      const cfg = join(base, 'dish.cfg');
+      renameSync(join(s.home, '.vmcaster.cfg'), cfg);
+      rmSync(join(s.home, '.globus'), { recursive: true });
+      const dish = {
+        DISH_CFG: cfg,
+        DISH_CERT: pki.cert,
+        DISH_KEY: pki.key,
+        VMCASTER_IMAGELIST_LIFETIME: '3',
+      };
+      await ok(s, `--imagelist ${s.list} --update`, { env: dish });
+      checkPublished(s, pki, '0.0.3', 3);
+      await ok(s, `--select-imagelist ${s.list} --upload-imagelist --lifetime-imagelist 7`, { env: dish });
+      checkPublished(s, pki, '0.0.4', 7);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

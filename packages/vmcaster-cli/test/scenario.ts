@@ -134,7 +134,7 @@ export async function seedSequence(s: Scenario, imageFile: string): Promise<void
 }
 
 /** Checks the published list with openssl and the schema, and the image it points to. */
-export function checkPublished(s: Scenario, pki: Pki, expectedVersion: string) {
+export function checkPublished(s: Scenario, pki: Pki, expectedVersion: string, lifetimeDays = 28) {
   const listFile = join(s.published, 'lists', `${s.list}.smime`);
   const content = opensslVerify(listFile, pki.certificates);
   const doc = validateImageList(JSON.parse(content), { mode: 'strict' }) as unknown as {
@@ -146,7 +146,7 @@ export function checkPublished(s: Scenario, pki: Pki, expectedVersion: string) {
   expect(il['hv:endorser']).toMatchObject({ 'hv:x509': { 'hv:dn': DN, 'hv:ca': CA_DN } });
   const created = Date.parse(il['dc:date:created'] as string);
   const expires = Date.parse(il['dc:date:expires'] as string);
-  expect(Math.round((expires - created) / 86_400_000)).toBe(28);
+  expect(Math.round((expires - created) / 86_400_000)).toBe(lifetimeDays);
   const image = il['hv:images'][0]['hv:image'];
   const uri = image['hv:uri'] as string;
   expect(uri.startsWith(`${s.publicBase}images/${s.image}_`)).toBe(true);
