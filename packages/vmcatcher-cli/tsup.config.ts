@@ -7,6 +7,8 @@ export default defineConfig({
     'src/bin/vmcatcher_endorser.ts',
     'src/bin/vmcatcher_subscribe.ts',
     'src/bin/vmcatcher_image.ts',
+    'src/bin/vmcatcher_cache.ts',
+    'src/bin/vmcatcher_eventHndlExpl.ts',
   ],
   format: ['esm'],
   dts: { entry: 'src/index.ts' },

@@ -142,8 +142,14 @@ export class TrustStore {
     const models = certs.map((c) => certModel(toCertificate(c)));
     const crlModels = crls.flatMap((c) => parseCrls(c));
     const pol: CaPolicy[] = [];
-    for (const t of policies.namespaces ?? []) pol.push(...parseNamespaces(t, '<namespaces>'));
-    for (const t of policies.signingPolicies ?? []) pol.push(...parseSigningPolicy(t, '<signing_policy>'));
+    try {
+      for (const t of policies.namespaces ?? []) pol.push(...parseNamespaces(t, '<namespaces>'));
+      for (const t of policies.signingPolicies ?? []) pol.push(...parseSigningPolicy(t, '<signing_policy>'));
+    } catch (e) {
+      throw new SmimeError('ERR_SMIME_MALFORMED', `policy could not be parsed: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
     return new TrustStore(models, crlModels, pol, []);
   }
 

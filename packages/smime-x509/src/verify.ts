@@ -39,6 +39,8 @@ export interface VerifiedMessage {
   format: 'detached' | 'opaque';
 }
 
+const MAX_EMBEDDED_CERTS = 64;
+
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
 }
@@ -98,6 +100,13 @@ function verifyInner(message: string | Uint8Array, opts: VerifyOptions): Verifie
     throw new SmimeError('ERR_SMIME_SIGNER_COUNT', `expected exactly one signer, found ${sd.signers.length}`);
   }
   const s = sd.signers[0];
+  // Path building tries candidate issuers pairwise; bound the work a hostile message can ask for.
+  if (sd.certificates.length > MAX_EMBEDDED_CERTS) {
+    throw new SmimeError(
+      'ERR_SMIME_MALFORMED',
+      `more than ${MAX_EMBEDDED_CERTS} certificates in the message`,
+    );
+  }
   const embedded: CertModel[] = [];
   for (const raw of sd.certificates) {
     try {

@@ -1,14 +1,15 @@
 // Less common algorithms: a CA signing with RSA-PSS and an Ed25519 signer. OpenSSL 3.0 can neither sign nor
 // verify Ed25519 in PKCS#7/CMS ("invalid digest"), so this is library ↔ library; the PSS certificate is openssl's.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPrivateKey, signSmime, TrustStore, verifySmime } from '../src/index.js';
 import { openssl } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smime-alg-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const p = (f: string) => join(dir, f);
 const ossl = (...args: string[]) =>
   execFileSync('openssl', args, {

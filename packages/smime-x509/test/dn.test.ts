@@ -1,20 +1,22 @@
 // formatOnelineDn against OpenSSL's own X509_NAME_oneline(), through a small C helper built here with gcc.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { certificateInfo, dnEquals, formatOnelineDn, loadCertificate } from '../src/index.js';
 import { file, openssl, read } from './helpers.js';
 
 let helper: string;
 let libMajor: number;
 let certs: string[];
+let helperDir: string;
+afterAll(() => rmSync(helperDir, { recursive: true, force: true }));
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'smime-dn-'));
-  helper = join(dir, 'oneline');
+  helperDir = mkdtempSync(join(tmpdir(), 'smime-dn-'));
+  helper = join(helperDir, 'oneline');
   const src = fileURLToPath(new URL('./fixtures/oneline.c', import.meta.url));
   execFileSync('gcc', ['-o', helper, src, '-lcrypto']);
   // The version of the library the helper links against (Debian's libssl-dev).

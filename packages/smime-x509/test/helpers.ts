@@ -31,7 +31,10 @@ export async function openssl(
       resolve({ code: code ?? -1, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString() }),
     );
   });
-  child.stdin!.end(input ?? '');
+  // openssl may exit without reading stdin (it read a file argument): ignore EPIPE there.
+  child.stdin!.on('error', () => {});
+  if (input === undefined) child.stdin!.end();
+  else child.stdin!.end(input);
   return done;
 }
 

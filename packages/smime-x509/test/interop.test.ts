@@ -1,8 +1,8 @@
 // Interoperability with the openssl CLI in both directions, and one error code per bad certificate.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type DigestName,
   loadCertificate,
@@ -15,6 +15,7 @@ import {
 import { file, imageList, openssl, read } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'smime-interop-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 let n = 0;
 const tmpFile = (data: string | Buffer): string => {
   const p = join(tmp, `f${n++}`);
@@ -105,6 +106,19 @@ describe('openssl smime -sign → verifySmime', () => {
     const closing = msg.slice(msg.lastIndexOf('\n------'));
     const rewrapped = `${head}filename="smime.p7s"\n\n${b64.match(/.{1,76}/g)!.join('\n')}\n${closing}`;
     await expect(verifySmime(rewrapped, { trust })).resolves.toBeDefined();
+  });
+
+  it('accepts mail headers, folded header lines and an unquoted boundary', async () => {
+    const msg = await opensslSign('endorser');
+    const boundary = /boundary="([^"]+)"/.exec(msg)![1];
+    const mail = msg.replace(
+      /^MIME-Version: 1.0\nContent-Type: multipart\/signed;[^\n]*\n/,
+      'From: list@example.org\nSubject: image list\nMIME-Version: 1.0\nContent-Type: multipart/signed;\n' +
+        `\tprotocol="application/x-pkcs7-signature";\n micalg=sha-256; boundary=${boundary}\n`,
+    );
+    expect(mail).not.toBe(msg);
+    const v = await verifySmime(mail, { trust });
+    expect(Buffer.from(v.content).equals(canonical)).toBe(true);
   });
 
   it('one changed byte of content fails with ERR_SMIME_DIGEST_MISMATCH', async () => {
@@ -211,6 +225,15 @@ describe('openssl smime -sign → verifySmime', () => {
       [read('inter/crl.pem'), read('root/crl.pem')],
     );
     expect(await codeOf(verifySmime(msg, { trust: full }))).toBe('OK');
+    // Intermediates may also be passed by the caller (M2Crypto-style messages carry only the signer).
+    const rootOnly = TrustStore.fromCertificates(
+      [read('root/cert.pem')],
+      [read('inter/crl.pem'), read('root/crl.pem')],
+    );
+    expect(await codeOf(verifySmime(msg, { trust: rootOnly }))).toBe('ERR_SMIME_UNTRUSTED');
+    expect(await codeOf(verifySmime(msg, { trust: rootOnly, certificates: [read('inter/cert.pem')] }))).toBe(
+      'OK',
+    );
   });
 });
 

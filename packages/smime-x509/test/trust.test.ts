@@ -1,8 +1,8 @@
 // Trust directories, namespace policies and the chain checks that depend on them.
-import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPrivateKey, signSmime, TrustStore, verifySmime } from '../src/index.js';
 import { parseNamespaces, parseSigningPolicy, policyAllows, tokenize } from '../src/policy.js';
 import { file, read } from './helpers.js';
@@ -19,8 +19,14 @@ beforeAll(async () => {
   awkwardMsg = await sign('awkward');
 });
 
+const copies: string[] = [];
+afterAll(() => {
+  for (const d of copies) rmSync(d, { recursive: true, force: true });
+});
+
 function copyTrust(): string {
   const dir = mkdtempSync(join(tmpdir(), 'smime-trust-'));
+  copies.push(dir);
   cpSync(file('trust'), dir, { recursive: true });
   return dir;
 }
@@ -161,6 +167,9 @@ describe('TrustStore.fromDirectory', () => {
     await expect(verifySmime(endorserMsg, { trust: t })).rejects.toMatchObject({
       code: 'ERR_SMIME_NAMESPACE',
     });
+    expect(() =>
+      TrustStore.fromCertificates([], [], { namespaces: ['TO Issuer "/CN=x" PERMIT Subject "(["'] }),
+    ).toThrow(expect.objectContaining({ code: 'ERR_SMIME_MALFORMED' }));
   });
 
   it('time is injectable: certificates are checked at `at`', async () => {
