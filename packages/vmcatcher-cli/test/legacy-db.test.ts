@@ -2,8 +2,7 @@
 // imported with the store's importLegacyVmcatcherDb and keeps working with `-U`.
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import * as storeModule from '@hepix/imagelist-store';
-import { openStore, type Store } from '@hepix/imagelist-store';
+import { importLegacyVmcatcherDb, openStore } from '@hepix/imagelist-store';
 import Database from 'libsql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -131,12 +130,6 @@ describe('legacy vmcatcher database', () => {
     const db = `sqlite:///${join(tmp, 'new.db')}`;
     const store = await openStore(db);
     try {
-      const importLegacyVmcatcherDb = (
-        storeModule as unknown as {
-          importLegacyVmcatcherDb: (from: string, to: Store) => Promise<{ subscriptions: number }>;
-        }
-      ).importLegacyVmcatcherDb;
-      expect(importLegacyVmcatcherDb).toBeTypeOf('function');
       const r = await importLegacyVmcatcherDb(`sqlite:///${join(tmp, 'legacy.db')}`, store);
       expect(r.subscriptions).toBe(1);
     } finally {

@@ -324,7 +324,7 @@ describe('over HTTPS on 127.0.0.1', () => {
       shAsync(`vmcatcher_subscribe -d ${db()} -U`, dir),
       shAsync(`vmcatcher_subscribe -d ${db()} -U`, dir),
     ]);
-    expect([a.status, b.status]).toEqual([0, 0]);
+    expect([a, b].map((x) => `${x.status} ${x.stderr}`)).toEqual(['0 ', '0 ']);
     expect(
       JSON.parse((await shA(`vmcatcher_subscribe -d ${db()} -i -u ${LIST} --json`)).stdout)[0]
         .ImageListInstance.version,

@@ -1,4 +1,5 @@
 // `vmcatcher <subcommand> [options]`: the four legacy tools under one command, with the same options.
+import { runCacheCommand } from '../cache/command.js';
 import { type CliIo, processIo, VERSION } from '../common/context.js';
 import { runEndorserCommand } from './endorser.js';
 import { runImageCommand } from './image.js';
@@ -10,9 +11,10 @@ const SUBCOMMANDS: Record<string, { run: Runner; help: string }> = {
   endorser: { run: runEndorserCommand, help: 'endorsers allowed to sign subscriptions (vmcatcher_endorser)' },
   subscribe: { run: runSubscribeCommand, help: 'subscriptions and their updates (vmcatcher_subscribe)' },
   image: { run: runImageCommand, help: 'images and their state (vmcatcher_image)' },
+  cache: { run: runCacheCommand, help: 'download, verify and expire cached images (vmcatcher_cache)' },
 };
 
-/** Registers another subcommand (the cache tool adds `cache`). */
+/** Registers another subcommand (for tools built on this package). */
 export function registerSubcommand(name: string, run: Runner, help: string): void {
   SUBCOMMANDS[name] = { run, help };
 }

@@ -1,6 +1,6 @@
 // vmcatcher_subscribe: subscribe to lists, update them, show and change subscriptions (reference §3.2).
 // @hepix/image-cache (with the S/MIME stack) is loaded only by the actions that verify lists: listing stays fast.
-import type { NewImageEvent, Subscriptions } from '@hepix/image-cache';
+import type { NewImageEvent, Subscriptions, VmcatcherEvent } from '@hepix/image-cache';
 import type { Store, Subscription, TrustAnchorMode, UpdateMode } from '@hepix/imagelist-store';
 import { randomUUID } from 'node:crypto';
 import {
@@ -228,39 +228,6 @@ function trustAnchorOption(ctx: CommonContext): TrustAnchorMode | undefined {
   return m;
 }
 
-// The event runner of @hepix/image-cache (src/events, the cache engineer's module), typed by its contract.
-interface VmcatcherEvent {
-  type: 'SubscriptionImageNew';
-  session: string;
-  metadata?: Record<string, unknown>;
-  database?: string;
-}
-type RunEventCommand = (
-  command: string,
-  event: VmcatcherEvent,
-  options?: {
-    timeoutMs?: number;
-    env?: NodeJS.ProcessEnv;
-    log?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void;
-  },
-) => Promise<{
-  exitCode: number | null;
-  signal: string | null;
-  timedOut: boolean;
-  stdout: string;
-  stderr: string;
-}>;
-
-function eventRunner(imageCache: typeof import('@hepix/image-cache')): RunEventCommand {
-  const run = (imageCache as unknown as { runEventCommand?: RunEventCommand }).runEventCommand;
-  if (!run)
-    throw new CliExit(
-      1,
-      'This build has no event support (runEventCommand missing from @hepix/image-cache).',
-    );
-  return run;
-}
-
 function eventHandler(
   imageCache: typeof import('@hepix/image-cache'),
   ctx: CommonContext,
@@ -270,14 +237,13 @@ function eventHandler(
   const command = str(ctx.options, 'execute') ?? ctx.env.VMCATCHER_SUB_EVENT;
   if (!command) return undefined;
   const session = randomUUID();
-  const runEventCommand = eventRunner(imageCache);
   return async (e) => {
     const metadata: Record<string, unknown> = { ...e.image };
     for (const [k, v] of Object.entries(e.image)) metadata[`hv:image.${k}`] = v;
     metadata['hv:imagelist.dc:identifier'] = e.subscription.identifier;
     if (e.imageList['ad:vo'] !== undefined) metadata['hv:imagelist.ad:vo'] = e.imageList['ad:vo'];
     const event: VmcatcherEvent = { type: 'SubscriptionImageNew', session, metadata, database: store.url };
-    const r = await runEventCommand(command, event, {
+    const r = await imageCache.runEventCommand(command, event, {
       env: { ...ctx.env, VMCATCHER_DIR_CERT: certDir },
       log: (level, msg) => ctx.log(level, msg, 'events'),
     });
