@@ -132,7 +132,17 @@ export const sshBackend: BackendFactory = ({
   const allowUnknownHost = optBool(options, 'allowUnknownHost', protocol) ?? false;
   const readyTimeout = optNumber(options, 'readyTimeout', protocol) ?? 20_000;
   const concurrency = Math.max(1, optNumber(options, 'concurrency', protocol) ?? 32);
-  const fileMode = Number.parseInt(optString(options, 'mode', protocol) ?? '0644', 8);
+  const modeText = optString(options, 'mode', protocol) ?? '0644';
+  if (!/^0?[0-7]{3,4}$/.test(modeText))
+    throw new UploadError(
+      'ERR_UPLOAD_CONFIG',
+      `${protocol}: option "mode" must be an octal string such as "0644"`,
+      {
+        key: 'mode',
+        protocol,
+      },
+    );
+  const fileMode = Number.parseInt(modeText, 8);
   if (agentOpt !== undefined && agentOpt !== false && typeof agentOpt !== 'string')
     throw new UploadError('ERR_UPLOAD_CONFIG', `${protocol}: option "agent" must be a socket path or false`, {
       key: 'agent',
