@@ -234,7 +234,7 @@ describe('a server that closes the connection mid-upload', () => {
         );
         expect(err.code).toBe('ERR_UPLOAD_FAILED');
         expect(err.message).toMatch(
-          /PUT https:\/\/127\.0\.0\.1:\d+\/dav\/.*failed: (socket hang up|read ECONNRESET|.*(closed|reset))/i,
+          /PUT https:\/\/127\.0\.0\.1:\d+\/dav\/.*failed: the server closed the connection/,
         );
         expect(await readFile(join(davRoot, 'cut/image.img'), 'utf8')).toBe('previous version');
         await new Promise((r) => setTimeout(r, 200));
@@ -258,7 +258,7 @@ describe('a server that closes the connection mid-upload', () => {
         (b) => rejection(b.put(sshTarget('cut/image.img', proxy.port), big(), { size })),
       );
       expect(err.code).toBe('ERR_UPLOAD_FAILED');
-      expect(err.message).toMatch(/connection to 127\.0\.0\.1 lost while uploading|failed/);
+      expect(err.message).toMatch(/connection to 127\.0\.0\.1 lost while uploading sftp:/);
       expect(await readFile(join(sshRoot, 'cut/image.img'), 'utf8')).toBe('previous version');
     } finally {
       await proxy.close();

@@ -81,6 +81,13 @@ function isTlsError(err: unknown): boolean {
   return TLS_CODES.has(code) || code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_');
 }
 
+function describe(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'ECONNRESET' || e?.code === 'EPIPE' || e?.message === 'socket hang up')
+    return `the server closed the connection (${e.code ?? e.message})`;
+  return e?.message ?? String(err);
+}
+
 function readCa(path: string, protocol: string): string[] {
   try {
     const st = statSync(path);
@@ -238,7 +245,7 @@ export class HttpClient {
           reject(
             new UploadError(
               'ERR_UPLOAD_FAILED',
-              `${protocol}: ${method} ${url.href} failed: ${(err as Error).message}`,
+              `${protocol}: ${method} ${url.href} failed: ${describe(err)}`,
               {
                 target,
                 protocol,

@@ -391,7 +391,10 @@ export const sshBackend: BackendFactory = ({
       if (handle && !c.closed) await cb((d) => c.sftp.close(handle as Buffer, d)).catch(() => {});
       if (!c.closed) await cb((d) => c.sftp.unlink(tmp, d)).catch(() => {});
       if (signal?.aborted) throw abortedError(target, protocol, signal.reason);
-      if (c.closed && !(err instanceof UploadError))
+      const lost =
+        c.closed ||
+        /No response from server|Not connected|ECONNRESET|EPIPE/.test(String((err as Error)?.message));
+      if (lost && !(err instanceof UploadError))
         throw wrapError(
           err,
           'ERR_UPLOAD_FAILED',
