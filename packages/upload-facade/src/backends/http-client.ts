@@ -47,8 +47,8 @@ export function httpClientOptions(
 /** A request body: `open` is called again when a redirect arrives before the body could be reused. */
 export interface RequestBody {
   open: () => Readable;
-  /** `open` may be called more than once (a local file); a stream can be sent only once. */
-  restartable: boolean;
+  /** Whether `open` may be called again now (a local file; a small stream kept for replay). */
+  canRestart: () => boolean;
   length?: number;
 }
 
@@ -188,7 +188,7 @@ export class HttpClient {
             `${protocol}: refusing redirect from ${current.href} to non-https ${next.href}`,
             { target: init.target, protocol, status },
           );
-        if (init.body && bodyStarted && !init.body.restartable)
+        if (init.body && bodyStarted && !init.body.canRestart())
           throw new UploadError(
             'ERR_UPLOAD_FAILED',
             `${protocol}: ${current.href} redirected to ${next.href} after the body was sent; a stream cannot be resent (upload from a file instead)`,
