@@ -12,9 +12,11 @@ root=$(cd "$here/../.." && pwd)
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "0. Set up: Debian packages, pnpm, dependencies, build"
-bash "$root/scripts/setup.sh" >/dev/null
-(cd "$root" && pnpm -s build >/dev/null)
+if [ -z "${QUICKSTART_SKIP_SETUP:-}" ]; then
+  step "0. Set up: Debian packages, pnpm, dependencies, build"
+  bash "$root/scripts/setup.sh" >/dev/null
+  (cd "$root" && pnpm -s build >/dev/null)
+fi
 
 work=${QUICKSTART_DIR:-$(mktemp -d -t hepix-quickstart.XXXXXX)}
 mkdir -p "$work"
@@ -90,9 +92,11 @@ mkdir -p "$work/site"
 vmcatcher_endorser --create --endorser_uuid quickstart-endorser --subject "$dn" --issuer "$ca"
 vmcatcher_subscribe -s "${base}lists/quickstart.list"
 vmcatcher_subscribe -l
+echo "image state after subscribing (0: known):";              vmcatcher_image -l
 vmcatcher_subscribe -U
+echo "image state after the update (2: available):";            vmcatcher_image -l
 vmcatcher_image -a -u "$image"
-vmcatcher_image -l
+echo "image state after selecting it (3: subscribed, available):"; vmcatcher_image -l
 
 step "5. vmcatcher_cache: download, verify, cache, and fire events"
 events="$work/site/events.jsonl"
