@@ -3,5 +3,11 @@ import { hepixAliases } from '../../vitest.shared.js';
 
 export default defineProject({
   resolve: { alias: hepixAliases },
-  test: { name: 'vmcaster-cli', include: ['test/**/*.test.ts'] },
+  test: {
+    name: 'vmcaster-cli',
+    include: ['test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+  },
 });
