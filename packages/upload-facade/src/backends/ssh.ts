@@ -80,6 +80,9 @@ interface Conn {
 }
 
 const NO_SUCH_FILE = 2;
+/** SFTP extensions the server announced (ssh2 keeps them on a private field). */
+const extensions = (c: { sftp: SFTPWrapper }) =>
+  (c.sftp as unknown as { _extensions?: Record<string, string> })._extensions ?? {};
 const isMissing = (err: unknown) => (err as { code?: unknown })?.code === NO_SUCH_FILE;
 
 function cb<T = void>(fn: (done: (err: Error | undefined | null, v?: T) => void) => void): Promise<T> {
@@ -132,6 +135,7 @@ export const sshBackend: BackendFactory = ({
   const allowUnknownHost = optBool(options, 'allowUnknownHost', protocol) ?? false;
   const readyTimeout = optNumber(options, 'readyTimeout', protocol) ?? 20_000;
   const concurrency = Math.max(1, optNumber(options, 'concurrency', protocol) ?? 32);
+  const fsync = optBool(options, 'fsync', protocol) ?? true;
   const modeText = optString(options, 'mode', protocol) ?? '0644';
   if (!/^0?[0-7]{3,4}$/.test(modeText))
     throw new UploadError(
@@ -314,8 +318,7 @@ export const sshBackend: BackendFactory = ({
   }
 
   async function replace(c: Conn, from: string, to: string): Promise<void> {
-    const ext = (c.sftp as unknown as { _extensions?: Record<string, string> })._extensions ?? {};
-    if (ext['posix-rename@openssh.com']) {
+    if (extensions(c)['posix-rename@openssh.com']) {
       await cb((d) => c.sftp.ext_openssh_rename(from, to, d));
       return;
     }
@@ -383,6 +386,7 @@ export const sshBackend: BackendFactory = ({
       while (inflight > 0 && !failure) await new Promise<void>((r) => (wake = r));
       if (failure) throw failure;
       if (signal?.aborted) throw abortedError(target, protocol, signal.reason);
+      if (fsync && extensions(c)['fsync@openssh.com']) await cb((d) => c.sftp.ext_openssh_fsync(h, d));
       handle = undefined;
       await cb((d) => c.sftp.close(h, d));
       await replace(c, tmp, t.path);
