@@ -512,7 +512,7 @@ export function createSubscriberRepository(db: Kysely<Database>, ctx: StoreConte
         username: input.credentials?.username ?? split.username,
         password: input.credentials?.password ?? split.password,
       };
-      const authorised = (input as { authorised?: boolean }).authorised ?? true;
+      const authorised = input.authorised ?? true;
       try {
         await tx(async (trx) => {
           if (await subRow(trx, identifier)) throw conflict('subscription', identifier);
