@@ -2,6 +2,7 @@
 // SqliteDialect, loaded lazily so PostgreSQL-only sites need not install it. WAL, foreign keys and a busy
 // timeout are switched on for every connection; transactions start with BEGIN IMMEDIATE so that two processes
 // writing at once queue on the busy timeout instead of failing on a read-to-write lock upgrade.
+
 import { existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
@@ -9,14 +10,14 @@ import {
   type DatabaseConnection,
   type DialectAdapter,
   type Driver,
-  type Kysely,
   SqliteAdapter,
-  SqliteDialect,
   type SqliteDatabase,
-  SqliteDriver,
+  SqliteDialect,
   type SqliteDialectConfig,
+  SqliteDriver,
 } from 'kysely';
 import { StoreError } from './errors.js';
+import type { AnyKysely } from './schema.js';
 
 export interface SqliteStoreDialectOptions {
   /** Absolute file path, or `:memory:`. */
@@ -41,8 +42,8 @@ class TransactionalDdlSqliteAdapter extends SqliteAdapter {
   override get supportsTransactionalDdl(): boolean {
     return true;
   }
-  override async acquireMigrationLock(_db: Kysely<any>): Promise<void> {}
-  override async releaseMigrationLock(_db: Kysely<any>): Promise<void> {}
+  override async acquireMigrationLock(_db: AnyKysely): Promise<void> {}
+  override async releaseMigrationLock(_db: AnyKysely): Promise<void> {}
 }
 
 class StoreSqliteDialect extends SqliteDialect {

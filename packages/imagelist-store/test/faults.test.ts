@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { type Kysely, sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Store, openStore } from '../src/index.js';
+import { openStore, type Store } from '../src/index.js';
 import { createTestDatabase, dialects, fakeSha, freshStore } from './helpers.js';
 
 async function failOn(store: Store, table: string, column: string, value: string): Promise<void> {

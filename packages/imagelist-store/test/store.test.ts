@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import { StoreError, openStore, usingStore } from '../src/index.js';
+import { openStore, StoreError, usingStore } from '../src/index.js';
 import type { InternalOpenOptions } from '../src/store.js';
 import { createTestDatabase, dialects, expectCode, postgresUrl, tempDir } from './helpers.js';
 
