@@ -3,6 +3,7 @@
 // timeout are switched on for every connection; transactions start with BEGIN IMMEDIATE so that two processes
 // writing at once queue on the busy timeout instead of failing on a read-to-write lock upgrade.
 
+import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
@@ -126,7 +127,9 @@ export async function createSqliteDialect(options: SqliteStoreDialectOptions): P
       if (mode?.[0]?.journal_mode?.toLowerCase() !== 'wal') throw new Error('WAL journal mode refused');
     }
     // Fails early, with a clear message, when the file or directory is not writable.
-    db.exec('CREATE TABLE IF NOT EXISTS store_probe (x INTEGER); DROP TABLE store_probe');
+    // A rolled-back write with a name of its own (several processes may open at once).
+    const probe = `store_probe_${process.pid}_${randomBytes(4).toString('hex')}`;
+    db.exec(`BEGIN IMMEDIATE; CREATE TABLE ${probe} (x INTEGER); ROLLBACK`);
   } catch (cause) {
     db.close();
     throw new StoreError(
