@@ -245,10 +245,8 @@ describe.each(dialects())('store lifecycle on %s', (dialect) => {
         s.withLock('cron', async () => 0, { waitMs: 200 }),
         'ERR_STORE_LOCKED',
       );
-      const t0 = Date.now();
       expect(await s.withLock('cron', async () => 'mine', { waitMs: 20_000 })).toBe('mine');
       expect((await holder).lines).toEqual([{ locked: true }, { released: true }]);
-      expect(Date.now() - t0).toBeGreaterThan(300);
 
       const crashed = await runChild(['crash-in-lock', url, 'cron2']);
       expect(crashed.signal).toBe('SIGKILL');
