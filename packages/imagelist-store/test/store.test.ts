@@ -122,6 +122,21 @@ describe('openStore errors', () => {
     await expectCode(openStore(url.toString()), 'ERR_STORE_OPEN');
   });
 
+  it('resolves sqlite:///relative.db against the working directory, sqlite://// as absolute', async () => {
+    const t = tempDir();
+    cleanups.push(() => t.dispose());
+    mkdirSync(join(t.dir, 'var', 'lib'), { recursive: true });
+    const script = `
+      import { usingStore } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
+      for (const url of process.argv.slice(1)) await usingStore(url, (s) => s.publisher.addImage('x'));`;
+    execFileSync(
+      process.execPath,
+      ['--input-type=module', '-e', script, 'sqlite:///vmcatcher.db', 'sqlite:///var/lib/rel.db', `sqlite:///${t.dir}/abs.db`],
+      { cwd: t.dir },
+    );
+    for (const f of ['vmcatcher.db', 'var/lib/rel.db', 'abs.db']) expect(existsSync(join(t.dir, f)), f).toBe(true);
+  });
+
   it('opens an in-memory SQLite store', async () => {
     await usingStore('sqlite://', async (s) => {
       await s.publisher.addImage('x');
