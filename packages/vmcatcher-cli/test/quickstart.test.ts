@@ -54,7 +54,9 @@ describe('examples/quickstart/run.sh', () => {
 
     // The cached file is the published one: its sha512 is the one in the signed list.
     const cached = readFileSync(join(work, 'site/cache', image));
-    expect(createHash('sha512').update(cached).digest('hex')).toBe(available.VMCATCHER_EVENT_SL_CHECKSUM_SHA512);
+    expect(createHash('sha512').update(cached).digest('hex')).toBe(
+      available.VMCATCHER_EVENT_SL_CHECKSUM_SHA512,
+    );
     const published = readdirSync(join(work, 'www/images'));
     expect(published).toHaveLength(1);
     expect(readFileSync(join(work, 'www/images', published[0])).equals(cached)).toBe(true);

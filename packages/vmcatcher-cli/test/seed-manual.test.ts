@@ -1,9 +1,10 @@
 // The vmcatcher manual's command sequence (seeds 002/003), run as written through bash against the built
 // bins, with a list signed by the openssl CLI. Then the same tools over a real HTTPS server on 127.0.0.1.
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   makeListJson,
@@ -22,13 +23,14 @@ const IMAGES = [
   'da42ca85-179b-4873-b12e-32d549bf02b6',
 ];
 const dist = fileURLToPath(new URL('../dist/bin/', import.meta.url));
-const BINS = ['vmcatcher', 'vmcatcher_endorser', 'vmcatcher_subscribe', 'vmcatcher_image'];
+const BINS = ['vmcatcher', 'vmcatcher_endorser', 'vmcatcher_subscribe', 'vmcatcher_image', 'vmcatcher_cache'];
 
 let tmp: string;
 let work: string;
 let bin: string;
 let pki: TestPki;
 let https: TestServer;
+const image = { uri: '', sha512: '', size: 0 };
 
 interface Run {
   status: number | null;
@@ -90,7 +92,11 @@ function list(version: string, overrides: { uri?: string; created?: Date } = {})
     uri: overrides.uri ?? 'https://cernvm.cern.ch/releases/image.list',
     dn: pki.endorser.subject,
     ca: pki.endorser.issuer,
-    images: IMAGES.map((identifier) => ({ identifier })),
+    images: IMAGES.map((identifier) =>
+      identifier === IMAGES[1]
+        ? { identifier, uri: image.uri, sha512: image.sha512, size: image.size }
+        : { identifier },
+    ),
     extra: { 'dc:description': 'CERN Virtual Machine' },
   });
 }
@@ -103,6 +109,14 @@ beforeAll(async () => {
   for (const b of BINS) symlinkSync(join(dist, `${b}.js`), join(bin, b));
   work = join(tmp, 'work');
   mkdirSync(work);
+  // The image the manual caches (858a817e-…), published as a local file.
+  const imageBytes = Buffer.alloc(256 * 1024, 'vm image ');
+  const imagePath = join(tmp, 'images', '858a817e.img');
+  mkdirSync(join(tmp, 'images'));
+  writeFileSync(imagePath, imageBytes);
+  image.uri = pathToFileURL(imagePath).href;
+  image.sha512 = createHash('sha512').update(imageBytes).digest('hex');
+  image.size = imageBytes.length;
   writeFileSync(join(work, 'hepix_signed_image_list'), signWithOpenssl(list('1'), pki.endorser, tmp));
   https = await startHttpsServer(pki.server.cert, pki.server.key);
 }, 120_000);
@@ -155,6 +169,17 @@ describe('the manual, as written', () => {
 
     r = sh('vmcatcher_image -l');
     expect(imageLines(r.stdout)).toEqual(IMAGES.map((i) => [i, i.startsWith('858a') ? '3' : '2', LIST]));
+
+    // "Make the directories for caching the images. Now cache the images."
+    expect(sh('mkdir cache cache/partial cache/expired').status).toBe(0);
+    r = sh('vmcatcher_cache');
+    expect(r.status).toBe(0);
+    expect(readFileSync(join(work, 'cache', '858a817e-0ca2-473f-89d3-d5bdfc51968e')).length).toBe(image.size);
+    r = sh('find cache/ | sort');
+    expect(r.stdout).toContain('cache/858a817e-0ca2-473f-89d3-d5bdfc51968e\n');
+    expect(r.stdout).toContain('cache/cache.index\n');
+    expect(r.stdout).toContain('cache/partial/cache.index\n');
+    expect(r.stdout).toContain('cache/expired/cache.index\n');
   });
 
   it('-l, -i by --uuid and by -r, -f message, -f SMIME, --json', () => {

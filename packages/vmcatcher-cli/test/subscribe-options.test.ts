@@ -187,6 +187,18 @@ describe('vmcatcher_subscribe options', () => {
     expect(r.stderr).toContain('does not exist');
   });
 
+  it('vmcatcher dispatches every subcommand, cache included', async () => {
+    let r = await run(runVmcatcher, ['cache', '--help']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('--cache-dir');
+    r = await run(runVmcatcher, ['image', '-l']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(`\t${LIST}\n`);
+    r = await run(runVmcatcher, ['nonsense']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("unknown command 'nonsense'");
+  });
+
   it('--version and --help', async () => {
     const v = await run(runSubscribeCommand, ['--version']);
     expect(v.stdout).toMatch(/^vmcatcher_subscribe \d+\.\d+\.\d+/);
