@@ -187,6 +187,14 @@ describe('vmcatcher_subscribe options', () => {
     expect(r.stderr).toContain('does not exist');
   });
 
+  it('vmcatcher_image -i -f message re-verifies the list of the image; -f SMIME prints it raw', async () => {
+    let r = await run(runImageCommand, ['-i', '-u', IMAGES[0], '-f', 'message']);
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)['hv:imagelist']['dc:identifier']).toBe(LIST);
+    r = await run(runImageCommand, ['-i', '-u', IMAGES[0], '-f', 'SMIME']);
+    expect(r.stdout).toBe(readFileSync(listFile, 'utf8'));
+  });
+
   it('vmcatcher dispatches every subcommand, cache included', async () => {
     let r = await run(runVmcatcher, ['cache', '--help']);
     expect(r.status).toBe(0);

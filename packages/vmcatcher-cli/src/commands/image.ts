@@ -4,6 +4,7 @@ import {
   type CliIo,
   CliExit,
   type CommonContext,
+  certDirFrom,
   emit,
   processIo,
   runTool,
@@ -16,7 +17,7 @@ import {
   subscriptionInfoLines,
   subscriptionJson,
 } from '../common/format.js';
-import { list, type OptionSpec } from '../common/options.js';
+import { list, type OptionSpec, str } from '../common/options.js';
 
 export const IMAGE_OPTIONS: OptionSpec[] = [
   {
@@ -72,7 +73,7 @@ export const IMAGE_OPTIONS: OptionSpec[] = [
     long: ['cert-dir'],
     kind: 'value',
     metavar: 'DIR',
-    help: 'Trust anchor directory (accepted for compatibility).',
+    help: 'Trust anchor directory for -i -f message (env VMCATCHER_DIR_CERT).',
   },
   {
     dest: 'logfile',
@@ -179,6 +180,29 @@ async function imageMain(ctx: CommonContext): Promise<number> {
             continue;
           }
           let text = '';
+          if (ctx.format === 'SMIME' || ctx.format === 'message') {
+            // The signed list the image comes from: raw, or re-verified (the anchor directory is -c, else
+            // VMCATCHER_DIR_CERT, else the default; the original's -c default hid the environment variable).
+            for (const subscription of new Set(group.map((g) => g.subscription))) {
+              const stored = await sub.getLatestImageList(subscription);
+              if (!stored) {
+                ctx.log('warn', `Subscription '${subscription}' needs an update.`);
+                continue;
+              }
+              if (ctx.format === 'SMIME') {
+                emit(ctx, stored.data, outputs, k);
+                continue;
+              }
+              const { createSubscriptions } = await import('@hepix/image-cache');
+              const subs = createSubscriptions({ store, certDir: certDirFrom(ctx, str(o, 'certDir')) });
+              try {
+                emit(ctx, (await subs.verifiedMessage(subscription)).content, outputs, k);
+              } finally {
+                await subs.close();
+              }
+            }
+            continue;
+          }
           for (const image of group) {
             const s = await sub.getSubscription(image.subscription);
             const view = { subscription: s as NonNullable<typeof s> };
