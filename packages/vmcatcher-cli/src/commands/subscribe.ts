@@ -397,6 +397,7 @@ async function subscribeMain(ctx: CommonContext): Promise<number> {
                   status: x.status,
                   subscription: x.subscription,
                   version: x.version ?? null,
+                  markedExpired: x.markedExpired,
                   warnings: x.warnings,
                 })),
               ),
