@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,6 +31,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([https?.close(), wrongHost?.close(), http?.close(), proxy?.close()]);
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
 async function expectError(p: Promise<unknown>, code: string, status: number): Promise<SubscriptionError> {

@@ -1,7 +1,9 @@
 // The subscription engine on PostgreSQL (its own throwaway database on the server started by
 // scripts/start-postgres.sh): subscribe, update, a rejection leaving the store unchanged, and the advisory lock.
+
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openStore, type Store } from '@hepix/imagelist-store';
@@ -78,6 +80,7 @@ afterAll(async () => {
   await store?.close();
   await https?.close();
   if (dbName) await admin((c) => c.query(`DROP DATABASE IF EXISTS ${dbName}`));
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
 describe('subscriptions on PostgreSQL', () => {

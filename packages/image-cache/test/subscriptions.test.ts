@@ -1,6 +1,8 @@
 // End to end: lists signed with the openssl CLI by a throwaway grid PKI, served by a real HTTPS server on
 // 127.0.0.1, verified against the PKI's trust directory, stored in a real SQLite store.
+
 import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { openStore, type Store } from '@hepix/imagelist-store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,10 +10,10 @@ import { createSubscriptions, type NewImageEvent, type Subscriptions } from '../
 import {
   copyCertDir,
   issueCert,
+  type ListSpec,
   makeListJson,
   makePki,
   makeTempDir,
-  type ListSpec,
   revoke,
   signWithOpenssl,
   type TestPki,
@@ -101,6 +103,7 @@ afterAll(async () => {
   await subs?.close();
   await store?.close();
   await Promise.all([https?.close(), wrongHost?.close()]);
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
 async function expectRejected(

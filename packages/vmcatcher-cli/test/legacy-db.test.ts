@@ -1,6 +1,8 @@
 // A database made by the original vmcatcher 0.6 (schema of reference §3.9, written here with SQLite) is
 // imported with the store's importLegacyVmcatcherDb and keeps working with `-U`.
+
 import { createHash } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { importLegacyVmcatcherDb, openStore } from '@hepix/imagelist-store';
 import Database from 'libsql';
@@ -120,6 +122,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await https?.close();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
 describe('legacy vmcatcher database', () => {

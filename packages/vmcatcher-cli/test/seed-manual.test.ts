@@ -2,7 +2,7 @@
 // bins, with a list signed by the openssl CLI. Then the same tools over a real HTTPS server on 127.0.0.1.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -123,6 +123,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await https?.close();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
 const imageLines = (out: string) =>

@@ -1,9 +1,9 @@
 // The less common vmcatcher_subscribe/_endorser/_image options, run in-process on file:// lists signed by
 // the openssl CLI.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   makeListJson,
   makePki,
@@ -70,6 +70,10 @@ beforeAll(() => {
   listFile = join(tmp, 'list.smime');
   env = { VMCATCHER_RDBMS: `sqlite:///${join(tmp, 'db.sqlite')}`, VMCATCHER_DIR_CERT: pki.certDir };
 }, 120_000);
+
+afterAll(() => {
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
 
 describe('vmcatcher_subscribe options', () => {
   it('subscribes with --auto-endorse and the vmcatcher subcommand form', async () => {
