@@ -21,6 +21,8 @@ export interface CliIo {
   stderrIsTTY: boolean;
   stdinIsTTY: boolean;
   now?: () => Date;
+  /** Abort on SIGINT/SIGTERM (the bin does; embedding callers usually do not want process handlers). */
+  handleSignals?: boolean;
 }
 
 function defaultIo(): CliIo {
@@ -189,6 +191,17 @@ export async function runCli(argv: string[], ioOverride: Partial<CliIo> = {}): P
     return EXIT.OK;
   }
 
+  // Ctrl-C (or SIGTERM) aborts a transfer cleanly instead of killing the process mid-write.
+  const aborter = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (aborter.signal.aborted) process.exit(130);
+    log('warn', `${signal}: aborting`);
+    aborter.abort(new VmcasterError('ERR_VMCASTER_UPLOAD', `interrupted by ${signal}`));
+  };
+  if (io.handleSignals) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
   let store: Awaited<ReturnType<typeof openStore>> | undefined;
   let facade: Awaited<ReturnType<typeof createUploadFacade>> | undefined;
   const bar =
@@ -247,6 +260,7 @@ export async function runCli(argv: string[], ioOverride: Partial<CliIo> = {}): P
       return undefined;
     };
     const ctx: ExecuteContext = {
+      signal: aborter.signal,
       store: store.publisher,
       target,
       certificateFile: settings.x509Cert,
@@ -276,8 +290,12 @@ export async function runCli(argv: string[], ioOverride: Partial<CliIo> = {}): P
   } catch (err) {
     bar?.end();
     printError(io, err, options.verbosity);
-    return exitCodeFor(err, { action: action.kind });
+    return aborter.signal.aborted ? EXIT.INTERRUPTED : exitCodeFor(err, { action: action.kind });
   } finally {
+    if (io.handleSignals) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
     await (facade as { dispose?: () => unknown } | undefined)?.dispose?.();
     await store?.close();
   }

@@ -256,6 +256,36 @@ describe('local directory target, served over HTTP', () => {
         wrapper: ['prlimit', '--fsize=1048576'],
       });
     });
+    it('Ctrl-C while compressing and while uploading (130)', async () => {
+      const dir = join(base, 'local', 'images');
+      const raw = join(dir, 'big.img');
+      // Gzip magic followed by random bytes: taken as already compressed, so it is uploaded as is.
+      const gz = join(dir, 'big.img.gz');
+      writeFileSync(raw, randomBytes(160 * 1024 * 1024));
+      writeFileSync(
+        gz,
+        Buffer.concat([Buffer.from([0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 3]), readFileSync(raw)]),
+      );
+      try {
+        for (const [file, when] of [
+          [raw, /compressing/],
+          [gz, /hashing on the way/],
+        ] as const) {
+          const before = await snapshot();
+          const r = await vmcaster(['--upload-image', file, '--select-image', s.image], {
+            cwd: s.home,
+            env: s.env,
+            interrupt: when,
+          });
+          expect(r.code, r.stderr).toBe(130);
+          expect(r.stderr).toMatch(/SIGINT: aborting/);
+          expect(await snapshot()).toEqual(before);
+        }
+      } finally {
+        rmSync(raw, { force: true });
+        rmSync(gz, { force: true });
+      }
+    });
     it('image not bound to a list (45), image without hv:uri (13), unknown image (3)', async () => {
       const lone = randomUUID();
       await ok(s, ['--select-image', lone, '--add-image']);

@@ -49,6 +49,8 @@ export interface RunOptions {
   input?: string;
   /** Writes `send` to stdin once stdout or stderr matches `when` (a prompt), then closes stdin. */
   respond?: { when: RegExp; send: string };
+  /** Sends SIGINT once stdout or stderr matches (Ctrl-C in the middle of something). */
+  interrupt?: RegExp;
 }
 
 /** Runs `vmcaster ARGS` (the built bin) with a clean environment. */
@@ -61,7 +63,12 @@ export function vmcaster(args: string[], options: RunOptions): Promise<RunResult
     let stdout = '';
     let stderr = '';
     let answered = false;
+    let interrupted = false;
     const check = () => {
+      if (options.interrupt && !interrupted && options.interrupt.test(stdout + stderr)) {
+        interrupted = true;
+        child.kill('SIGINT');
+      }
       if (options.respond && !answered && options.respond.when.test(stdout + stderr)) {
         answered = true;
         child.stdin.end(options.respond.send);
