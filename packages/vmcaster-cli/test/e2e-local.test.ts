@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { openStore } from '@hepix/imagelist-store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makePki, type Pki, treeDigest, vmcaster } from './helpers.js';
+import { DN, issueCertificate, makePki, type Pki, treeDigest, vmcaster } from './helpers.js';
 import { checkPublished, makeImage, ok, type Scenario, scenario, seedSequence } from './scenario.js';
 
 const base = mkdtempSync(join(tmpdir(), 'vmcaster-e2e-local-'));
@@ -221,6 +221,23 @@ describe('local directory target, served over HTTP', () => {
         [...publish(), '--x509-key', otherPki.key],
         29,
         /does not belong to the signing certificate/,
+      );
+    });
+    it('certificate without keyUsage (31) or without digitalSignature (32)', async () => {
+      const none = issueCertificate(pki, 'no-key-usage', DN, ['basicConstraints = critical, CA:false']);
+      await expectFailure(
+        [...publish(), '--x509-cert', none.cert, '--x509-key', none.key],
+        31,
+        /no keyUsage/,
+      );
+      const enc = issueCertificate(pki, 'no-digital-signature', DN, [
+        'basicConstraints = critical, CA:false',
+        'keyUsage = critical, keyEncipherment',
+      ]);
+      await expectFailure(
+        [...publish(), '--x509-cert', enc.cert, '--x509-key', enc.key],
+        32,
+        /digitalSignature/,
       );
     });
     it('missing certificate file', async () => {
