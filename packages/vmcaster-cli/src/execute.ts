@@ -12,7 +12,7 @@ import type { UploadPhase, UploadTarget } from './upload-image.js';
 const publishModule = () => import('./publish.js');
 const importModule = () => import('./import.js');
 const serialize = async (doc: unknown) =>
-  (await import('@hepix/hepix-imagelist-schema')).serializeImageList(doc as never).trimEnd();
+  (await import('@hepix/hepix-imagelist-schema')).serializeImageList(doc).trimEnd();
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 

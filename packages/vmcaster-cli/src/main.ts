@@ -224,7 +224,7 @@ export async function runCli(argv: string[], ioOverride: Partial<CliIo> = {}): P
     log('debug', `database ${settings.database}`);
     store = await openStore(settings.database);
     const target = async (): Promise<UploadTarget> => {
-      if (facade) return facade as unknown as UploadTarget;
+      if (facade) return facade;
       const file = findConfigFile(settings);
       if (!file)
         throw new VmcasterError(
@@ -240,7 +240,7 @@ export async function runCli(argv: string[], ioOverride: Partial<CliIo> = {}): P
         log: (level: string, message: string) =>
           log(level === 'error' ? 'error' : level === 'warn' ? 'warn' : 'debug', message),
       });
-      return facade as unknown as UploadTarget;
+      return facade;
     };
     const passphrase = async (): Promise<string | undefined> => {
       if (options.passphraseFile) {
