@@ -50,7 +50,7 @@ export const HELP = `vmcaster: publish signed HEPiX image lists and their images
 
 Subcommands (vmcaster <noun> <verb> --help for details):
   vmcaster endorser  list|show|add|del|keys|set|unset  [DN] [KEY] [VALUE]
-  vmcaster imagelist list|show|add|del|keys|set|unset  [UUID] [KEY] [VALUE]
+  vmcaster imagelist list|show|add|del|keys|set|unset  [UUID] [KEY] [VALUE]   (show --stored)
   vmcaster imagelist bind-endorser|unbind-endorser UUID DN
   vmcaster imagelist bind-image|unbind-image UUID IMAGE
   vmcaster imagelist endorsers|images UUID
@@ -65,6 +65,7 @@ Flag style (vmcaster 0.0.x; exactly one action per run):
   --list-imagelist --list-image --list-endorser          (also --imagelist-list, --image-list, --endorser-list)
   --select-imagelist UUID --select-image UUID --select-endorser DN  (also --imagelist, --image, --endorser)
   --show-imagelist --show-image --show-endorser          (also --imagelist-show, ...)
+      (--show-imagelist previews the next publish, strictly validated; add --stored for the stored state)
   --add-imagelist [UUID] --add-image [UUID] --add-endorser [DN]   (also --imagelist-add, ...)
   --del-imagelist [UUID] --del-image [UUID] --del-endorser [DN]   (also --imagelist-del, ...)
   --imagelist-add-endorser --imagelist-del-endorser      (also --connect, --disconnect)
