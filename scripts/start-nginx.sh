@@ -13,7 +13,9 @@ mkdir -p "$state"
 exec 9>"$state/.lock"
 flock 9
 
-if [ -s "$state/env" ] && [ -s "$state/nginx.pid" ] && kill -0 "$(cat "$state/nginx.pid")" 2>/dev/null; then
+port_of() { sed -n 's#^TEST_DAV_URL=https://127.0.0.1:\([0-9]*\)/.*#\1#p' "$state/env"; }
+if [ -s "$state/env" ] && [ -s "$state/nginx.pid" ] && kill -0 "$(cat "$state/nginx.pid")" 2>/dev/null &&
+  (exec 3<>"/dev/tcp/127.0.0.1/$(port_of)") 2>/dev/null; then
   echo "start-nginx: already running (pid $(cat "$state/nginx.pid"))" >&2
   cat "$state/env"
   exit 0

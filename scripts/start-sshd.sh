@@ -12,7 +12,9 @@ mkdir -p "$state"
 exec 9>"$state/.lock"
 flock 9
 
-if [ -s "$state/env" ] && [ -s "$state/sshd.pid" ] && kill -0 "$(cat "$state/sshd.pid")" 2>/dev/null; then
+port_of() { sed -n 's/^TEST_SSH_PORT=//p' "$state/env"; }
+if [ -s "$state/env" ] && [ -s "$state/sshd.pid" ] && kill -0 "$(cat "$state/sshd.pid")" 2>/dev/null &&
+  (exec 3<>"/dev/tcp/127.0.0.1/$(port_of)") 2>/dev/null; then
   echo "start-sshd: already running (pid $(cat "$state/sshd.pid"))" >&2
   cat "$state/env"
   exit 0

@@ -3,5 +3,11 @@ import { hepixAliases } from '../../vitest.shared.js';
 
 export default defineProject({
   resolve: { alias: hepixAliases },
-  test: { name: 'vmcatcher-cli', include: ['test/**/*.test.ts'] },
+  test: {
+    name: 'vmcatcher-cli',
+    include: ['test/**/*.test.ts'],
+    globalSetup: ['test/setup/build-bins.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+  },
 });

@@ -29,7 +29,12 @@ export class StoreError extends Error {
   readonly key?: string;
   readonly lock?: string;
 
-  constructor(code: StoreErrorCode, message: string, context: StoreErrorContext = {}, options?: { cause?: unknown }) {
+  constructor(
+    code: StoreErrorCode,
+    message: string,
+    context: StoreErrorContext = {},
+    options?: { cause?: unknown },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     if (context.url !== undefined) this.url = context.url;

@@ -28,3 +28,5 @@ export type { StoreErrorCode, StoreErrorContext } from './errors.js';
 export { openStore, usingStore } from './store.js';
 export { parseStoreUrl, redactUrl } from './url.js';
 export type { ParsedStoreUrl } from './url.js';
+export { importLegacyVmcasterDb, importLegacyVmcatcherDb } from './legacy.js';
+export type { LegacyVmcasterImportResult, LegacyVmcatcherImportResult } from './legacy.js';

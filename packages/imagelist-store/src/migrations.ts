@@ -1,6 +1,12 @@
 // Versioned schema migrations, applied by kysely's Migrator on open. Never destructive: a migration only
 // adds tables, columns and indexes. Names sort in application order.
-import { type ColumnDefinitionBuilder, type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
+import {
+  type ColumnDefinitionBuilder,
+  type Kysely,
+  type Migration,
+  type MigrationProvider,
+  sql,
+} from 'kysely';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -34,36 +40,21 @@ function initial(dialect: DialectName): Migration {
         .addColumn('acquired', 'text', (c) => c.notNull())
         .execute();
 
-      // Publisher (vmcaster): key/value metadata with one row per key (the originals' unique constraints were
-      // never applied; here they are primary keys).
-      await db.schema
-        .createTable('pub_endorser')
-        .addColumn('id', t.idType, t.id)
-        .addColumn('dn', 'text', (c) => c.notNull().unique())
-        .execute();
-      await db.schema
-        .createTable('pub_imagelist')
-        .addColumn('id', t.idType, t.id)
-        .addColumn('identifier', 'text', (c) => c.notNull().unique())
-        .addColumn('updated', 'text')
-        .execute();
-      await db.schema
-        .createTable('pub_image')
-        .addColumn('id', t.idType, t.id)
-        .addColumn('identifier', 'text', (c) => c.notNull().unique())
-        .execute();
-      for (const [table, owner] of [
-        ['pub_endorser_metadata', 'pub_endorser'],
-        ['pub_imagelist_metadata', 'pub_imagelist'],
-        ['pub_image_metadata', 'pub_image'],
+      // Publisher (vmcaster): each endorser, list and image keeps its key/value metadata as one JSON object
+      // of strings (one key once, by construction; the originals' per-key rows allowed duplicates). A list of
+      // 10 000 images is then 10 000 rows, not 130 000.
+      for (const [table, key] of [
+        ['pub_endorser', 'dn'],
+        ['pub_imagelist', 'identifier'],
+        ['pub_image', 'identifier'],
       ] as const) {
-        await db.schema
+        let builder = db.schema
           .createTable(table)
-          .addColumn('owner_id', 'integer', (c) => c.notNull().references(`${owner}.id`).onDelete('cascade'))
-          .addColumn('key', 'text', (c) => c.notNull())
-          .addColumn('value', 'text', (c) => c.notNull())
-          .addPrimaryKeyConstraint(`${table}_pk`, ['owner_id', 'key'])
-          .execute();
+          .addColumn('id', t.idType, t.id)
+          .addColumn(key, 'text', (c) => c.notNull().unique())
+          .addColumn('metadata', 'text', (c) => c.notNull().defaultTo('{}'));
+        if (table === 'pub_imagelist') builder = builder.addColumn('updated', 'text');
+        await builder.execute();
       }
       for (const [table, member] of [
         ['pub_imagelist_endorser', 'pub_endorser'],
@@ -72,8 +63,12 @@ function initial(dialect: DialectName): Migration {
         await db.schema
           .createTable(table)
           .addColumn('id', t.idType, t.id)
-          .addColumn('imagelist_id', 'integer', (c) => c.notNull().references('pub_imagelist.id').onDelete('cascade'))
-          .addColumn('member_id', 'integer', (c) => c.notNull().references(`${member}.id`).onDelete('cascade'))
+          .addColumn('imagelist_id', 'integer', (c) =>
+            c.notNull().references('pub_imagelist.id').onDelete('cascade'),
+          )
+          .addColumn('member_id', 'integer', (c) =>
+            c.notNull().references(`${member}.id`).onDelete('cascade'),
+          )
           .addUniqueConstraint(`${table}_unique`, ['imagelist_id', 'member_id'])
           .execute();
         await db.schema.createIndex(`${table}_member`).on(table).column('member_id').execute();
@@ -88,7 +83,9 @@ function initial(dialect: DialectName): Migration {
       await db.schema
         .createTable('sub_principal')
         .addColumn('id', t.idType, t.id)
-        .addColumn('endorser_id', 'integer', (c) => c.notNull().references('sub_endorser.id').onDelete('cascade'))
+        .addColumn('endorser_id', 'integer', (c) =>
+          c.notNull().references('sub_endorser.id').onDelete('cascade'),
+        )
         .addColumn('subject', 'text', (c) => c.notNull().unique())
         .addColumn('issuer', 'text', (c) => c.notNull())
         .execute();
@@ -118,7 +115,9 @@ function initial(dialect: DialectName): Migration {
       await db.schema
         .createTable('sub_link')
         .addColumn('id', t.idType, t.id)
-        .addColumn('endorser_id', 'integer', (c) => c.notNull().references('sub_endorser.id').onDelete('cascade'))
+        .addColumn('endorser_id', 'integer', (c) =>
+          c.notNull().references('sub_endorser.id').onDelete('cascade'),
+        )
         .addColumn('subscription_id', 'integer', (c) =>
           c.notNull().references('sub_subscription.id').onDelete('cascade'),
         )
@@ -142,7 +141,11 @@ function initial(dialect: DialectName): Migration {
         .addColumn('signer_issuer', 'text', (c) => c.notNull())
         .addColumn('metadata', 'text', (c) => c.notNull())
         .execute();
-      await db.schema.createIndex('sub_imagelist_subscription').on('sub_imagelist').column('subscription_id').execute();
+      await db.schema
+        .createIndex('sub_imagelist_subscription')
+        .on('sub_imagelist')
+        .column('subscription_id')
+        .execute();
       await db.schema
         .createTable('sub_image_definition')
         .addColumn('id', t.idType, t.id)
@@ -156,14 +159,20 @@ function initial(dialect: DialectName): Migration {
         )
         .addUniqueConstraint('sub_image_definition_unique', ['subscription_id', 'identifier'])
         .execute();
-      await db.schema.createIndex('sub_image_definition_identifier').on('sub_image_definition').column('identifier').execute();
+      await db.schema
+        .createIndex('sub_image_definition_identifier')
+        .on('sub_image_definition')
+        .column('identifier')
+        .execute();
       await db.schema
         .createTable('sub_image_instance')
         .addColumn('id', t.idType, t.id)
         .addColumn('definition_id', 'integer', (c) =>
           c.notNull().references('sub_image_definition.id').onDelete('cascade'),
         )
-        .addColumn('imagelist_id', 'integer', (c) => c.notNull().references('sub_imagelist.id').onDelete('cascade'))
+        .addColumn('imagelist_id', 'integer', (c) =>
+          c.notNull().references('sub_imagelist.id').onDelete('cascade'),
+        )
         .addColumn('identifier', 'text', (c) => c.notNull())
         .addColumn('title', 'text', (c) => c.notNull())
         .addColumn('description', 'text', (c) => c.notNull())
@@ -179,8 +188,16 @@ function initial(dialect: DialectName): Migration {
         .addColumn('format', 'text')
         .addColumn('image', 'text', (c) => c.notNull())
         .execute();
-      await db.schema.createIndex('sub_image_instance_definition').on('sub_image_instance').column('definition_id').execute();
-      await db.schema.createIndex('sub_image_instance_imagelist').on('sub_image_instance').column('imagelist_id').execute();
+      await db.schema
+        .createIndex('sub_image_instance_definition')
+        .on('sub_image_instance')
+        .column('definition_id')
+        .execute();
+      await db.schema
+        .createIndex('sub_image_instance_imagelist')
+        .on('sub_image_instance')
+        .columns(['imagelist_id', 'definition_id'])
+        .execute();
       if (dialect === 'postgres') {
         await sql`alter table sub_subscription add constraint sub_subscription_latest_fk foreign key (latest_list_id) references sub_imagelist(id) on delete set null`.execute(
           db,
@@ -207,7 +224,11 @@ function failedEventsAndChecksums(dialect: DialectName): Migration {
         .addColumn('error', 'text', (c) => c.notNull())
         .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(1))
         .execute();
-      await db.schema.createIndex('sub_image_instance_sha512').on('sub_image_instance').column('sha512').execute();
+      await db.schema
+        .createIndex('sub_image_instance_sha512')
+        .on('sub_image_instance')
+        .column('sha512')
+        .execute();
     },
   };
 }

@@ -20,7 +20,12 @@ async function loadPg(): Promise<PgModule> {
     const mod = (await import('pg')) as PgModule & { default?: PgModule };
     return mod.default ?? mod;
   } catch (cause) {
-    throw new StoreError('ERR_STORE_OPEN', "PostgreSQL support needs the optional peer dependency 'pg' (npm install pg)", {}, { cause });
+    throw new StoreError(
+      'ERR_STORE_OPEN',
+      "PostgreSQL support needs the optional peer dependency 'pg' (npm install pg)",
+      {},
+      { cause },
+    );
   }
 }
 
@@ -47,7 +52,12 @@ export async function createPostgresDialect(options: PostgresStoreDialectOptions
     client.release();
   } catch (cause) {
     await pool.end().catch(() => {});
-    throw new StoreError('ERR_STORE_OPEN', `cannot connect to ${shown}: ${(cause as Error).message}`, { url: shown }, { cause });
+    throw new StoreError(
+      'ERR_STORE_OPEN',
+      `cannot connect to ${shown}: ${(cause as Error).message}`,
+      { url: shown },
+      { cause },
+    );
   }
   return new PostgresDialect({ pool });
 }

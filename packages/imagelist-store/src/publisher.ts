@@ -8,105 +8,107 @@ import type {
   PublisherImageList,
   PublisherRepository,
 } from './api.js';
+import { batches, bulkInsert, valuesList } from './bulk.js';
 import { StoreError, conflict, invalid, isUniqueViolation, notFound } from './errors.js';
 import type { Database } from './schema.js';
 import type { StoreContext } from './store.js';
-import { chunks, fromDb } from './util.js';
+import { fromDb } from './util.js';
 import { compareVersions } from './versions.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
-type MetaTable = 'pub_endorser_metadata' | 'pub_imagelist_metadata' | 'pub_image_metadata';
 type OwnerTable = 'pub_endorser' | 'pub_imagelist' | 'pub_image';
+type BindingTable = 'pub_imagelist_endorser' | 'pub_imagelist_image';
 
 const LIST_RESERVED = new Set(['dc:identifier', 'hv:endorser', 'hv:images']);
 const IMAGE_RESERVED = new Set(['dc:identifier']);
+const NONE = new Set<string>();
 /** Image keys exported as JSON numbers when their stored text is an integer. */
 const INTEGER_KEYS = new Set(['hv:size', 'hv:ram_minimum', 'hv:core_minimum']);
-/** Rows per multi-row INSERT: 3 parameters a row stays far below both dialects' parameter limits. */
-const ROWS = 900;
 
 function text(v: unknown): string {
-  return typeof v === 'string' ? v : JSON.stringify(v) ?? 'null';
+  return typeof v === 'string' ? v : (JSON.stringify(v) ?? 'null');
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** Metadata as stored: keys sorted, so equal metadata is equal text. */
+export function encodeMetadata(metadata: Metadata): string {
+  const sorted: Metadata = {};
+  for (const k of Object.keys(metadata).sort()) sorted[k] = metadata[k];
+  return JSON.stringify(sorted);
+}
+
+function decode(json: string | null | undefined): Metadata {
+  if (!json) return {};
+  const v = JSON.parse(json) as unknown;
+  return isObject(v) ? (v as Metadata) : {};
+}
+
+function keyColumn(table: OwnerTable): 'dn' | 'identifier' {
+  return table === 'pub_endorser' ? 'dn' : 'identifier';
+}
+
 function checkMetadata(metadata: Metadata, reserved: Set<string>, entity: string, id: string): void {
-  if (!isObject(metadata)) throw invalid(`metadata of ${entity} '${id}' must be an object of strings`, entity, id);
+  if (!isObject(metadata))
+    throw invalid(`metadata of ${entity} '${id}' must be an object of strings`, entity, id);
   for (const [k, v] of Object.entries(metadata)) {
     if (k === '') throw invalid(`empty metadata key for ${entity} '${id}'`, entity, id);
     if (reserved.has(k)) throw invalid(`'${k}' is a reserved key of ${entity} '${id}'`, entity, k);
-    if (typeof v !== 'string') throw invalid(`value of '${k}' for ${entity} '${id}' must be a string`, entity, k);
+    if (typeof v !== 'string')
+      throw invalid(`value of '${k}' for ${entity} '${id}' must be a string`, entity, k);
   }
 }
 
-/** Metadata replaced only when the import is the same version or newer (vmcaster §4.4). */
+/** Metadata is replaced only when the import is the same version or newer (vmcaster §4.4). */
 function importWins(stored: string | undefined, incoming: string | undefined): boolean {
   if (stored === undefined) return true;
   if (incoming === undefined) return false;
   return compareVersions(stored, incoming) <= 0;
 }
 
+function exportImage(identifier: string, metadata: Metadata): Record<string, unknown> {
+  const img: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(metadata)) {
+    img[k] = INTEGER_KEYS.has(k) && /^-?\d+$/.test(v) && Number.isSafeInteger(Number(v)) ? Number(v) : v;
+  }
+  img['dc:identifier'] = identifier;
+  return img;
+}
+
 export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContext): PublisherRepository {
   const tx = <T>(fn: (trx: Transaction<Database>) => Promise<T>) => db.transaction().execute(fn);
 
-  async function idOf(q: Db, table: 'pub_endorser', key: string): Promise<number | undefined>;
-  async function idOf(q: Db, table: 'pub_imagelist' | 'pub_image', key: string): Promise<number | undefined>;
-  async function idOf(q: Db, table: OwnerTable, key: string): Promise<number | undefined> {
-    const col = table === 'pub_endorser' ? 'dn' : 'identifier';
-    const row = await (q as Kysely<any>).selectFrom(table).select('id').where(col, '=', key).executeTakeFirst();
-    return row ? Number(row.id) : undefined;
+  async function row(q: Db, table: OwnerTable, key: string) {
+    return (q as Kysely<any>)
+      .selectFrom(table)
+      .selectAll()
+      .where(keyColumn(table), '=', key)
+      .executeTakeFirst() as Promise<{ id: number; metadata: string; updated?: string | null } | undefined>;
   }
 
-  async function requireId(q: Db, table: OwnerTable, key: string, entity: string): Promise<number> {
-    const id = await idOf(q, table as 'pub_image', key);
-    if (id === undefined) throw notFound(entity, key);
-    return id;
+  async function requireRow(q: Db, table: OwnerTable, key: string, entity: string) {
+    const r = await row(q, table, key);
+    if (!r) throw notFound(entity, key);
+    return { ...r, id: Number(r.id) };
   }
 
-  async function readMetadata(q: Db, table: MetaTable, ownerId: number): Promise<Metadata> {
-    const rows = await q.selectFrom(table).select(['key', 'value']).where('owner_id', '=', ownerId).orderBy('key').execute();
-    const out: Metadata = {};
-    for (const r of rows) out[r.key] = r.value;
-    return out;
-  }
-
-  async function upsertKeys(q: Db, table: MetaTable, ownerId: number, metadata: Metadata): Promise<void> {
-    const entries = Object.entries(metadata);
-    if (!entries.length) return;
-    await q
-      .deleteFrom(table)
-      .where('owner_id', '=', ownerId)
-      .where(
-        'key',
-        'in',
-        entries.map(([k]) => k),
-      )
-      .execute();
-    for (const part of chunks(entries, ROWS)) {
-      await q
-        .insertInto(table)
-        .values(part.map(([key, value]) => ({ owner_id: ownerId, key, value })))
-        .execute();
-    }
-  }
-
-  async function deleteKey(table: MetaTable, owner: OwnerTable, entity: string, id: string, key: string) {
-    await tx(async (trx) => {
-      const ownerId = await requireId(trx, owner, id, entity);
-      const r = await trx.deleteFrom(table).where('owner_id', '=', ownerId).where('key', '=', key).executeTakeFirst();
-      if (Number(r.numDeletedRows) === 0) throw notFound(`key of ${entity} '${id}'`, key);
-      if (owner === 'pub_imagelist') await touch(trx, ownerId);
-    });
+  async function writeMetadata(q: Db, table: OwnerTable, id: number, metadata: Metadata): Promise<void> {
+    const set: Record<string, unknown> = { metadata: encodeMetadata(metadata) };
+    if (table === 'pub_imagelist') set.updated = ctx.now().toISOString();
+    await (q as Kysely<any>).updateTable(table).set(set).where('id', '=', id).execute();
   }
 
   async function touch(q: Db, listId: number): Promise<void> {
-    await q.updateTable('pub_imagelist').set({ updated: ctx.now().toISOString() }).where('id', '=', listId).execute();
+    await q
+      .updateTable('pub_imagelist')
+      .set({ updated: ctx.now().toISOString() })
+      .where('id', '=', listId)
+      .execute();
   }
 
-  async function listsOf(q: Db, table: 'pub_imagelist_endorser' | 'pub_imagelist_image', memberId: number) {
+  async function listsOf(q: Db, table: BindingTable, memberId: number) {
     const rows = await q
       .selectFrom(`${table} as b` as 'pub_imagelist_image as b')
       .innerJoin('pub_imagelist as l', 'l.id', 'b.imagelist_id')
@@ -117,252 +119,263 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
     return rows.map((r) => r.identifier);
   }
 
-  async function create(table: OwnerTable, entity: string, key: string, metadata: Metadata, reserved: Set<string>) {
+  async function create(
+    table: OwnerTable,
+    entity: string,
+    key: string,
+    metadata: Metadata,
+    reserved: Set<string>,
+  ) {
+    if (typeof key !== 'string' || key === '')
+      throw invalid(`${entity} needs a non-empty identifier`, entity, key);
     checkMetadata(metadata, reserved, entity, key);
-    if (typeof key !== 'string' || key === '') throw invalid(`${entity} needs a non-empty identifier`, entity, key);
     await tx(async (trx) => {
-      if ((await idOf(trx, table as 'pub_image', key)) !== undefined) throw conflict(entity, key);
-      const col = table === 'pub_endorser' ? 'dn' : 'identifier';
-      const values: Record<string, unknown> = { [col]: key };
+      if (await row(trx, table, key)) throw conflict(entity, key);
+      const values: Record<string, unknown> = { [keyColumn(table)]: key, metadata: encodeMetadata(metadata) };
       if (table === 'pub_imagelist') values.updated = ctx.now().toISOString();
-      let row: { id: number };
       try {
-        row = await (trx as Transaction<any>).insertInto(table).values(values).returning('id').executeTakeFirstOrThrow();
+        await (trx as Transaction<any>).insertInto(table).values(values).execute();
       } catch (err) {
         if (isUniqueViolation(err)) throw conflict(entity, key);
         throw err;
       }
-      await upsertKeys(trx, `${table}_metadata` as MetaTable, Number(row.id), metadata);
     });
   }
 
   async function remove(table: OwnerTable, entity: string, key: string) {
-    const col = table === 'pub_endorser' ? 'dn' : 'identifier';
-    const r = await (db as Kysely<any>).deleteFrom(table).where(col, '=', key).executeTakeFirst();
+    const r = await (db as Kysely<any>)
+      .deleteFrom(table)
+      .where(keyColumn(table), '=', key)
+      .executeTakeFirst();
     if (Number(r.numDeletedRows) === 0) throw notFound(entity, key);
   }
 
-  async function setKeys(table: OwnerTable, entity: string, key: string, metadata: Metadata, reserved: Set<string>) {
+  async function setKeys(
+    table: OwnerTable,
+    entity: string,
+    key: string,
+    metadata: Metadata,
+    reserved: Set<string>,
+  ) {
     checkMetadata(metadata, reserved, entity, key);
     await tx(async (trx) => {
-      const id = await requireId(trx, table, key, entity);
-      await upsertKeys(trx, `${table}_metadata` as MetaTable, id, metadata);
-      if (table === 'pub_imagelist') await touch(trx, id);
+      const r = await requireRow(trx, table, key, entity);
+      await writeMetadata(trx, table, r.id, { ...decode(r.metadata), ...metadata });
+    });
+  }
+
+  async function deleteKey(table: OwnerTable, entity: string, key: string, metaKey: string) {
+    await tx(async (trx) => {
+      const r = await requireRow(trx, table, key, entity);
+      const metadata = decode(r.metadata);
+      if (!Object.hasOwn(metadata, metaKey)) throw notFound(`key of ${entity} '${key}'`, metaKey);
+      delete metadata[metaKey];
+      await writeMetadata(trx, table, r.id, metadata);
     });
   }
 
   async function bind(
-    table: 'pub_imagelist_endorser' | 'pub_imagelist_image',
+    table: BindingTable,
     imageList: string,
-    memberTable: 'pub_endorser' | 'pub_image',
+    memberTable: OwnerTable,
     memberEntity: string,
     member: string,
   ) {
     await tx(async (trx) => {
-      const listId = await requireId(trx, 'pub_imagelist', imageList, 'image list');
-      const memberId = await requireId(trx, memberTable, member, memberEntity);
+      const list = await requireRow(trx, 'pub_imagelist', imageList, 'image list');
+      const m = await requireRow(trx, memberTable, member, memberEntity);
       const existing = await trx
         .selectFrom(table)
         .select('id')
-        .where('imagelist_id', '=', listId)
-        .where('member_id', '=', memberId)
+        .where('imagelist_id', '=', list.id)
+        .where('member_id', '=', m.id)
         .executeTakeFirst();
       if (existing) throw conflict(memberEntity, member, `is already bound to image list '${imageList}'`);
-      await trx.insertInto(table).values({ imagelist_id: listId, member_id: memberId }).execute();
-      await touch(trx, listId);
+      await trx.insertInto(table).values({ imagelist_id: list.id, member_id: m.id }).execute();
+      await touch(trx, list.id);
     });
   }
 
   async function unbind(
-    table: 'pub_imagelist_endorser' | 'pub_imagelist_image',
+    table: BindingTable,
     imageList: string,
-    memberTable: 'pub_endorser' | 'pub_image',
+    memberTable: OwnerTable,
     memberEntity: string,
     member: string,
   ) {
     await tx(async (trx) => {
-      const listId = await requireId(trx, 'pub_imagelist', imageList, 'image list');
-      const memberId = await requireId(trx, memberTable, member, memberEntity);
+      const list = await requireRow(trx, 'pub_imagelist', imageList, 'image list');
+      const m = await requireRow(trx, memberTable, member, memberEntity);
       const r = await trx
         .deleteFrom(table)
-        .where('imagelist_id', '=', listId)
-        .where('member_id', '=', memberId)
+        .where('imagelist_id', '=', list.id)
+        .where('member_id', '=', m.id)
         .executeTakeFirst();
       if (Number(r.numDeletedRows) === 0) {
-        throw new StoreError('ERR_STORE_NOT_FOUND', `${memberEntity} '${member}' is not bound to image list '${imageList}'`, {
-          entity: memberEntity,
-          key: member,
-        });
+        throw new StoreError(
+          'ERR_STORE_NOT_FOUND',
+          `${memberEntity} '${member}' is not bound to image list '${imageList}'`,
+          {
+            entity: memberEntity,
+            key: member,
+          },
+        );
       }
-      await touch(trx, listId);
+      await touch(trx, list.id);
     });
   }
 
   async function importImageList(document: unknown): Promise<ImportResult> {
     const parsed = parseImport(document);
+    const d = ctx.dialect;
     return tx(async (trx) => {
       const now = ctx.now().toISOString();
-      let listId = await idOf(trx, 'pub_imagelist', parsed.identifier);
-      const created = listId === undefined;
+      const existingList = await row(trx, 'pub_imagelist', parsed.identifier);
+      const created = existingList === undefined;
+      let listId: number;
       let metadataUpdated = true;
-      if (listId === undefined) {
-        const row = await trx
+      if (!existingList) {
+        const r = await trx
           .insertInto('pub_imagelist')
-          .values({ identifier: parsed.identifier, updated: now })
+          .values({ identifier: parsed.identifier, metadata: encodeMetadata(parsed.metadata), updated: now })
           .returning('id')
           .executeTakeFirstOrThrow();
-        listId = Number(row.id);
+        listId = Number(r.id);
       } else {
-        const stored = await trx
-          .selectFrom('pub_imagelist_metadata')
-          .select('value')
-          .where('owner_id', '=', listId)
-          .where('key', '=', 'hv:version')
-          .executeTakeFirst();
-        metadataUpdated = importWins(stored?.value, parsed.metadata['hv:version']);
-        if (metadataUpdated) await trx.deleteFrom('pub_imagelist_metadata').where('owner_id', '=', listId).execute();
-        await touch(trx, listId);
+        listId = Number(existingList.id);
+        metadataUpdated = importWins(
+          decode(existingList.metadata)['hv:version'],
+          parsed.metadata['hv:version'],
+        );
+        if (metadataUpdated) await writeMetadata(trx, 'pub_imagelist', listId, parsed.metadata);
+        else await touch(trx, listId);
       }
-      if (metadataUpdated) await upsertKeys(trx, 'pub_imagelist_metadata', listId, parsed.metadata);
 
-      // Images, in bulk: a list may hold thousands.
+      // Images as set-based statements: a list may hold thousands.
       const ids = parsed.images.map((i) => i.identifier);
-      const known = new Map<string, number>();
-      for (const part of chunks(ids, ROWS)) {
-        const rows = await trx.selectFrom('pub_image').select(['id', 'identifier']).where('identifier', 'in', part).execute();
-        for (const r of rows) known.set(r.identifier, Number(r.id));
-      }
-      const fresh = ids.filter((id) => !known.has(id));
-      const freshSet = new Set(fresh);
-      for (const part of chunks(fresh, ROWS)) {
+      const known = new Map<string, { id: number; version?: string }>();
+      for (const part of batches(ids)) {
         const rows = await trx
-          .insertInto('pub_image')
-          .values(part.map((identifier) => ({ identifier })))
-          .returning(['id', 'identifier'])
+          .selectFrom('pub_image')
+          .select(['id', 'identifier', 'metadata'])
+          .where('identifier', 'in', valuesList(d, part, 'text'))
           .execute();
-        for (const r of rows) known.set(r.identifier, Number(r.id));
-      }
-      const storedVersions = new Map<number, string>();
-      const existingIds = ids.filter((id) => !freshSet.has(id)).map((id) => known.get(id)!);
-      for (const part of chunks(existingIds, ROWS)) {
-        const rows = await trx
-          .selectFrom('pub_image_metadata')
-          .select(['owner_id', 'value'])
-          .where('key', '=', 'hv:version')
-          .where('owner_id', 'in', part)
-          .execute();
-        for (const r of rows) storedVersions.set(Number(r.owner_id), r.value);
+        for (const r of rows)
+          known.set(r.identifier, { id: Number(r.id), version: decode(r.metadata)['hv:version'] });
       }
       const images: ImportResult['images'] = [];
-      const replace: number[] = [];
-      const metaRows: { owner_id: number; key: string; value: string }[] = [];
+      const writes: [string, string][] = [];
       for (const image of parsed.images) {
-        const id = known.get(image.identifier)!;
-        const isNew = freshSet.has(image.identifier);
-        const wins = isNew || importWins(storedVersions.get(id), image.metadata['hv:version']);
-        images.push({ identifier: image.identifier, created: isNew, metadataUpdated: wins });
-        if (!wins) continue;
-        if (!isNew) replace.push(id);
-        for (const [key, value] of Object.entries(image.metadata)) metaRows.push({ owner_id: id, key, value });
+        const old = known.get(image.identifier);
+        const wins = !old || importWins(old.version, image.metadata['hv:version']);
+        images.push({ identifier: image.identifier, created: !old, metadataUpdated: wins });
+        if (wins) writes.push([image.identifier, encodeMetadata(image.metadata)]);
       }
-      for (const part of chunks(replace, ROWS)) {
-        await trx.deleteFrom('pub_image_metadata').where('owner_id', 'in', part).execute();
-      }
-      for (const part of chunks(metaRows, ROWS)) await trx.insertInto('pub_image_metadata').values(part).execute();
+      // New images are inserted, winning existing ones updated, in one upsert.
+      const written = await bulkInsert<{ id: number; identifier: string }>(
+        trx,
+        d,
+        'pub_image',
+        [
+          { name: 'identifier', type: 'text' },
+          { name: 'metadata', type: 'text' },
+        ],
+        writes,
+        ['id', 'identifier'],
+        'on conflict (identifier) do update set metadata = excluded.metadata',
+      );
+      for (const r of written) if (!known.has(r.identifier)) known.set(r.identifier, { id: Number(r.id) });
 
       const bound = new Set(
-        (await trx.selectFrom('pub_imagelist_image').select('member_id').where('imagelist_id', '=', listId).execute()).map(
-          (r) => Number(r.member_id),
-        ),
+        (
+          await trx
+            .selectFrom('pub_imagelist_image')
+            .select('member_id')
+            .where('imagelist_id', '=', listId)
+            .execute()
+        ).map((r) => Number(r.member_id)),
       );
-      const wanted = ids.map((id) => known.get(id)!);
-      const toBind = wanted.filter((id) => !bound.has(id));
-      for (const part of chunks(toBind, ROWS)) {
-        await trx
-          .insertInto('pub_imagelist_image')
-          .values(part.map((member_id) => ({ imagelist_id: listId!, member_id })))
-          .execute();
-      }
+      const wanted = ids.map((id) => known.get(id)!.id);
+      await bulkInsert(
+        trx,
+        d,
+        'pub_imagelist_image',
+        [
+          { name: 'imagelist_id', type: 'int4' },
+          { name: 'member_id', type: 'int4' },
+        ],
+        wanted.filter((id) => !bound.has(id)).map((member) => [listId, member]),
+      );
       if (metadataUpdated && !created) {
         // The same or a newer version of the list: its image set is the import's.
         const wantedSet = new Set(wanted);
         const stale = [...bound].filter((id) => !wantedSet.has(id));
-        for (const part of chunks(stale, ROWS)) {
-          await trx.deleteFrom('pub_imagelist_image').where('imagelist_id', '=', listId!).where('member_id', 'in', part).execute();
+        for (const part of batches(stale)) {
+          await trx
+            .deleteFrom('pub_imagelist_image')
+            .where('imagelist_id', '=', listId)
+            .where('member_id', 'in', valuesList(d, part, 'int4'))
+            .execute();
         }
       }
 
       const endorsers: ImportResult['endorsers'] = [];
       for (const e of parsed.endorsers) {
-        let eid = await idOf(trx, 'pub_endorser', e.dn);
-        const isNew = eid === undefined;
-        if (eid === undefined) {
-          const row = await trx.insertInto('pub_endorser').values({ dn: e.dn }).returning('id').executeTakeFirstOrThrow();
-          eid = Number(row.id);
+        const old = await row(trx, 'pub_endorser', e.dn);
+        let eid: number;
+        if (!old) {
+          const r = await trx
+            .insertInto('pub_endorser')
+            .values({ dn: e.dn, metadata: encodeMetadata(e.metadata) })
+            .returning('id')
+            .executeTakeFirstOrThrow();
+          eid = Number(r.id);
+        } else {
+          eid = Number(old.id);
+          if (metadataUpdated)
+            await writeMetadata(trx, 'pub_endorser', eid, { ...decode(old.metadata), ...e.metadata });
         }
-        if (isNew || metadataUpdated) await upsertKeys(trx, 'pub_endorser_metadata', eid, e.metadata);
         const b = await trx
           .selectFrom('pub_imagelist_endorser')
           .select('id')
           .where('imagelist_id', '=', listId)
           .where('member_id', '=', eid)
           .executeTakeFirst();
-        if (!b) await trx.insertInto('pub_imagelist_endorser').values({ imagelist_id: listId, member_id: eid }).execute();
-        endorsers.push({ dn: e.dn, created: isNew });
+        if (!b)
+          await trx
+            .insertInto('pub_imagelist_endorser')
+            .values({ imagelist_id: listId, member_id: eid })
+            .execute();
+        endorsers.push({ dn: e.dn, created: !old });
       }
       return { identifier: parsed.identifier, created, metadataUpdated, images, endorsers };
     });
   }
 
   async function exportImageList(identifier: string): Promise<Record<string, unknown>> {
-    const listId = await requireId(db, 'pub_imagelist', identifier, 'image list');
-    const out: Record<string, unknown> = { ...(await readMetadata(db, 'pub_imagelist_metadata', listId)) };
-    out['dc:identifier'] = identifier;
-    const endorserRows = await db
-      .selectFrom('pub_imagelist_endorser as b')
-      .innerJoin('pub_endorser as e', 'e.id', 'b.member_id')
-      .leftJoin('pub_endorser_metadata as m', 'm.owner_id', 'e.id')
-      .select(['b.id as bid', 'e.dn', 'm.key', 'm.value'])
-      .where('b.imagelist_id', '=', listId)
-      .orderBy('b.id')
-      .orderBy('m.key')
-      .execute();
-    const endorsers = new Map<number, Record<string, unknown>>();
-    for (const r of endorserRows) {
-      let x = endorsers.get(Number(r.bid));
-      if (!x) {
-        x = {};
-        endorsers.set(Number(r.bid), x);
-      }
-      if (r.key !== null && r.value !== null) x[r.key] = r.value;
-      x['hv:dn'] = r.dn;
-    }
-    const x509 = [...endorsers.values()].map((x) => ({ 'hv:x509': x }));
-    if (x509.length === 1) out['hv:endorser'] = x509[0];
-    else if (x509.length > 1) out['hv:endorser'] = x509;
-    const imageRows = await db
-      .selectFrom('pub_imagelist_image as b')
-      .innerJoin('pub_image as i', 'i.id', 'b.member_id')
-      .leftJoin('pub_image_metadata as m', 'm.owner_id', 'i.id')
-      .select(['b.id as bid', 'i.identifier', 'm.key', 'm.value'])
-      .where('b.imagelist_id', '=', listId)
-      .orderBy('b.id')
-      .orderBy('m.key')
-      .execute();
-    const images = new Map<number, Record<string, unknown>>();
-    for (const r of imageRows) {
-      let img = images.get(Number(r.bid));
-      if (!img) {
-        img = {};
-        images.set(Number(r.bid), img);
-      }
-      if (r.key !== null && r.value !== null) {
-        img[r.key] = INTEGER_KEYS.has(r.key) && /^-?\d+$/.test(r.value) && Number.isSafeInteger(Number(r.value)) ? Number(r.value) : r.value;
-      }
-      img['dc:identifier'] = r.identifier;
-    }
-    out['hv:images'] = [...images.values()].map((img) => ({ 'hv:image': img }));
-    return { 'hv:imagelist': out };
+    return tx(async (trx) => {
+      const list = await requireRow(trx, 'pub_imagelist', identifier, 'image list');
+      const out: Record<string, unknown> = { ...decode(list.metadata), 'dc:identifier': identifier };
+      const endorsers = await trx
+        .selectFrom('pub_imagelist_endorser as b')
+        .innerJoin('pub_endorser as e', 'e.id', 'b.member_id')
+        .select(['e.dn', 'e.metadata'])
+        .where('b.imagelist_id', '=', list.id)
+        .orderBy('b.id')
+        .execute();
+      const x509 = endorsers.map((e) => ({ 'hv:x509': { ...decode(e.metadata), 'hv:dn': e.dn } }));
+      if (x509.length === 1) out['hv:endorser'] = x509[0];
+      else if (x509.length > 1) out['hv:endorser'] = x509;
+      const images = await trx
+        .selectFrom('pub_imagelist_image as b')
+        .innerJoin('pub_image as i', 'i.id', 'b.member_id')
+        .select(['i.identifier', 'i.metadata'])
+        .where('b.imagelist_id', '=', list.id)
+        .orderBy('b.id')
+        .execute();
+      out['hv:images'] = images.map((i) => ({ 'hv:image': exportImage(i.identifier, decode(i.metadata)) }));
+      return { 'hv:imagelist': out };
+    });
   }
 
   return {
@@ -370,22 +383,28 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
       return (await db.selectFrom('pub_endorser').select('dn').orderBy('dn').execute()).map((r) => r.dn);
     },
     async getEndorser(dn): Promise<PublisherEndorser | undefined> {
-      const id = await idOf(db, 'pub_endorser', dn);
-      if (id === undefined) return undefined;
-      return { dn, metadata: await readMetadata(db, 'pub_endorser_metadata', id), imageLists: await listsOf(db, 'pub_imagelist_endorser', id) };
+      const r = await row(db, 'pub_endorser', dn);
+      if (!r) return undefined;
+      return {
+        dn,
+        metadata: decode(r.metadata),
+        imageLists: await listsOf(db, 'pub_imagelist_endorser', Number(r.id)),
+      };
     },
-    addEndorser: (dn, metadata = {}) => create('pub_endorser', 'endorser', dn, metadata, new Set()),
+    addEndorser: (dn, metadata = {}) => create('pub_endorser', 'endorser', dn, metadata, NONE),
     deleteEndorser: (dn) => remove('pub_endorser', 'endorser', dn),
-    setEndorserKeys: (dn, metadata) => setKeys('pub_endorser', 'endorser', dn, metadata, new Set()),
-    deleteEndorserKey: (dn, key) => deleteKey('pub_endorser_metadata', 'pub_endorser', 'endorser', dn, key),
+    setEndorserKeys: (dn, metadata) => setKeys('pub_endorser', 'endorser', dn, metadata, NONE),
+    deleteEndorserKey: (dn, key) => deleteKey('pub_endorser', 'endorser', dn, key),
 
     async listImageLists() {
-      return (await db.selectFrom('pub_imagelist').select('identifier').orderBy('identifier').execute()).map((r) => r.identifier);
+      return (await db.selectFrom('pub_imagelist').select('identifier').orderBy('identifier').execute()).map(
+        (r) => r.identifier,
+      );
     },
     async getImageList(identifier): Promise<PublisherImageList | undefined> {
-      const row = await db.selectFrom('pub_imagelist').selectAll().where('identifier', '=', identifier).executeTakeFirst();
-      if (!row) return undefined;
-      const id = Number(row.id);
+      const r = await row(db, 'pub_imagelist', identifier);
+      if (!r) return undefined;
+      const id = Number(r.id);
       const images = await db
         .selectFrom('pub_imagelist_image as b')
         .innerJoin('pub_image as i', 'i.id', 'b.member_id')
@@ -402,39 +421,46 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
         .execute();
       const list: PublisherImageList = {
         identifier,
-        metadata: await readMetadata(db, 'pub_imagelist_metadata', id),
-        images: images.map((r) => r.identifier),
-        endorsers: endorsers.map((r) => r.dn),
+        metadata: decode(r.metadata),
+        images: images.map((x) => x.identifier),
+        endorsers: endorsers.map((x) => x.dn),
       };
-      const updated = fromDb(row.updated);
+      const updated = fromDb(r.updated);
       if (updated) list.updated = updated;
       return list;
     },
-    addImageList: (identifier, metadata = {}) => create('pub_imagelist', 'image list', identifier, metadata, LIST_RESERVED),
+    addImageList: (identifier, metadata = {}) =>
+      create('pub_imagelist', 'image list', identifier, metadata, LIST_RESERVED),
     deleteImageList: (identifier) => remove('pub_imagelist', 'image list', identifier),
-    setImageListKeys: (identifier, metadata) => setKeys('pub_imagelist', 'image list', identifier, metadata, LIST_RESERVED),
-    deleteImageListKey: (identifier, key) =>
-      deleteKey('pub_imagelist_metadata', 'pub_imagelist', 'image list', identifier, key),
+    setImageListKeys: (identifier, metadata) =>
+      setKeys('pub_imagelist', 'image list', identifier, metadata, LIST_RESERVED),
+    deleteImageListKey: (identifier, key) => deleteKey('pub_imagelist', 'image list', identifier, key),
 
     async listImages() {
-      return (await db.selectFrom('pub_image').select('identifier').orderBy('identifier').execute()).map((r) => r.identifier);
+      return (await db.selectFrom('pub_image').select('identifier').orderBy('identifier').execute()).map(
+        (r) => r.identifier,
+      );
     },
     async getImage(identifier): Promise<PublisherImage | undefined> {
-      const id = await idOf(db, 'pub_image', identifier);
-      if (id === undefined) return undefined;
+      const r = await row(db, 'pub_image', identifier);
+      if (!r) return undefined;
       return {
         identifier,
-        metadata: await readMetadata(db, 'pub_image_metadata', id),
-        imageLists: await listsOf(db, 'pub_imagelist_image', id),
+        metadata: decode(r.metadata),
+        imageLists: await listsOf(db, 'pub_imagelist_image', Number(r.id)),
       };
     },
-    addImage: (identifier, metadata = {}) => create('pub_image', 'image', identifier, metadata, IMAGE_RESERVED),
+    addImage: (identifier, metadata = {}) =>
+      create('pub_image', 'image', identifier, metadata, IMAGE_RESERVED),
     deleteImage: (identifier) => remove('pub_image', 'image', identifier),
-    setImageKeys: (identifier, metadata) => setKeys('pub_image', 'image', identifier, metadata, IMAGE_RESERVED),
-    deleteImageKey: (identifier, key) => deleteKey('pub_image_metadata', 'pub_image', 'image', identifier, key),
+    setImageKeys: (identifier, metadata) =>
+      setKeys('pub_image', 'image', identifier, metadata, IMAGE_RESERVED),
+    deleteImageKey: (identifier, key) => deleteKey('pub_image', 'image', identifier, key),
 
-    bindEndorser: (imageList, dn) => bind('pub_imagelist_endorser', imageList, 'pub_endorser', 'endorser', dn),
-    unbindEndorser: (imageList, dn) => unbind('pub_imagelist_endorser', imageList, 'pub_endorser', 'endorser', dn),
+    bindEndorser: (imageList, dn) =>
+      bind('pub_imagelist_endorser', imageList, 'pub_endorser', 'endorser', dn),
+    unbindEndorser: (imageList, dn) =>
+      unbind('pub_imagelist_endorser', imageList, 'pub_endorser', 'endorser', dn),
     bindImage: (imageList, image) => bind('pub_imagelist_image', imageList, 'pub_image', 'image', image),
     unbindImage: (imageList, image) => unbind('pub_imagelist_image', imageList, 'pub_image', 'image', image),
 
@@ -468,9 +494,11 @@ function parseImport(document: unknown): ParsedImport {
   const byId = new Map<string, Metadata>();
   rawImages.forEach((entry, i) => {
     const image = isObject(entry) ? entry['hv:image'] : undefined;
-    if (!isObject(image)) throw invalid(`'hv:images[${i}]' is not an {"hv:image": {…}} object`, 'image list', identifier);
+    if (!isObject(image))
+      throw invalid(`'hv:images[${i}]' is not an {"hv:image": {…}} object`, 'image list', identifier);
     const id = image['dc:identifier'];
-    if (typeof id !== 'string' || id === '') throw invalid(`'hv:images[${i}]' has no 'dc:identifier' string`, 'image', String(i));
+    if (typeof id !== 'string' || id === '')
+      throw invalid(`'hv:images[${i}]' has no 'dc:identifier' string`, 'image', String(i));
     const meta: Metadata = {};
     for (const [k, v] of Object.entries(image)) if (k !== 'dc:identifier') meta[k] = text(v);
     byId.delete(id);
@@ -481,12 +509,19 @@ function parseImport(document: unknown): ParsedImport {
   const endorsers: ParsedImport['endorsers'] = [];
   rawEndorsers.forEach((entry, i) => {
     const x509 = isObject(entry) ? entry['hv:x509'] : undefined;
-    if (!isObject(x509)) throw invalid(`'hv:endorser' entry ${i} has no 'hv:x509' object`, 'image list', identifier);
+    if (!isObject(x509))
+      throw invalid(`'hv:endorser' entry ${i} has no 'hv:x509' object`, 'image list', identifier);
     const dn = x509['hv:dn'];
-    if (typeof dn !== 'string' || dn === '') throw invalid(`'hv:endorser' entry ${i} has no 'hv:dn' string`, 'endorser');
+    if (typeof dn !== 'string' || dn === '')
+      throw invalid(`'hv:endorser' entry ${i} has no 'hv:dn' string`, 'endorser');
     const meta: Metadata = {};
     for (const [k, v] of Object.entries(x509)) if (k !== 'hv:dn') meta[k] = text(v);
     if (!endorsers.some((e) => e.dn === dn)) endorsers.push({ dn, metadata: meta });
   });
-  return { identifier, metadata, images: [...byId].map(([id, meta]) => ({ identifier: id, metadata: meta })), endorsers };
+  return {
+    identifier,
+    metadata,
+    images: [...byId].map(([id, meta]) => ({ identifier: id, metadata: meta })),
+    endorsers,
+  };
 }

@@ -15,23 +15,22 @@ export interface StoreLockTable {
   acquired: string;
 }
 
+/** `metadata` is a JSON object of strings. */
 export interface PubEndorserTable {
   id: Generated<number>;
   dn: string;
+  metadata: string;
 }
 export interface PubImagelistTable {
   id: Generated<number>;
   identifier: string;
+  metadata: string;
   updated: string | null;
 }
 export interface PubImageTable {
   id: Generated<number>;
   identifier: string;
-}
-export interface PubMetadataTable {
-  owner_id: number;
-  key: string;
-  value: string;
+  metadata: string;
 }
 export interface PubBindingTable {
   id: Generated<number>;
@@ -124,11 +123,8 @@ export interface Database {
   store_meta: StoreMetaTable;
   store_lock: StoreLockTable;
   pub_endorser: PubEndorserTable;
-  pub_endorser_metadata: PubMetadataTable;
   pub_imagelist: PubImagelistTable;
-  pub_imagelist_metadata: PubMetadataTable;
   pub_image: PubImageTable;
-  pub_image_metadata: PubMetadataTable;
   pub_imagelist_endorser: PubBindingTable;
   pub_imagelist_image: PubBindingTable;
   sub_endorser: SubEndorserTable;

@@ -59,7 +59,10 @@ class StoreSqliteDialect extends SqliteDialect {
   }
 }
 
-type LibsqlCtor = new (path: string, options?: { timeout?: number }) => SqliteDatabase & {
+type LibsqlCtor = new (
+  path: string,
+  options?: { timeout?: number },
+) => SqliteDatabase & {
   exec(sql: string): unknown;
   pragma(sql: string): unknown;
 };
@@ -87,10 +90,14 @@ export async function createSqliteDialect(options: SqliteStoreDialectOptions): P
   if (!memory) {
     const dir = dirname(path);
     if (!existsSync(dir)) {
-      throw new StoreError('ERR_STORE_OPEN', `cannot open ${shown}: directory ${dir} does not exist`, { url: shown });
+      throw new StoreError('ERR_STORE_OPEN', `cannot open ${shown}: directory ${dir} does not exist`, {
+        url: shown,
+      });
     }
     if (!statSync(dir).isDirectory()) {
-      throw new StoreError('ERR_STORE_OPEN', `cannot open ${shown}: ${dir} is not a directory`, { url: shown });
+      throw new StoreError('ERR_STORE_OPEN', `cannot open ${shown}: ${dir} is not a directory`, {
+        url: shown,
+      });
     }
     if (options.mustExist && !existsSync(path)) {
       throw new StoreError('ERR_STORE_OPEN', `cannot open ${shown}: database file ${path} does not exist`, {

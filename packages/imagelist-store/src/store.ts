@@ -62,7 +62,12 @@ export async function migrateStore(
   try {
     outcome = await migrator.migrateToLatest();
   } catch (cause) {
-    throw new StoreError('ERR_STORE_MIGRATION', `migrating ${options.url ?? 'the store'} failed: ${(cause as Error).message}`, { url: options.url }, { cause });
+    throw new StoreError(
+      'ERR_STORE_MIGRATION',
+      `migrating ${options.url ?? 'the store'} failed: ${(cause as Error).message}`,
+      { url: options.url },
+      { cause },
+    );
   }
   for (const r of outcome.results ?? []) {
     options.log?.(r.status === 'Success' ? 'info' : 'warn', `migration ${r.migrationName}: ${r.status}`);
@@ -116,13 +121,21 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
     const deadline = Date.now() + waitMs;
     for (let attempt = 0; ; attempt++) {
       const got = await db.transaction().execute(async (trx) => {
-        const row = await trx.selectFrom('store_lock').selectAll().where('name', '=', lock).executeTakeFirst();
+        const row = await trx
+          .selectFrom('store_lock')
+          .selectAll()
+          .where('name', '=', lock)
+          .executeTakeFirst();
         if (row) {
           // A holder on this host whose process is gone crashed while holding the lock: take it over.
           const stale = row.host === host && row.pid !== process.pid && !pidAlive(Number(row.pid));
           if (!stale) return false;
           opts.log?.('warn', `lock '${lock}' was held by dead process ${row.pid}; taking it over`);
-          await trx.deleteFrom('store_lock').where('name', '=', lock).where('owner', '=', row.owner).execute();
+          await trx
+            .deleteFrom('store_lock')
+            .where('name', '=', lock)
+            .where('owner', '=', row.owner)
+            .execute();
         }
         await trx
           .insertInto('store_lock')
@@ -132,10 +145,14 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
       });
       if (got) break;
       if (Date.now() >= deadline) {
-        throw new StoreError('ERR_STORE_LOCKED', `lock '${lock}' is held by another process; gave up after ${waitMs} ms`, {
-          lock,
-          url: shown,
-        });
+        throw new StoreError(
+          'ERR_STORE_LOCKED',
+          `lock '${lock}' is held by another process; gave up after ${waitMs} ms`,
+          {
+            lock,
+            url: shown,
+          },
+        );
       }
       await delay(Math.min(25 * 2 ** Math.min(attempt, 3), Math.max(1, deadline - Date.now())));
     }
@@ -144,7 +161,8 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
       return await fn();
     } finally {
       heldSqliteLocks.delete(owner);
-      if (!closed) await db.deleteFrom('store_lock').where('name', '=', lock).where('owner', '=', owner).execute();
+      if (!closed)
+        await db.deleteFrom('store_lock').where('name', '=', lock).where('owner', '=', owner).execute();
     }
   }
 
@@ -154,13 +172,19 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
     // server drops the lock by itself if this process dies.
     return db.connection().execute(async (conn) => {
       for (let attempt = 0; ; attempt++) {
-        const r = await sql<{ ok: boolean }>`select pg_try_advisory_lock(${PG_LOCK_NAMESPACE}::int4, hashtext(${lock})) as ok`.execute(conn);
+        const r = await sql<{
+          ok: boolean;
+        }>`select pg_try_advisory_lock(${PG_LOCK_NAMESPACE}::int4, hashtext(${lock})) as ok`.execute(conn);
         if (r.rows[0]?.ok) break;
         if (Date.now() >= deadline) {
-          throw new StoreError('ERR_STORE_LOCKED', `lock '${lock}' is held by another process; gave up after ${waitMs} ms`, {
-            lock,
-            url: shown,
-          });
+          throw new StoreError(
+            'ERR_STORE_LOCKED',
+            `lock '${lock}' is held by another process; gave up after ${waitMs} ms`,
+            {
+              lock,
+              url: shown,
+            },
+          );
         }
         await delay(Math.min(25 * 2 ** Math.min(attempt, 3), Math.max(1, deadline - Date.now())));
       }
@@ -202,7 +226,11 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
 }
 
 /** Opens the store, runs `fn`, and always closes the store, whether `fn` succeeds or throws. */
-export async function usingStore<T>(url: string, fn: (store: Store) => Promise<T>, options?: OpenStoreOptions): Promise<T> {
+export async function usingStore<T>(
+  url: string,
+  fn: (store: Store) => Promise<T>,
+  options?: OpenStoreOptions,
+): Promise<T> {
   const store = await openStore(url, options);
   try {
     return await fn(store);

@@ -18,7 +18,27 @@ import type {
 import { StoreError, conflict, invalid, isUniqueViolation, notFound } from './errors.js';
 import type { Database, SubImagelistTable, SubSubscriptionTable } from './schema.js';
 import type { StoreContext } from './store.js';
+import { batches, bulkInsert } from './bulk.js';
 import { chunks, fromDb, toBool, toBytes, toDb, toNum } from './util.js';
+
+const INSTANCE_COLUMNS = [
+  { name: 'definition_id', type: 'int4' },
+  { name: 'imagelist_id', type: 'int4' },
+  { name: 'identifier', type: 'text' },
+  { name: 'title', type: 'text' },
+  { name: 'description', type: 'text' },
+  { name: 'hypervisor', type: 'text' },
+  { name: 'sha512', type: 'text' },
+  { name: 'uri', type: 'text' },
+  { name: 'os', type: 'text' },
+  { name: 'osversion', type: 'text' },
+  { name: 'arch', type: 'text' },
+  { name: 'version', type: 'text' },
+  { name: 'size', type: 'int8' },
+  { name: 'comments', type: 'text' },
+  { name: 'format', type: 'text' },
+  { name: 'image', type: 'text' },
+] as const;
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -46,7 +66,14 @@ export function splitUserInfo(uri: string): { uri: string; username?: string; pa
 
 type SummaryRow = Pick<
   SubImagelistTable,
-  'imported' | 'created' | 'expires' | 'version' | 'data_hash' | 'expired' | 'signer_subject' | 'signer_issuer'
+  | 'imported'
+  | 'created'
+  | 'expires'
+  | 'version'
+  | 'data_hash'
+  | 'expired'
+  | 'signer_subject'
+  | 'signer_issuer'
 > & { id: number };
 
 function summary(r: SummaryRow): StoredImageListSummary {
@@ -63,9 +90,14 @@ function summary(r: SummaryRow): StoredImageListSummary {
   return s;
 }
 
-
 function checkPrincipal(p: Principal, what: string): void {
-  if (!p || typeof p.subject !== 'string' || p.subject === '' || typeof p.issuer !== 'string' || p.issuer === '') {
+  if (
+    !p ||
+    typeof p.subject !== 'string' ||
+    p.subject === '' ||
+    typeof p.issuer !== 'string' ||
+    p.issuer === ''
+  ) {
     throw invalid(`${what} needs a non-empty subject and issuer`, 'principal');
   }
 }
@@ -74,7 +106,11 @@ export function createSubscriberRepository(db: Kysely<Database>, ctx: StoreConte
   const tx = <T>(fn: (trx: Transaction<Database>) => Promise<T>) => db.transaction().execute(fn);
 
   async function subRow(q: Db, identifier: string) {
-    return q.selectFrom('sub_subscription').selectAll().where('identifier', '=', identifier).executeTakeFirst();
+    return q
+      .selectFrom('sub_subscription')
+      .selectAll()
+      .where('identifier', '=', identifier)
+      .executeTakeFirst();
   }
   async function requireSub(q: Db, identifier: string) {
     const row = await subRow(q, identifier);
@@ -82,7 +118,11 @@ export function createSubscriberRepository(db: Kysely<Database>, ctx: StoreConte
     return row;
   }
   async function endorserId(q: Db, identifier: string): Promise<number | undefined> {
-    const r = await q.selectFrom('sub_endorser').select('id').where('identifier', '=', identifier).executeTakeFirst();
+    const r = await q
+      .selectFrom('sub_endorser')
+      .select('id')
+      .where('identifier', '=', identifier)
+      .executeTakeFirst();
     return r ? toNum(r.id) : undefined;
   }
 
@@ -101,12 +141,16 @@ export function createSubscriberRepository(db: Kysely<Database>, ctx: StoreConte
         e = { identifier: r.identifier, principals: [] };
         out.set(r.identifier, e);
       }
-      if (r.subject !== null && r.issuer !== null) e.principals.push({ subject: r.subject, issuer: r.issuer });
+      if (r.subject !== null && r.issuer !== null)
+        e.principals.push({ subject: r.subject, issuer: r.issuer });
     }
     return [...out.values()];
   }
 
-  async function subscriptions(q: Db, where?: { identifier?: string; uri?: string }): Promise<Subscription[]> {
+  async function subscriptions(
+    q: Db,
+    where?: { identifier?: string; uri?: string },
+  ): Promise<Subscription[]> {
     let query = q
       .selectFrom('sub_subscription as s')
       .leftJoin('sub_credential as c', 'c.subscription_id', 's.id')
@@ -148,7 +192,8 @@ export function createSubscriberRepository(db: Kysely<Database>, ctx: StoreConte
       };
       const updated = fromDb(r.updated);
       if (updated) s.updated = updated;
-      if (r.l_id !== null && r.l_id !== undefined) s.latest = summary({ ...(r as unknown as SummaryRow), id: r.l_id });
+      if (r.l_id !== null && r.l_id !== undefined)
+        s.latest = summary({ ...(r as unknown as SummaryRow), id: r.l_id });
       return s;
     });
   }
@@ -282,7 +327,10 @@ export function createSubscriberRepository(db: Kysely<Database>, ctx: StoreConte
     };
   }
 
-  function checkSubscriptionPatch(p: { trustAnchor?: unknown; updateMode?: unknown }, identifier: string): void {
+  function checkSubscriptionPatch(
+    p: { trustAnchor?: unknown; updateMode?: unknown },
+    identifier: string,
+  ): void {
     if (p.trustAnchor !== undefined && !TRUST_ANCHORS.includes(p.trustAnchor as TrustAnchorMode)) {
       throw invalid(`trust anchor must be one of ${TRUST_ANCHORS.join(', ')}`, 'subscription', identifier);
     }
@@ -305,7 +353,10 @@ export function createSubscriberRepository(db: Kysely<Database>, ctx: StoreConte
     const password = credentials.password === undefined ? (current?.password ?? null) : credentials.password;
     await q.deleteFrom('sub_credential').where('subscription_id', '=', subscriptionId).execute();
     if (username !== null || password !== null) {
-      await q.insertInto('sub_credential').values({ subscription_id: subscriptionId, username, password }).execute();
+      await q
+        .insertInto('sub_credential')
+        .values({ subscription_id: subscriptionId, username, password })
+        .execute();
     }
   }
 
@@ -315,7 +366,8 @@ export function createSubscriberRepository(db: Kysely<Database>, ctx: StoreConte
       return (await endorsers(db, identifier))[0];
     },
     async createEndorser(identifier, principals) {
-      if (typeof identifier !== 'string' || identifier === '') throw invalid('an endorser needs an identifier', 'endorser');
+      if (typeof identifier !== 'string' || identifier === '')
+        throw invalid('an endorser needs an identifier', 'endorser');
       if (!Array.isArray(principals) || principals.length === 0) {
         throw invalid(`endorser '${identifier}' needs at least one principal`, 'endorser', identifier);
       }
@@ -330,16 +382,24 @@ export function createSubscriberRepository(db: Kysely<Database>, ctx: StoreConte
               .select('e.identifier')
               .where('p.subject', '=', p.subject)
               .executeTakeFirst();
-            if (taken) throw conflict('principal', p.subject, `already belongs to endorser '${taken.identifier}'`);
+            if (taken)
+              throw conflict('principal', p.subject, `already belongs to endorser '${taken.identifier}'`);
           }
-          const row = await trx.insertInto('sub_endorser').values({ identifier }).returning('id').executeTakeFirstOrThrow();
+          const row = await trx
+            .insertInto('sub_endorser')
+            .values({ identifier })
+            .returning('id')
+            .executeTakeFirstOrThrow();
           await trx
             .insertInto('sub_principal')
-            .values(principals.map((p) => ({ endorser_id: toNum(row.id), subject: p.subject, issuer: p.issuer })))
+            .values(
+              principals.map((p) => ({ endorser_id: toNum(row.id), subject: p.subject, issuer: p.issuer })),
+            )
             .execute();
         });
       } catch (err) {
-        if (isUniqueViolation(err)) throw conflict('endorser', identifier, 'or one of its principals already exists');
+        if (isUniqueViolation(err))
+          throw conflict('endorser', identifier, 'or one of its principals already exists');
         throw err;
       }
       return { identifier, principals: principals.map((p) => ({ subject: p.subject, issuer: p.issuer })) };
@@ -368,7 +428,11 @@ export function createSubscriberRepository(db: Kysely<Database>, ctx: StoreConte
         .orderBy('e.identifier')
         .orderBy('s.identifier')
         .execute();
-      return rows.map((r) => ({ endorser: r.endorser, subscription: r.subscription, authorised: toBool(r.authorised) }));
+      return rows.map((r) => ({
+        endorser: r.endorser,
+        subscription: r.subscription,
+        authorised: toBool(r.authorised),
+      }));
     },
     async link(endorser, subscription) {
       await tx(async (trx) => {
@@ -381,8 +445,13 @@ export function createSubscriberRepository(db: Kysely<Database>, ctx: StoreConte
           .where('endorser_id', '=', eid)
           .where('subscription_id', '=', sub.id)
           .executeTakeFirst();
-        if (existing) await trx.updateTable('sub_link').set({ authorised: 1 }).where('id', '=', existing.id).execute();
-        else await trx.insertInto('sub_link').values({ endorser_id: eid, subscription_id: sub.id, authorised: 1 }).execute();
+        if (existing)
+          await trx.updateTable('sub_link').set({ authorised: 1 }).where('id', '=', existing.id).execute();
+        else
+          await trx
+            .insertInto('sub_link')
+            .values({ endorser_id: eid, subscription_id: sub.id, authorised: 1 })
+            .execute();
       });
     },
     async unlink(endorser, subscription) {
@@ -396,10 +465,14 @@ export function createSubscriberRepository(db: Kysely<Database>, ctx: StoreConte
           .where('subscription_id', '=', sub.id)
           .executeTakeFirst();
         if (Number(r.numDeletedRows) === 0) {
-          throw new StoreError('ERR_STORE_NOT_FOUND', `endorser '${endorser}' is not linked to subscription '${subscription}'`, {
-            entity: 'link',
-            key: `${endorser} ${subscription}`,
-          });
+          throw new StoreError(
+            'ERR_STORE_NOT_FOUND',
+            `endorser '${endorser}' is not linked to subscription '${subscription}'`,
+            {
+              entity: 'link',
+              key: `${endorser} ${subscription}`,
+            },
+          );
         }
       });
     },
@@ -427,8 +500,10 @@ export function createSubscriberRepository(db: Kysely<Database>, ctx: StoreConte
     },
     async createSubscription(input) {
       const { identifier, description } = input ?? ({} as typeof input);
-      if (typeof identifier !== 'string' || identifier === '') throw invalid('a subscription needs an identifier', 'subscription');
-      if (typeof input.uri !== 'string' || input.uri === '') throw invalid(`subscription '${identifier}' needs a uri`, 'subscription', identifier);
+      if (typeof identifier !== 'string' || identifier === '')
+        throw invalid('a subscription needs an identifier', 'subscription');
+      if (typeof input.uri !== 'string' || input.uri === '')
+        throw invalid(`subscription '${identifier}' needs a uri`, 'subscription', identifier);
       const trustAnchor = input.trustAnchor ?? 'none';
       const updateMode = input.updateMode ?? 0;
       checkSubscriptionPatch({ trustAnchor, updateMode }, identifier);
@@ -441,8 +516,17 @@ export function createSubscriberRepository(db: Kysely<Database>, ctx: StoreConte
       try {
         await tx(async (trx) => {
           if (await subRow(trx, identifier)) throw conflict('subscription', identifier);
-          const byUri = await trx.selectFrom('sub_subscription').select('identifier').where('uri', '=', split.uri).executeTakeFirst();
-          if (byUri) throw conflict('subscription uri', split.uri, `is already used by subscription '${byUri.identifier}'`);
+          const byUri = await trx
+            .selectFrom('sub_subscription')
+            .select('identifier')
+            .where('uri', '=', split.uri)
+            .executeTakeFirst();
+          if (byUri)
+            throw conflict(
+              'subscription uri',
+              split.uri,
+              `is already used by subscription '${byUri.identifier}'`,
+            );
           const row = await trx
             .insertInto('sub_subscription')
             .values({
@@ -471,13 +555,23 @@ export function createSubscriberRepository(db: Kysely<Database>, ctx: StoreConte
           for (const part of chunks([...defs], ROWS)) {
             await trx
               .insertInto('sub_image_definition')
-              .values(part.map(([id, cache]) => ({ subscription_id: sid, identifier: id, cache: cache ? 1 : 0, latest_instance_id: null })))
+              .values(
+                part.map(([id, cache]) => ({
+                  subscription_id: sid,
+                  identifier: id,
+                  cache: cache ? 1 : 0,
+                  latest_instance_id: null,
+                })),
+              )
               .execute();
           }
           if (input.endorser !== undefined) {
             const eid = await endorserId(trx, input.endorser);
             if (eid === undefined) throw notFound('endorser', input.endorser);
-            await trx.insertInto('sub_link').values({ endorser_id: eid, subscription_id: sid, authorised: 1 }).execute();
+            await trx
+              .insertInto('sub_link')
+              .values({ endorser_id: eid, subscription_id: sid, authorised: 1 })
+              .execute();
           }
         });
       } catch (err) {
@@ -496,7 +590,8 @@ export function createSubscriberRepository(db: Kysely<Database>, ctx: StoreConte
         if (patch.trustAnchor !== undefined) set.trust_anchor = patch.trustAnchor;
         if (patch.updateMode !== undefined) set.update_mode = patch.updateMode;
         if (patch.uri !== undefined) {
-          if (typeof patch.uri !== 'string' || patch.uri === '') throw invalid('a subscription uri cannot be empty', 'subscription', identifier);
+          if (typeof patch.uri !== 'string' || patch.uri === '')
+            throw invalid('a subscription uri cannot be empty', 'subscription', identifier);
           const split = splitUserInfo(patch.uri);
           const other = await trx
             .selectFrom('sub_subscription')
@@ -504,13 +599,19 @@ export function createSubscriberRepository(db: Kysely<Database>, ctx: StoreConte
             .where('uri', '=', split.uri)
             .where('id', '<>', sub.id)
             .executeTakeFirst();
-          if (other) throw conflict('subscription uri', split.uri, `is already used by subscription '${other.identifier}'`);
+          if (other)
+            throw conflict(
+              'subscription uri',
+              split.uri,
+              `is already used by subscription '${other.identifier}'`,
+            );
           set.uri = split.uri;
           if (split.username !== undefined || split.password !== undefined) {
             await writeCredentials(trx, sub.id, { username: split.username, password: split.password });
           }
         }
-        if (Object.keys(set).length) await trx.updateTable('sub_subscription').set(set).where('id', '=', sub.id).execute();
+        if (Object.keys(set).length)
+          await trx.updateTable('sub_subscription').set(set).where('id', '=', sub.id).execute();
       });
     },
     async setCredentials(identifier, credentials) {
@@ -521,14 +622,21 @@ export function createSubscriberRepository(db: Kysely<Database>, ctx: StoreConte
     },
     async getCredentials(identifier) {
       const sub = await requireSub(db, identifier);
-      const c = await db.selectFrom('sub_credential').selectAll().where('subscription_id', '=', sub.id).executeTakeFirst();
+      const c = await db
+        .selectFrom('sub_credential')
+        .selectAll()
+        .where('subscription_id', '=', sub.id)
+        .executeTakeFirst();
       const out: { username?: string; password?: string } = {};
       if (c?.username !== null && c?.username !== undefined) out.username = c.username;
       if (c?.password !== null && c?.password !== undefined) out.password = c.password;
       return out;
     },
     async deleteSubscription(identifier) {
-      const r = await db.deleteFrom('sub_subscription').where('identifier', '=', identifier).executeTakeFirst();
+      const r = await db
+        .deleteFrom('sub_subscription')
+        .where('identifier', '=', identifier)
+        .executeTakeFirst();
       if (Number(r.numDeletedRows) === 0) throw notFound('subscription', identifier);
     },
 
@@ -538,17 +646,25 @@ export function createSubscriberRepository(db: Kysely<Database>, ctx: StoreConte
       return storedList(db, toNum(sub.latest_list_id), subscription);
     },
     async recordImageList(subscription, input) {
-      if (!(input?.data instanceof Uint8Array)) throw invalid('recordImageList needs the raw bytes as a Uint8Array', 'subscription', subscription);
+      if (!(input?.data instanceof Uint8Array))
+        throw invalid('recordImageList needs the raw bytes as a Uint8Array', 'subscription', subscription);
       if (typeof input.dataHash !== 'string' || !/^[0-9a-f]{128}$/i.test(input.dataHash)) {
-        throw invalid('dataHash must be the sha512 of the data as 128 hex digits', 'subscription', subscription);
+        throw invalid(
+          'dataHash must be the sha512 of the data as 128 hex digits',
+          'subscription',
+          subscription,
+        );
       }
       checkPrincipal(input.signer, 'the signer');
       const seen = new Set<string>();
       for (const image of input.images ?? []) {
-        if (typeof image?.identifier !== 'string' || image.identifier === '') throw invalid('an image has no identifier', 'image');
-        if (seen.has(image.identifier)) throw invalid(`image '${image.identifier}' appears twice in the list`, 'image', image.identifier);
+        if (typeof image?.identifier !== 'string' || image.identifier === '')
+          throw invalid('an image has no identifier', 'image');
+        if (seen.has(image.identifier))
+          throw invalid(`image '${image.identifier}' appears twice in the list`, 'image', image.identifier);
         seen.add(image.identifier);
-        if (!Number.isFinite(Number(image.size))) throw invalid(`image '${image.identifier}' has no numeric size`, 'image', image.identifier);
+        if (!Number.isFinite(Number(image.size)))
+          throw invalid(`image '${image.identifier}' has no numeric size`, 'image', image.identifier);
       }
       return tx(async (trx) => {
         const sub = await requireSub(trx, subscription);
@@ -573,21 +689,30 @@ export function createSubscriberRepository(db: Kysely<Database>, ctx: StoreConte
           .executeTakeFirstOrThrow();
         const listId = toNum(list.id);
         const defs = new Map<string, number>();
-        for (const d of await trx.selectFrom('sub_image_definition').select(['id', 'identifier']).where('subscription_id', '=', sid).execute()) {
+        for (const d of await trx
+          .selectFrom('sub_image_definition')
+          .select(['id', 'identifier'])
+          .where('subscription_id', '=', sid)
+          .execute()) {
           defs.set(d.identifier, toNum(d.id));
         }
         const accepted: string[] = [];
         const refused: string[] = [];
         const fresh = input.images.filter((i) => !defs.has(i.identifier)).map((i) => i.identifier);
         if (mode & 1) {
-          for (const part of chunks(fresh, ROWS)) {
-            const rows = await trx
-              .insertInto('sub_image_definition')
-              .values(part.map((identifier) => ({ subscription_id: sid, identifier, cache: mode & 2 ? 1 : 0, latest_instance_id: null })))
-              .returning(['id', 'identifier'])
-              .execute();
-            for (const r of rows) defs.set(r.identifier, toNum(r.id));
-          }
+          const rows = await bulkInsert<{ id: number; identifier: string }>(
+            trx,
+            ctx.dialect,
+            'sub_image_definition',
+            [
+              { name: 'subscription_id', type: 'int4' },
+              { name: 'identifier', type: 'text' },
+              { name: 'cache', type: 'int4' },
+            ],
+            fresh.map((identifier) => [sid, identifier, mode & 2 ? 1 : 0]),
+            ['id', 'identifier'],
+          );
+          for (const r of rows) defs.set(r.identifier, toNum(r.id));
           accepted.push(...fresh);
         } else {
           refused.push(...fresh);
@@ -612,12 +737,25 @@ export function createSubscriberRepository(db: Kysely<Database>, ctx: StoreConte
             format: i.format ?? null,
             image: JSON.stringify(i.image ?? {}),
           }));
-        for (const part of chunks(instances, 200)) await trx.insertInto('sub_image_instance').values(part).execute();
-        // Point every definition that got an instance in this list at it, in one statement.
-        await sql`update sub_image_definition set latest_instance_id = (
-            select max(i.id) from sub_image_instance i where i.definition_id = sub_image_definition.id and i.imagelist_id = ${listId})
-          where subscription_id = ${sid} and exists (
-            select 1 from sub_image_instance i where i.definition_id = sub_image_definition.id and i.imagelist_id = ${listId})`.execute(trx);
+        const created = await bulkInsert<{ id: number; definition_id: number }>(
+          trx,
+          ctx.dialect,
+          'sub_image_instance',
+          INSTANCE_COLUMNS,
+          instances.map((i) => INSTANCE_COLUMNS.map((c) => i[c.name])),
+          ['id', 'definition_id'],
+        );
+        // Point every definition that got an instance in this list at it, one set-based UPDATE … FROM.
+        const pairs = created.map((r) => [toNum(r.definition_id), toNum(r.id)]);
+        for (const part of batches(pairs)) {
+          const source =
+            ctx.dialect === 'sqlite'
+              ? sql`(select value->>0 as did, value->>1 as iid from json_each(${JSON.stringify(part)}))`
+              : sql`(select * from unnest(${part.map((p) => p[0])}::int4[], ${part.map((p) => p[1])}::int4[]) as x(did, iid))`;
+          await sql`update sub_image_definition set latest_instance_id = u.iid from ${source} as u where sub_image_definition.id = u.did`.execute(
+            trx,
+          );
+        }
         await trx
           .updateTable('sub_subscription')
           .set({ latest_list_id: listId, updated: toDb(ctx.now()) })
@@ -629,10 +767,19 @@ export function createSubscriberRepository(db: Kysely<Database>, ctx: StoreConte
     async markImageListExpired(imageListId, at) {
       const when = toDb(at);
       await tx(async (trx) => {
-        const row = await trx.selectFrom('sub_imagelist').select(['id', 'expired']).where('id', '=', imageListId).executeTakeFirst();
+        const row = await trx
+          .selectFrom('sub_imagelist')
+          .select(['id', 'expired'])
+          .where('id', '=', imageListId)
+          .executeTakeFirst();
         if (!row) throw notFound('image list instance', String(imageListId));
         // The first time it was found expired is kept.
-        if (row.expired === null) await trx.updateTable('sub_imagelist').set({ expired: when }).where('id', '=', imageListId).execute();
+        if (row.expired === null)
+          await trx
+            .updateTable('sub_imagelist')
+            .set({ expired: when })
+            .where('id', '=', imageListId)
+            .execute();
       });
     },
 
@@ -641,15 +788,25 @@ export function createSubscriberRepository(db: Kysely<Database>, ctx: StoreConte
     findImagesBySha512: (sha512) => images(db, { sha512: String(sha512).toLowerCase() }).then(stripList),
     async setImageCache(identifier, cache, subscription) {
       return tx(async (trx) => {
-        let ids = trx.selectFrom('sub_image_definition as d').innerJoin('sub_subscription as s', 's.id', 'd.subscription_id').select('d.id').where('d.identifier', '=', identifier);
+        let ids = trx
+          .selectFrom('sub_image_definition as d')
+          .innerJoin('sub_subscription as s', 's.id', 'd.subscription_id')
+          .select('d.id')
+          .where('d.identifier', '=', identifier);
         if (subscription !== undefined) ids = ids.where('s.identifier', '=', subscription);
         const rows = (await ids.execute()).map((r) => toNum(r.id));
-        if (rows.length) await trx.updateTable('sub_image_definition').set({ cache: cache ? 1 : 0 }).where('id', 'in', rows).execute();
+        if (rows.length)
+          await trx
+            .updateTable('sub_image_definition')
+            .set({ cache: cache ? 1 : 0 })
+            .where('id', 'in', rows)
+            .execute();
         return rows.length;
       });
     },
     async acceptImage(subscription, identifier) {
-      if (typeof identifier !== 'string' || identifier === '') throw invalid('an image needs an identifier', 'image');
+      if (typeof identifier !== 'string' || identifier === '')
+        throw invalid('an image needs an identifier', 'image');
       await tx(async (trx) => {
         const sub = await requireSub(trx, subscription);
         const d = await trx
@@ -674,10 +831,14 @@ export function createSubscriberRepository(db: Kysely<Database>, ctx: StoreConte
           .where('identifier', '=', identifier)
           .executeTakeFirst();
         if (Number(r.numDeletedRows) === 0) {
-          throw new StoreError('ERR_STORE_NOT_FOUND', `image '${identifier}' is not registered in subscription '${subscription}'`, {
-            entity: 'image',
-            key: identifier,
-          });
+          throw new StoreError(
+            'ERR_STORE_NOT_FOUND',
+            `image '${identifier}' is not registered in subscription '${subscription}'`,
+            {
+              entity: 'image',
+              key: identifier,
+            },
+          );
         }
       });
     },
@@ -690,7 +851,8 @@ export function createSubscriberRepository(db: Kysely<Database>, ctx: StoreConte
     },
 
     async recordFailedEvent(event) {
-      if (typeof event?.type !== 'string' || event.type === '') throw invalid('a failed event needs a type', 'event');
+      if (typeof event?.type !== 'string' || event.type === '')
+        throw invalid('a failed event needs a type', 'event');
       const row = await db
         .insertInto('sub_failed_event')
         .values({

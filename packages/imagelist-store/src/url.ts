@@ -2,8 +2,12 @@ import { isAbsolute, resolve } from 'node:path';
 import { StoreError } from './errors.js';
 
 export type ParsedStoreUrl =
-  | { dialect: 'sqlite'; /** Absolute file path, or `:memory:`. */ path: string; url: string }
-  | { dialect: 'postgres'; /** Connection string for `pg`, driver suffix removed. */ connectionString: string; url: string };
+  | { dialect: 'sqlite' /** Absolute file path, or `:memory:`. */; path: string; url: string }
+  | {
+      dialect: 'postgres' /** Connection string for `pg`, driver suffix removed. */;
+      connectionString: string;
+      url: string;
+    };
 
 const ACCEPTED =
   "accepted forms: 'sqlite:///relative/path.db' (relative to the working directory), 'sqlite:////absolute/path.db', " +
@@ -24,13 +28,15 @@ export function parseStoreUrl(url: string, cwd: string = process.cwd()): ParsedS
     throw new StoreError('ERR_STORE_URL', `empty database URL; ${ACCEPTED}`, { url: shown });
   }
   const m = /^([a-z][a-z0-9.-]*)(\+[a-z0-9_.-]+)?:\/\/(.*)$/is.exec(url.trim());
-  if (!m) throw new StoreError('ERR_STORE_URL', `'${shown}' is not a database URL; ${ACCEPTED}`, { url: shown });
+  if (!m)
+    throw new StoreError('ERR_STORE_URL', `'${shown}' is not a database URL; ${ACCEPTED}`, { url: shown });
   const scheme = m[1].toLowerCase();
   const rest = m[3];
   if (scheme === 'sqlite') {
     const q = rest.indexOf('?');
     const body = q >= 0 ? rest.slice(0, q) : rest;
-    if (body === '' || body === '/' || body === '/:memory:') return { dialect: 'sqlite', path: ':memory:', url: shown };
+    if (body === '' || body === '/' || body === '/:memory:')
+      return { dialect: 'sqlite', path: ':memory:', url: shown };
     if (!body.startsWith('/')) {
       throw new StoreError(
         'ERR_STORE_URL',
@@ -43,10 +49,17 @@ export function parseStoreUrl(url: string, cwd: string = process.cwd()): ParsedS
     return { dialect: 'sqlite', path, url: shown };
   }
   if (scheme === 'postgresql' || scheme === 'postgres') {
-    if (rest === '') throw new StoreError('ERR_STORE_URL', `'${shown}' has no host or database; ${ACCEPTED}`, { url: shown });
+    if (rest === '')
+      throw new StoreError('ERR_STORE_URL', `'${shown}' has no host or database; ${ACCEPTED}`, {
+        url: shown,
+      });
     return { dialect: 'postgres', connectionString: `postgresql://${rest}`, url: shown };
   }
-  throw new StoreError('ERR_STORE_URL', `unsupported database scheme '${scheme}' in '${shown}'; ${ACCEPTED}`, {
-    url: shown,
-  });
+  throw new StoreError(
+    'ERR_STORE_URL',
+    `unsupported database scheme '${scheme}' in '${shown}'; ${ACCEPTED}`,
+    {
+      url: shown,
+    },
+  );
 }

@@ -24,7 +24,11 @@ function compareText(a: string, b: string): -1 | 0 | 1 {
 }
 
 /** Both token lists compared the way the original does; digit tokens rank above text and end the comparison. */
-function compareTokens(xs: string[], ys: string[], inner: ((x: string, y: string) => -1 | 0 | 1) | undefined): -1 | 0 | 1 {
+function compareTokens(
+  xs: string[],
+  ys: string[],
+  inner: ((x: string, y: string) => -1 | 0 | 1) | undefined,
+): -1 | 0 | 1 {
   for (let i = 0; i < Math.min(xs.length, ys.length); i++) {
     const x = xs[i];
     const y = ys[i];

@@ -10,14 +10,20 @@ export default function setup(project: TestProject): void {
   let url = process.env.TEST_POSTGRES_URL;
   const sqliteOnly = process.env.HEPIX_STORE_DIALECTS === 'sqlite' && process.env.CI !== 'true';
   if (!url && !sqliteOnly) {
-    const out = execFileSync('bash', [`${root}scripts/start-postgres.sh`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    const out = execFileSync('bash', [`${root}scripts/start-postgres.sh`], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     url = /^TEST_POSTGRES_URL=(.+)$/m.exec(out)?.[1]?.trim();
     if (!url) throw new Error('scripts/start-postgres.sh did not print TEST_POSTGRES_URL');
     process.env.TEST_POSTGRES_URL = url;
   }
   project.provide('TEST_POSTGRES_URL', url ?? '');
   if (process.env.HEPIX_SKIP_BUILD !== '1') {
-    execFileSync('pnpm', ['--filter', '@hepix/imagelist-store', 'run', 'build'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync('pnpm', ['--filter', '@hepix/imagelist-store', 'run', 'build'], {
+      cwd: root,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
   }
 }
 

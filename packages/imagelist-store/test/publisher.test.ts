@@ -12,7 +12,9 @@ function listDoc(version: string, images: Record<string, unknown>[], extra: Reco
       'dc:title': 'Test list',
       'hv:version': version,
       'hv:uri': 'https://example.org/list-1.smime',
-      'hv:endorser': { 'hv:x509': { 'hv:dn': DN, 'hv:ca': CA, 'dc:creator': 'Owen', 'hv:email': 'o@example.org' } },
+      'hv:endorser': {
+        'hv:x509': { 'hv:dn': DN, 'hv:ca': CA, 'dc:creator': 'Owen', 'hv:email': 'o@example.org' },
+      },
       'hv:images': images.map((i) => ({ 'hv:image': i })),
       ...extra,
     },
@@ -114,7 +116,13 @@ describe.each(dialects())('publisher repository on %s', (dialect) => {
 
   it('imports a document and exports it back in the published shape', async () => {
     const doc = listDoc('1.0', [
-      { 'dc:identifier': 'img-1', 'hv:size': 1024, 'hv:version': '1', 'sl:os': 'Linux', 'hv:ram_minimum': '512' },
+      {
+        'dc:identifier': 'img-1',
+        'hv:size': 1024,
+        'hv:version': '1',
+        'sl:os': 'Linux',
+        'hv:ram_minimum': '512',
+      },
       { 'dc:identifier': 'img-2', 'hv:size': '2048', 'hv:version': '1', 'ad:extra': { nested: true } },
     ]);
     const r = await store.publisher.importImageList(doc);
@@ -135,10 +143,27 @@ describe.each(dialects())('publisher repository on %s', (dialect) => {
         'dc:title': 'Test list',
         'hv:version': '1.0',
         'hv:uri': 'https://example.org/list-1.smime',
-        'hv:endorser': { 'hv:x509': { 'hv:dn': DN, 'hv:ca': CA, 'dc:creator': 'Owen', 'hv:email': 'o@example.org' } },
+        'hv:endorser': {
+          'hv:x509': { 'hv:dn': DN, 'hv:ca': CA, 'dc:creator': 'Owen', 'hv:email': 'o@example.org' },
+        },
         'hv:images': [
-          { 'hv:image': { 'dc:identifier': 'img-1', 'hv:size': 1024, 'hv:version': '1', 'sl:os': 'Linux', 'hv:ram_minimum': 512 } },
-          { 'hv:image': { 'dc:identifier': 'img-2', 'hv:size': 2048, 'hv:version': '1', 'ad:extra': '{"nested":true}' } },
+          {
+            'hv:image': {
+              'dc:identifier': 'img-1',
+              'hv:size': 1024,
+              'hv:version': '1',
+              'sl:os': 'Linux',
+              'hv:ram_minimum': 512,
+            },
+          },
+          {
+            'hv:image': {
+              'dc:identifier': 'img-2',
+              'hv:size': 2048,
+              'hv:version': '1',
+              'ad:extra': '{"nested":true}',
+            },
+          },
         ],
       },
     });
@@ -182,10 +207,14 @@ describe.each(dialects())('publisher repository on %s', (dialect) => {
     await p.setImageListKeys('list-1', { 'local:note': 'mine' });
     // An older list (1.9 < 1.10 numerically) keeps the stored list metadata; per image the image version rules.
     const older = await p.importImageList(
-      listDoc('1.9', [
-        { 'dc:identifier': 'a', 'hv:version': '1.9', 'dc:title': 'A-old' },
-        { 'dc:identifier': 'b', 'hv:version': '1.0.1', 'dc:title': 'B-newer' },
-      ], { 'dc:title': 'old title' }),
+      listDoc(
+        '1.9',
+        [
+          { 'dc:identifier': 'a', 'hv:version': '1.9', 'dc:title': 'A-old' },
+          { 'dc:identifier': 'b', 'hv:version': '1.0.1', 'dc:title': 'B-newer' },
+        ],
+        { 'dc:title': 'old title' },
+      ),
     );
     expect(older.created).toBe(false);
     expect(older.metadataUpdated).toBe(false);
@@ -193,12 +222,18 @@ describe.each(dialects())('publisher repository on %s', (dialect) => {
       { identifier: 'a', created: false, metadataUpdated: false },
       { identifier: 'b', created: false, metadataUpdated: true },
     ]);
-    expect((await p.getImageList('list-1'))?.metadata).toMatchObject({ 'dc:title': 'Test list', 'hv:version': '1.10', 'local:note': 'mine' });
+    expect((await p.getImageList('list-1'))?.metadata).toMatchObject({
+      'dc:title': 'Test list',
+      'hv:version': '1.10',
+      'local:note': 'mine',
+    });
     expect((await p.getImage('a'))?.metadata['dc:title']).toBe('A2');
     expect((await p.getImage('b'))?.metadata['dc:title']).toBe('B-newer');
 
     // The same version is accepted and replaces the metadata (keys not in the import go away).
-    const same = await p.importImageList(listDoc('1.10', [{ 'dc:identifier': 'a', 'hv:version': '2.0', 'dc:title': 'A2b' }]));
+    const same = await p.importImageList(
+      listDoc('1.10', [{ 'dc:identifier': 'a', 'hv:version': '2.0', 'dc:title': 'A2b' }]),
+    );
     expect(same.metadataUpdated).toBe(true);
     const list = await p.getImageList('list-1');
     expect(list?.metadata['local:note']).toBeUndefined();
@@ -215,7 +250,10 @@ describe.each(dialects())('publisher repository on %s', (dialect) => {
     await expectCode(p.importImageList({ 'hv:imagelist': { 'dc:title': 'no id' } }), 'ERR_STORE_INVALID');
     await expectCode(p.importImageList(listDoc('2', [{ 'dc:title': 'no identifier' }])), 'ERR_STORE_INVALID');
     await expectCode(p.importImageList(listDoc('2', [], { 'hv:images': 'nope' })), 'ERR_STORE_INVALID');
-    await expectCode(p.importImageList(listDoc('2', [], { 'hv:endorser': { 'hv:x509': { 'hv:ca': CA } } })), 'ERR_STORE_INVALID');
+    await expectCode(
+      p.importImageList(listDoc('2', [], { 'hv:endorser': { 'hv:x509': { 'hv:ca': CA } } })),
+      'ERR_STORE_INVALID',
+    );
     expect(await p.exportImageList('list-1')).toEqual(before);
     expect(await p.listImageLists()).toEqual(['list-1']);
   });
@@ -224,7 +262,9 @@ describe.each(dialects())('publisher repository on %s', (dialect) => {
     const p = store.publisher;
     await p.addEndorser(DN, { 'hv:ca': CA });
     const r = await p.importImageList(
-      listDoc('1', [], { 'hv:endorser': [{ 'hv:x509': { 'hv:dn': DN, 'hv:ca': CA } }, { 'hv:x509': { 'hv:dn': '/CN=Two' } }] }),
+      listDoc('1', [], {
+        'hv:endorser': [{ 'hv:x509': { 'hv:dn': DN, 'hv:ca': CA } }, { 'hv:x509': { 'hv:dn': '/CN=Two' } }],
+      }),
     );
     expect(r.endorsers).toEqual([
       { dn: DN, created: false },

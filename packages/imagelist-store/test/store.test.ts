@@ -65,11 +65,16 @@ describe('openStore errors', () => {
   it('refuses to create a database with mustExist', async () => {
     const t = tempDir();
     cleanups.push(() => t.dispose());
-    const err = await expectCode(openStore(`sqlite:///${t.dir}/store.db`, { mustExist: true }), 'ERR_STORE_OPEN');
+    const err = await expectCode(
+      openStore(`sqlite:///${t.dir}/store.db`, { mustExist: true }),
+      'ERR_STORE_OPEN',
+    );
     expect(err.message).toContain('does not exist');
     expect(existsSync(join(t.dir, 'store.db'))).toBe(false);
     await usingStore(`sqlite:///${t.dir}/store.db`, async () => {});
-    await usingStore(`sqlite:///${t.dir}/store.db`, async (s) => expect(s.dialect).toBe('sqlite'), { mustExist: true });
+    await usingStore(`sqlite:///${t.dir}/store.db`, async (s) => expect(s.dialect).toBe('sqlite'), {
+      mustExist: true,
+    });
   });
 
   it('gives ERR_STORE_OPEN for a read-only database directory or file', async () => {
@@ -97,7 +102,10 @@ describe('openStore errors', () => {
     const argv = ['--input-type=module', '-e', script, ...urls];
     const out =
       process.getuid?.() === 0
-        ? execFileSync('runuser', ['-u', 'nobody', '--', process.execPath, ...argv], { encoding: 'utf8', cwd: '/' })
+        ? execFileSync('runuser', ['-u', 'nobody', '--', process.execPath, ...argv], {
+            encoding: 'utf8',
+            cwd: '/',
+          })
         : execFileSync(process.execPath, argv, { encoding: 'utf8' });
     const results = JSON.parse(out) as { code?: string; message?: string }[];
     expect(results.map((r) => r.code)).toEqual(['ERR_STORE_OPEN', 'ERR_STORE_OPEN']);
@@ -147,7 +155,9 @@ describe.each(dialects())('store lifecycle on %s', (dialect) => {
     try {
       expect(messages).toEqual(['migration 0002_failed_events_and_checksums: Success']);
       expect((await store.subscriber.listEndorsers()).map((e) => e.identifier)).toEqual(['e']);
-      expect(await store.subscriber.recordFailedEvent({ type: 't', payload: {}, error: 'e' })).toBeGreaterThan(0);
+      expect(
+        await store.subscriber.recordFailedEvent({ type: 't', payload: {}, error: 'e' }),
+      ).toBeGreaterThan(0);
     } finally {
       await store.close();
     }
@@ -156,7 +166,9 @@ describe.each(dialects())('store lifecycle on %s', (dialect) => {
   it('refuses a store made by a newer version with ERR_STORE_MIGRATION', async () => {
     const url = await database(dialect);
     const store = await openStore(url);
-    await sql`insert into store_migration (name, timestamp) values ('9999_from_the_future', '2030-01-01')`.execute(store.db);
+    await sql`insert into store_migration (name, timestamp) values ('9999_from_the_future', '2030-01-01')`.execute(
+      store.db,
+    );
     await store.close();
     const err = await expectCode(openStore(url), 'ERR_STORE_MIGRATION');
     expect(err.message).toContain('newer version');
@@ -193,17 +205,25 @@ describe.each(dialects())('store lifecycle on %s', (dialect) => {
           return tag;
         });
       expect(await Promise.all([job('a'), job('b'), job('c')])).toEqual(['a', 'b', 'c']);
-      for (let i = 0; i < events.length; i += 2) expect(events[i].slice(0, -1)).toBe(events[i + 1].slice(0, -1));
+      for (let i = 0; i < events.length; i += 2)
+        expect(events[i].slice(0, -1)).toBe(events[i + 1].slice(0, -1));
 
       // Other names do not wait.
       let inner = '';
-      await s.withLock('one', () => s.withLock('two', async () => void (inner = 'ran')));
+      await s.withLock('one', () =>
+        s.withLock('two', async () => {
+          inner = 'ran';
+        }),
+      );
       expect(inner).toBe('ran');
 
       let release!: () => void;
       const held = s.withLock('busy', () => new Promise<void>((r) => (release = r)));
       await new Promise((r) => setTimeout(r, 50));
-      const err = await expectCode(s.withLock('busy', async () => 'never', { waitMs: 150 }), 'ERR_STORE_LOCKED');
+      const err = await expectCode(
+        s.withLock('busy', async () => 'never', { waitMs: 150 }),
+        'ERR_STORE_LOCKED',
+      );
       expect(err.lock).toBe('busy');
       release();
       await held;
@@ -221,7 +241,10 @@ describe.each(dialects())('store lifecycle on %s', (dialect) => {
       const isLocked = new Promise<void>((r) => (locked = r));
       const holder = runChild(['hold-lock', url, 'cron', '1500'], (l) => l.locked && locked());
       await isLocked;
-      await expectCode(s.withLock('cron', async () => 0, { waitMs: 200 }), 'ERR_STORE_LOCKED');
+      await expectCode(
+        s.withLock('cron', async () => 0, { waitMs: 200 }),
+        'ERR_STORE_LOCKED',
+      );
       const t0 = Date.now();
       expect(await s.withLock('cron', async () => 'mine', { waitMs: 20_000 })).toBe('mine');
       expect((await holder).lines).toEqual([{ locked: true }, { released: true }]);
@@ -237,9 +260,14 @@ describe.each(dialects())('store lifecycle on %s', (dialect) => {
   it('two processes running the same job under withLock never interleave (no lost updates)', async () => {
     const url = await database(dialect);
     await usingStore(url, (s) => s.publisher.addImageList('counter', { n: '0' }));
-    const runs = await Promise.all([runChild(['counter', url, 'job', '15', 'lock']), runChild(['counter', url, 'job', '15', 'lock'])]);
+    const runs = await Promise.all([
+      runChild(['counter', url, 'job', '15', 'lock']),
+      runChild(['counter', url, 'job', '15', 'lock']),
+    ]);
     for (const r of runs) expect(r.lines).toEqual([{ done: true }]);
-    await usingStore(url, async (s) => expect((await s.publisher.getImageList('counter'))?.metadata.n).toBe('30'));
+    await usingStore(url, async (s) =>
+      expect((await s.publisher.getImageList('counter'))?.metadata.n).toBe('30'),
+    );
   });
 });
 

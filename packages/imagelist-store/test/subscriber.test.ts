@@ -3,7 +3,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ImageInstance, RecordImageListInput, Store } from '../src/index.js';
 import { dialects, expectCode, fakeSha, freshStore } from './helpers.js';
 
-const SIGNER = { subject: '/C=DE/O=GermanGrid/OU=DESY/CN=Owen Synge', issuer: '/C=DE/O=GermanGrid/CN=GridKa-CA' };
+const SIGNER = {
+  subject: '/C=DE/O=GermanGrid/OU=DESY/CN=Owen Synge',
+  issuer: '/C=DE/O=GermanGrid/CN=GridKa-CA',
+};
 const SUB = 'f3e4e9a2-0b0e-4c43-9a7f-6f3b1d2c0001';
 
 function image(id: string, extra: Partial<ImageInstance> = {}): Omit<ImageInstance, 'imageListId'> {
@@ -26,7 +29,11 @@ function image(id: string, extra: Partial<ImageInstance> = {}): Omit<ImageInstan
   };
 }
 
-function listInput(version: string, ids: string[], opts: { expires?: string; data?: string } = {}): RecordImageListInput {
+function listInput(
+  version: string,
+  ids: string[],
+  opts: { expires?: string; data?: string } = {},
+): RecordImageListInput {
   const data = new TextEncoder().encode(opts.data ?? `signed list ${version} ${ids.join(',')}`);
   return {
     data,
@@ -66,7 +73,10 @@ describe.each(dialects())('subscriber repository on %s', (dialect) => {
     const s = store.subscriber;
     const e = await s.createEndorser('owen', [SIGNER, { subject: '/CN=Other', issuer: '/CN=CA2' }]);
     expect(e.principals).toHaveLength(2);
-    await expectCode(s.createEndorser('owen', [{ subject: '/CN=new', issuer: '/CN=x' }]), 'ERR_STORE_CONFLICT');
+    await expectCode(
+      s.createEndorser('owen', [{ subject: '/CN=new', issuer: '/CN=x' }]),
+      'ERR_STORE_CONFLICT',
+    );
     await expectCode(s.createEndorser('other', [SIGNER]), 'ERR_STORE_CONFLICT');
     await expectCode(s.createEndorser('empty', []), 'ERR_STORE_INVALID');
     expect(await s.listEndorsers()).toEqual([e]);
@@ -94,7 +104,9 @@ describe.each(dialects())('subscriber repository on %s', (dialect) => {
       hasUsername: false,
       hasPassword: false,
     });
-    expect(await store.subscriber.listLinks()).toEqual([{ endorser: 'owen', subscription: SUB, authorised: true }]);
+    expect(await store.subscriber.listLinks()).toEqual([
+      { endorser: 'owen', subscription: SUB, authorised: true },
+    ]);
     expect(await store.subscriber.isAuthorised(SUB, SIGNER)).toBe(true);
     expect(await store.subscriber.isAuthorised(SUB, { ...SIGNER, issuer: '/CN=other' })).toBe(false);
     expect((await store.subscriber.listImages()).map((i) => [i.identifier, i.state])).toEqual([
@@ -104,7 +116,13 @@ describe.each(dialects())('subscriber repository on %s', (dialect) => {
     await expectCode(subscribeAgain(), 'ERR_STORE_CONFLICT');
     // A failing create (unknown endorser) leaves nothing behind.
     await expectCode(
-      store.subscriber.createSubscription({ identifier: 'x', description: '', uri: 'file:///x', endorser: 'nobody', images: [{ identifier: 'q', cache: true }] }),
+      store.subscriber.createSubscription({
+        identifier: 'x',
+        description: '',
+        uri: 'file:///x',
+        endorser: 'nobody',
+        images: [{ identifier: 'q', cache: true }],
+      }),
       'ERR_STORE_NOT_FOUND',
     );
     expect(await store.subscriber.getSubscription('x')).toBeUndefined();
@@ -112,7 +130,11 @@ describe.each(dialects())('subscriber repository on %s', (dialect) => {
   });
 
   function subscribeAgain() {
-    return store.subscriber.createSubscription({ identifier: 'other', description: '', uri: 'https://example.org/list.smime' });
+    return store.subscriber.createSubscription({
+      identifier: 'other',
+      description: '',
+      uri: 'https://example.org/list.smime',
+    });
   }
 
   it('keeps Basic-auth secrets apart from the subscription', async () => {
@@ -127,7 +149,9 @@ describe.each(dialects())('subscriber repository on %s', (dialect) => {
     expect(JSON.stringify(await s.listSubscriptions())).not.toContain('TOKEN');
     expect(JSON.stringify(await s.listSubscriptions())).not.toContain('x-oauth-basic');
     expect(await s.getCredentials(SUB)).toEqual({ username: 'TOKEN', password: 'x-oauth-basic' });
-    expect((await s.getSubscriptionByUri('https://vmcaster.appdb.egi.eu/store/vo/list.smime'))?.identifier).toBe(SUB);
+    expect(
+      (await s.getSubscriptionByUri('https://vmcaster.appdb.egi.eu/store/vo/list.smime'))?.identifier,
+    ).toBe(SUB);
     await s.setCredentials(SUB, { password: null });
     expect(await s.getCredentials(SUB)).toEqual({ username: 'TOKEN' });
     await s.setCredentials(SUB, { username: null });
@@ -141,7 +165,13 @@ describe.each(dialects())('subscriber repository on %s', (dialect) => {
     const s = store.subscriber;
     await subscribe();
     await s.createSubscription({ identifier: 'two', description: '', uri: 'file:///two' });
-    await s.updateSubscription(SUB, { description: 'new', authorised: false, trustAnchor: 'igtf', updateMode: 3, uri: 'https://example.org/moved' });
+    await s.updateSubscription(SUB, {
+      description: 'new',
+      authorised: false,
+      trustAnchor: 'igtf',
+      updateMode: 3,
+      uri: 'https://example.org/moved',
+    });
     expect(await s.getSubscription(SUB)).toMatchObject({
       description: 'new',
       authorised: false,
@@ -232,7 +262,12 @@ describe.each(dialects())('subscriber repository on %s', (dialect) => {
   it('lets the same image UUID live in two subscriptions', async () => {
     const s = store.subscriber;
     await subscribe(0, [{ identifier: 'shared', cache: false }]);
-    await s.createSubscription({ identifier: 'sub-2', description: '', uri: 'file:///two', images: [{ identifier: 'shared', cache: false }] });
+    await s.createSubscription({
+      identifier: 'sub-2',
+      description: '',
+      uri: 'file:///two',
+      images: [{ identifier: 'shared', cache: false }],
+    });
     expect((await s.getImages('shared')).map((i) => i.subscription).sort()).toEqual([SUB, 'sub-2'].sort());
     expect(await s.setImageCache('shared', true, 'sub-2')).toBe(1);
     expect((await s.getImages('shared')).map((i) => [i.subscription, i.cache])).toEqual(
@@ -293,7 +328,13 @@ describe.each(dialects())('subscriber repository on %s', (dialect) => {
     expect(await s.listImages()).toEqual([]);
     expect(await s.listLinks()).toEqual([]);
     const db = store.db as unknown as import('kysely').Kysely<Record<string, Record<string, unknown>>>;
-    for (const table of ['sub_imagelist', 'sub_image_instance', 'sub_image_definition', 'sub_credential', 'sub_link']) {
+    for (const table of [
+      'sub_imagelist',
+      'sub_image_instance',
+      'sub_image_definition',
+      'sub_credential',
+      'sub_link',
+    ]) {
       const rows = await db.selectFrom(table).selectAll().execute();
       expect(rows, table).toEqual([]);
     }
@@ -303,7 +344,10 @@ describe.each(dialects())('subscriber repository on %s', (dialect) => {
   it('refuses a bad recordImageList input without storing anything', async () => {
     const s = store.subscriber;
     await subscribe(1);
-    await expectCode(s.recordImageList(SUB, { ...listInput('1', ['a']), dataHash: 'nothex' }), 'ERR_STORE_INVALID');
+    await expectCode(
+      s.recordImageList(SUB, { ...listInput('1', ['a']), dataHash: 'nothex' }),
+      'ERR_STORE_INVALID',
+    );
     const dup = listInput('1', ['a']);
     dup.images.push(image('a'));
     await expectCode(s.recordImageList(SUB, dup), 'ERR_STORE_INVALID');
@@ -314,10 +358,21 @@ describe.each(dialects())('subscriber repository on %s', (dialect) => {
 
   it('queues failed events for redelivery', async () => {
     const s = store.subscriber;
-    const id = await s.recordFailedEvent({ type: 'AvailablePostfix', payload: { VMCATCHER_EVENT_DC_IDENTIFIER: 'a' }, error: 'exit 1' });
+    const id = await s.recordFailedEvent({
+      type: 'AvailablePostfix',
+      payload: { VMCATCHER_EVENT_DC_IDENTIFIER: 'a' },
+      error: 'exit 1',
+    });
     await s.bumpFailedEvent(id, 'exit 2');
     expect(await s.listFailedEvents()).toEqual([
-      { id, recorded: clock, type: 'AvailablePostfix', payload: { VMCATCHER_EVENT_DC_IDENTIFIER: 'a' }, error: 'exit 2', attempts: 2 },
+      {
+        id,
+        recorded: clock,
+        type: 'AvailablePostfix',
+        payload: { VMCATCHER_EVENT_DC_IDENTIFIER: 'a' },
+        error: 'exit 2',
+        attempts: 2,
+      },
     ]);
     await s.deleteFailedEvent(id);
     await expectCode(s.deleteFailedEvent(id), 'ERR_STORE_NOT_FOUND');

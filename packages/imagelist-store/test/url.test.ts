@@ -13,8 +13,12 @@ describe('parseStoreUrl', () => {
       path: '/var/lib/x/vmcatcher.db',
       url: 'sqlite:///vmcatcher.db',
     });
-    expect(pathOf('sqlite:///var/lib/vmcatcher/vmcatcher.db', '/home/u')).toBe('/home/u/var/lib/vmcatcher/vmcatcher.db');
-    expect(pathOf('sqlite:////var/lib/vmcatcher/vmcatcher.db', '/home/u')).toBe('/var/lib/vmcatcher/vmcatcher.db');
+    expect(pathOf('sqlite:///var/lib/vmcatcher/vmcatcher.db', '/home/u')).toBe(
+      '/home/u/var/lib/vmcatcher/vmcatcher.db',
+    );
+    expect(pathOf('sqlite:////var/lib/vmcatcher/vmcatcher.db', '/home/u')).toBe(
+      '/var/lib/vmcatcher/vmcatcher.db',
+    );
     expect(pathOf('sqlite://')).toBe(':memory:');
     expect(pathOf('sqlite:///:memory:')).toBe(':memory:');
     expect(pathOf('sqlite+pysqlite:////tmp/a.db')).toBe('/tmp/a.db');
@@ -29,7 +33,9 @@ describe('parseStoreUrl', () => {
       url: 'postgresql://vm:***@db.example.org:5433/vmcatcher',
     });
     expect(parseStoreUrl('postgres://localhost/x').dialect).toBe('postgres');
-    expect((parseStoreUrl('postgresql+psycopg2://u@h/d') as { connectionString: string }).connectionString).toBe('postgresql://u@h/d');
+    expect(
+      (parseStoreUrl('postgresql+psycopg2://u@h/d') as { connectionString: string }).connectionString,
+    ).toBe('postgresql://u@h/d');
     expect(redactUrl('postgres://u:p@h/d')).toBe('postgres://u:***@h/d');
   });
 
@@ -82,7 +88,11 @@ describe('compareVersions (split_numeric_sort ordering, sort-order sign)', () =>
   });
 
   it('agrees with @hepix/hepix-imagelist-schema on random versions', () => {
-    const part = fc.oneof(fc.stringMatching(/^[0-9]{1,3}$/), fc.stringMatching(/^[a-z]{1,2}[0-9]?$/), fc.constantFrom('-', '.', '/', ','));
+    const part = fc.oneof(
+      fc.stringMatching(/^[0-9]{1,3}$/),
+      fc.stringMatching(/^[a-z]{1,2}[0-9]?$/),
+      fc.constantFrom('-', '.', '/', ','),
+    );
     const version = fc.array(part, { minLength: 1, maxLength: 6 }).map((p) => p.join(''));
     fc.assert(
       fc.property(version, version, (a, b) => {

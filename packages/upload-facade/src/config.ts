@@ -122,7 +122,7 @@ export function parseUploadConfig(text: string, file?: string): UploadConfig {
     for (const e of merged) {
       let value: unknown;
       try {
-        value = JSON.parse(e.value);
+        value = parseJsonValue(e.value);
       } catch {
         throw configError(
           `value ${JSON.stringify(e.value)} is not JSON (strings need double quotes, e.g. ${JSON.stringify(e.value.trim())})`,
@@ -188,6 +188,17 @@ export function parseUploadConfig(text: string, file?: string): UploadConfig {
     sections.push(section);
   }
   return { file, sections, warnings };
+}
+
+/** JSON.parse, tolerating a trailing ` ; comment` or ` # comment` as ConfigParser strips inline comments. */
+function parseJsonValue(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    const m = /^(.*?)\s+[;#].*$/s.exec(text);
+    if (m) return JSON.parse(m[1]);
+    throw err;
+  }
 }
 
 /** Reads and parses a vmcaster upload configuration file. */

@@ -141,13 +141,25 @@ export function createUploadFacade(opts: UploadFacadeOptions): UploadFacade {
         `${where}: section [${section.name}]: unknown protocol ${JSON.stringify(section.protocol)} (known: ${Object.keys(factories).sort().join(', ')})`,
         { file: config.file, section: section.name, key: 'protocol', protocol },
       );
-    b = factory({
-      protocol,
-      options: { ...(opts.backendOptions ?? {}), ...section.options },
-      section,
-      flags: opts.flags ?? {},
-      log,
-    });
+    try {
+      b = factory({
+        protocol,
+        options: { ...(opts.backendOptions ?? {}), ...section.options },
+        section,
+        flags: opts.flags ?? {},
+        log,
+      });
+    } catch (err) {
+      if (err instanceof UploadError && err.code === 'ERR_UPLOAD_CONFIG')
+        throw new UploadError('ERR_UPLOAD_CONFIG', `${where}: section [${section.name}]: ${err.message}`, {
+          file: config.file,
+          section: section.name,
+          key: err.key,
+          protocol,
+          cause: err,
+        });
+      throw err;
+    }
     instances.set(section, b);
     return b;
   }

@@ -1,4 +1,6 @@
 export { commandBackend, GSIDCAP_PRESET } from './backends/command.js';
+export type { AppDbResult } from './backends/egiappdb.js';
+export { appDbActions, appDbEndpoint, egiAppDbBackend } from './backends/egiappdb.js';
 export { davUrl, httpBackend } from './backends/http.js';
 export { localBackend } from './backends/local.js';
 export { builtinBackends } from './backends/registry.js';

@@ -78,6 +78,7 @@ describe('parseUploadConfig', () => {
         'argv = ["a",',
         '  "b"]',
         'allowUnknownHost = false',
+        'concurrency = 8 ; inline comment',
       ].join('\n'),
       'x.cfg',
     );
@@ -89,6 +90,7 @@ describe('parseUploadConfig', () => {
       knownHosts: '/etc/ssh/ssh_known_hosts',
       argv: ['a', 'b'],
       allowUnknownHost: false,
+      concurrency: 8,
     });
   });
 
@@ -239,6 +241,26 @@ describe('createUploadFacade', () => {
       section: 'bad',
       key: 'protocol',
     });
+  });
+
+  it('names file, section and key for a bad backend option', async () => {
+    const f = createUploadFacade({
+      config: parseUploadConfig(
+        '[cmd]\nserver = "h"\nprotocol = "command"\nuriMatch = "^https://h/"\nuriReplace = "/x/"\nargv = "cp {local} {remote}"\n',
+        '/etc/vmcaster/vmcaster.cfg',
+      ),
+    });
+    const err = await f.put('https://h/a', Readable.from([])).catch((e: unknown) => e);
+    expect(err).toMatchObject({
+      code: 'ERR_UPLOAD_CONFIG',
+      file: '/etc/vmcaster/vmcaster.cfg',
+      section: 'cmd',
+      key: 'argv',
+    });
+    expect((err as Error).message).toMatch(
+      /^\/etc\/vmcaster\/vmcaster\.cfg: section \[cmd\]: command: option "argv" must be an array of strings/,
+    );
+    await f.dispose();
   });
 
   it('uses injected backends with merged options and flags, and disposes them', async () => {

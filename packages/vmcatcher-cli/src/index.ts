@@ -1,2 +1,6 @@
-// Not yet implemented: see README.md.
-export {};
+// Programmatic entry points of the vmcatcher tools (each returns the exit code).
+export { type CliIo, exitCodeFor, type OutputFormat } from './common/context.js';
+export { registerSubcommand, runVmcatcher } from './commands/dispatch.js';
+export { runEndorserCommand } from './commands/endorser.js';
+export { runImageCommand } from './commands/image.js';
+export { runSubscribeCommand } from './commands/subscribe.js';

@@ -142,9 +142,11 @@ export const httpBackend: BackendFactory = ({ protocol = 'http', options } = {})
     try {
       res = await client.request('PUT', dest, { headers: auth, body, signal, target });
     } catch (err) {
-      src.stream.destroy();
       if (signal?.aborted) throw abortedError(target, protocol, signal.reason);
       throw wrapError(err, 'ERR_UPLOAD_FAILED', `${protocol}: PUT ${dest.href} failed`, { target, protocol });
+    } finally {
+      // a server may answer before reading the body: never leave the source open
+      src.stream.destroy();
     }
     if (res.status < 200 || res.status > 299) {
       if (res.status === 409 || res.status === 404) collections.clear();

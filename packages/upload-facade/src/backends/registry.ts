@@ -1,5 +1,6 @@
 import type { BackendFactory } from '../types.js';
 import { commandBackend } from './command.js';
+import { egiAppDbBackend } from './egiappdb.js';
 import { httpBackend } from './http.js';
 import { localBackend } from './local.js';
 import { sshBackend } from './ssh.js';
@@ -15,4 +16,5 @@ export const builtinBackends: Record<string, BackendFactory> = {
   webdav: (o) => httpBackend({ ...o, protocol: 'webdav' }),
   command: (o) => commandBackend({ ...o, protocol: 'command' }),
   gsidcap: (o) => commandBackend({ ...o, protocol: 'gsidcap' }),
+  egiappdb: egiAppDbBackend,
 };

@@ -334,12 +334,14 @@ export const sshBackend: BackendFactory = ({
     const src = await openSource(source, opts);
     const tmp = posix.join(posix.dirname(t.path), tempName(posix.basename(t.path)));
     const meter = new Meter(src.size, opts.onProgress);
+    src.stream.on('error', (err) => meter.destroy(err));
     const onAbort = () => src.stream.destroy(abortedError(target, protocol, signal?.reason));
     signal?.addEventListener('abort', onAbort, { once: true });
     let handle: Buffer | undefined;
     try {
       handle = await cb<Buffer>((d) => c.sftp.open(tmp, 'wx', { mode: fileMode }, d));
       const h = handle;
+      throwIfAborted(signal, target, protocol);
       const maxLen = Math.min(
         (c.sftp as unknown as { _maxWriteLen?: number })._maxWriteLen ?? 32_768,
         255 * 1024,
@@ -353,7 +355,6 @@ export const sshBackend: BackendFactory = ({
         wake = undefined;
         w?.();
       };
-      src.stream.on('error', (err) => meter.destroy(err));
       src.stream.pipe(meter);
       for await (const chunk of meter as AsyncIterable<Buffer>) {
         for (let off = 0; off < chunk.length; off += maxLen) {

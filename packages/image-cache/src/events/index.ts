@@ -1,0 +1,14 @@
+export { runEventCommand } from './command.js';
+export type { EventCommandResult, RunEventCommandOptions } from './command.js';
+export { CONFIG_VARIABLE_NAMES, EVENT_VARIABLE_NAMES, eventEnvironment } from './environment.js';
+export { LEGACY_EVENT_TYPES } from './types.js';
+export type {
+  AnyVmcatcherEvent,
+  EventDirectories,
+  EventLogger,
+  EventLogLevel,
+  ExtendedEventType,
+  ExtendedVmcatcherEvent,
+  LegacyEventType,
+  VmcatcherEvent,
+} from './types.js';

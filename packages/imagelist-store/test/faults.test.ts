@@ -1,0 +1,171 @@
+// A real database failure injected in the middle of a multi-row change (a trigger that raises on one row)
+// must leave the store exactly as it was.
+import { createHash } from 'node:crypto';
+import { type Kysely, sql } from 'kysely';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Store } from '../src/index.js';
+import { dialects, fakeSha, freshStore } from './helpers.js';
+
+async function failOn(store: Store, table: string, column: string, value: string): Promise<void> {
+  const db = store.db as Kysely<unknown>;
+  if (store.dialect === 'sqlite') {
+    for (const op of ['insert', 'update']) {
+      await sql
+        .raw(
+          `create trigger inject_${op}_${table} before ${op} on ${table} when new.${column} like '%${value}%' begin select raise(abort, 'injected failure'); end`,
+        )
+        .execute(db);
+    }
+  } else {
+    await sql
+      .raw(
+        `create or replace function inject_${table}() returns trigger language plpgsql as $$ begin if new.${column} like '%${value}%' then raise exception 'injected failure'; end if; return new; end $$;
+         create trigger inject_${table} before insert or update on ${table} for each row execute function inject_${table}()`,
+      )
+      .execute(db);
+  }
+}
+
+/** Every row of every store table, for before/after comparisons. */
+async function snapshot(store: Store): Promise<Record<string, unknown[]>> {
+  const db = store.db as Kysely<Record<string, Record<string, unknown>>>;
+  const tables = [
+    'pub_endorser',
+    'pub_imagelist',
+    'pub_image',
+    'pub_imagelist_endorser',
+    'pub_imagelist_image',
+    'sub_endorser',
+    'sub_principal',
+    'sub_subscription',
+    'sub_credential',
+    'sub_link',
+    'sub_imagelist',
+    'sub_image_definition',
+    'sub_image_instance',
+  ];
+  const out: Record<string, unknown[]> = {};
+  for (const t of tables) {
+    const rows = await db.selectFrom(t).selectAll().execute();
+    out[t] = rows.map((r) => JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? Number(v) : v))).sort();
+  }
+  return out;
+}
+
+function bigList(version: string, n: number, poison?: number) {
+  return {
+    'hv:imagelist': {
+      'dc:identifier': 'big',
+      'hv:version': version,
+      'dc:title': `big ${version}`,
+      'hv:endorser': { 'hv:x509': { 'hv:dn': '/CN=E', 'hv:ca': '/CN=CA' } },
+      'hv:images': Array.from({ length: n }, (_, i) => ({
+        'hv:image': {
+          'dc:identifier': `img-${i}`,
+          'hv:version': version,
+          'dc:title': i === poison ? 'boom' : `image ${i} v${version}`,
+          'hv:size': i,
+        },
+      })),
+    },
+  };
+}
+
+describe.each(dialects())('injected failures on %s', (dialect) => {
+  let store: Store;
+  let dispose: () => Promise<void>;
+  beforeEach(async () => {
+    ({ store, dispose } = await freshStore(dialect));
+  });
+  afterEach(async () => dispose());
+
+  it('a failure in the middle of a new import leaves no partial rows', async () => {
+    await failOn(store, 'pub_image', 'metadata', 'boom');
+    const before = await snapshot(store);
+    await expect(store.publisher.importImageList(bigList('1', 2500, 1700))).rejects.toThrow(
+      /injected failure/,
+    );
+    expect(await snapshot(store)).toEqual(before);
+    expect(await store.publisher.listImages()).toEqual([]);
+  });
+
+  it('a failure in the middle of an update leaves the previous version intact', async () => {
+    await store.publisher.importImageList(bigList('1', 2000));
+    await failOn(store, 'pub_image', 'metadata', 'boom');
+    const before = await snapshot(store);
+    await expect(store.publisher.importImageList(bigList('2', 2100, 1999))).rejects.toThrow(
+      /injected failure/,
+    );
+    expect(await snapshot(store)).toEqual(before);
+    const out = (await store.publisher.exportImageList('big'))['hv:imagelist'] as Record<string, unknown>;
+    expect(out['hv:version']).toBe('1');
+    expect((out['hv:images'] as unknown[]).length).toBe(2000);
+  });
+
+  it('a failure while recording a fetched list leaves subscription, definitions and pointers as they were', async () => {
+    const s = store.subscriber;
+    await s.createEndorser('e', [{ subject: '/CN=E', issuer: '/CN=CA' }]);
+    await s.createSubscription({
+      identifier: 'sub',
+      description: '',
+      uri: 'file:///l',
+      endorser: 'e',
+      updateMode: 3,
+    });
+    const record = (version: string, ids: string[]) => {
+      const data = new TextEncoder().encode(`list ${version}`);
+      return s.recordImageList('sub', {
+        data,
+        dataHash: createHash('sha512').update(data).digest('hex'),
+        created: new Date('2026-01-01T00:00:00Z'),
+        expires: new Date('2099-01-01T00:00:00Z'),
+        version,
+        signer: { subject: '/CN=E', issuer: '/CN=CA' },
+        metadata: {},
+        images: ids.map((id) => ({
+          identifier: id,
+          title: id,
+          description: '',
+          hypervisor: 'kvm',
+          sha512: fakeSha(id),
+          uri: `file:///${id}`,
+          os: 'Linux',
+          osversion: '1',
+          arch: 'x86_64',
+          version,
+          size: 1,
+          comments: '',
+          image: { 'dc:identifier': id },
+        })),
+      });
+    };
+    await record('1', ['a', 'b']);
+    await failOn(store, 'sub_image_instance', 'identifier', 'boom');
+    const before = await snapshot(store);
+    const ids = [...Array.from({ length: 600 }, (_, i) => `new-${i}`), 'boom', 'a'];
+    await expect(record('2', ids)).rejects.toThrow(/injected failure/);
+    expect(await snapshot(store)).toEqual(before);
+    expect((await s.getLatestImageList('sub'))?.version).toBe('1');
+    expect((await s.listImages()).map((i) => [i.identifier, i.state])).toEqual([
+      ['a', 3],
+      ['b', 3],
+    ]);
+  });
+
+  it('a failure while creating a subscription leaves nothing behind', async () => {
+    await failOn(store, 'sub_image_definition', 'identifier', 'boom');
+    const before = await snapshot(store);
+    await expect(
+      store.subscriber.createSubscription({
+        identifier: 'sub',
+        description: '',
+        uri: 'https://u:p@example.org/l',
+        images: [
+          { identifier: 'ok', cache: true },
+          { identifier: 'boom', cache: false },
+        ],
+      }),
+    ).rejects.toThrow(/injected failure/);
+    expect(await snapshot(store)).toEqual(before);
+  });
+});

@@ -1,0 +1,47 @@
+// `vmcatcher <subcommand> [options]`: the four legacy tools under one command, with the same options.
+import { type CliIo, processIo, VERSION } from '../common/context.js';
+import { runEndorserCommand } from './endorser.js';
+import { runImageCommand } from './image.js';
+import { runSubscribeCommand } from './subscribe.js';
+
+type Runner = (argv: string[], env: NodeJS.ProcessEnv, io: CliIo) => Promise<number>;
+
+const SUBCOMMANDS: Record<string, { run: Runner; help: string }> = {
+  endorser: { run: runEndorserCommand, help: 'endorsers allowed to sign subscriptions (vmcatcher_endorser)' },
+  subscribe: { run: runSubscribeCommand, help: 'subscriptions and their updates (vmcatcher_subscribe)' },
+  image: { run: runImageCommand, help: 'images and their state (vmcatcher_image)' },
+};
+
+/** Registers another subcommand (the cache tool adds `cache`). */
+export function registerSubcommand(name: string, run: Runner, help: string): void {
+  SUBCOMMANDS[name] = { run, help };
+}
+
+function usage(): string {
+  const lines = ['Usage: vmcatcher <command> [options]', '', 'Commands:'];
+  for (const [name, { help }] of Object.entries(SUBCOMMANDS)) lines.push(`  ${name.padEnd(10)} ${help}`);
+  lines.push('', "Run 'vmcatcher <command> --help' for the options of a command.");
+  return `${lines.join('\n')}\n`;
+}
+
+export async function runVmcatcher(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  io: CliIo = processIo,
+): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '-h' || name === '--help' || name === 'help') {
+    io.stdout(usage());
+    return name ? 0 : 2;
+  }
+  if (name === '--version') {
+    io.stdout(`vmcatcher ${VERSION}\n`);
+    return 0;
+  }
+  const sub = SUBCOMMANDS[name];
+  if (!sub) {
+    io.stderr(`vmcatcher: unknown command '${name}'\n${usage()}`);
+    return 2;
+  }
+  return sub.run(rest, env, io);
+}

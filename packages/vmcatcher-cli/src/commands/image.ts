@@ -1,0 +1,205 @@
+// vmcatcher_image: list images with their state bitmap, subscribe/unsubscribe them for caching (§3.3).
+import type { SubscribedImage } from '@hepix/imagelist-store';
+import {
+  type CliIo,
+  CliExit,
+  type CommonContext,
+  emit,
+  processIo,
+  runTool,
+  withStore,
+} from '../common/context.js';
+import {
+  imageInfoLines,
+  imageJson,
+  jsonText,
+  subscriptionInfoLines,
+  subscriptionJson,
+} from '../common/format.js';
+import { list, type OptionSpec } from '../common/options.js';
+
+export const IMAGE_OPTIONS: OptionSpec[] = [
+  {
+    dest: 'list',
+    short: 'l',
+    long: ['list'],
+    kind: 'flag',
+    help: 'List images: <image uuid> <state> <subscription uuid>.',
+  },
+  {
+    dest: 'add',
+    short: 'a',
+    long: ['add'],
+    kind: 'flag',
+    help: 'Subscribe the selected images for caching.',
+  },
+  { dest: 'remove', short: 'r', long: ['remove'], kind: 'flag', help: 'Unsubscribe the selected images.' },
+  {
+    dest: 'legacyDelete',
+    short: 'D',
+    long: ['delete'],
+    kind: 'flag',
+    help: 'Older spelling of --remove (removed in vmcatcher 0.1.13).',
+  },
+  { dest: 'info', short: 'i', long: ['info'], kind: 'flag', help: 'Show the selected images.' },
+  {
+    dest: 'uuid',
+    short: 'u',
+    long: ['uuid'],
+    kind: 'append',
+    metavar: 'UUID',
+    help: 'Select images by dc:identifier.',
+  },
+  {
+    dest: 'sha512',
+    short: 's',
+    long: ['sha512'],
+    kind: 'append',
+    metavar: 'HASH',
+    help: 'Select images by sha512 of any stored instance.',
+  },
+  {
+    dest: 'output',
+    short: 'o',
+    long: ['output'],
+    kind: 'append',
+    metavar: 'FILE',
+    help: 'Output file per selection, paired by position.',
+  },
+  {
+    dest: 'certDir',
+    short: 'c',
+    long: ['cert-dir'],
+    kind: 'value',
+    metavar: 'DIR',
+    help: 'Trust anchor directory (accepted for compatibility).',
+  },
+  {
+    dest: 'logfile',
+    short: 'L',
+    long: ['logfile'],
+    kind: 'value',
+    metavar: 'FILE',
+    help: 'Logging configuration file (same as --log-config).',
+  },
+];
+
+const ACTIONS = ['list', 'add', 'remove', 'legacyDelete', 'info'] as const;
+
+export function runImageCommand(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  io: CliIo = processIo,
+): Promise<number> {
+  // -L is the older spelling of --log-config in the manual's examples.
+  const l = argv.findIndex((a) => a === '-L' || a === '--logfile' || a.startsWith('--logfile='));
+  let args = argv;
+  if (l !== -1) {
+    const a = argv[l];
+    args = [...argv];
+    if (a.startsWith('--logfile=')) args[l] = `--log-config=${a.slice('--logfile='.length)}`;
+    else args[l] = '--log-config';
+  }
+  return runTool(
+    {
+      name: 'vmcatcher_image',
+      usage: 'vmcatcher_image [options]',
+      description: 'List the images of the subscribed lists and select them for caching.',
+      options: IMAGE_OPTIONS.filter((o) => o.dest !== 'logfile'),
+    },
+    args,
+    env,
+    io,
+    imageMain,
+  );
+}
+
+async function imageMain(ctx: CommonContext): Promise<number> {
+  const o = ctx.options;
+  const actions = ACTIONS.filter((a) => o[a]);
+  if (actions.length > 1) throw new CliExit(1, 'More than one action selected.');
+  if (!actions.length) throw new CliExit(1, 'No action selected (use -l, -a, -r or -i).');
+  let action = actions[0];
+  if (action === 'legacyDelete') {
+    ctx.log('warn', '-D/--delete is deprecated: unsubscribing the image (-r).');
+    action = 'remove';
+  }
+  const uuids = list(o, 'uuid');
+  const hashes = list(o, 'sha512');
+  if (uuids.length && hashes.length) throw new CliExit(1, 'Conflicting selectors.');
+
+  return withStore(ctx, async (store) => {
+    const sub = store.subscriber;
+    // One group of definitions per selector (an image may be in several subscriptions).
+    const groups = async (): Promise<SubscribedImage[][]> => {
+      if (uuids.length) return Promise.all(uuids.map((u) => sub.getImages(u)));
+      if (hashes.length) return Promise.all(hashes.map((h) => sub.findImagesBySha512(h.toLowerCase())));
+      return (await sub.listImages()).map((i) => [i]);
+    };
+    switch (action) {
+      case 'list': {
+        const images = (await groups()).flat();
+        if (ctx.format === 'json') {
+          ctx.io.stdout(
+            jsonText(
+              images.map((i) => ({ image: i.identifier, state: i.state, subscription: i.subscription })),
+            ),
+          );
+        } else {
+          for (const i of images) ctx.io.stdout(`${i.identifier}\t${i.state}\t${i.subscription}\n`);
+        }
+        return 0;
+      }
+      case 'add':
+      case 'remove': {
+        if (!uuids.length && !hashes.length) throw new CliExit(1, 'Select images with -u or -s.');
+        const selectors = uuids.length ? uuids : hashes;
+        const found = await groups();
+        let rc = 0;
+        for (const [k, group] of found.entries()) {
+          if (!group.length) {
+            ctx.log('error', `Image '${selectors[k]}' not found.`);
+            rc = 1;
+            continue;
+          }
+          for (const id of new Set(group.map((g) => g.identifier)))
+            await sub.setImageCache(id, action === 'add');
+        }
+        return rc;
+      }
+      case 'info': {
+        const outputs = list(o, 'output');
+        const found = await groups();
+        const json: unknown[] = [];
+        let rc = 0;
+        for (const [k, group] of found.entries()) {
+          if (!group.length) {
+            ctx.log('error', `Image '${(uuids.length ? uuids : hashes)[k]}' not found.`);
+            rc = 1;
+            continue;
+          }
+          let text = '';
+          for (const image of group) {
+            const s = await sub.getSubscription(image.subscription);
+            const view = { subscription: s as NonNullable<typeof s> };
+            if (ctx.format === 'json') {
+              const entry = { ...(s ? subscriptionJson(view) : {}), ...imageJson(image) };
+              if (outputs[k]) text += jsonText(entry);
+              else json.push(entry);
+              continue;
+            }
+            const lines = [
+              ...(s ? subscriptionInfoLines(view) : []),
+              ...imageInfoLines(image, s?.latest?.signer),
+            ];
+            text += `${lines.join('\n')}\n`;
+          }
+          if (text) emit(ctx, text, outputs, k);
+        }
+        if (ctx.format === 'json' && json.length) ctx.io.stdout(jsonText(json));
+        return rc;
+      }
+    }
+    return 1;
+  });
+}
