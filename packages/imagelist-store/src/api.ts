@@ -275,6 +275,8 @@ export interface SubscriberRepository {
     credentials?: { username?: string; password?: string };
     endorser?: string;
     images?: { identifier: string; cache: boolean }[];
+    /** The subscription's own authorised flag (default true, as vmcatcher subscribes). */
+    authorised?: boolean;
   }): Promise<Subscription>;
   updateSubscription(
     identifier: string,

@@ -1,10 +1,12 @@
 // Set-based bulk statements for lists of thousands of images: the whole batch travels as ONE parameter (a
 // JSON array on SQLite, read with json_each; typed arrays on PostgreSQL, read with unnest), instead of
 // thousands of placeholders that kysely would compile one by one.
-import { type Kysely, type RawBuilder, type Transaction, sql } from 'kysely';
-import type { DialectName } from './migrations.js';
 
-type Q = Kysely<any> | Transaction<any>;
+import { type RawBuilder, sql } from 'kysely';
+import type { DialectName } from './migrations.js';
+import type { AnyKysely, AnyTransaction } from './schema.js';
+
+type Q = AnyKysely | AnyTransaction;
 
 export type PgType = 'int4' | 'int8' | 'text';
 

@@ -23,10 +23,10 @@ export type {
   TrustAnchorMode,
   UpdateMode,
 } from './api.js';
-export { StoreError } from './errors.js';
 export type { StoreErrorCode, StoreErrorContext } from './errors.js';
-export { openStore, usingStore } from './store.js';
-export { parseStoreUrl, redactUrl } from './url.js';
-export type { ParsedStoreUrl } from './url.js';
-export { importLegacyVmcasterDb, importLegacyVmcatcherDb } from './legacy.js';
+export { StoreError } from './errors.js';
 export type { LegacyVmcasterImportResult, LegacyVmcatcherImportResult } from './legacy.js';
+export { importLegacyVmcasterDb, importLegacyVmcatcherDb } from './legacy.js';
+export { openStore, usingStore } from './store.js';
+export type { ParsedStoreUrl } from './url.js';
+export { parseStoreUrl, redactUrl } from './url.js';

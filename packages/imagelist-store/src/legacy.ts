@@ -3,9 +3,9 @@
 import { existsSync } from 'node:fs';
 import type { Kysely, Transaction } from 'kysely';
 import type { Store } from './api.js';
-import { StoreError, conflict } from './errors.js';
-import type { Database } from './schema.js';
+import { conflict, StoreError } from './errors.js';
 import { encodeMetadata } from './publisher.js';
+import type { AnyTransaction, Database } from './schema.js';
 import { parseStoreUrl } from './url.js';
 import { chunks, toBytes } from './util.js';
 
@@ -615,7 +615,7 @@ export async function importLegacyVmcasterDb(
           for (const r of rows) {
             const key = str(r[column]);
             const col = table === 'pub_endorser' ? 'dn' : 'identifier';
-            const exists = await (trx as Transaction<any>)
+            const exists = await (trx as AnyTransaction)
               .selectFrom(table)
               .select('id')
               .where(col, '=', key)
@@ -623,7 +623,7 @@ export async function importLegacyVmcasterDb(
             if (exists) throw conflict(entity, key, 'already exists in the target store');
             const values: Record<string, unknown> = { [col]: key };
             if (table === 'pub_imagelist') values.updated = legacyTime(r.updated);
-            const row = await (trx as Transaction<any>)
+            const row = await (trx as AnyTransaction)
               .insertInto(table)
               .values(values)
               .returning('id')
@@ -661,7 +661,7 @@ export async function importLegacyVmcasterDb(
             byOwner.set(owner, m);
           }
           for (const [owner, m] of byOwner) {
-            await (trx as Transaction<any>)
+            await (trx as AnyTransaction)
               .updateTable(table)
               .set({ metadata: encodeMetadata(m) })
               .where('id', '=', owner)

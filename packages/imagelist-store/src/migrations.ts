@@ -1,16 +1,12 @@
 // Versioned schema migrations, applied by kysely's Migrator on open. Never destructive: a migration only
 // adds tables, columns and indexes. Names sort in application order.
-import {
-  type ColumnDefinitionBuilder,
-  type Kysely,
-  type Migration,
-  type MigrationProvider,
-  sql,
-} from 'kysely';
+
+import { type ColumnDefinitionBuilder, type Migration, type MigrationProvider, sql } from 'kysely';
+import type { AnyKysely } from './schema.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
-type AnyDb = Kysely<any>;
+type AnyDb = AnyKysely;
 
 function types(dialect: DialectName) {
   const pg = dialect === 'postgres';

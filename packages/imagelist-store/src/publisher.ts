@@ -9,8 +9,8 @@ import type {
   PublisherRepository,
 } from './api.js';
 import { batches, bulkInsert, valuesList } from './bulk.js';
-import { StoreError, conflict, invalid, isUniqueViolation, notFound } from './errors.js';
-import type { Database } from './schema.js';
+import { conflict, invalid, isUniqueViolation, notFound, StoreError } from './errors.js';
+import type { AnyKysely, AnyTransaction, Database } from './schema.js';
 import type { StoreContext } from './store.js';
 import { fromDb } from './util.js';
 import { compareVersions } from './versions.js';
@@ -81,7 +81,7 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
   const tx = <T>(fn: (trx: Transaction<Database>) => Promise<T>) => db.transaction().execute(fn);
 
   async function row(q: Db, table: OwnerTable, key: string) {
-    return (q as Kysely<any>)
+    return (q as AnyKysely)
       .selectFrom(table)
       .selectAll()
       .where(keyColumn(table), '=', key)
@@ -97,7 +97,7 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
   async function writeMetadata(q: Db, table: OwnerTable, id: number, metadata: Metadata): Promise<void> {
     const set: Record<string, unknown> = { metadata: encodeMetadata(metadata) };
     if (table === 'pub_imagelist') set.updated = ctx.now().toISOString();
-    await (q as Kysely<any>).updateTable(table).set(set).where('id', '=', id).execute();
+    await (q as AnyKysely).updateTable(table).set(set).where('id', '=', id).execute();
   }
 
   async function touch(q: Db, listId: number): Promise<void> {
@@ -134,7 +134,7 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
       const values: Record<string, unknown> = { [keyColumn(table)]: key, metadata: encodeMetadata(metadata) };
       if (table === 'pub_imagelist') values.updated = ctx.now().toISOString();
       try {
-        await (trx as Transaction<any>).insertInto(table).values(values).execute();
+        await (trx as AnyTransaction).insertInto(table).values(values).execute();
       } catch (err) {
         if (isUniqueViolation(err)) throw conflict(entity, key);
         throw err;
@@ -143,10 +143,7 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
   }
 
   async function remove(table: OwnerTable, entity: string, key: string) {
-    const r = await (db as Kysely<any>)
-      .deleteFrom(table)
-      .where(keyColumn(table), '=', key)
-      .executeTakeFirst();
+    const r = await (db as AnyKysely).deleteFrom(table).where(keyColumn(table), '=', key).executeTakeFirst();
     if (Number(r.numDeletedRows) === 0) throw notFound(entity, key);
   }
 

@@ -1,6 +1,6 @@
 // Row types of the store's tables, for kysely. Times are UTC ISO text; booleans are 0/1 integers on both
 // dialects; `Generated` marks columns the database fills.
-import type { Generated } from 'kysely';
+import type { Generated, Kysely, Transaction } from 'kysely';
 
 export interface StoreMetaTable {
   key: string;
@@ -137,3 +137,10 @@ export interface Database {
   sub_image_instance: SubImageInstanceTable;
   sub_failed_event: SubFailedEventTable;
 }
+
+// Kysely's own spelling for an instance whose tables are chosen at run time (migrations, generic helpers over
+// several tables of the same shape). Only these two aliases use `any`.
+// biome-ignore lint/suspicious/noExplicitAny: see above
+export type AnyKysely = Kysely<any>;
+// biome-ignore lint/suspicious/noExplicitAny: see above
+export type AnyTransaction = Transaction<any>;

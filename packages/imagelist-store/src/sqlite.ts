@@ -2,6 +2,8 @@
 // SqliteDialect, loaded lazily so PostgreSQL-only sites need not install it. WAL, foreign keys and a busy
 // timeout are switched on for every connection; transactions start with BEGIN IMMEDIATE so that two processes
 // writing at once queue on the busy timeout instead of failing on a read-to-write lock upgrade.
+
+import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
@@ -9,14 +11,14 @@ import {
   type DatabaseConnection,
   type DialectAdapter,
   type Driver,
-  type Kysely,
   SqliteAdapter,
-  SqliteDialect,
   type SqliteDatabase,
-  SqliteDriver,
+  SqliteDialect,
   type SqliteDialectConfig,
+  SqliteDriver,
 } from 'kysely';
 import { StoreError } from './errors.js';
+import type { AnyKysely } from './schema.js';
 
 export interface SqliteStoreDialectOptions {
   /** Absolute file path, or `:memory:`. */
@@ -41,8 +43,8 @@ class TransactionalDdlSqliteAdapter extends SqliteAdapter {
   override get supportsTransactionalDdl(): boolean {
     return true;
   }
-  override async acquireMigrationLock(_db: Kysely<any>): Promise<void> {}
-  override async releaseMigrationLock(_db: Kysely<any>): Promise<void> {}
+  override async acquireMigrationLock(_db: AnyKysely): Promise<void> {}
+  override async releaseMigrationLock(_db: AnyKysely): Promise<void> {}
 }
 
 class StoreSqliteDialect extends SqliteDialect {
@@ -125,7 +127,9 @@ export async function createSqliteDialect(options: SqliteStoreDialectOptions): P
       if (mode?.[0]?.journal_mode?.toLowerCase() !== 'wal') throw new Error('WAL journal mode refused');
     }
     // Fails early, with a clear message, when the file or directory is not writable.
-    db.exec('CREATE TABLE IF NOT EXISTS store_probe (x INTEGER); DROP TABLE store_probe');
+    // A rolled-back write with a name of its own (several processes may open at once).
+    const probe = `store_probe_${process.pid}_${randomBytes(4).toString('hex')}`;
+    db.exec(`BEGIN IMMEDIATE; CREATE TABLE ${probe} (x INTEGER); ROLLBACK`);
   } catch (cause) {
     db.close();
     throw new StoreError(

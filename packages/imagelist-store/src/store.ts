@@ -3,9 +3,9 @@ import { hostname } from 'node:os';
 import { type Dialect, Kysely, Migrator, sql } from 'kysely';
 import type { OpenStoreOptions, Store } from './api.js';
 import { StoreError } from './errors.js';
-import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, type DialectName, storeMigrations } from './migrations.js';
+import { type DialectName, MIGRATION_LOCK_TABLE, MIGRATION_TABLE, storeMigrations } from './migrations.js';
 import { createPublisherRepository } from './publisher.js';
-import type { Database } from './schema.js';
+import type { AnyKysely, Database } from './schema.js';
 import { createSubscriberRepository } from './subscriber.js';
 import { parseStoreUrl } from './url.js';
 import { delay } from './util.js';
@@ -48,7 +48,7 @@ async function createDialect(
 
 /** Applies every pending migration; safe when several processes open the same store at once. */
 export async function migrateStore(
-  db: Kysely<any>,
+  db: AnyKysely,
   dialect: DialectName,
   options: { upTo?: string; log?: OpenStoreOptions['log']; url?: string } = {},
 ): Promise<void> {

@@ -1,6 +1,6 @@
 // The subscriber (vmcatcher) repository: endorsers and their principals, subscriptions with their
 // authorisation links and credentials, every imported signed list, image definitions and instances.
-import { type Kysely, type Transaction, type Updateable, sql } from 'kysely';
+import { type Kysely, sql, type Transaction, type Updateable } from 'kysely';
 import type {
   FailedEvent,
   ImageInstance,
@@ -15,10 +15,10 @@ import type {
   TrustAnchorMode,
   UpdateMode,
 } from './api.js';
-import { StoreError, conflict, invalid, isUniqueViolation, notFound } from './errors.js';
+import { batches, bulkInsert } from './bulk.js';
+import { conflict, invalid, isUniqueViolation, notFound, StoreError } from './errors.js';
 import type { Database, SubImagelistTable, SubSubscriptionTable } from './schema.js';
 import type { StoreContext } from './store.js';
-import { batches, bulkInsert } from './bulk.js';
 import { chunks, fromDb, toBool, toBytes, toDb, toNum } from './util.js';
 
 const INSTANCE_COLUMNS = [
@@ -512,7 +512,7 @@ export function createSubscriberRepository(db: Kysely<Database>, ctx: StoreConte
         username: input.credentials?.username ?? split.username,
         password: input.credentials?.password ?? split.password,
       };
-      const authorised = (input as { authorised?: boolean }).authorised ?? true;
+      const authorised = input.authorised ?? true;
       try {
         await tx(async (trx) => {
           if (await subRow(trx, identifier)) throw conflict('subscription', identifier);

@@ -1,10 +1,12 @@
 // A real database failure injected in the middle of a multi-row change (a trigger that raises on one row)
 // must leave the store exactly as it was.
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { type Kysely, sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Store } from '../src/index.js';
-import { dialects, fakeSha, freshStore } from './helpers.js';
+import { openStore, type Store } from '../src/index.js';
+import { createTestDatabase, dialects, fakeSha, freshStore } from './helpers.js';
 
 async function failOn(store: Store, table: string, column: string, value: string): Promise<void> {
   const db = store.db as Kysely<unknown>;
@@ -167,5 +169,47 @@ describe.each(dialects())('injected failures on %s', (dialect) => {
       }),
     ).rejects.toThrow(/injected failure/);
     expect(await snapshot(store)).toEqual(before);
+  });
+});
+
+describe.each(dialects())('a process killed during an import on %s', (dialect) => {
+  it('leaves either the whole list or nothing', async () => {
+    const db = await createTestDatabase(dialect);
+    try {
+      // Create the schema first, so the child spends its time in the import itself.
+      await (await openStore(db.url)).close();
+      const child = fileURLToPath(new URL('./fixtures/child.mjs', import.meta.url));
+      const n = 20_000;
+      const p = spawn(process.execPath, [child, 'import-forever', db.url, String(n)], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      await new Promise<void>((resolve) => p.stdout.once('data', () => resolve()));
+      // The child imports one version after another; kill it at some point in the middle of one.
+      await new Promise((r) => setTimeout(r, 700));
+      p.kill('SIGKILL');
+      await new Promise((r) => p.once('close', r));
+      const store = await openStore(db.url);
+      try {
+        const list = await store.publisher.getImageList('killed');
+        if (list) {
+          expect(list.images).toHaveLength(n);
+          const versions = new Set(
+            (
+              (await store.publisher.exportImageList('killed'))['hv:imagelist'] as {
+                'hv:images': { 'hv:image': Record<string, unknown> }[];
+              }
+            )['hv:images'].map((i) => i['hv:image']['hv:version']),
+          );
+          // Every image carries the version of one complete import.
+          expect(versions).toEqual(new Set([list.metadata['hv:version']]));
+        } else {
+          expect(await store.publisher.listImages()).toEqual([]);
+        }
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await db.dispose();
+    }
   });
 });

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { expect, inject } from 'vitest';
-import { type OpenStoreOptions, type Store, StoreError, openStore } from '../src/index.js';
+import { type OpenStoreOptions, openStore, type Store, StoreError } from '../src/index.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 

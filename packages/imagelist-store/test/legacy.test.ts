@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import Database from 'libsql';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Store, importLegacyVmcasterDb, importLegacyVmcatcherDb, openStore } from '../src/index.js';
+import { importLegacyVmcasterDb, importLegacyVmcatcherDb, openStore, type Store } from '../src/index.js';
 import {
-  type DialectName,
   createTestDatabase,
+  type DialectName,
   dialects,
   expectCode,
   freshStore,

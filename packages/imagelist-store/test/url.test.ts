@@ -1,7 +1,7 @@
-import { describe, expect, it } from 'vitest';
 import { compareVersions as schemaCompare } from '@hepix/hepix-imagelist-schema';
 import fc from 'fast-check';
-import { StoreError, parseStoreUrl, redactUrl } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { parseStoreUrl, redactUrl, StoreError } from '../src/index.js';
 import { compareVersions } from '../src/versions.js';
 
 const pathOf = (url: string, cwd?: string) => (parseStoreUrl(url, cwd) as { path: string }).path;
