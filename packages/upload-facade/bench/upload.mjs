@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Upload throughput on loopback: the facade's local, sftp and http/webdav backends against cp, scp and
 // curl -T on the same file in the same run. Runs against dist/ (build first: pnpm --filter @hepix/upload-facade build).
-// Env: BENCH_SIZE_MB (default 1024), BENCH_RUNS (default 2, best run counts), BENCH_DIR (scratch dir,
+// Env: BENCH_SIZE_MB (default 1024), BENCH_RUNS (default 3, best run counts), BENCH_DIR (scratch dir,
 // default /dev/shm so that disk writeback does not drown the protocol cost; the source, the targets and the
 // private sshd and nginx instances the benchmark starts with scripts/start-sshd.sh / start-nginx.sh live there).
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { httpBackend, localBackend, sshBackend } from '../dist/index.js';
 
 const sizeMb = Number(process.env.BENCH_SIZE_MB ?? 1024);
-const runs = Number(process.env.BENCH_RUNS ?? 2);
+const runs = Number(process.env.BENCH_RUNS ?? 3);
 const size = Math.round(sizeMb * 1024 * 1024);
 const scripts = fileURLToPath(new URL('../../../scripts/', import.meta.url));
 
@@ -76,19 +76,24 @@ const sftpBase = `sftp://${E.TEST_SSH_USER}@${E.TEST_SSH_HOST}:${E.TEST_SSH_PORT
 
 const rows = [];
 async function pair(label, refLabel, ref, ours, cleanup) {
-  // interleaved, best of `runs` for each side
-  let bestRef = Infinity;
-  let bestOurs = Infinity;
+  // interleaved runs; best and median MB/s of each side
+  const refT = [];
+  const oursT = [];
   for (let i = 0; i < runs; i++) {
-    bestRef = Math.min(bestRef, await timed(ref, i));
-    bestOurs = Math.min(bestOurs, await timed(ours, i));
+    refT.push(await timed(ref, i));
+    oursT.push(await timed(ours, i));
     await cleanup?.();
   }
-  const r = size / 1048576 / bestRef;
-  const o = size / 1048576 / bestOurs;
+  const mbs = (t) => size / 1048576 / t;
+  const best = (ts) => mbs(Math.min(...ts));
+  const median = (ts) => mbs([...ts].sort((a, b) => a - b)[Math.floor((ts.length - 1) / 2)]);
+  const r = best(refT);
+  const o = best(oursT);
   rows.push({ label, refLabel, ref: r, ours: o });
   console.log(
-    `${label.padEnd(22)} ${o.toFixed(0).padStart(6)} MB/s   ${refLabel.padEnd(10)} ${r.toFixed(0).padStart(6)} MB/s   ratio ${(o / r).toFixed(2)}`,
+    `${label.padEnd(20)} ${o.toFixed(0).padStart(5)} MB/s (median ${median(oursT).toFixed(0).padStart(5)})   ` +
+      `${refLabel.padEnd(10)} ${r.toFixed(0).padStart(5)} MB/s (median ${median(refT).toFixed(0).padStart(5)})   ` +
+      `ratio best ${(o / r).toFixed(2)}, median ${(median(oursT) / median(refT)).toFixed(2)}`,
   );
 }
 
@@ -106,6 +111,13 @@ await pair(
   'cp',
   (i) => run('cp', [src, join(outDir, `cp-${i}.img`)]),
   (i) => local.put(join(outDir, `local-${i}.img`), src),
+  clean(outDir),
+);
+await pair(
+  'local (streamed)',
+  'cp',
+  (i) => run('cp', [src, join(outDir, `cp-${i}.img`)]),
+  (i) => local.put(join(outDir, `local-${i}.img`), src, { onProgress: () => {} }),
   clean(outDir),
 );
 await pair(

@@ -1,3 +1,4 @@
+import { channel } from 'node:diagnostics_channel';
 import { builtinBackends } from './backends/registry.js';
 import type { UploadConfig, UploadConfigSection } from './config.js';
 import { UploadError } from './errors.js';
@@ -11,6 +12,56 @@ import type {
   UploadLogger,
   UploadSource,
 } from './types.js';
+
+/**
+ * `node:diagnostics_channel` name on which the facade publishes {@link UploadDiagnostic} messages (one `start` and
+ * one `end` or `error` per operation), for tracing without a logger.
+ */
+export const UPLOAD_DIAGNOSTICS_CHANNEL = 'hepix:upload-facade';
+
+/** A message on {@link UPLOAD_DIAGNOSTICS_CHANNEL}. */
+export interface UploadDiagnostic {
+  event: 'start' | 'end' | 'error';
+  op: 'put' | 'delete';
+  publicUri: string;
+  protocol: string;
+  target: string;
+  /** Bytes sent (put, at `end`/`error`). */
+  transferred?: number;
+  durationMs?: number;
+  error?: unknown;
+}
+
+const diagnostics = channel(UPLOAD_DIAGNOSTICS_CHANNEL);
+
+async function traced(
+  base: Omit<UploadDiagnostic, 'event'>,
+  run: () => Promise<number | undefined>,
+): Promise<void> {
+  if (!diagnostics.hasSubscribers) {
+    await run();
+    return;
+  }
+  const t0 = Date.now();
+  diagnostics.publish({ ...base, event: 'start' } satisfies UploadDiagnostic);
+  try {
+    const transferred = await run();
+    diagnostics.publish({
+      ...base,
+      event: 'end',
+      transferred,
+      durationMs: Date.now() - t0,
+    } satisfies UploadDiagnostic);
+  } catch (error) {
+    diagnostics.publish({
+      ...base,
+      event: 'error',
+      error,
+      durationMs: Date.now() - t0,
+    } satisfies UploadDiagnostic);
+    throw error;
+  }
+}
 
 /** Options of {@link createUploadFacade}. */
 export interface UploadFacadeOptions {
@@ -169,7 +220,18 @@ export function createUploadFacade(opts: UploadFacadeOptions): UploadFacade {
     async put(publicUri, source, putOpts) {
       const { section, target, protocol } = resolve(publicUri);
       log('info', `uploading to ${target} (${protocol}, section [${section.name}])`);
-      await backendFor(section).put(target, source, putOpts);
+      const b = backendFor(section);
+      let transferred = 0;
+      await traced({ op: 'put', publicUri, protocol, target }, async () => {
+        await b.put(target, source, {
+          ...putOpts,
+          onProgress: (p) => {
+            transferred = p.transferred;
+            putOpts?.onProgress?.(p);
+          },
+        });
+        return transferred;
+      });
     },
     async delete(publicUri, opOpts) {
       const { section, target, protocol } = resolve(publicUri);
@@ -180,7 +242,10 @@ export function createUploadFacade(opts: UploadFacadeOptions): UploadFacade {
           protocol,
         });
       log('info', `deleting ${target} (${protocol}, section [${section.name}])`);
-      await b.delete(target, opOpts);
+      await traced({ op: 'delete', publicUri, protocol, target }, async () => {
+        await b.delete?.(target, opOpts);
+        return undefined;
+      });
     },
     async stat(publicUri, opOpts) {
       const { section, target, protocol } = resolve(publicUri);

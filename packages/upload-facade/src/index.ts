@@ -10,8 +10,8 @@ export type { UploadConfig, UploadConfigSection } from './config.js';
 export { loadUploadConfig, parseUploadConfig } from './config.js';
 export type { UploadErrorCode, UploadErrorContext } from './errors.js';
 export { isUploadError, UploadError } from './errors.js';
-export type { ResolvedTarget, UploadFacade, UploadFacadeOptions } from './facade.js';
-export { createUploadFacade } from './facade.js';
+export type { ResolvedTarget, UploadDiagnostic, UploadFacade, UploadFacadeOptions } from './facade.js';
+export { createUploadFacade, UPLOAD_DIAGNOSTICS_CHANNEL } from './facade.js';
 export { pythonSub } from './mapping.js';
 export type {
   BackendCapabilities,

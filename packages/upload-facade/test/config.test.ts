@@ -1,3 +1,4 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,8 @@ import {
   loadUploadConfig,
   parseUploadConfig,
   pythonSub,
+  UPLOAD_DIAGNOSTICS_CHANNEL,
+  type UploadDiagnostic,
   UploadError,
 } from '../src/index.js';
 
@@ -297,6 +300,33 @@ describe('createUploadFacade', () => {
       flags: { 'egiappdb:insert': 'true' },
       protocol: 'rec',
     });
+  });
+
+  it('publishes start/end/error on the diagnostics channel', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hepix-diag-'));
+    const seen: UploadDiagnostic[] = [];
+    const listener = (m: unknown) => seen.push(m as UploadDiagnostic);
+    subscribe(UPLOAD_DIAGNOSTICS_CHANNEL, listener);
+    const f = createUploadFacade({
+      config: parseUploadConfig(
+        `[l]\nserver = "h"\nprotocol = "local"\nuriMatch = "^https://h/"\nuriReplace = ${JSON.stringify(`${dir}/`)}\n`,
+      ),
+    });
+    try {
+      await f.put('https://h/a.bin', Readable.from([Buffer.alloc(10)]));
+      await expect(f.put('https://h/b.bin', Readable.from([Buffer.alloc(1)]), { size: 5 })).rejects.toThrow();
+      expect(seen.map((m) => [m.event, m.op, m.target, m.transferred])).toEqual([
+        ['start', 'put', `${dir}/a.bin`, undefined],
+        ['end', 'put', `${dir}/a.bin`, 10],
+        ['start', 'put', `${dir}/b.bin`, undefined],
+        ['error', 'put', `${dir}/b.bin`, undefined],
+      ]);
+      expect(seen[3].error).toMatchObject({ code: 'ERR_UPLOAD_FAILED' });
+    } finally {
+      unsubscribe(UPLOAD_DIAGNOSTICS_CHANNEL, listener);
+      await f.dispose();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('puts, stats and deletes through the local backend', async () => {

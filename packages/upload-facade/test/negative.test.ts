@@ -203,6 +203,12 @@ describe('TLS', () => {
       await writeFile(file, 'from a file');
       await b.put(`${origin}/to-https/${davDir}/redirected.bin`, file);
       expect(await readFile(join(davRoot, 'redirected.bin'), 'utf8')).toBe('from a file');
+      // Expect: 100-continue lets the server redirect before a stream body is sent, so a stream follows too
+      await b.put(
+        `${origin}/to-https/${davDir}/redirected-stream.bin`,
+        Readable.from([Buffer.from('from a stream')]),
+      );
+      expect(await readFile(join(davRoot, 'redirected-stream.bin'), 'utf8')).toBe('from a stream');
     });
   });
 
@@ -234,7 +240,7 @@ describe('a server that closes the connection mid-upload', () => {
         );
         expect(err.code).toBe('ERR_UPLOAD_FAILED');
         expect(err.message).toMatch(
-          /PUT https:\/\/127\.0\.0\.1:\d+\/dav\/.*failed: (socket hang up|read ECONNRESET|.*(closed|reset))/i,
+          /PUT https:\/\/127\.0\.0\.1:\d+\/dav\/.*failed: the server closed the connection/,
         );
         expect(await readFile(join(davRoot, 'cut/image.img'), 'utf8')).toBe('previous version');
         await new Promise((r) => setTimeout(r, 200));
@@ -258,7 +264,7 @@ describe('a server that closes the connection mid-upload', () => {
         (b) => rejection(b.put(sshTarget('cut/image.img', proxy.port), big(), { size })),
       );
       expect(err.code).toBe('ERR_UPLOAD_FAILED');
-      expect(err.message).toMatch(/connection to 127\.0\.0\.1 lost while uploading|failed/);
+      expect(err.message).toMatch(/connection to 127\.0\.0\.1 lost while uploading sftp:/);
       expect(await readFile(join(sshRoot, 'cut/image.img'), 'utf8')).toBe('previous version');
     } finally {
       await proxy.close();

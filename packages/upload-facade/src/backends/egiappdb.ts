@@ -128,7 +128,7 @@ export const egiAppDbBackend: BackendFactory = ({ options, flags, log: logOpt } 
       headers.authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
     const res = await getClient().request('POST', url, {
       headers,
-      body: { open: () => Readable.from([form]), restartable: true, length: form.length },
+      body: { open: () => Readable.from([form]), canRestart: () => true, length: form.length },
       signal,
       target,
     });

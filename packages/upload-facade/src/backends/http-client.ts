@@ -47,8 +47,8 @@ export function httpClientOptions(
 /** A request body: `open` is called again when a redirect arrives before the body could be reused. */
 export interface RequestBody {
   open: () => Readable;
-  /** `open` may be called more than once (a local file); a stream can be sent only once. */
-  restartable: boolean;
+  /** Whether `open` may be called again now (a local file; a small stream kept for replay). */
+  canRestart: () => boolean;
   length?: number;
 }
 
@@ -79,6 +79,13 @@ const TLS_CODES = new Set([
 function isTlsError(err: unknown): boolean {
   const code = (err as { code?: string })?.code ?? '';
   return TLS_CODES.has(code) || code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_');
+}
+
+function describe(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'ECONNRESET' || e?.code === 'EPIPE' || e?.message === 'socket hang up')
+    return `the server closed the connection (${e.code ?? e.message})`;
+  return e?.message ?? String(err);
 }
 
 function readCa(path: string, protocol: string): string[] {
@@ -181,7 +188,7 @@ export class HttpClient {
             `${protocol}: refusing redirect from ${current.href} to non-https ${next.href}`,
             { target: init.target, protocol, status },
           );
-        if (init.body && bodyStarted && !init.body.restartable)
+        if (init.body && bodyStarted && !init.body.canRestart())
           throw new UploadError(
             'ERR_UPLOAD_FAILED',
             `${protocol}: ${current.href} redirected to ${next.href} after the body was sent; a stream cannot be resent (upload from a file instead)`,
@@ -238,7 +245,7 @@ export class HttpClient {
           reject(
             new UploadError(
               'ERR_UPLOAD_FAILED',
-              `${protocol}: ${method} ${url.href} failed: ${(err as Error).message}`,
+              `${protocol}: ${method} ${url.href} failed: ${describe(err)}`,
               {
                 target,
                 protocol,

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { posix } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { UploadError } from '../errors.js';
 import type {
   BackendFactory,
@@ -28,6 +28,9 @@ import {
   type RequestBody,
   statusError,
 } from './http-client.js';
+
+/** Bytes of a stream body kept to resend it after a redirect that arrives once the body was sent. */
+const REPLAY_LIMIT = 8 * 1024 * 1024;
 
 /** Turns a target (`https://`, `davs://`, `webdav://`; `http://`/`dav://` with `allowHttp`) into a URL. */
 export function davUrl(target: string, protocol: string): URL {
@@ -123,14 +126,29 @@ export const httpBackend: BackendFactory = ({ protocol = 'http', options } = {})
     if (mkcol) await ensureCollections(url, target, signal);
     const src = await openSource(source, opts);
     const length = src.size;
+    // A stream can be resent after a late redirect only if it was small enough to keep (a signed list is).
+    const replay: Buffer[] | undefined = src.path === undefined ? [] : undefined;
+    let kept = 0;
+    let overflow = false;
     let first = true;
     const body: RequestBody = {
-      restartable: src.path !== undefined,
+      canRestart: () => src.path !== undefined || (!overflow && src.stream.readableEnded),
       length,
       open: () => {
-        const stream: Readable = first
-          ? src.stream
-          : createReadStream(src.path as string, { highWaterMark: 1 << 20 });
+        let stream: Readable;
+        if (first) {
+          stream = src.stream;
+          if (replay)
+            stream.on('data', (c: Buffer) => {
+              if (overflow) return;
+              kept += c.length;
+              if (kept > REPLAY_LIMIT) {
+                overflow = true;
+                replay.length = 0;
+              } else replay.push(c);
+            });
+        } else if (src.path !== undefined) stream = createReadStream(src.path, { highWaterMark: 1 << 20 });
+        else stream = Readable.from(replay ?? []);
         first = false;
         const meter = new Meter(length, opts.onProgress);
         stream.on('error', (err: Error) => meter.destroy(err));

@@ -1,4 +1,5 @@
-import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { copyFile, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +26,42 @@ export function localPath(target: string, root?: string): string {
   }
   checkRemotePath(p, target, 'local');
   return isAbsolute(p) ? p : resolve(root ?? process.cwd(), p);
+}
+
+/** Makes a rename in `dir` durable. */
+async function syncDir(dir: string): Promise<void> {
+  const d = await open(dir, 'r').catch(() => undefined);
+  await d?.sync().catch(() => {});
+  await d?.close();
+}
+
+async function fastCopy(
+  source: string,
+  tmp: string,
+  dest: string,
+  mode: number,
+  target: string,
+): Promise<void> {
+  try {
+    const st = await stat(source);
+    if (!st.isFile()) throw new UploadError('ERR_UPLOAD_FAILED', `source ${source} is not a regular file`);
+  } catch (err) {
+    throw wrapError(err, 'ERR_UPLOAD_FAILED', `cannot read source ${source}`, { target, protocol: 'local' });
+  }
+  try {
+    await copyFile(source, tmp, constants.COPYFILE_EXCL);
+    const fh = await open(tmp, 'r+');
+    try {
+      await fh.chmod(mode);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, dest);
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw wrapError(err, 'ERR_UPLOAD_FAILED', `upload to ${dest} failed`, { target, protocol: 'local' });
+  }
 }
 
 /**
@@ -59,8 +96,14 @@ export const localBackend: BackendFactory = ({ options } = {}): UploadBackend =>
         protocol: 'local',
       });
     }
-    const src = await openSource(source, opts);
     const tmp = join(dir, tempName(basename(dest)));
+    if (typeof source === 'string' && !opts.onProgress && !signal) {
+      // nobody watches or aborts: let the kernel copy (copy_file_range, reflinks where the filesystem has them)
+      await fastCopy(source, tmp, dest, mode, target);
+      await syncDir(dir);
+      return;
+    }
+    const src = await openSource(source, opts);
     let fh: Awaited<ReturnType<typeof open>> | undefined;
     try {
       fh = await open(tmp, 'wx', mode);
@@ -85,10 +128,7 @@ export const localBackend: BackendFactory = ({ options } = {}): UploadBackend =>
       if (signal?.aborted) throw abortedError(target, 'local', signal.reason);
       throw wrapError(err, 'ERR_UPLOAD_FAILED', `upload to ${dest} failed`, { target, protocol: 'local' });
     }
-    // make the rename durable
-    const d = await open(dir, 'r').catch(() => undefined);
-    await d?.sync().catch(() => {});
-    await d?.close();
+    await syncDir(dir);
   }
 
   return {

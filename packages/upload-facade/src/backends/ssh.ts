@@ -80,6 +80,9 @@ interface Conn {
 }
 
 const NO_SUCH_FILE = 2;
+/** SFTP extensions the server announced (ssh2 keeps them on a private field). */
+const extensions = (c: { sftp: SFTPWrapper }) =>
+  (c.sftp as unknown as { _extensions?: Record<string, string> })._extensions ?? {};
 const isMissing = (err: unknown) => (err as { code?: unknown })?.code === NO_SUCH_FILE;
 
 function cb<T = void>(fn: (done: (err: Error | undefined | null, v?: T) => void) => void): Promise<T> {
@@ -132,7 +135,18 @@ export const sshBackend: BackendFactory = ({
   const allowUnknownHost = optBool(options, 'allowUnknownHost', protocol) ?? false;
   const readyTimeout = optNumber(options, 'readyTimeout', protocol) ?? 20_000;
   const concurrency = Math.max(1, optNumber(options, 'concurrency', protocol) ?? 32);
-  const fileMode = Number.parseInt(optString(options, 'mode', protocol) ?? '0644', 8);
+  const fsync = optBool(options, 'fsync', protocol) ?? true;
+  const modeText = optString(options, 'mode', protocol) ?? '0644';
+  if (!/^0?[0-7]{3,4}$/.test(modeText))
+    throw new UploadError(
+      'ERR_UPLOAD_CONFIG',
+      `${protocol}: option "mode" must be an octal string such as "0644"`,
+      {
+        key: 'mode',
+        protocol,
+      },
+    );
+  const fileMode = Number.parseInt(modeText, 8);
   if (agentOpt !== undefined && agentOpt !== false && typeof agentOpt !== 'string')
     throw new UploadError('ERR_UPLOAD_CONFIG', `${protocol}: option "agent" must be a socket path or false`, {
       key: 'agent',
@@ -304,8 +318,7 @@ export const sshBackend: BackendFactory = ({
   }
 
   async function replace(c: Conn, from: string, to: string): Promise<void> {
-    const ext = (c.sftp as unknown as { _extensions?: Record<string, string> })._extensions ?? {};
-    if (ext['posix-rename@openssh.com']) {
+    if (extensions(c)['posix-rename@openssh.com']) {
       await cb((d) => c.sftp.ext_openssh_rename(from, to, d));
       return;
     }
@@ -373,6 +386,7 @@ export const sshBackend: BackendFactory = ({
       while (inflight > 0 && !failure) await new Promise<void>((r) => (wake = r));
       if (failure) throw failure;
       if (signal?.aborted) throw abortedError(target, protocol, signal.reason);
+      if (fsync && extensions(c)['fsync@openssh.com']) await cb((d) => c.sftp.ext_openssh_fsync(h, d));
       handle = undefined;
       await cb((d) => c.sftp.close(h, d));
       await replace(c, tmp, t.path);
@@ -381,7 +395,10 @@ export const sshBackend: BackendFactory = ({
       if (handle && !c.closed) await cb((d) => c.sftp.close(handle as Buffer, d)).catch(() => {});
       if (!c.closed) await cb((d) => c.sftp.unlink(tmp, d)).catch(() => {});
       if (signal?.aborted) throw abortedError(target, protocol, signal.reason);
-      if (c.closed && !(err instanceof UploadError))
+      const lost =
+        c.closed ||
+        /No response from server|Not connected|ECONNRESET|EPIPE/.test(String((err as Error)?.message));
+      if (lost && !(err instanceof UploadError))
         throw wrapError(
           err,
           'ERR_UPLOAD_FAILED',

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 export default function setup(): void {
   if (process.env.HEPIX_SKIP_BUILD === '1') return;
   const root = fileURLToPath(new URL('../../../../', import.meta.url));
-  execFileSync('pnpm', ['--filter', '@hepix/vmcatcher-cli...', 'run', 'build'], {
+  execFileSync('pnpm', ['--filter', '@hepix/vmcatcher-cli...', '--filter', '@hepix/vmcaster-cli...', 'run', 'build'], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, npm_config_nodedir: '/usr' },
