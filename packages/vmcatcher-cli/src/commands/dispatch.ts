@@ -1,4 +1,5 @@
 // `vmcatcher <subcommand> [options]`: the four legacy tools under one command, with the same options.
+import { runCacheCommand } from '../cache/command.js';
 import { type CliIo, processIo, VERSION } from '../common/context.js';
 import { runEndorserCommand } from './endorser.js';
 import { runImageCommand } from './image.js';
@@ -10,6 +11,7 @@ const SUBCOMMANDS: Record<string, { run: Runner; help: string }> = {
   endorser: { run: runEndorserCommand, help: 'endorsers allowed to sign subscriptions (vmcatcher_endorser)' },
   subscribe: { run: runSubscribeCommand, help: 'subscriptions and their updates (vmcatcher_subscribe)' },
   image: { run: runImageCommand, help: 'images and their state (vmcatcher_image)' },
+  cache: { run: runCacheCommand, help: 'download, verify and expire images, with events (vmcatcher_cache)' },
 };
 
 /** Registers another subcommand (the cache tool adds `cache`). */
