@@ -40,6 +40,8 @@ export {
 // Events for the administrator's event command (reference §3.5).
 export {
   CONFIG_VARIABLE_NAMES,
+  deliverEvent,
+  describeFailure,
   EVENT_VARIABLE_NAMES,
   LEGACY_EVENT_TYPES,
   eventEnvironment,
@@ -47,6 +49,7 @@ export {
 } from './events/index.js';
 export type {
   AnyVmcatcherEvent,
+  DeliverEventResult,
   EventCommandResult,
   EventDirectories,
   EventLogger,

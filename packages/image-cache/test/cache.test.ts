@@ -6,6 +6,7 @@ import type { Store } from '@hepix/imagelist-store';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   type CacheHooks,
+  deliverEvent,
   createImageCache,
   type ImageCacheOptions,
   imageFileName,
@@ -587,6 +588,25 @@ describe('events and hooks', () => {
     ]);
     expect(new Set(lines.map((l) => l.split(' ').at(-1))).size).toBe(1);
     expect(await store.subscriber.listFailedEvents()).toEqual([]);
+  });
+
+  it('deliverEvent records a failed delivery for --retry-events and reports a success', async () => {
+    store = await prepareStore(join(work, 'db.sqlite'), SUB, []);
+    const event = {
+      type: 'SubscriptionImageNew' as const,
+      session: 's-2',
+      metadata: { 'dc:identifier': 'img' },
+    };
+    const failed = await deliverEvent(store, 'echo oops >&2; exit 4', event);
+    expect(failed).toMatchObject({ delivered: false, exitCode: 4 });
+    const recorded = await store.subscriber.listFailedEvents();
+    expect(recorded.map((f) => [f.id, f.type, f.error, f.payload])).toEqual([
+      [failed.failedEventId, 'SubscriptionImageNew', 'exit 4: oops', event],
+    ]);
+    const ok = await deliverEvent(store, 'exit 0', event);
+    expect(ok).toMatchObject({ delivered: true, exitCode: 0 });
+    expect(ok.failedEventId).toBeUndefined();
+    expect(await store.subscriber.listFailedEvents()).toHaveLength(1);
   });
 
   it('re-delivers a failed SubscriptionImageNew to the new-image command', async () => {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { runCli } from './main.js';
 
-runCli(process.argv.slice(2)).then(
+runCli(process.argv.slice(2), { handleSignals: true }).then(
   (code) => {
     process.exitCode = code;
   },

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { Transform, type TransformCallback, type Writable } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { VmcasterError } from './errors.js';
@@ -108,7 +108,7 @@ export async function digestFile(path: string, options: StreamOptions = {}): Pro
     createReadStream(path, { highWaterMark: 1 << 20 }),
     progressTap(options.onProgress),
     tap,
-    sink as unknown as Writable,
+    sink,
     { signal: options.signal },
   );
   return tap.digest();

@@ -12,7 +12,7 @@ import type { UploadPhase, UploadTarget } from './upload-image.js';
 const publishModule = () => import('./publish.js');
 const importModule = () => import('./import.js');
 const serialize = async (doc: unknown) =>
-  (await import('@hepix/hepix-imagelist-schema')).serializeImageList(doc as never).trimEnd();
+  (await import('@hepix/hepix-imagelist-schema')).serializeImageList(doc).trimEnd();
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -32,6 +32,8 @@ export interface ExecuteContext {
   now?: () => Date;
   log: (level: LogLevel, message: string) => void;
   onProgress?: (phase: UploadPhase, done: number, total: number | undefined) => void;
+  /** Aborts a running upload (Ctrl-C): nothing is left at the target and the store is not changed. */
+  signal?: AbortSignal;
 }
 
 export interface Output {
@@ -285,6 +287,7 @@ export async function execute(action: Action, ctx: ExecuteContext): Promise<Outp
         now: ctx.now,
         log: (l, m) => ctx.log(l, m),
         onProgress: ctx.onProgress,
+        signal: ctx.signal,
       });
       const text = r.changed
         ? [
@@ -309,6 +312,7 @@ export async function execute(action: Action, ctx: ExecuteContext): Promise<Outp
         imageList: action.imageList,
         signer,
         keyLabel: ctx.keyFile,
+        signal: ctx.signal,
         lifetimeDays: ctx.lifetimeDays,
         now: ctx.now,
         log: (l, m) => ctx.log(l, m),

@@ -18,6 +18,7 @@ export const EXIT = {
   IMAGE_NOT_BOUND: 45,
   TRANSFER: 77,
   UPLOAD_CONFIG_IMAGE: 99,
+  INTERRUPTED: 130,
 } as const;
 
 const byCode: Record<string, number> = {

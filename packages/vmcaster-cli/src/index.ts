@@ -4,6 +4,7 @@ export {
   compressFile,
   compressionForFormat,
   type Digest,
+  DigestTap,
   detectCompression,
   detectFileCompression,
   digestFile,

@@ -21,6 +21,8 @@ export interface CliIo {
   stderrIsTTY: boolean;
   stdinIsTTY: boolean;
   now?: () => Date;
+  /** Abort on SIGINT/SIGTERM (the bin does; embedding callers usually do not want process handlers). */
+  handleSignals?: boolean;
 }
 
 function defaultIo(): CliIo {
@@ -48,7 +50,7 @@ export const HELP = `vmcaster: publish signed HEPiX image lists and their images
 
 Subcommands (vmcaster <noun> <verb> --help for details):
   vmcaster endorser  list|show|add|del|keys|set|unset  [DN] [KEY] [VALUE]
-  vmcaster imagelist list|show|add|del|keys|set|unset  [UUID] [KEY] [VALUE]
+  vmcaster imagelist list|show|add|del|keys|set|unset  [UUID] [KEY] [VALUE]   (show --stored)
   vmcaster imagelist bind-endorser|unbind-endorser UUID DN
   vmcaster imagelist bind-image|unbind-image UUID IMAGE
   vmcaster imagelist endorsers|images UUID
@@ -63,6 +65,7 @@ Flag style (vmcaster 0.0.x; exactly one action per run):
   --list-imagelist --list-image --list-endorser          (also --imagelist-list, --image-list, --endorser-list)
   --select-imagelist UUID --select-image UUID --select-endorser DN  (also --imagelist, --image, --endorser)
   --show-imagelist --show-image --show-endorser          (also --imagelist-show, ...)
+      (--show-imagelist previews the next publish, strictly validated; add --stored for the stored state)
   --add-imagelist [UUID] --add-image [UUID] --add-endorser [DN]   (also --imagelist-add, ...)
   --del-imagelist [UUID] --del-image [UUID] --del-endorser [DN]   (also --imagelist-del, ...)
   --imagelist-add-endorser --imagelist-del-endorser      (also --connect, --disconnect)
@@ -189,6 +192,17 @@ export async function runCli(argv: string[], ioOverride: Partial<CliIo> = {}): P
     return EXIT.OK;
   }
 
+  // Ctrl-C (or SIGTERM) aborts a transfer cleanly instead of killing the process mid-write.
+  const aborter = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (aborter.signal.aborted) process.exit(130);
+    log('warn', `${signal}: aborting`);
+    aborter.abort(new VmcasterError('ERR_VMCASTER_UPLOAD', `interrupted by ${signal}`));
+  };
+  if (io.handleSignals) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
   let store: Awaited<ReturnType<typeof openStore>> | undefined;
   let facade: Awaited<ReturnType<typeof createUploadFacade>> | undefined;
   const bar =
@@ -211,7 +225,7 @@ export async function runCli(argv: string[], ioOverride: Partial<CliIo> = {}): P
     log('debug', `database ${settings.database}`);
     store = await openStore(settings.database);
     const target = async (): Promise<UploadTarget> => {
-      if (facade) return facade as unknown as UploadTarget;
+      if (facade) return facade;
       const file = findConfigFile(settings);
       if (!file)
         throw new VmcasterError(
@@ -227,7 +241,7 @@ export async function runCli(argv: string[], ioOverride: Partial<CliIo> = {}): P
         log: (level: string, message: string) =>
           log(level === 'error' ? 'error' : level === 'warn' ? 'warn' : 'debug', message),
       });
-      return facade as unknown as UploadTarget;
+      return facade;
     };
     const passphrase = async (): Promise<string | undefined> => {
       if (options.passphraseFile) {
@@ -247,6 +261,7 @@ export async function runCli(argv: string[], ioOverride: Partial<CliIo> = {}): P
       return undefined;
     };
     const ctx: ExecuteContext = {
+      signal: aborter.signal,
       store: store.publisher,
       target,
       certificateFile: settings.x509Cert,
@@ -276,8 +291,12 @@ export async function runCli(argv: string[], ioOverride: Partial<CliIo> = {}): P
   } catch (err) {
     bar?.end();
     printError(io, err, options.verbosity);
-    return exitCodeFor(err, { action: action.kind });
+    return aborter.signal.aborted ? EXIT.INTERRUPTED : exitCodeFor(err, { action: action.kind });
   } finally {
+    if (io.handleSignals) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
     await (facade as { dispose?: () => unknown } | undefined)?.dispose?.();
     await store?.close();
   }

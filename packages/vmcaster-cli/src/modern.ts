@@ -1,6 +1,13 @@
 // The subcommand interface (`vmcaster image upload FILE --image UUID`), built with citty. Each leaf only
 // builds a Request; the same executor as for the flag style runs it.
-import { type ArgsDef, type CommandDef, defineCommand, renderUsage, runCommand } from 'citty';
+import {
+  type ArgsDef,
+  type CommandDef,
+  type CommandMeta,
+  defineCommand,
+  renderUsage,
+  runCommand,
+} from 'citty';
 import { VmcasterError } from './errors.js';
 import { type Action, defaultOptions, type Entity, type GlobalOptions, type Request } from './request.js';
 
@@ -126,6 +133,8 @@ function entityCommands(
   extra: Record<string, CommandDef<ArgsDef>>,
 ) {
   const opt = entity === 'endorser' ? 'endorser' : entity === 'imagelist' ? 'imagelist' : 'image';
+  const noun = entity === 'imagelist' ? 'image list' : entity;
+  const an = 'an';
   const sel = {
     [opt]: { type: 'string', description: `${label} (instead of the positional argument)` },
   } as ArgsDef;
@@ -133,23 +142,37 @@ function entityCommands(
   return defineCommand({
     meta: { description: `manage ${entity === 'imagelist' ? 'image lists' : `${entity}s`}` },
     subCommands: {
-      list: leaf(holder, `list ${entity} identifiers`, {}, () => ({ kind: 'list', entity })),
-      show: leaf(holder, `show one ${entity} as JSON`, { ...id(label), ...sel }, (a) => ({
-        kind: 'show',
-        entity,
-        id: who(a),
-      })),
-      add: leaf(holder, `create a ${entity}`, { ...id(label), ...sel }, (a) => ({
+      list: leaf(holder, `list ${noun} identifiers`, {}, () => ({ kind: 'list', entity })),
+      show: leaf(
+        holder,
+        entity === 'imagelist'
+          ? 'show the list as the next publish would make it, strictly validated (--stored: as stored)'
+          : `show one ${noun} as JSON`,
+        {
+          ...id(label),
+          ...sel,
+          ...(entity === 'imagelist'
+            ? {
+                stored: {
+                  type: 'boolean',
+                  description: 'the stored state, without the next version and dates',
+                },
+              }
+            : {}),
+        } as ArgsDef,
+        (a) => ({ kind: 'show', entity, id: who(a), ...(a.stored === true ? { stored: true } : {}) }),
+      ),
+      add: leaf(holder, `create ${an} ${noun}`, { ...id(label), ...sel }, (a) => ({
         kind: 'add',
         entity,
         id: who(a),
       })),
-      del: leaf(holder, `delete a ${entity}`, { ...id(label), ...sel }, (a) => ({
+      del: leaf(holder, `delete ${an} ${noun}`, { ...id(label), ...sel }, (a) => ({
         kind: 'del',
         entity,
         id: who(a),
       })),
-      keys: leaf(holder, `list the metadata keys of a ${entity}`, { ...id(label), ...sel }, (a) => ({
+      keys: leaf(holder, `list the metadata keys of ${an} ${noun}`, { ...id(label), ...sel }, (a) => ({
         kind: 'keys',
         entity,
         id: who(a),
@@ -287,15 +310,19 @@ export async function parseModernArgs(argv: string[]): Promise<Request | { usage
   if (argv.includes('--help') || argv.includes('-h')) {
     // Find the deepest command named on the line and render its usage.
     let cmd: CommandDef<ArgsDef> = root;
-    let parent: CommandDef<ArgsDef> | undefined;
+    const path: string[] = [];
     for (const a of argv) {
       const subs = (cmd.subCommands ?? {}) as Record<string, CommandDef<ArgsDef>>;
       if (subs[a]) {
-        parent = cmd;
+        path.push(a);
         cmd = subs[a];
       }
     }
-    return { usage: await renderUsage(cmd, parent) };
+    if (path.length === 0) return { usage: await renderUsage(root) };
+    const meta = (cmd.meta ?? {}) as CommandMeta;
+    const named = { ...cmd, meta: { ...meta, name: path[path.length - 1] } };
+    const parent = { meta: { name: ['vmcaster', ...path.slice(0, -1)].join(' ') } };
+    return { usage: (await renderUsage(named, parent)).replace(/\x1b\[[0-9;]*m/g, '') };
   }
   try {
     await runCommand(root, { rawArgs: argv });

@@ -217,7 +217,7 @@ export async function publishImageList(options: PublishImageListOptions): Promis
     now,
     lifetimeDays: options.lifetimeDays ?? 28,
   });
-  const content = serializeImageList(prepared.document as never);
+  const content = serializeImageList(prepared.document);
   let signedRaw: unknown;
   try {
     signedRaw = await signSmime(content, {

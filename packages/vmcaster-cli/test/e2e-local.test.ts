@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { openStore } from '@hepix/imagelist-store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makePki, type Pki, treeDigest, vmcaster } from './helpers.js';
+import { DN, issueCertificate, makePki, type Pki, treeDigest, vmcaster } from './helpers.js';
 import { checkPublished, makeImage, ok, type Scenario, scenario, seedSequence } from './scenario.js';
 
 const base = mkdtempSync(join(tmpdir(), 'vmcaster-e2e-local-'));
@@ -223,6 +223,23 @@ describe('local directory target, served over HTTP', () => {
         /does not belong to the signing certificate/,
       );
     });
+    it('certificate without keyUsage (31) or without digitalSignature (32)', async () => {
+      const none = issueCertificate(pki, 'no-key-usage', DN, ['basicConstraints = critical, CA:false']);
+      await expectFailure(
+        [...publish(), '--x509-cert', none.cert, '--x509-key', none.key],
+        31,
+        /no keyUsage/,
+      );
+      const enc = issueCertificate(pki, 'no-digital-signature', DN, [
+        'basicConstraints = critical, CA:false',
+        'keyUsage = critical, keyEncipherment',
+      ]);
+      await expectFailure(
+        [...publish(), '--x509-cert', enc.cert, '--x509-key', enc.key],
+        32,
+        /digitalSignature/,
+      );
+    });
     it('missing certificate file', async () => {
       await expectFailure(
         [...publish(), '--x509-cert', join(base, 'nope.pem')],
@@ -255,6 +272,36 @@ describe('local directory target, served over HTTP', () => {
       await expectFailure(['--upload-image', gz, '--select-image', s.image], 77, /EFBIG|too large|failed/i, {
         wrapper: ['prlimit', '--fsize=1048576'],
       });
+    });
+    it('Ctrl-C while compressing and while uploading (130)', async () => {
+      const dir = join(base, 'local', 'images');
+      const raw = join(dir, 'big.img');
+      // Gzip magic followed by random bytes: taken as already compressed, so it is uploaded as is.
+      const gz = join(dir, 'big.img.gz');
+      writeFileSync(raw, randomBytes(160 * 1024 * 1024));
+      writeFileSync(
+        gz,
+        Buffer.concat([Buffer.from([0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 3]), readFileSync(raw)]),
+      );
+      try {
+        for (const [file, when] of [
+          [raw, /compressing/],
+          [gz, /hashing on the way/],
+        ] as const) {
+          const before = await snapshot();
+          const r = await vmcaster(['--upload-image', file, '--select-image', s.image], {
+            cwd: s.home,
+            env: s.env,
+            interrupt: when,
+          });
+          expect(r.code, r.stderr).toBe(130);
+          expect(r.stderr).toMatch(/SIGINT: aborting/);
+          expect(await snapshot()).toEqual(before);
+        }
+      } finally {
+        rmSync(raw, { force: true });
+        rmSync(gz, { force: true });
+      }
     });
     it('image not bound to a list (45), image without hv:uri (13), unknown image (3)', async () => {
       const lone = randomUUID();

@@ -1,7 +1,7 @@
 // Test helpers: a throwaway PKI from scripts/make-test-pki.sh, and running the BUILT bin as a user would.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -49,6 +49,8 @@ export interface RunOptions {
   input?: string;
   /** Writes `send` to stdin once stdout or stderr matches `when` (a prompt), then closes stdin. */
   respond?: { when: RegExp; send: string };
+  /** Sends SIGINT once stdout or stderr matches (Ctrl-C in the middle of something). */
+  interrupt?: RegExp;
 }
 
 /** Runs `vmcaster ARGS` (the built bin) with a clean environment. */
@@ -61,7 +63,12 @@ export function vmcaster(args: string[], options: RunOptions): Promise<RunResult
     let stdout = '';
     let stderr = '';
     let answered = false;
+    let interrupted = false;
     const check = () => {
+      if (options.interrupt && !interrupted && options.interrupt.test(stdout + stderr)) {
+        interrupted = true;
+        child.kill('SIGINT');
+      }
       if (options.respond && !answered && options.respond.when.test(stdout + stderr)) {
         answered = true;
         child.stdin.end(options.respond.send);
@@ -115,4 +122,49 @@ export function opensslVerify(file: string, caPath: string): string {
   });
   if (r.status !== 0) throw new Error(`openssl smime -verify failed (${r.status}): ${r.stderr}`);
   return r.stdout;
+}
+
+/**
+ * Issues another certificate for `subject` from the PKI's CA with the given v3 extension lines (openssl CLI),
+ * e.g. to get one without keyUsage. Returns the certificate and key paths.
+ */
+export function issueCertificate(
+  pki: Pki,
+  name: string,
+  subject: string,
+  extensions: string[],
+): { cert: string; key: string } {
+  const dir = join(pki.dir, 'extra');
+  mkdirSync(dir, { recursive: true });
+  const key = join(dir, `${name}.key.pem`);
+  const csr = join(dir, `${name}.csr`);
+  const cert = join(dir, `${name}.pem`);
+  const ext = join(dir, `${name}.ext`);
+  writeFileSync(ext, `[ x ]\n${extensions.join('\n')}\n`);
+  const run = (args: string[]) => {
+    const r = spawnSync('openssl', args, { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${r.stderr}`);
+  };
+  run(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr, '-subj', subject]);
+  run([
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    pki.caCert,
+    '-CAkey',
+    join(pki.dir, 'ca/ca.key'),
+    '-set_serial',
+    String(Date.now()),
+    '-days',
+    '3650',
+    '-extfile',
+    ext,
+    '-extensions',
+    'x',
+    '-out',
+    cert,
+  ]);
+  return { cert, key };
 }

@@ -31,7 +31,7 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'hepix-cache-cli-'));
   bin = join(root, 'bin');
   await mkdir(bin);
-  for (const name of ['vmcatcher_cache', 'vmcatcher_eventHndlExpl']) {
+  for (const name of ['vmcatcher', 'vmcatcher_cache', 'vmcatcher_eventHndlExpl']) {
     await chmod(join(dist, `${name}.js`), 0o755);
     await symlink(join(dist, `${name}.js`), join(bin, name));
   }
@@ -271,10 +271,28 @@ describe('vmcatcher_cache', () => {
     expect(sha512(await readFile(join(work, 'cache', id)))).toBe(sha512(img.data));
   });
 
+  it('is also `vmcatcher cache`', async () => {
+    const id = '9f3c2b1a-0000-4000-8000-0000000000e1';
+    const img = image(id, 10_000);
+    const db = join(work, 'vmcatcher.db');
+    const store = await prepareStore(db, SUB, [id]);
+    await publish(store, pki, work, SUB, [img]);
+    await store.close();
+    const child = spawn('vmcatcher', ['cache', '--json', '-d', `sqlite:///${db}`], {
+      cwd: work,
+      env: baseEnv(),
+    });
+    let stdout = '';
+    child.stdout.on('data', (c) => (stdout += c));
+    expect(await new Promise((r) => child.on('close', r))).toBe(0);
+    expect(JSON.parse(stdout).downloaded).toEqual([id]);
+    expect(sha512(await readFile(join(work, 'cache', id)))).toBe(sha512(img.data));
+  });
+
   it('exits 2 on a usage error', async () => {
     const r = await runCache(['--no-such-option'], baseEnv());
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/unknown option --no-such-option/);
+    expect(r.stderr).toMatch(/no such option: --no-such-option/);
   });
 });
 

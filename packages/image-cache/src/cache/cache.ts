@@ -10,6 +10,7 @@ import type {
   SubscribedImage,
 } from '@hepix/imagelist-store';
 import { runEventCommand } from '../events/command.js';
+import { deliverEvent, describeFailure } from '../events/deliver.js';
 import type { AnyVmcatcherEvent, EventLogger, ExtendedEventType, LegacyEventType } from '../events/types.js';
 import { createTransport, type DownloadOptions, transfer } from './download.js';
 import { ImageCacheError } from './errors.js';
@@ -132,28 +133,13 @@ export function createImageCache(options: ImageCacheOptions): ImageCache {
   /** Delivers one event to the event command; a failure is logged and recorded, and never vetoes. */
   async function deliver(event: AnyVmcatcherEvent): Promise<boolean> {
     if (!options.eventCommand) return true;
-    const r = await runEventCommand(options.eventCommand, event, {
+    const r = await deliverEvent(store, options.eventCommand, event, {
       ...(options.eventTimeoutMs === undefined ? {} : { timeoutMs: options.eventTimeoutMs }),
       ...(options.eventKillGraceMs === undefined ? {} : { killGraceMs: options.eventKillGraceMs }),
       ...(options.eventEnv === undefined ? {} : { env: options.eventEnv }),
       log,
     });
-    if (r.exitCode === 0 && !r.timedOut) return true;
-    const error = r.timedOut
-      ? `timed out after ${options.eventTimeoutMs ?? 10_000} ms`
-      : r.exitCode === null
-        ? `killed by ${r.signal}`
-        : `exit ${r.exitCode}${r.stderr ? `: ${r.stderr.trim().slice(0, 2000)}` : ''}`;
-    try {
-      await store.subscriber.recordFailedEvent({
-        type: event.type,
-        payload: JSON.parse(JSON.stringify(event)) as Record<string, unknown>,
-        error,
-      });
-    } catch (err) {
-      log('error', `could not record the failed ${event.type} event: ${(err as Error).message}`);
-    }
-    return false;
+    return r.delivered;
   }
 
   async function run(actions: CacheRunActions = {}): Promise<CacheRunSummary> {
@@ -653,10 +639,7 @@ export function createImageCache(options: ImageCacheOptions): ImageCache {
             delivered++;
             continue;
           }
-          await store.subscriber.bumpFailedEvent(
-            f.id,
-            r.timedOut ? 'timed out' : r.exitCode === null ? `killed by ${r.signal}` : `exit ${r.exitCode}`,
-          );
+          await store.subscriber.bumpFailedEvent(f.id, describeFailure(r, options.eventTimeoutMs ?? 10_000));
           break;
         }
         return { delivered, remaining: failed.length - delivered };

@@ -62,7 +62,10 @@ export interface CacheHooks {
   'image:available:after'?: Hooks<ImageHookEvent>;
   'image:expire:before'?: Hooks<ImageHookEvent & { reason: ExpireReason }>;
   'image:expire:after'?: Hooks<ImageHookEvent & { reason: ExpireReason }>;
-  /** Fired by subscription updates for `SubscriptionImageNew`. */
+  /**
+   * `SubscriptionImageNew`, for connectors that keep all their hooks in one object; the cache never fires it
+   * (subscription updates report new images through `createSubscriptions({ onNewImage })`).
+   */
   'image:new'?: Hooks<ImageNewHookEvent>;
   'image:verify:failed'?: Hooks<VerifyFailedHookEvent>;
   progress?: Hooks<ProgressHookEvent>;

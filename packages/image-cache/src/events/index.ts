@@ -1,4 +1,6 @@
 export { runEventCommand } from './command.js';
+export { deliverEvent, describeFailure } from './deliver.js';
+export type { DeliverEventResult } from './deliver.js';
 export type { EventCommandResult, RunEventCommandOptions } from './command.js';
 export { CONFIG_VARIABLE_NAMES, EVENT_VARIABLE_NAMES, eventEnvironment } from './environment.js';
 export { LEGACY_EVENT_TYPES } from './types.js';

@@ -1,160 +1,150 @@
-import { existsSync } from 'node:fs';
+// vmcatcher_cache (and `vmcatcher cache`): options and environment of reference §3.4 on the shared CLI context
+// (-d/-v/-q/--log-config/--json, one error-to-exit-code mapping); the work is @hepix/image-cache's.
 import {
   type CacheRunSummary,
   createImageCache,
   type EventLogLevel,
-  ImageCacheError,
   type ProgressHookEvent,
 } from '@hepix/image-cache';
-import { openStore } from '@hepix/imagelist-store';
-import { parseArgs, UsageError } from './args.js';
+import { type CliIo, type CommonContext, processIo, runTool, withStore } from '../common/context.js';
+import { count, flag, type OptionSpec, str, UsageError } from '../common/options.js';
 
-const HELP = `Usage: vmcatcher_cache [options]
-
-Downloads the subscribed images, verifies them against the signed lists, moves them into the cache, expires
-what is no longer endorsed and runs the event command for each change.
-
-  -C, --cache-dir DIR      cache directory (VMCATCHER_CACHE_DIR_CACHE, default "cache")
-  -p, --partial-dir DIR    download directory (VMCATCHER_CACHE_DIR_DOWNLOAD, default <cache>/partial)
-  -e, --expired-dir DIR    expired images (VMCATCHER_CACHE_DIR_EXPIRE, default <cache>/expired)
-  -D, --download           download new images (VMCATCHER_CACHE_ACTION_DOWNLOAD=1); implies --expire
-  -s, --sha512             re-hash cached images, expire corrupt ones (VMCATCHER_CACHE_ACTION_CHECK=1)
-  -E, --expire             expire images no longer endorsed (VMCATCHER_CACHE_ACTION_EXPIRE=1)
-                           (no action given: --download and --expire)
-  -x, --execute CMD        event command, run by /bin/sh -c (VMCATCHER_CACHE_EVENT)
-      --event-timeout SEC  event command timeout in seconds (VMCATCHER_CACHE_EVENT_TIMEOUT, default 10)
-      --retry-events       re-deliver the recorded failed events, oldest first, then exit
-                           (SubscriptionImageNew events go to VMCATCHER_SUB_EVENT)
-      --concurrency N      parallel downloads (VMCATCHER_CACHE_CONCURRENCY, default 2)
-  -d, --database URL       database (VMCATCHER_RDBMS, default sqlite:///vmcatcher.db)
-      --json               print the run summary as JSON on standard output
-  -v, --verbose            more messages (-vv for debug)
-  -q, --quiet              fewer messages
-      --log-config FILE    logging configuration (VMCATCHER_LOG_CONF); must exist
-      --log-sql-info       accepted for compatibility
-  -h, --help               this help
-      --version            print the version
-
-Exit status: 0 success, 1 an image or the run failed, 2 usage error, 3 another run holds the lock.
-`;
-
-const LEVELS: EventLogLevel[] = ['debug', 'info', 'warn', 'error'];
+export const CACHE_OPTIONS: OptionSpec[] = [
+  {
+    dest: 'cacheDir',
+    short: 'C',
+    long: ['cache-dir'],
+    kind: 'value',
+    metavar: 'DIR',
+    help: 'Cache directory (env VMCATCHER_CACHE_DIR_CACHE, default "cache"); created if missing.',
+  },
+  {
+    dest: 'partialDir',
+    short: 'p',
+    long: ['partial-dir'],
+    kind: 'value',
+    metavar: 'DIR',
+    help: 'Download directory (env VMCATCHER_CACHE_DIR_DOWNLOAD, default <cache>/partial).',
+  },
+  {
+    dest: 'expiredDir',
+    short: 'e',
+    long: ['expired-dir'],
+    kind: 'value',
+    metavar: 'DIR',
+    help: 'Expired images (env VMCATCHER_CACHE_DIR_EXPIRE, default <cache>/expired).',
+  },
+  {
+    dest: 'download',
+    short: 'D',
+    long: ['download'],
+    kind: 'flag',
+    help: 'Download new images (env VMCATCHER_CACHE_ACTION_DOWNLOAD=1); implies --expire.',
+  },
+  {
+    dest: 'sha512',
+    short: 's',
+    long: ['sha512'],
+    kind: 'flag',
+    help: 'Re-hash cached images, expire corrupt ones (env VMCATCHER_CACHE_ACTION_CHECK=1).',
+  },
+  {
+    dest: 'expire',
+    short: 'E',
+    long: ['expire'],
+    kind: 'flag',
+    help: 'Expire images no longer endorsed (env VMCATCHER_CACHE_ACTION_EXPIRE=1). No action: download and expire.',
+  },
+  {
+    dest: 'execute',
+    short: 'x',
+    long: ['execute'],
+    kind: 'value',
+    metavar: 'CMD',
+    help: 'Event command, run by /bin/sh -c with VMCATCHER_* variables (env VMCATCHER_CACHE_EVENT).',
+  },
+  {
+    dest: 'eventTimeout',
+    long: ['event-timeout'],
+    kind: 'value',
+    metavar: 'SECONDS',
+    help: 'Event command timeout, then SIGTERM/SIGKILL (env VMCATCHER_CACHE_EVENT_TIMEOUT, default 10).',
+  },
+  {
+    dest: 'retryEvents',
+    long: ['retry-events'],
+    kind: 'flag',
+    help: 'Re-deliver recorded failed events, oldest first, then exit (SubscriptionImageNew: VMCATCHER_SUB_EVENT).',
+  },
+  {
+    dest: 'concurrency',
+    long: ['concurrency'],
+    kind: 'value',
+    metavar: 'N',
+    help: 'Parallel downloads (env VMCATCHER_CACHE_CONCURRENCY, default 2).',
+  },
+];
 
 function truthy(v: string | undefined): boolean {
   return v !== undefined && /^(1|true|yes|on)$/i.test(v.trim());
 }
 
-/** Where the command writes (the dispatcher passes its own). */
-export interface CacheCommandIo {
-  stdout(text: string): void;
-  stderr(text: string): void;
+function positiveNumber(text: string | undefined, fallback: number, what: string, integer: boolean): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
+    throw new UsageError(`${what} must be a positive ${integer ? 'integer' : 'number'}: ${text}`);
+  }
+  return n;
 }
 
-const processIo: CacheCommandIo = {
-  stdout: (t) => process.stdout.write(t),
-  stderr: (t) => process.stderr.write(t),
-};
-
-/** `vmcatcher_cache` and `vmcatcher cache`: returns the exit code. */
-export async function runCacheCommand(
-  argv: string[],
-  env: NodeJS.ProcessEnv,
-  io: CacheCommandIo = processIo,
-): Promise<number> {
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs(argv, [
-      { short: 'C', long: 'cache-dir', value: true },
-      { short: 'p', long: 'partial-dir', value: true },
-      { short: 'e', long: 'expired-dir', value: true },
-      { short: 'D', long: 'download' },
-      { short: 's', long: 'sha512' },
-      { short: 'E', long: 'expire' },
-      { short: 'x', long: 'execute', value: true },
-      { long: 'event-timeout', value: true },
-      { long: 'retry-events' },
-      { long: 'concurrency', value: true },
-      { short: 'd', long: 'database', value: true },
-      { long: 'json' },
-      { short: 'v', long: 'verbose', count: true },
-      { short: 'q', long: 'quiet', count: true },
-      { long: 'log-config', value: true },
-      { long: 'log-sql-info' },
-      { short: 'h', long: 'help' },
-      { long: 'version' },
-    ]);
-    if (parsed.rest.length) throw new UsageError(`unexpected argument ${parsed.rest[0]}`);
-  } catch (err) {
-    if (err instanceof UsageError) {
-      io.stderr(`vmcatcher_cache: ${err.message}\nTry --help.\n`);
-      return 2;
-    }
-    throw err;
-  }
-  const { values, flags } = parsed;
-  if (flags.help) {
-    io.stdout(HELP);
-    return 0;
-  }
-  if (flags.version) {
-    io.stdout('vmcatcher_cache (hepix-vmtools)\n');
-    return 0;
-  }
-
-  // WARNING by default; -v INFO, -vv DEBUG; -q ERROR (reference §3).
-  const level = Math.min(3, Math.max(0, 2 - (flags.verbose ?? 0) + (flags.quiet ?? 0)));
-  const progressLine = { active: false };
-  const log = (lvl: EventLogLevel, message: string) => {
-    if (LEVELS.indexOf(lvl) < level) return;
-    if (progressLine.active) {
-      io.stderr('\r\x1b[K');
-      progressLine.active = false;
-    }
-    io.stderr(`${lvl.toUpperCase()}: ${message}\n`);
-  };
-
-  const logConfig = values['log-config'] ?? env.VMCATCHER_LOG_CONF;
-  if (logConfig && !existsSync(logConfig)) {
-    log('error', `logging configuration ${logConfig} does not exist`);
-    return 1;
-  }
-
-  const database = values.database ?? env.VMCATCHER_RDBMS ?? 'sqlite:///vmcatcher.db';
-  if (!values.database && !env.VMCATCHER_RDBMS) log('info', `Defaulting DB connection to '${database}'`);
-  const cache = values['cache-dir'] ?? env.VMCATCHER_CACHE_DIR_CACHE ?? 'cache';
-  const partial = values['partial-dir'] ?? env.VMCATCHER_CACHE_DIR_DOWNLOAD;
-  const expired = values['expired-dir'] ?? env.VMCATCHER_CACHE_DIR_EXPIRE;
-  const command = values.execute ?? env.VMCATCHER_CACHE_EVENT;
-  const timeoutText = values['event-timeout'] ?? env.VMCATCHER_CACHE_EVENT_TIMEOUT;
-  const timeoutSec = timeoutText === undefined ? 10 : Number(timeoutText);
-  if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) {
-    io.stderr(`vmcatcher_cache: --event-timeout must be a positive number of seconds\n`);
-    return 2;
-  }
-  const concurrencyText = values.concurrency ?? env.VMCATCHER_CACHE_CONCURRENCY;
-  const concurrency = concurrencyText === undefined ? 2 : Number(concurrencyText);
-  if (!Number.isInteger(concurrency) || concurrency < 1) {
-    io.stderr(`vmcatcher_cache: --concurrency must be a positive integer\n`);
-    return 2;
-  }
+async function cacheMain(ctx: CommonContext): Promise<number> {
+  const { options: o, env, io } = ctx;
+  if (ctx.positionals.length) throw new UsageError(`unexpected argument ${ctx.positionals[0]}`);
+  const cache = str(o, 'cacheDir') ?? env.VMCATCHER_CACHE_DIR_CACHE ?? 'cache';
+  const partial = str(o, 'partialDir') ?? env.VMCATCHER_CACHE_DIR_DOWNLOAD;
+  const expired = str(o, 'expiredDir') ?? env.VMCATCHER_CACHE_DIR_EXPIRE;
+  const command = str(o, 'execute') ?? env.VMCATCHER_CACHE_EVENT;
+  const timeoutSec = positiveNumber(
+    str(o, 'eventTimeout') ?? env.VMCATCHER_CACHE_EVENT_TIMEOUT,
+    10,
+    '--event-timeout',
+    false,
+  );
+  const concurrency = positiveNumber(
+    str(o, 'concurrency') ?? env.VMCATCHER_CACHE_CONCURRENCY,
+    2,
+    '--concurrency',
+    true,
+  );
   const actions = {
-    download: Boolean(flags.download) || truthy(env.VMCATCHER_CACHE_ACTION_DOWNLOAD),
-    check: Boolean(flags.sha512) || truthy(env.VMCATCHER_CACHE_ACTION_CHECK),
-    expire: Boolean(flags.expire) || truthy(env.VMCATCHER_CACHE_ACTION_EXPIRE),
+    download: flag(o, 'download') || truthy(env.VMCATCHER_CACHE_ACTION_DOWNLOAD),
+    check: flag(o, 'sha512') || truthy(env.VMCATCHER_CACHE_ACTION_CHECK),
+    expire: flag(o, 'expire') || truthy(env.VMCATCHER_CACHE_ACTION_EXPIRE),
   };
+  const json = ctx.format === 'json';
 
-  const tty = Boolean(process.stderr.isTTY) && !flags.json && level <= 2;
+  // Progress on a terminal only; a log line first clears the progress line.
+  const tty = Boolean(process.stderr.isTTY) && !json && ctx.log.threshold <= 30 && count(o, 'quiet') === 0;
+  let progressShown = false;
+  const clearProgress = () => {
+    if (progressShown) io.stderr('\r\x1b[K');
+    progressShown = false;
+  };
+  const log = (level: EventLogLevel, message: string) => {
+    if (progressShown && ctx.log.threshold <= { debug: 10, info: 20, warn: 30, error: 40 }[level])
+      clearProgress();
+    ctx.log(level, message, 'cache');
+  };
   const progress = (p: ProgressHookEvent) => {
     const pct = p.total ? Math.floor((p.bytes / p.total) * 100) : 100;
     io.stderr(
       `\r\x1b[K${p.identifier}: ${pct}% (${Math.round(p.bytes / 1048576)} of ${Math.round(p.total / 1048576)} MiB)`,
     );
-    progressLine.active = true;
+    progressShown = true;
   };
 
-  let store: Awaited<ReturnType<typeof openStore>> | undefined;
-  try {
-    store = await openStore(database, { log: (lvl, msg) => log(lvl, msg) });
+  return withStore(ctx, async (store) => {
     const imageCache = createImageCache({
       store,
       dirs: { cache, ...(partial ? { partial } : {}), ...(expired ? { expired } : {}) },
@@ -166,28 +156,47 @@ export async function runCacheCommand(
       eventEnv: env,
       ...(tty ? { hooks: { progress } } : {}),
     });
-    if (flags['retry-events']) {
+    if (flag(o, 'retryEvents')) {
       if (!command && !env.VMCATCHER_SUB_EVENT) {
-        log('error', 'no event command: give -x, VMCATCHER_CACHE_EVENT or VMCATCHER_SUB_EVENT');
-        return 2;
+        throw new UsageError(
+          '--retry-events needs an event command: -x, VMCATCHER_CACHE_EVENT or VMCATCHER_SUB_EVENT',
+        );
       }
       const r = await imageCache.retryEvents();
-      if (flags.json) io.stdout(`${JSON.stringify(r)}\n`);
-      else log('info', `re-delivered ${r.delivered} events, ${r.remaining} still failed`);
+      if (json) io.stdout(`${JSON.stringify(r)}\n`);
+      else ctx.log('info', `re-delivered ${r.delivered} events, ${r.remaining} still failed`, 'cache');
       return r.remaining === 0 ? 0 : 1;
     }
-    const summary: CacheRunSummary = await imageCache.run(actions);
-    if (progressLine.active) io.stderr('\n');
-    if (flags.json) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
+    let summary: CacheRunSummary;
+    try {
+      summary = await imageCache.run(actions);
+    } finally {
+      if (progressShown) io.stderr('\n');
+      progressShown = false;
+    }
+    if (json) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
     return summary.failed.length ? 1 : 0;
-  } catch (err) {
-    if (progressLine.active) io.stderr('\n');
-    const code = (err as { code?: string }).code;
-    log('error', (err as Error).message);
-    if (code === 'ERR_STORE_LOCKED') return 3;
-    if (!(err instanceof ImageCacheError) && !code) throw err;
-    return 1;
-  } finally {
-    await store?.close();
-  }
+  });
+}
+
+/** `vmcatcher_cache` and `vmcatcher cache`: returns the exit code. */
+export function runCacheCommand(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  io: CliIo = processIo,
+): Promise<number> {
+  return runTool(
+    {
+      name: 'vmcatcher_cache',
+      usage: 'vmcatcher_cache [options]',
+      description:
+        'Downloads the subscribed images, verifies them against the signed lists, moves them into the cache, ' +
+        'expires what is no longer endorsed and runs the event command for every change.',
+      options: CACHE_OPTIONS,
+    },
+    argv,
+    env,
+    io,
+    cacheMain,
+  );
 }

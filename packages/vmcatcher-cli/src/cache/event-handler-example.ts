@@ -1,6 +1,6 @@
 import { appendFile } from 'node:fs/promises';
 import { CONFIG_VARIABLE_NAMES, EVENT_VARIABLE_NAMES } from '@hepix/image-cache';
-import { parseArgs, UsageError } from './args.js';
+import { flag, parseOptions, str, UsageError } from '../common/options.js';
 
 const HELP = `Usage: vmcatcher_eventHndlExpl [--output_file FILE] [--generator minium] [--datetime]
 
@@ -23,14 +23,14 @@ export async function runEventHandlerExample(
   env: NodeJS.ProcessEnv,
   now: () => Date = () => new Date(),
 ): Promise<number> {
-  let parsed: ReturnType<typeof parseArgs>;
+  let parsed: ReturnType<typeof parseOptions>;
   try {
-    parsed = parseArgs(argv, [
-      { long: 'output_file', short: 'o', value: true },
-      { long: 'generator', short: 'g', value: true },
-      { long: 'datetime' },
-      { long: 'log-config', value: true },
-      { long: 'help', short: 'h' },
+    parsed = parseOptions(argv, [
+      { dest: 'outputFile', short: 'o', long: ['output_file'], kind: 'value', help: '' },
+      { dest: 'generator', short: 'g', long: ['generator'], kind: 'value', help: '' },
+      { dest: 'datetime', long: ['datetime'], kind: 'flag', help: '' },
+      { dest: 'logConfig', long: ['log-config'], kind: 'value', help: '' },
+      { dest: 'help', short: 'h', long: ['help'], kind: 'flag', help: '' },
     ]);
   } catch (err) {
     if (err instanceof UsageError) {
@@ -39,11 +39,13 @@ export async function runEventHandlerExample(
     }
     throw err;
   }
-  if (parsed.flags.help) {
+  const o = parsed.options;
+  if (flag(o, 'help')) {
     process.stdout.write(HELP);
     return 0;
   }
-  const minimum = parsed.values.generator === 'minium' || parsed.values.generator === 'minimum';
+  const generator = str(o, 'generator');
+  const minimum = generator === 'minium' || generator === 'minimum';
   const record: Record<string, string> = {};
   const names = new Set([...CONFIG_VARIABLE_NAMES, ...EVENT_VARIABLE_NAMES]);
   for (const name of Object.keys(env)) if (name.startsWith('VMCATCHER_')) names.add(name);
@@ -52,9 +54,10 @@ export async function runEventHandlerExample(
     if (value !== undefined && value !== '') record[name] = value;
     else if (!minimum) record[name] = '';
   }
-  if (parsed.flags.datetime) record.DATETIME = localIsoZ(now());
+  if (flag(o, 'datetime')) record.DATETIME = localIsoZ(now());
   const line = `${JSON.stringify(record)}\n`;
-  if (parsed.values.output_file) await appendFile(parsed.values.output_file, line);
+  const outputFile = str(o, 'outputFile');
+  if (outputFile) await appendFile(outputFile, line);
   else process.stdout.write(line);
   return 0;
 }

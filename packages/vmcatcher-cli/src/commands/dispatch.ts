@@ -11,7 +11,7 @@ const SUBCOMMANDS: Record<string, { run: Runner; help: string }> = {
   endorser: { run: runEndorserCommand, help: 'endorsers allowed to sign subscriptions (vmcatcher_endorser)' },
   subscribe: { run: runSubscribeCommand, help: 'subscriptions and their updates (vmcatcher_subscribe)' },
   image: { run: runImageCommand, help: 'images and their state (vmcatcher_image)' },
-  cache: { run: runCacheCommand, help: 'download, verify and expire cached images (vmcatcher_cache)' },
+  cache: { run: runCacheCommand, help: 'download, verify and expire images, with events (vmcatcher_cache)' },
 };
 
 /** Registers another subcommand (for tools built on this package). */
