@@ -193,6 +193,20 @@ describe('ListFetcher over https', () => {
     expect(err.httpStatus).toBe(404);
   });
 
+  it('refuses a list larger than maxBytes (http and file)', async () => {
+    http.serve('/big', Buffer.alloc(4096, 'x'));
+    const err = await expectError(
+      fetchImageList(`${http.url}/big`, { maxBytes: 1000 }),
+      'ERR_SUB_DOWNLOAD',
+      10,
+    );
+    expect(err.message).toContain('larger than 1000 bytes');
+    const path = join(tmp, 'big.smime');
+    writeFileSync(path, Buffer.alloc(4096, 'x'));
+    await expectError(fetchImageList(pathToFileURL(path).href, { maxBytes: 1000 }), 'ERR_SUB_DOWNLOAD', 10);
+    expect((await fetchImageList(`${http.url}/big`, { maxBytes: 4096 })).data.length).toBe(4096);
+  });
+
   it('times out a server that never answers', async () => {
     http.routes.set('/hang', () => {});
     await expectError(fetchImageList(`${http.url}/hang`, { timeoutMs: 300 }), 'ERR_SUB_DOWNLOAD', 10);
