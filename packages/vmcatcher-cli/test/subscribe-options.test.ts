@@ -144,6 +144,31 @@ describe('vmcatcher_subscribe options', () => {
     expect(readFileSync(log, 'utf8').trim().split('\n')).toHaveLength(1);
   });
 
+  it('a failed SubscriptionImageNew command is recorded and re-delivered by vmcatcher_cache --retry-events', async () => {
+    const log = join(tmp, 'retried.log');
+    const fresh = 'aaaa0000-0000-4000-8000-000000000006';
+    publish('6', [
+      ...IMAGES,
+      NEW_IMAGE,
+      'aaaa0000-0000-4000-8000-000000000004',
+      'aaaa0000-0000-4000-8000-000000000005',
+      fresh,
+    ]);
+    let r = await run(runSubscribeCommand, ['-U', '-x', 'exit 3']);
+    // A failing handler never vetoes the update.
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain('recorded for vmcatcher_cache --retry-events');
+    const good = `printf '%s %s\\n' "$VMCATCHER_EVENT_TYPE" "$VMCATCHER_EVENT_DC_IDENTIFIER" >> '${log}'`;
+    const c = capture();
+    const status = await runVmcatcher(
+      ['cache', '--retry-events', '-C', join(tmp, 'retry-cache')],
+      { ...env, VMCATCHER_SUB_EVENT: good },
+      c.io,
+    );
+    expect(status, c.out.stderr).toBe(0);
+    expect(readFileSync(log, 'utf8')).toBe(`SubscriptionImageNew ${fresh}\n`);
+  });
+
   it('credentials: set, shown masked, cleared', async () => {
     let r = await run(runSubscribeCommand, [
       '-u',

@@ -243,14 +243,16 @@ function eventHandler(
     metadata['hv:imagelist.dc:identifier'] = e.subscription.identifier;
     if (e.imageList['ad:vo'] !== undefined) metadata['hv:imagelist.ad:vo'] = e.imageList['ad:vo'];
     const event: VmcatcherEvent = { type: 'SubscriptionImageNew', session, metadata, database: store.url };
-    const r = await imageCache.runEventCommand(command, event, {
+    // A failed or timed-out delivery is recorded for `vmcatcher_cache --retry-events`.
+    const r = await imageCache.deliverEvent(store, command, event, {
       env: { ...ctx.env, VMCATCHER_DIR_CERT: certDir },
       log: (level, msg) => ctx.log(level, msg, 'events'),
     });
-    if (r.exitCode !== 0) {
+    if (!r.delivered) {
       ctx.log(
         'error',
-        `Event SubscriptionImageNew command failed (${r.timedOut ? 'timed out' : `exit ${r.exitCode ?? r.signal}`})`,
+        `Event SubscriptionImageNew command failed (${r.timedOut ? 'timed out' : `exit ${r.exitCode ?? r.signal}`})` +
+          (r.failedEventId !== undefined ? '; recorded for vmcatcher_cache --retry-events' : ''),
         'events',
       );
       if (r.stdout) ctx.log('info', `stdout: ${r.stdout.trimEnd()}`, 'events');
