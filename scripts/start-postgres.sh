@@ -37,13 +37,16 @@ flock 9
 data=$base/data
 url_of() { echo "postgres://postgres@127.0.0.1:$(cat "$base/port")/postgres"; }
 
+if [ "${1:-}" = stop ]; then
+  [ -f "$data/postmaster.pid" ] && as_pg "$bin/pg_ctl" -D "$data" -m fast stop >&2 9>&- || true
+  exit 0
+fi
+
 if [ -f "$base/port" ] && [ -f "$data/postmaster.pid" ] && as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
   log "already running on port $(cat "$base/port")"
   echo "TEST_POSTGRES_URL=$(url_of)"
   exit 0
 fi
-
-if [ "${1:-}" = stop ]; then exit 0; fi
 
 if [ ! -f "$data/PG_VERSION" ]; then
   rm -rf "$data"

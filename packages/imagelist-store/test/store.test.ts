@@ -98,14 +98,16 @@ describe('openStore errors', () => {
       }
       console.log(JSON.stringify(out));`;
     const urls = [`sqlite:///${ro}/store.db`, `sqlite:///${roFileDir}/store.db`];
-    // Root writes anywhere, so the check runs as an unprivileged user when the tests run as root.
+    // Root writes anywhere, so when the tests run as root the check runs without the capabilities that
+    // override file permissions (another user could not read a checkout inside a private directory).
     const argv = ['--input-type=module', '-e', script, ...urls];
     const out =
       process.getuid?.() === 0
-        ? execFileSync('runuser', ['-u', 'nobody', '--', process.execPath, ...argv], {
-            encoding: 'utf8',
-            cwd: '/',
-          })
+        ? execFileSync(
+            'setpriv',
+            ['--bounding-set', '-dac_override,-dac_read_search,-fowner', '--', process.execPath, ...argv],
+            { encoding: 'utf8' },
+          )
         : execFileSync(process.execPath, argv, { encoding: 'utf8' });
     const results = JSON.parse(out) as { code?: string; message?: string }[];
     expect(results.map((r) => r.code)).toEqual(['ERR_STORE_OPEN', 'ERR_STORE_OPEN']);
