@@ -40,11 +40,11 @@ cp "$work/ca/ca.pem" "$work/trust/$hash.0"
 cp "$work/ca/ca.crl" "$work/trust/$hash.r0"
 
 echo "== 2. A web server for the published files"
-port=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
 mkdir -p "$work/www"
-node "$here/serve.mjs" "$work/www" "$port" &
+node "$here/../serve.mjs" "$work/www" "$work/server.url" 2>/dev/null &
 server_pid=$!
-base="http://127.0.0.1:$port/"
+for _ in $(seq 100); do [ -s "$work/server.url" ] && break; sleep 0.1; done
+base="$(cat "$work/server.url")/"
 
 echo "== 3. vmcaster configuration: uploads for $base go to $work/www/"
 cat >"$work/home/.vmcaster.cfg" <<CFG

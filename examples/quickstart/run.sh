@@ -39,7 +39,7 @@ echo "endorser $dn, issued by $ca"
 step "2. A loopback HTTP server for the published files"
 mkdir -p "$work/www"
 rm -f "$work/server.url"
-node "$here/serve.mjs" "$work/www" "$work/server.url" 2>/dev/null &
+node "$here/../serve.mjs" "$work/www" "$work/server.url" 2>/dev/null &
 server_pid=$!
 for _ in $(seq 100); do [ -s "$work/server.url" ] && break; sleep 0.1; done
 base="$(cat "$work/server.url")/"

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// A small static file server for the quickstart: serves DIR on 127.0.0.1 (a free port unless PORT is set),
+// A small static file server for the examples: serves DIR on 127.0.0.1 (a free port unless PORT is set),
 // with Range support so that vmcatcher can resume downloads, and writes the chosen URL to URL_FILE.
 // Usage: serve.mjs DIR URL_FILE
 import { createReadStream, statSync, writeFileSync } from 'node:fs';
