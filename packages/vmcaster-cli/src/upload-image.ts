@@ -1,5 +1,4 @@
 // `--upload-image`: one command turns an image file into a new published version of the image.
-import { createReadStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +10,6 @@ import {
   compressionForFormat,
   type Digest,
   detectFileCompression,
-  DigestTap,
   digestFile,
 } from './compression.js';
 import { VmcasterError } from './errors.js';
@@ -178,24 +176,28 @@ export async function uploadImage(options: UploadImageOptions): Promise<UploadIm
         onProgress: (n) => options.onProgress?.('hash', n, info.size),
       });
     } else {
-      // A different size cannot be the published file: upload and hash in one pass over the file.
+      // A different size cannot be the published file: upload and hash at once, as two readers of the same
+      // file (the second is served from the page cache), so that a backend can copy the file its fastest way.
       uri = newImageUri(currentUri, image, format, now());
       const target = await getTarget();
-      log('info', `uploading ${file} to ${uri} (hashing on the way)`);
-      const tap = new DigestTap();
-      const reader = createReadStream(file, { highWaterMark: 1 << 20 });
-      reader.on('error', (err) => tap.destroy(err));
-      reader.pipe(tap);
-      try {
-        await target.put(uri, tap, {
-          size: info.size,
-          signal: options.signal,
-          onProgress: (p) => options.onProgress?.('upload', p.transferred, info.size),
-        });
-      } finally {
-        reader.destroy();
-      }
-      digest = tap.digest();
+      log('info', `uploading ${file} to ${uri} (hashing alongside)`);
+      const both = new AbortController();
+      const signal = options.signal ? AbortSignal.any([options.signal, both.signal]) : both.signal;
+      const stop = (err: unknown) => {
+        both.abort(err);
+        throw err;
+      };
+      const [hashed] = await Promise.all([
+        digestFile(file, { signal }).catch(stop),
+        target
+          .put(uri, file, {
+            size: info.size,
+            signal,
+            onProgress: (p) => options.onProgress?.('upload', p.transferred, info.size),
+          })
+          .catch(stop),
+      ]);
+      digest = hashed;
     }
 
     if (!uri) {

@@ -286,7 +286,7 @@ describe('local directory target, served over HTTP', () => {
       try {
         for (const [file, when] of [
           [raw, /compressing/],
-          [gz, /hashing on the way/],
+          [gz, /hashing alongside/],
         ] as const) {
           const before = await snapshot();
           const r = await vmcaster(['--upload-image', file, '--select-image', s.image], {
