@@ -1,9 +1,6 @@
 // Importing image lists into the publisher's store: from a signed file (verified by default), from JSON, or
 // downloaded from the list's own hv:uri.
 import { readFile } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import { fileURLToPath } from 'node:url';
 import { validateImageList } from '@hepix/hepix-imagelist-schema';
 import type { ImportResult, PublisherRepository } from '@hepix/imagelist-store';
 import { TrustStore, verifySmime } from '@hepix/smime-x509';
@@ -142,70 +139,40 @@ export interface FetchOptions {
   maxBytes?: number;
 }
 
-/** Fetches a list over https, http or file, following up to 5 redirects. https verifies the server. */
-export async function fetchList(uri: string, options: FetchOptions = {}, redirects = 5): Promise<Uint8Array> {
+/**
+ * Fetches a list over https, http or file with the subscribers' retriever (`@hepix/image-cache`): https verifies
+ * the server against the system roots (plus `tlsCa`), redirects are followed but never from https to http nor
+ * to file:, and the size is bounded.
+ */
+export async function fetchList(uri: string, options: FetchOptions = {}): Promise<Uint8Array> {
   let url: URL;
   try {
     url = new URL(uri);
   } catch (cause) {
     throw new VmcasterError('ERR_VMCASTER_DOWNLOAD', `invalid URI '${uri}'`, { cause });
   }
-  if (url.protocol === 'file:') return readInput(fileURLToPath(url));
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+  if (url.protocol !== 'file:' && url.protocol !== 'http:' && url.protocol !== 'https:')
     throw new VmcasterError('ERR_VMCASTER_DOWNLOAD', `Invalid protocol '${url.protocol}' in ${uri}`);
-  const maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
-  const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
-  const response = await new Promise<{ status: number; location?: string; body: Buffer }>(
-    (resolve, reject) => {
-      const req = request(
-        url,
-        {
-          method: 'GET',
-          headers: { 'user-agent': 'vmcaster' },
-          timeout: options.timeoutMs ?? 60_000,
-          ...(url.protocol === 'https:' && options.tlsCa ? { ca: options.tlsCa } : {}),
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (c: Buffer) => {
-            size += c.length;
-            if (size > maxBytes) {
-              req.destroy(new Error(`response larger than ${maxBytes} bytes`));
-              return;
-            }
-            chunks.push(c);
-          });
-          res.on('end', () =>
-            resolve({
-              status: res.statusCode ?? 0,
-              location: res.headers.location,
-              body: Buffer.concat(chunks),
-            }),
-          );
-          res.on('error', reject);
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error('timed out')));
-      req.on('error', reject);
-      req.end();
-    },
-  ).catch((cause: unknown) => {
-    throw new VmcasterError('ERR_VMCASTER_DOWNLOAD', `cannot fetch ${uri}: ${(cause as Error).message}`, {
-      cause,
+  const { fetchImageList } = await import('@hepix/image-cache');
+  try {
+    const fetched = await fetchImageList(uri, {
+      trustAnchor: 'browser',
+      userAgent: 'vmcaster',
+      timeoutMs: options.timeoutMs ?? 60_000,
+      maxBytes: options.maxBytes ?? 64 * 1024 * 1024,
+      ...(options.tlsCa ? { extraCa: [options.tlsCa] } : {}),
     });
-  });
-  if (response.status >= 300 && response.status < 400 && response.location) {
-    if (redirects <= 0)
-      throw new VmcasterError('ERR_VMCASTER_DOWNLOAD', `too many redirects fetching ${uri}`);
-    return fetchList(new URL(response.location, url).toString(), options, redirects - 1);
-  }
-  if (response.status !== 200)
+    return fetched.data;
+  } catch (cause) {
+    const status = (cause as { httpStatus?: number }).httpStatus;
     throw new VmcasterError(
       'ERR_VMCASTER_DOWNLOAD',
-      `fetching ${uri} failed with HTTP status ${response.status}`,
+      status && (status < 300 || status >= 400)
+        ? `fetching ${uri} failed with HTTP status ${status}`
+        : `cannot fetch ${uri}: ${(cause as Error).message}`,
+      { cause },
     );
-  return new Uint8Array(response.body);
+  }
 }
 
 /** Downloads the selected list from its hv:uri, verifies it and imports it. */
