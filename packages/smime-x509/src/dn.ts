@@ -266,3 +266,59 @@ export function dnEquals(a: string, b: string): boolean {
   if (b1 !== undefined && b1 === a) return true;
   return a1 !== undefined && b1 !== undefined && a1 === b1;
 }
+
+/** `TYPE = value` pairs joined by `, ` (OpenSSL 3's default `-subject` output): `DC = ch, DC = cern, CN = x`. */
+const SPACED_ONELINE = /^[A-Za-z][A-Za-z0-9.-]* = /;
+
+/** Splits OpenSSL 3's default (`-nameopt oneline`) form on unescaped `, ` and ` + `; undefined if it is not that form. */
+function fromSpacedOneline(s: string): string | undefined {
+  if (!SPACED_ONELINE.test(s)) return undefined;
+  let out = '';
+  let i = 0;
+  let expectType = true;
+  while (i < s.length) {
+    if (expectType) {
+      const m = /^([A-Za-z][A-Za-z0-9.-]*) = /.exec(s.slice(i));
+      if (!m) return undefined;
+      out += `/${m[1]}=`;
+      i += m[0].length;
+      expectType = false;
+      continue;
+    }
+    const c = s[i];
+    if (c === '\\' && i + 1 < s.length) {
+      out += s[i + 1];
+      i += 2;
+      continue;
+    }
+    if ((c === ',' || c === '+') && s[i + 1] === ' ' && SPACED_ONELINE.test(s.slice(i + 2))) {
+      i += 2;
+      expectType = true;
+      continue;
+    }
+    if (c === ' ' && s[i + 1] === '+' && s[i + 2] === ' ' && SPACED_ONELINE.test(s.slice(i + 3))) {
+      i += 3;
+      expectType = true;
+      continue;
+    }
+    out += c;
+    i++;
+  }
+  return expectType ? undefined : out;
+}
+
+/**
+ * The one spelling of a DN that this project stores, compares and publishes: OpenSSL 1.x's
+ * `X509_NAME_oneline()` form (`/DC=ch/DC=cern/CN=Jane Doe`), which existing image lists, the originals'
+ * databases and original subscribers (byte comparison) use. Accepts what users paste: that form; OpenSSL 3's
+ * escaped form (`-nameopt compat`: `\/`, `\+`, `+` between members of a multi-valued RDN); OpenSSL 3's default
+ * `DC = ch, DC = cern, CN = Jane Doe`; each optionally prefixed by `subject=` or `issuer=`. Surrounding white
+ * space is removed. Anything else is returned trimmed, unchanged.
+ */
+export function canonicalDn(dn: string): string {
+  let s = dn.trim();
+  const prefixed = /^(?:subject|issuer)\s*=\s*/i.exec(s);
+  if (prefixed) s = s.slice(prefixed[0].length);
+  if (s.startsWith('/')) return fromOpenssl3(s) ?? s;
+  return fromSpacedOneline(s) ?? s;
+}

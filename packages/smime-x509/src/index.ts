@@ -8,7 +8,7 @@ export {
   loadCertificates,
   X509Certificate,
 } from './cert.js';
-export { type DnInput, dnEquals, type FormatDnOptions, formatOnelineDn } from './dn.js';
+export { canonicalDn, type DnInput, dnEquals, type FormatDnOptions, formatOnelineDn } from './dn.js';
 export {
   type BadKeyReason,
   SMIME_ERROR_CODES,

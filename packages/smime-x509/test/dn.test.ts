@@ -1,11 +1,11 @@
 // formatOnelineDn against OpenSSL's own X509_NAME_oneline(), through a small C helper built here with gcc.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { certificateInfo, dnEquals, formatOnelineDn, loadCertificate } from '../src/index.js';
+import { canonicalDn, certificateInfo, dnEquals, formatOnelineDn, loadCertificate } from '../src/index.js';
 import { file, openssl, read } from './helpers.js';
 
 let helper: string;
@@ -118,5 +118,44 @@ describe('dnEquals', () => {
     expect(dnEquals('/CN=a+UID=b', '/CN=a/UID=b')).toBe(true);
     expect(dnEquals('/CN=a\\+UID=b', '/CN=a/UID=b')).toBe(false);
     expect(dnEquals('/CN=a', '/CN=a/CN=b')).toBe(false);
+  });
+});
+
+describe('canonicalDn', () => {
+  const cases: [string, string][] = [
+    ['/DC=ch/DC=cern/OU=Organic Units/CN=Jane Doe', '/DC=ch/DC=cern/OU=Organic Units/CN=Jane Doe'],
+    ['  /DC=ch/CN=Jane Doe \n', '/DC=ch/CN=Jane Doe'],
+    // OpenSSL 3, `-nameopt compat`: escaped slash inside a value, multi-valued RDN joined by `+`
+    ['/DC=org/CN=host\\/vm.example.org', '/DC=org/CN=host/vm.example.org'],
+    ['/DC=org/CN=Jane+UID=jd', '/DC=org/CN=Jane/UID=jd'],
+    ['subject=/DC=org/CN=host\\/vm.example.org', '/DC=org/CN=host/vm.example.org'],
+    ['issuer= /DC=ch/CN=CERN CA', '/DC=ch/CN=CERN CA'],
+    // OpenSSL 3's default `-subject` output
+    ['DC = ch, DC = cern, OU = Organic Units, CN = Jane Doe', '/DC=ch/DC=cern/OU=Organic Units/CN=Jane Doe'],
+    ['subject=C = DE, O = GermanGrid, CN = host/vm.example.org', '/C=DE/O=GermanGrid/CN=host/vm.example.org'],
+    ['O = Example\\, Inc., CN = Jane + UID = jd', '/O=Example, Inc./CN=Jane/UID=jd'],
+    // not a DN form this knows: trimmed, unchanged
+    ['CN=x,O=y', 'CN=x,O=y'],
+    ['', ''],
+  ];
+  it.each(cases)('%j → %j', (input, expected) => {
+    expect(canonicalDn(input)).toBe(expected);
+  });
+  it('agrees with dnEquals and is idempotent', () => {
+    for (const [input, expected] of cases) {
+      expect(canonicalDn(expected)).toBe(expected);
+      if (input.trim().startsWith('/')) expect(dnEquals(canonicalDn(input), expected)).toBe(true);
+    }
+  });
+  it('turns what openssl prints for a real certificate into formatOnelineDn', () => {
+    for (const path of certs) {
+      const cert = loadCertificate(readFileSync(path));
+      const expected = formatOnelineDn(cert.subjectName);
+      for (const opt of ['compat', 'oneline']) {
+        const printed = execFileSync('openssl', ['x509', '-in', path, '-noout', '-subject', '-nameopt', opt]).toString();
+        if (/\\x|\\[0-9A-F]{2}/.test(printed)) continue; // non-ASCII values are escaped differently by each form
+        expect(canonicalDn(printed)).toBe(expected);
+      }
+    }
   });
 });
