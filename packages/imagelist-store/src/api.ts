@@ -1,6 +1,7 @@
 // The public contract of the store: both CLIs and @hepix/image-cache program against these types.
 // Everything that changes several rows runs in one transaction; a failure leaves the store as it was.
 import type { Kysely } from 'kysely';
+import type { StoreExtension } from './extension.js';
 
 /** Metadata of an endorser, image list or image as the publisher keeps it: key → string value. */
 export type Metadata = Record<string, string>;
@@ -14,6 +15,8 @@ export interface OpenStoreOptions {
   log?: (level: 'debug' | 'info' | 'warn', message: string) => void;
   /** Open an existing database without creating it (a missing SQLite file is `ERR_STORE_OPEN`). */
   mustExist?: boolean;
+  /** Other packages' tables, migrated on open after the store's own (see `StoreExtension`). */
+  extensions?: readonly StoreExtension<unknown>[];
 }
 
 export interface Store {
@@ -28,6 +31,8 @@ export interface Store {
    * Waits up to `waitMs` (default: the busy timeout), then throws `ERR_STORE_LOCKED`.
    */
   withLock<T>(name: string, fn: () => Promise<T>, options?: { waitMs?: number }): Promise<T>;
+  /** The repository of an extension given to `openStore`; `ERR_STORE_INVALID` for one that was not. */
+  extension<R>(extension: StoreExtension<R>): R;
   /** The underlying kysely instance, for tools that need a query the repositories do not offer. */
   readonly db: Kysely<unknown>;
   close(): Promise<void>;
@@ -283,7 +288,10 @@ export interface SubscriberRepository {
     patch: Partial<Pick<Subscription, 'uri' | 'description' | 'authorised' | 'trustAnchor' | 'updateMode'>>,
   ): Promise<void>;
   /** `null` clears a value, `undefined` leaves it. */
-  setCredentials(identifier: string, credentials: { username?: string | null; password?: string | null }): Promise<void>;
+  setCredentials(
+    identifier: string,
+    credentials: { username?: string | null; password?: string | null },
+  ): Promise<void>;
   getCredentials(identifier: string): Promise<{ username?: string; password?: string }>;
   /** Removes its image definitions, list instances and links. */
   deleteSubscription(identifier: string): Promise<void>;
@@ -309,9 +317,15 @@ export interface SubscriberRepository {
   /** Removes the definition and its instances. */
   refuseImage(subscription: string, identifier: string): Promise<void>;
   /** Images with state 3 (subscribed and available): what the cache must hold. */
-  listCacheCandidates(): Promise<(SubscribedImage & { latest: ImageInstance; list: StoredImageListSummary })[]>;
+  listCacheCandidates(): Promise<
+    (SubscribedImage & { latest: ImageInstance; list: StoredImageListSummary })[]
+  >;
 
-  recordFailedEvent(event: { type: string; payload: Record<string, unknown>; error: string }): Promise<number>;
+  recordFailedEvent(event: {
+    type: string;
+    payload: Record<string, unknown>;
+    error: string;
+  }): Promise<number>;
   listFailedEvents(): Promise<FailedEvent[]>;
   /** After a successful re-delivery. */
   deleteFailedEvent(id: number): Promise<void>;

@@ -25,6 +25,8 @@ export type {
 } from './api.js';
 export type { StoreErrorCode, StoreErrorContext } from './errors.js';
 export { StoreError } from './errors.js';
+export type { StoreExtension, StoreExtensionContext } from './extension.js';
+export type { DialectName } from './migrations.js';
 export type { LegacyVmcasterImportResult, LegacyVmcatcherImportResult } from './legacy.js';
 export { importLegacyVmcasterDb, importLegacyVmcatcherDb } from './legacy.js';
 export { openStore, usingStore } from './store.js';

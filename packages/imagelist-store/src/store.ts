@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { type Dialect, Kysely, Migrator, sql } from 'kysely';
 import type { OpenStoreOptions, Store } from './api.js';
 import { StoreError } from './errors.js';
+import { migrateExtension, type StoreExtension } from './extension.js';
 import { type DialectName, MIGRATION_LOCK_TABLE, MIGRATION_TABLE, storeMigrations } from './migrations.js';
 import { createPublisherRepository } from './publisher.js';
 import type { AnyKysely, Database } from './schema.js';
@@ -107,6 +108,8 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
   const db = new Kysely<Database>({ dialect });
   try {
     await migrateStore(db, name, { upTo: opts.migrateUpTo, log: opts.log, url: shown });
+    for (const ext of opts.extensions ?? [])
+      await migrateExtension(db, name, ext, { log: opts.log, url: shown });
   } catch (err) {
     await db.destroy().catch(() => {});
     throw err;
@@ -196,12 +199,35 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
     });
   }
 
+  const extensions = new Map<StoreExtension<unknown>, unknown>();
+  for (const ext of opts.extensions ?? []) {
+    extensions.set(
+      ext,
+      ext.repository({
+        db,
+        dialect: name,
+        now,
+        transaction: (fn) => db.transaction().execute(fn),
+      }),
+    );
+  }
+
   const store: Store = {
     dialect: name,
     url: shown,
     publisher: createPublisherRepository(db, ctx),
     subscriber: createSubscriberRepository(db, ctx),
     db: db as unknown as Kysely<unknown>,
+    extension<R>(ext: StoreExtension<R>): R {
+      if (!extensions.has(ext as StoreExtension<unknown>)) {
+        throw new StoreError(
+          'ERR_STORE_INVALID',
+          `the store was not opened with the '${ext.name}' extension`,
+          { key: ext.name },
+        );
+      }
+      return extensions.get(ext as StoreExtension<unknown>) as R;
+    },
     withLock<T>(lock: string, fn: () => Promise<T>, lockOptions?: { waitMs?: number }): Promise<T> {
       if (typeof lock !== 'string' || lock === '') {
         return Promise.reject(new StoreError('ERR_STORE_INVALID', 'a lock needs a non-empty name', { lock }));

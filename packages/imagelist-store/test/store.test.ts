@@ -133,10 +133,18 @@ describe('openStore errors', () => {
       for (const url of process.argv.slice(1)) await usingStore(url, (s) => s.publisher.addImage('x'));`;
     execFileSync(
       process.execPath,
-      ['--input-type=module', '-e', script, 'sqlite:///vmcatcher.db', 'sqlite:///var/lib/rel.db', `sqlite:///${t.dir}/abs.db`],
+      [
+        '--input-type=module',
+        '-e',
+        script,
+        'sqlite:///vmcatcher.db',
+        'sqlite:///var/lib/rel.db',
+        `sqlite:///${t.dir}/abs.db`,
+      ],
       { cwd: t.dir },
     );
-    for (const f of ['vmcatcher.db', 'var/lib/rel.db', 'abs.db']) expect(existsSync(join(t.dir, f)), f).toBe(true);
+    for (const f of ['vmcatcher.db', 'var/lib/rel.db', 'abs.db'])
+      expect(existsSync(join(t.dir, f)), f).toBe(true);
   });
 
   it('opens an in-memory SQLite store', async () => {
