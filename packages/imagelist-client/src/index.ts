@@ -1,0 +1,16 @@
+// Public API of @hepix/imagelist-client: named re-exports only.
+export {
+  type DecideUpdateOptions,
+  decideUpdate,
+  type ListFacts,
+  notOlder,
+  type RefusalCode,
+  type UpdateDecision,
+} from './decide.js';
+export {
+  LIST_CLIENT_ERROR_CODES,
+  ListClientError,
+  type ListClientErrorCode,
+  type ListClientErrorContext,
+} from './errors.js';
+export { type CrlPolicy, metadataString, type OpenedList, type OpenListOptions, openList } from './open.js';

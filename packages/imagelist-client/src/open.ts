@@ -1,0 +1,156 @@
+// Opening a signed list: everything that can be decided from its bytes and the trust anchors alone, in the
+// original vmcatcher's order (reference §3.2 "fileView"): signature (11), JSON (37), image list (38), the
+// declared endorser against the signer (12). Dates, identifiers and versions are decideUpdate's business.
+import { messageOf } from '@hepix/common';
+import { parseImageListDate, validateImageListDetailed } from '@hepix/hepix-imagelist-schema';
+import { canonicalDn, dnEquals, type TrustStore, verifySmime } from '@hepix/smime-x509';
+import { ListClientError } from './errors.js';
+
+export type CrlPolicy = 'require' | 'if-present' | 'ignore';
+
+export interface OpenListOptions {
+  trust: TrustStore;
+  /** The time at which certificates and CRLs must be valid. */
+  at: Date;
+  /** Default `require`: a current CRL for every CA of the chain. */
+  crl?: CrlPolicy;
+}
+
+/** A list whose signature, content and endorser have been checked. */
+export interface OpenedList {
+  /** The signed content (the JSON text as signed). */
+  content: Uint8Array;
+  /** The signing certificate's subject and issuer, OpenSSL 1.x one-line form (canonical). */
+  signer: { subject: string; issuer: string };
+  /** The validated document, `{"hv:imagelist": {…}}` (normalised by the schema package). */
+  document: Record<string, unknown>;
+  /** The inner `hv:imagelist` object. */
+  list: Record<string, unknown>;
+  identifier: string;
+  version: string;
+  created: Date;
+  expires: Date;
+  /** The list's self-declared location (`hv:uri`). */
+  uri: string;
+  /** The `hv:image` objects, in list order. */
+  images: Record<string, unknown>[];
+  /** Problems accepted with a warning (schema warnings, weak digests, …). */
+  warnings: string[];
+  /** The message digest algorithm of the signature (`sha256`, `sha1`, …). */
+  digestAlgorithm: string;
+}
+
+/** A list value as a string: strings as they are, anything else as JSON (never `[object Object]`). */
+export function metadataString(v: unknown): string {
+  if (v === undefined || v === null) return '';
+  return typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
+}
+
+function decodeJson(content: Uint8Array): unknown {
+  let text = Buffer.from(content).toString('utf8');
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  try {
+    return JSON.parse(text);
+  } catch (cause) {
+    throw new ListClientError('ERR_LIST_NOT_JSON', `Signed content is not JSON: ${messageOf(cause)}`, {
+      cause,
+    });
+  }
+}
+
+function endorsersOf(list: Record<string, unknown>): Record<string, unknown>[] {
+  const field = list['hv:endorser'];
+  return (Array.isArray(field) ? field : [field]).map((e) =>
+    e && typeof e === 'object'
+      ? (((e as Record<string, unknown>)['hv:x509'] ?? {}) as Record<string, unknown>)
+      : {},
+  );
+}
+
+/**
+ * Verifies the S/MIME signature against the trust anchors, decodes and validates the JSON (compatible mode),
+ * and checks that one of the list's `hv:endorser` entries names the signer (`hv:dn`) and its issuer (`hv:ca`),
+ * whatever OpenSSL spelling the list uses. Throws ListClientError: ERR_LIST_SIGNATURE, ERR_LIST_NOT_JSON,
+ * ERR_LIST_NOT_IMAGELIST, ERR_LIST_SIGNER_MISMATCH.
+ */
+export async function openList(data: Uint8Array, options: OpenListOptions): Promise<OpenedList> {
+  let verified: Awaited<ReturnType<typeof verifySmime>>;
+  try {
+    verified = await verifySmime(data, {
+      trust: options.trust,
+      at: options.at,
+      crl: options.crl ?? 'require',
+    });
+  } catch (cause) {
+    const smimeCode = (cause as { code?: unknown }).code;
+    throw new ListClientError(
+      'ERR_LIST_SIGNATURE',
+      `Signature validation failed${typeof smimeCode === 'string' ? ` (${smimeCode})` : ''}: ${messageOf(cause)}`,
+      { cause, ...(typeof smimeCode === 'string' ? { smimeCode } : {}) },
+    );
+  }
+  const json = decodeJson(verified.content);
+  let detailed: { list: unknown; warnings: unknown[] };
+  try {
+    detailed = validateImageListDetailed(json, { mode: 'compatible' }) as {
+      list: unknown;
+      warnings: unknown[];
+    };
+  } catch (cause) {
+    throw new ListClientError('ERR_LIST_NOT_IMAGELIST', `Not a valid image list: ${messageOf(cause)}`, {
+      cause,
+    });
+  }
+  const document = detailed.list as Record<string, unknown>;
+  const list = document['hv:imagelist'] as Record<string, unknown>;
+  const warnings = detailed.warnings.map((w) =>
+    typeof w === 'string' ? w : metadataString((w as { message?: unknown }).message ?? w),
+  );
+  const smimeWarnings = (verified as { warnings?: unknown }).warnings;
+  if (Array.isArray(smimeWarnings)) for (const w of smimeWarnings) warnings.push(String(w));
+
+  const signer = {
+    subject: canonicalDn(verified.signer.subject),
+    issuer: canonicalDn(verified.signer.issuer),
+  };
+  const declared = endorsersOf(list);
+  const bySubject = declared.filter((x) => dnEquals(canonicalDn(metadataString(x['hv:dn'])), signer.subject));
+  if (bySubject.length === 0) {
+    throw new ListClientError(
+      'ERR_LIST_SIGNER_MISMATCH',
+      `List hv:dn '${declared.map((x) => metadataString(x['hv:dn'])).join("', '")}' does not match the signer '${signer.subject}'`,
+    );
+  }
+  if (!bySubject.some((x) => dnEquals(canonicalDn(metadataString(x['hv:ca'])), signer.issuer))) {
+    throw new ListClientError(
+      'ERR_LIST_SIGNER_MISMATCH',
+      `List hv:ca '${bySubject.map((x) => metadataString(x['hv:ca'])).join("', '")}' does not match the signer's issuer '${signer.issuer}'`,
+    );
+  }
+
+  let created: Date;
+  let expires: Date;
+  try {
+    created = parseImageListDate(list['dc:date:created'] as string, 'dc:date:created');
+    expires = parseImageListDate(list['dc:date:expires'] as string, 'dc:date:expires');
+  } catch (cause) {
+    throw new ListClientError('ERR_LIST_NOT_IMAGELIST', `Invalid list date: ${messageOf(cause)}`, { cause });
+  }
+  const images = ((list['hv:images'] as unknown[]) ?? [])
+    .map((e) => (e as Record<string, unknown> | null)?.['hv:image'])
+    .filter((e): e is Record<string, unknown> => !!e && typeof e === 'object' && !Array.isArray(e));
+  return {
+    content: verified.content,
+    signer,
+    document,
+    list,
+    identifier: metadataString(list['dc:identifier']),
+    version: metadataString(list['hv:version']),
+    created,
+    expires,
+    uri: metadataString(list['hv:uri']),
+    images,
+    warnings,
+    digestAlgorithm: verified.digest,
+  };
+}

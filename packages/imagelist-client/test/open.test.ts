@@ -1,0 +1,119 @@
+// openList against lists signed with the openssl CLI: what verifies, and each refusal with its code.
+import { rmSync } from 'node:fs';
+import { TrustStore } from '@hepix/smime-x509';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  issueCert,
+  makeListJson,
+  makePki,
+  makeTempDir,
+  signWithOpenssl,
+  type TestPki,
+} from '../../image-cache/test/helpers/pki.js';
+import { ListClientError, openList } from '../src/index.js';
+
+const DAY = 86_400_000;
+let tmp: string;
+let pki: TestPki;
+let trust: TrustStore;
+
+beforeAll(async () => {
+  tmp = makeTempDir('hepix-client-');
+  pki = makePki(`${tmp}/pki`);
+  trust = await TrustStore.fromDirectory(pki.certDir);
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function list(over: { dn?: string; ca?: string; extra?: Record<string, unknown>; identifier?: string } = {}) {
+  return makeListJson({
+    identifier: over.identifier ?? '63175437-7d59-4851-b333-c96cb6545a86',
+    version: '3.1',
+    created: new Date(Date.now() - DAY),
+    expires: new Date(Date.now() + 28 * DAY),
+    uri: 'https://example.org/image.list',
+    dn: over.dn ?? pki.endorser.subject,
+    ca: over.ca ?? pki.endorser.issuer,
+    images: [{ identifier: '858a817e-0ca2-473f-89d3-d5bdfc51968e', format: 'qcow2' }],
+    ...(over.extra ? { extra: over.extra } : {}),
+  });
+}
+
+async function expectCode(p: Promise<unknown>, code: string): Promise<ListClientError> {
+  const err = await p.then(
+    () => {
+      throw new Error(`expected ${code}`);
+    },
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ListClientError);
+  expect((err as ListClientError).code).toBe(code);
+  return err as ListClientError;
+}
+
+describe('openList', () => {
+  it('opens a list signed by its declared endorser', async () => {
+    const opened = await openList(signWithOpenssl(list(), pki.endorser, tmp), { trust, at: new Date() });
+    expect(opened.identifier).toBe('63175437-7d59-4851-b333-c96cb6545a86');
+    expect(opened.version).toBe('3.1');
+    expect(opened.signer).toEqual({ subject: pki.endorser.subject, issuer: pki.endorser.issuer });
+    expect(opened.images.map((i) => i['dc:identifier'])).toEqual(['858a817e-0ca2-473f-89d3-d5bdfc51968e']);
+    expect(opened.document['hv:imagelist']).toBe(opened.list);
+    expect(opened.uri).toBe('https://example.org/image.list');
+    expect(opened.created.getTime()).toBeLessThan(Date.now());
+    expect(opened.digestAlgorithm).toMatch(/^sha-?\d/i);
+  });
+
+  it('accepts the declared DN in the OpenSSL 3 spelling and among several endorsers', async () => {
+    // openssl's -subj needs the slash inside the CN escaped.
+    const host = issueCert(pki, 'slashy', '/C=DE/O=GermanGrid/OU=DESY/CN=host\\/vm.example.org');
+    const v3 = '/C=DE/O=GermanGrid/OU=DESY/CN=host\\/vm.example.org';
+    const doc = JSON.parse(list({ dn: v3 }));
+    doc['hv:imagelist']['hv:endorser'] = [
+      {
+        'hv:x509': {
+          'dc:creator': 'Someone',
+          'hv:email': 's@example.org',
+          'hv:dn': '/CN=someone else',
+          'hv:ca': pki.endorser.issuer,
+        },
+      },
+      doc['hv:imagelist']['hv:endorser'],
+    ];
+    const opened = await openList(signWithOpenssl(JSON.stringify(doc), host, tmp), { trust, at: new Date() });
+    expect(opened.signer.subject).toBe('/C=DE/O=GermanGrid/OU=DESY/CN=host/vm.example.org');
+  });
+
+  it('refuses a list whose declared endorser is not its signer (ERR_LIST_SIGNER_MISMATCH)', async () => {
+    const other = issueCert(pki, 'other', '/C=DE/O=GermanGrid/OU=DESY/CN=Mallory');
+    await expectCode(
+      openList(signWithOpenssl(list(), other, tmp), { trust, at: new Date() }),
+      'ERR_LIST_SIGNER_MISMATCH',
+    );
+    const wrongCa = signWithOpenssl(list({ ca: '/C=DE/O=GermanGrid/CN=Another CA' }), pki.endorser, tmp);
+    const e = await expectCode(openList(wrongCa, { trust, at: new Date() }), 'ERR_LIST_SIGNER_MISMATCH');
+    expect(e.message).toContain('hv:ca');
+  });
+
+  it('refuses a tampered list (ERR_LIST_SIGNATURE, with the S/MIME code)', async () => {
+    const signed = signWithOpenssl(list(), pki.endorser, tmp).toString('latin1').replace('3.1', '9.9');
+    const e = await expectCode(
+      openList(Buffer.from(signed, 'latin1'), { trust, at: new Date() }),
+      'ERR_LIST_SIGNATURE',
+    );
+    expect(e.smimeCode).toBe('ERR_SMIME_DIGEST_MISMATCH');
+  });
+
+  it('refuses signed content that is not JSON, or not an image list', async () => {
+    await expectCode(
+      openList(signWithOpenssl('not json {', pki.endorser, tmp), { trust, at: new Date() }),
+      'ERR_LIST_NOT_JSON',
+    );
+    await expectCode(
+      openList(signWithOpenssl('{"hv:imagelist": {"dc:identifier": 3}}', pki.endorser, tmp), {
+        trust,
+        at: new Date(),
+      }),
+      'ERR_LIST_NOT_IMAGELIST',
+    );
+  });
+});
