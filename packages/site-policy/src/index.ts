@@ -6,4 +6,15 @@ export {
   type SitePolicyErrorCode,
   type SitePolicyErrorContext,
 } from './errors.js';
+export { type ParsePolicyOptions, parsePolicy } from './parse.js';
 export { MAX_PATTERN_LENGTH, MAX_PROGRAM, MAX_REPEAT } from './pattern.js';
+export {
+  type AllowDeny,
+  DEFAULT_POLICY,
+  type DeprecatedAction,
+  definePolicy,
+  type PolicyLimits,
+  type SitePolicy,
+  type SitePolicyInput,
+} from './policy.js';
+export { serializePolicy } from './serialize.js';
