@@ -6,6 +6,24 @@ export {
   type SitePolicyErrorCode,
   type SitePolicyErrorContext,
 } from './errors.js';
+export {
+  type CandidateSelection,
+  deprecationOf,
+  type EvaluateOptions,
+  evaluateCandidates,
+  evaluateListPolicy,
+  evaluatePolicy,
+  imageLocations,
+  LIST_POLICY_RULES,
+  POLICY_RULES,
+  type PolicyCandidate,
+  type PolicyDecision,
+  type PolicyExpiryReason,
+  type PolicyImage,
+  type PolicyListFacts,
+  type PolicyReason,
+  type PolicyRule,
+} from './evaluate.js';
 export { type ParsePolicyOptions, parsePolicy } from './parse.js';
 export { MAX_PATTERN_LENGTH, MAX_PROGRAM, MAX_REPEAT } from './pattern.js';
 export {
