@@ -24,6 +24,13 @@ export {
   type PolicyReason,
   type PolicyRule,
 } from './evaluate.js';
+export {
+  DEFAULT_POLICY_PATH,
+  type LoadPolicyOptions,
+  loadPolicy,
+  MAX_POLICY_BYTES,
+  POLICY_ENV,
+} from './load.js';
 export { type ParsePolicyOptions, parsePolicy } from './parse.js';
 export { MAX_PATTERN_LENGTH, MAX_PROGRAM, MAX_REPEAT } from './pattern.js';
 export {

@@ -45,72 +45,287 @@ interface Row {
 
 const rows: Row[] = [
   // The default policy: only deprecation is on.
-  { name: 'default policy, plain image', policy: '', detailOf: 'limits.deprecated', detail: /^not deprecated$/ },
+  {
+    name: 'default policy, plain image',
+    policy: '',
+    detailOf: 'limits.deprecated',
+    detail: /^not deprecated$/,
+  },
 
   // [endorsers]
-  { name: 'endorser in the allow list', policy: '[endorsers]\nallow = /C=DE/O=GermanGrid/.*', detailOf: 'endorsers.allow', detail: /matches allowed pattern \/C=DE\/O=GermanGrid\/\.\*/ },
-  { name: 'endorser outside the allow list', policy: '[endorsers]\nallow = /DC=ch/DC=cern/.*', refusedBy: 'endorsers.allow', detail: /signer \/C=DE\/O=GermanGrid\/OU=DESY\/CN=Owen Synge matches no allowed pattern/ },
-  { name: 'second allow pattern matches', policy: '[endorsers]\nallow = /DC=ch/DC=cern/.*\n  /C=DE/.*', detailOf: 'endorsers.allow', detail: /allowed pattern \/C=DE\/\.\*/ },
-  { name: 'endorser in the deny list', policy: '[endorsers]\ndeny = .*CN=Rex Revoked.*', list: { signer: { subject: REX_DN } }, refusedBy: 'endorsers.deny', detail: /matches denied pattern \.\*CN=Rex Revoked\.\*/ },
-  { name: 'endorser not in the deny list', policy: '[endorsers]\ndeny = .*CN=Rex Revoked.*', detailOf: 'endorsers.deny', detail: /matches no denied pattern/ },
-  { name: 'deny wins over allow', policy: '[endorsers]\nallow = /C=DE/.*\ndeny = .*CN=Rex Revoked.*', list: { signer: { subject: REX_DN } }, refusedBy: 'endorsers.deny' },
-  { name: 'patterns match the whole DN, not a part', policy: '[endorsers]\ndeny = CN=Rex Revoked', list: { signer: { subject: REX_DN } } },
-  { name: 'patterns are case-sensitive', policy: '[endorsers]\nallow = /c=de/.*', refusedBy: 'endorsers.allow' },
-  { name: 'denied and outside the allow list: both fail, deny first', policy: '[endorsers]\nallow = /DC=ch/.*\ndeny = /C=DE/.*', refusedBy: 'endorsers.deny', alsoFailed: ['endorsers.allow'] },
+  {
+    name: 'endorser in the allow list',
+    policy: '[endorsers]\nallow = /C=DE/O=GermanGrid/.*',
+    detailOf: 'endorsers.allow',
+    detail: /matches allowed pattern \/C=DE\/O=GermanGrid\/\.\*/,
+  },
+  {
+    name: 'endorser outside the allow list',
+    policy: '[endorsers]\nallow = /DC=ch/DC=cern/.*',
+    refusedBy: 'endorsers.allow',
+    detail: /signer \/C=DE\/O=GermanGrid\/OU=DESY\/CN=Owen Synge matches no allowed pattern/,
+  },
+  {
+    name: 'second allow pattern matches',
+    policy: '[endorsers]\nallow = /DC=ch/DC=cern/.*\n  /C=DE/.*',
+    detailOf: 'endorsers.allow',
+    detail: /allowed pattern \/C=DE\/\.\*/,
+  },
+  {
+    name: 'endorser in the deny list',
+    policy: '[endorsers]\ndeny = .*CN=Rex Revoked.*',
+    list: { signer: { subject: REX_DN } },
+    refusedBy: 'endorsers.deny',
+    detail: /matches denied pattern \.\*CN=Rex Revoked\.\*/,
+  },
+  {
+    name: 'endorser not in the deny list',
+    policy: '[endorsers]\ndeny = .*CN=Rex Revoked.*',
+    detailOf: 'endorsers.deny',
+    detail: /matches no denied pattern/,
+  },
+  {
+    name: 'deny wins over allow',
+    policy: '[endorsers]\nallow = /C=DE/.*\ndeny = .*CN=Rex Revoked.*',
+    list: { signer: { subject: REX_DN } },
+    refusedBy: 'endorsers.deny',
+  },
+  {
+    name: 'patterns match the whole DN, not a part',
+    policy: '[endorsers]\ndeny = CN=Rex Revoked',
+    list: { signer: { subject: REX_DN } },
+  },
+  {
+    name: 'patterns are case-sensitive',
+    policy: '[endorsers]\nallow = /c=de/.*',
+    refusedBy: 'endorsers.allow',
+  },
+  {
+    name: 'denied and outside the allow list: both fail, deny first',
+    policy: '[endorsers]\nallow = /DC=ch/.*\ndeny = /C=DE/.*',
+    refusedBy: 'endorsers.deny',
+    alsoFailed: ['endorsers.allow'],
+  },
 
   // [images]
   { name: 'image in the allow list', policy: '[images]\nallow = 858a817e-0ca2-473f-89d3-d5bdfc51968e' },
-  { name: 'image allow list compared case-insensitively', policy: '[images]\nallow = 858A817E-0CA2-473F-89D3-D5BDFC51968E' },
-  { name: 'image outside the allow list', policy: '[images]\nallow = 11111111-2222-3333-4444-555555555555', refusedBy: 'images.allow', detail: /858a817e-0ca2-473f-89d3-d5bdfc51968e is not in the allow list/ },
-  { name: 'image in the deny list', policy: '[images]\ndeny = 858a817e-0ca2-473f-89d3-d5bdfc51968e', refusedBy: 'images.deny', detail: /is denied/ },
-  { name: 'image deny wins over allow', policy: '[images]\nallow = 858a817e-0ca2-473f-89d3-d5bdfc51968e\ndeny = 858a817e-0ca2-473f-89d3-d5bdfc51968e', refusedBy: 'images.deny' },
-  { name: 'no dc:identifier, allow list set', policy: '[images]\nallow = x', image: { 'dc:identifier': undefined }, refusedBy: 'images.allow', detail: /no dc:identifier/ },
-  { name: 'no dc:identifier, deny list only', policy: '[images]\ndeny = x', image: { 'dc:identifier': undefined }, detailOf: 'images.deny', detail: /no dc:identifier/ },
+  {
+    name: 'image allow list compared case-insensitively',
+    policy: '[images]\nallow = 858A817E-0CA2-473F-89D3-D5BDFC51968E',
+  },
+  {
+    name: 'image outside the allow list',
+    policy: '[images]\nallow = 11111111-2222-3333-4444-555555555555',
+    refusedBy: 'images.allow',
+    detail: /858a817e-0ca2-473f-89d3-d5bdfc51968e is not in the allow list/,
+  },
+  {
+    name: 'image in the deny list',
+    policy: '[images]\ndeny = 858a817e-0ca2-473f-89d3-d5bdfc51968e',
+    refusedBy: 'images.deny',
+    detail: /is denied/,
+  },
+  {
+    name: 'image deny wins over allow',
+    policy:
+      '[images]\nallow = 858a817e-0ca2-473f-89d3-d5bdfc51968e\ndeny = 858a817e-0ca2-473f-89d3-d5bdfc51968e',
+    refusedBy: 'images.deny',
+  },
+  {
+    name: 'no dc:identifier, allow list set',
+    policy: '[images]\nallow = x',
+    image: { 'dc:identifier': undefined },
+    refusedBy: 'images.allow',
+    detail: /no dc:identifier/,
+  },
+  {
+    name: 'no dc:identifier, deny list only',
+    policy: '[images]\ndeny = x',
+    image: { 'dc:identifier': undefined },
+    detailOf: 'images.deny',
+    detail: /no dc:identifier/,
+  },
 
   // [checksums]
-  { name: 'deny-listed checksum', policy: `[checksums]\ndeny = ${SUM_B}\n  ${SUM_A}`, refusedBy: 'checksums.deny', detail: new RegExp(`sha512 ${SUM_A.slice(0, 16)}… is denied`) },
-  { name: 'deny-listed checksum published in upper case', policy: `[checksums]\ndeny = ${SUM_A}`, image: { 'sl:checksum:sha512': SUM_A.toUpperCase() }, refusedBy: 'checksums.deny' },
+  {
+    name: 'deny-listed checksum',
+    policy: `[checksums]\ndeny = ${SUM_B}\n  ${SUM_A}`,
+    refusedBy: 'checksums.deny',
+    detail: new RegExp(`sha512 ${SUM_A.slice(0, 16)}… is denied`),
+  },
+  {
+    name: 'deny-listed checksum published in upper case',
+    policy: `[checksums]\ndeny = ${SUM_A}`,
+    image: { 'sl:checksum:sha512': SUM_A.toUpperCase() },
+    refusedBy: 'checksums.deny',
+  },
   { name: 'checksum not denied', policy: `[checksums]\ndeny = ${SUM_B}` },
   { name: 'checksum in the allow list', policy: `[checksums]\nallow = ${SUM_A}` },
-  { name: 'checksum outside the allow list', policy: `[checksums]\nallow = ${SUM_C}`, refusedBy: 'checksums.allow', detail: /is not in the allow list/ },
-  { name: 'checksum deny wins over allow', policy: `[checksums]\nallow = ${SUM_A}\ndeny = ${SUM_A}`, refusedBy: 'checksums.deny' },
-  { name: 'no checksum, allow list set', policy: `[checksums]\nallow = ${SUM_A}`, image: { 'sl:checksum:sha512': undefined }, refusedBy: 'checksums.allow', detail: /no sl:checksum:sha512/ },
+  {
+    name: 'checksum outside the allow list',
+    policy: `[checksums]\nallow = ${SUM_C}`,
+    refusedBy: 'checksums.allow',
+    detail: /is not in the allow list/,
+  },
+  {
+    name: 'checksum deny wins over allow',
+    policy: `[checksums]\nallow = ${SUM_A}\ndeny = ${SUM_A}`,
+    refusedBy: 'checksums.deny',
+  },
+  {
+    name: 'no checksum, allow list set',
+    policy: `[checksums]\nallow = ${SUM_A}`,
+    image: { 'sl:checksum:sha512': undefined },
+    refusedBy: 'checksums.allow',
+    detail: /no sl:checksum:sha512/,
+  },
 
   // [limits] formats
-  { name: 'format allowed, case-insensitive', policy: '[limits]\nformats = qcow2 raw ova', detailOf: 'limits.formats', detail: /format QCOW2 is allowed/ },
-  { name: 'format not allowed', policy: '[limits]\nformats = raw ova', refusedBy: 'limits.formats', detail: /format QCOW2 is not allowed \(allowed: raw ova\)/ },
-  { name: 'no hv:format while formats are restricted', policy: '[limits]\nformats = qcow2', image: { 'hv:format': undefined }, refusedBy: 'limits.formats', detail: /no hv:format/ },
+  {
+    name: 'format allowed, case-insensitive',
+    policy: '[limits]\nformats = qcow2 raw ova',
+    detailOf: 'limits.formats',
+    detail: /format QCOW2 is allowed/,
+  },
+  {
+    name: 'format not allowed',
+    policy: '[limits]\nformats = raw ova',
+    refusedBy: 'limits.formats',
+    detail: /format QCOW2 is not allowed \(allowed: raw ova\)/,
+  },
+  {
+    name: 'no hv:format while formats are restricted',
+    policy: '[limits]\nformats = qcow2',
+    image: { 'hv:format': undefined },
+    refusedBy: 'limits.formats',
+    detail: /no hv:format/,
+  },
   { name: 'no hv:format and no format rule', policy: '', image: { 'hv:format': undefined } },
   { name: 'compressed format names', policy: '[limits]\nformats = vdi.gz', image: { 'hv:format': 'VDI.GZ' } },
 
   // [limits] max-size
   { name: 'size equal to max-size', policy: '[limits]\nmax-size = 2G' },
-  { name: 'oversized image', policy: '[limits]\nmax-size = 2G', image: { 'hv:size': 2 * GiB + 1 }, refusedBy: 'limits.max-size', detail: /hv:size 2147483649 bytes exceeds max-size 2G/ },
-  { name: 'size as a numeric string (AppDB)', policy: '[limits]\nmax-size = 1G', image: { 'hv:size': '121243136' } },
-  { name: 'oversized, size as a string', policy: '[limits]\nmax-size = 1K', image: { 'hv:size': '1025' }, refusedBy: 'limits.max-size' },
-  { name: 'size that is not a byte count', policy: '[limits]\nmax-size = 1G', image: { 'hv:size': '2G' }, refusedBy: 'limits.max-size', detail: /no valid hv:size/ },
-  { name: 'negative size', policy: '[limits]\nmax-size = 1G', image: { 'hv:size': -1 }, refusedBy: 'limits.max-size' },
-  { name: 'no size', policy: '[limits]\nmax-size = 1G', image: { 'hv:size': undefined }, refusedBy: 'limits.max-size' },
+  {
+    name: 'oversized image',
+    policy: '[limits]\nmax-size = 2G',
+    image: { 'hv:size': 2 * GiB + 1 },
+    refusedBy: 'limits.max-size',
+    detail: /hv:size 2147483649 bytes exceeds max-size 2G/,
+  },
+  {
+    name: 'size as a numeric string (AppDB)',
+    policy: '[limits]\nmax-size = 1G',
+    image: { 'hv:size': '121243136' },
+  },
+  {
+    name: 'oversized, size as a string',
+    policy: '[limits]\nmax-size = 1K',
+    image: { 'hv:size': '1025' },
+    refusedBy: 'limits.max-size',
+  },
+  {
+    name: 'size that is not a byte count',
+    policy: '[limits]\nmax-size = 1G',
+    image: { 'hv:size': '2G' },
+    refusedBy: 'limits.max-size',
+    detail: /no valid hv:size/,
+  },
+  {
+    name: 'negative size',
+    policy: '[limits]\nmax-size = 1G',
+    image: { 'hv:size': -1 },
+    refusedBy: 'limits.max-size',
+  },
+  {
+    name: 'no size',
+    policy: '[limits]\nmax-size = 1G',
+    image: { 'hv:size': undefined },
+    refusedBy: 'limits.max-size',
+  },
   { name: 'no size and no size rule', policy: '', image: { 'hv:size': undefined } },
 
   // [limits] deprecated
-  { name: 'deprecated, refused by default', policy: '', image: { 'sl:deprecated': 'replaced by 2.0' }, refusedBy: 'limits.deprecated', detail: /deprecated: replaced by 2\.0/ },
-  { name: 'deprecated = refuse', policy: '[limits]\ndeprecated = refuse', image: { 'sl:deprecated': 'CVE-2024-1' }, refusedBy: 'limits.deprecated' },
-  { name: 'deprecated = warn', policy: '[limits]\ndeprecated = warn', image: { 'sl:deprecated': 'CVE-2024-1' }, warnings: 1, detailOf: 'limits.deprecated', detail: /allowed by deprecated = warn/ },
-  { name: 'deprecated: true', policy: '', image: { 'sl:deprecated': true }, refusedBy: 'limits.deprecated', detail: /no reason given/ },
-  { name: 'deprecated: empty reason', policy: '', image: { 'sl:deprecated': '' }, refusedBy: 'limits.deprecated' },
+  {
+    name: 'deprecated, refused by default',
+    policy: '',
+    image: { 'sl:deprecated': 'replaced by 2.0' },
+    refusedBy: 'limits.deprecated',
+    detail: /deprecated: replaced by 2\.0/,
+  },
+  {
+    name: 'deprecated = refuse',
+    policy: '[limits]\ndeprecated = refuse',
+    image: { 'sl:deprecated': 'CVE-2024-1' },
+    refusedBy: 'limits.deprecated',
+  },
+  {
+    name: 'deprecated = warn',
+    policy: '[limits]\ndeprecated = warn',
+    image: { 'sl:deprecated': 'CVE-2024-1' },
+    warnings: 1,
+    detailOf: 'limits.deprecated',
+    detail: /allowed by deprecated = warn/,
+  },
+  {
+    name: 'deprecated: true',
+    policy: '',
+    image: { 'sl:deprecated': true },
+    refusedBy: 'limits.deprecated',
+    detail: /no reason given/,
+  },
+  {
+    name: 'deprecated: empty reason',
+    policy: '',
+    image: { 'sl:deprecated': '' },
+    refusedBy: 'limits.deprecated',
+  },
   { name: 'deprecated: false', policy: '', image: { 'sl:deprecated': false } },
   { name: 'deprecated: null', policy: '', image: { 'sl:deprecated': null } },
 
   // [limits] max-list-age (list created 2026-11-20T00:00:00Z, now 2026-12-01T12:00:00Z: 11.5 days)
-  { name: 'list younger than max-list-age', policy: '[limits]\nmax-list-age = 30d', detailOf: 'limits.max-list-age', detail: /11\.5 days ago: within max-list-age 30d/ },
-  { name: 'old but unexpired list', policy: '[limits]\nmax-list-age = 7d', refusedBy: 'limits.max-list-age', detail: /list created 2026-11-20T00:00:00Z, 11\.5 days ago: older than max-list-age 7d/ },
+  {
+    name: 'list younger than max-list-age',
+    policy: '[limits]\nmax-list-age = 30d',
+    detailOf: 'limits.max-list-age',
+    detail: /11\.5 days ago: within max-list-age 30d/,
+  },
+  {
+    name: 'old but unexpired list',
+    policy: '[limits]\nmax-list-age = 7d',
+    refusedBy: 'limits.max-list-age',
+    detail: /list created 2026-11-20T00:00:00Z, 11\.5 days ago: older than max-list-age 7d/,
+  },
   { name: 'list exactly max-list-age old', policy: '[limits]\nmax-list-age = 276h' },
-  { name: 'list one second older', policy: '[limits]\nmax-list-age = 993599s', refusedBy: 'limits.max-list-age' },
-  { name: 'created as written in the list', policy: '[limits]\nmax-list-age = 7d', list: { created: '2026-11-30T00:00:00Z' } },
-  { name: 'created in the future', policy: '[limits]\nmax-list-age = 7d', list: { created: '2027-01-01T00:00:00Z' }, detailOf: 'limits.max-list-age', detail: /in the future/ },
-  { name: 'no created date', policy: '[limits]\nmax-list-age = 7d', list: { created: undefined }, refusedBy: 'limits.max-list-age', detail: /no valid dc:date:created/ },
-  { name: 'an unparsable created date', policy: '[limits]\nmax-list-age = 7d', list: { created: 'yesterday' }, refusedBy: 'limits.max-list-age' },
+  {
+    name: 'list one second older',
+    policy: '[limits]\nmax-list-age = 993599s',
+    refusedBy: 'limits.max-list-age',
+  },
+  {
+    name: 'created as written in the list',
+    policy: '[limits]\nmax-list-age = 7d',
+    list: { created: '2026-11-30T00:00:00Z' },
+  },
+  {
+    name: 'created in the future',
+    policy: '[limits]\nmax-list-age = 7d',
+    list: { created: '2027-01-01T00:00:00Z' },
+    detailOf: 'limits.max-list-age',
+    detail: /in the future/,
+  },
+  {
+    name: 'no created date',
+    policy: '[limits]\nmax-list-age = 7d',
+    list: { created: undefined },
+    refusedBy: 'limits.max-list-age',
+    detail: /no valid dc:date:created/,
+  },
+  {
+    name: 'an unparsable created date',
+    policy: '[limits]\nmax-list-age = 7d',
+    list: { created: 'yesterday' },
+    refusedBy: 'limits.max-list-age',
+  },
   { name: 'no created date and no age rule', policy: '', list: { created: undefined } },
 
   // Combinations: every rule is evaluated; the first refusing one in decision order decides.
@@ -119,7 +334,14 @@ const rows: Row[] = [
     policy: `[endorsers]\nallow = /DC=ch/.*\n[images]\ndeny = 858a817e-0ca2-473f-89d3-d5bdfc51968e\n[checksums]\ndeny = ${SUM_A}\n[limits]\nformats = raw\nmax-size = 1G\nmax-list-age = 1d`,
     image: { 'sl:deprecated': 'old' },
     refusedBy: 'limits.max-list-age',
-    alsoFailed: ['endorsers.allow', 'images.deny', 'checksums.deny', 'limits.formats', 'limits.max-size', 'limits.deprecated'],
+    alsoFailed: [
+      'endorsers.allow',
+      'images.deny',
+      'checksums.deny',
+      'limits.formats',
+      'limits.max-size',
+      'limits.deprecated',
+    ],
   },
   {
     name: 'policy refusal before deprecation',
@@ -203,7 +425,9 @@ describe('evaluatePolicy: details', () => {
     const detail = lookup(d, 'limits.formats').detail;
     expect(detail).not.toMatch(/[\u0000-\u001f]/);
     expect(detail).toContain('qcow2\\x1b[31m\\nFAKE');
-    const long = evaluatePolicy(DEFAULT_POLICY, image({ 'sl:deprecated': 'x'.repeat(5000) }), list(), { now: NOW });
+    const long = evaluatePolicy(DEFAULT_POLICY, image({ 'sl:deprecated': 'x'.repeat(5000) }), list(), {
+      now: NOW,
+    });
     expect(lookup(long, 'limits.deprecated').detail.length).toBeLessThan(260);
     expect(long.deprecated).toHaveLength(5000);
   });
@@ -222,7 +446,10 @@ describe('evaluatePolicy: details', () => {
   });
 
   it('a policy built with definePolicy decides like the same policy file', () => {
-    const built = definePolicy({ endorsers: { deny: ['.*CN=Rex Revoked.*'] }, limits: { maxSizeBytes: GiB } });
+    const built = definePolicy({
+      endorsers: { deny: ['.*CN=Rex Revoked.*'] },
+      limits: { maxSizeBytes: GiB },
+    });
     const parsed = parsePolicy('[endorsers]\ndeny = .*CN=Rex Revoked.*\n[limits]\nmax-size = 1G');
     for (const subject of [REX_DN, DESY_DN, CERN_DN]) {
       for (const size of [GiB, GiB + 1]) {
@@ -253,7 +480,10 @@ describe('evaluateCandidates (stratus-policy-image)', () => {
   const policy = parsePolicy(`[endorsers]\ndeny = .*CN=Rex Revoked.*\n[checksums]\ndeny = ${SUM_B}`);
   const rex = { image: image(), list: list({ signer: { subject: REX_DN } }) };
   const badSum = { image: image({ 'sl:checksum:sha512': SUM_B }), list: list() };
-  const good = { image: image({ 'hv:uri': 'https://cern.example/img' }), list: list({ signer: { subject: CERN_DN } }) };
+  const good = {
+    image: image({ 'hv:uri': 'https://cern.example/img' }),
+    list: list({ signer: { subject: CERN_DN } }),
+  };
 
   it('two refused entries in a row are both evaluated, and the next one is selected', () => {
     // StratusLab removed refused entries from the list it was iterating, so the entry after each refused
@@ -277,7 +507,9 @@ describe('evaluateCandidates (stratus-policy-image)', () => {
 
   it('a deprecated image with no other endorser is not run; with another endorser it is', () => {
     const deprecated = { image: image({ 'sl:deprecated': 'withdrawn' }), list: list() };
-    expect(evaluateCandidates(DEFAULT_POLICY, [deprecated], { now: NOW })).toMatchObject({ decision: 'refuse' });
+    expect(evaluateCandidates(DEFAULT_POLICY, [deprecated], { now: NOW })).toMatchObject({
+      decision: 'refuse',
+    });
     const none = evaluateCandidates(DEFAULT_POLICY, [deprecated], { now: NOW });
     expect(none).not.toHaveProperty('selected');
     const other = evaluateCandidates(DEFAULT_POLICY, [deprecated, good], { now: NOW });
@@ -308,7 +540,11 @@ describe('deprecationOf and imageLocations', () => {
       'hv:uri': 'https://a.example/x',
       'sl:locations': ['https://b.example/x', 42, '', 'https://a.example/x', ' https://c.example/x '],
     });
-    expect(imageLocations(img)).toEqual(['https://a.example/x', 'https://b.example/x', 'https://c.example/x']);
+    expect(imageLocations(img)).toEqual([
+      'https://a.example/x',
+      'https://b.example/x',
+      'https://c.example/x',
+    ]);
     expect(imageLocations(image({ 'sl:locations': 'https://m.example/x' }))).toEqual([
       'https://images.example.org/sl6.qcow2',
       'https://m.example/x',
@@ -323,14 +559,35 @@ describe('bad input is an error, and nothing is changed', () => {
     ['image null', () => evaluatePolicy(policy, null as never, list()), 'ERR_POLICY_INPUT'],
     ['image an array', () => evaluatePolicy(policy, [] as never, list()), 'ERR_POLICY_INPUT'],
     ['list without signer', () => evaluatePolicy(policy, image(), {} as never), 'ERR_POLICY_INPUT'],
-    ['signer without subject', () => evaluatePolicy(policy, image(), { signer: {} } as never), 'ERR_POLICY_INPUT'],
-    ['now not a date', () => evaluatePolicy(policy, image(), list(), { now: 'today' as never }), 'ERR_POLICY_INPUT'],
-    ['now an invalid date', () => evaluatePolicy(policy, image(), list(), { now: new Date('x') }), 'ERR_POLICY_INPUT'],
+    [
+      'signer without subject',
+      () => evaluatePolicy(policy, image(), { signer: {} } as never),
+      'ERR_POLICY_INPUT',
+    ],
+    [
+      'now not a date',
+      () => evaluatePolicy(policy, image(), list(), { now: 'today' as never }),
+      'ERR_POLICY_INPUT',
+    ],
+    [
+      'now an invalid date',
+      () => evaluatePolicy(policy, image(), list(), { now: new Date('x') }),
+      'ERR_POLICY_INPUT',
+    ],
     ['policy null', () => evaluatePolicy(null as never, image(), list()), 'ERR_POLICY_INPUT'],
-    ['policy without limits', () => evaluatePolicy({ ...policy, limits: undefined } as never, image(), list()), 'ERR_POLICY_INPUT'],
+    [
+      'policy without limits',
+      () => evaluatePolicy({ ...policy, limits: undefined } as never, image(), list()),
+      'ERR_POLICY_INPUT',
+    ],
     [
       'policy with a bad deprecated action',
-      () => evaluatePolicy({ ...policy, limits: { ...policy.limits, deprecated: 'no' } } as never, image(), list()),
+      () =>
+        evaluatePolicy(
+          { ...policy, limits: { ...policy.limits, deprecated: 'no' } } as never,
+          image(),
+          list(),
+        ),
       'ERR_POLICY_INPUT',
     ],
     [

@@ -166,12 +166,7 @@ describe('agrees with RegExp on the common subset', () => {
       atom,
       tie('p').map((x) => `(${x})`),
       tie('p').map((x) => `(?:${x})`),
-      fc
-        .tuple(
-          atom,
-          fc.constantFrom('*', '+', '?', '{2}', '{1,2}', '{0,}', '*?'),
-        )
-        .map(([a, q]) => a + q),
+      fc.tuple(atom, fc.constantFrom('*', '+', '?', '{2}', '{1,2}', '{0,}', '*?')).map(([a, q]) => a + q),
       fc.tuple(tie('p'), fc.constantFrom('*', '+', '?', '{1,3}')).map(([x, q]) => `(${x})${q}`),
     ),
   })).p;
@@ -193,8 +188,12 @@ describe('agrees with RegExp on the common subset', () => {
     const pair: fc.Arbitrary<[string, string]> = fc.letrec<{ n: [string, string] }>((tie) => ({
       n: fc.oneof(
         { depthSize: 'small' },
-        fc.constantFrom(...alphabet).map((c): [string, string] => [c === ' ' ? '\\s' : c === '/' ? '\\/' : c, c]),
-        fc.tuple(tie('n'), tie('n')).map(([a, b]): [string, string] => [`(?:${a[0]})(?:${b[0]})`, a[1] + b[1]]),
+        fc
+          .constantFrom(...alphabet)
+          .map((c): [string, string] => [c === ' ' ? '\\s' : c === '/' ? '\\/' : c, c]),
+        fc
+          .tuple(tie('n'), tie('n'))
+          .map(([a, b]): [string, string] => [`(?:${a[0]})(?:${b[0]})`, a[1] + b[1]]),
         fc.tuple(tie('n'), tie('n')).map(([a, b]): [string, string] => [`(?:${a[0]}|${b[0]})`, b[1]]),
         fc
           .tuple(tie('n'), fc.integer({ min: 0, max: 3 }))
