@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
+import { sha512Hex } from '@hepix/common';
 import { expect } from 'vitest';
 import { SitePolicyError, type SitePolicyErrorCode } from '../src/index.js';
 
 /** sha512 of a text, as lists carry it. */
-export const sha512 = (text: string): string => createHash('sha512').update(text).digest('hex');
+export const sha512 = (text: string): string => sha512Hex(text);
 
 export const SUM_A = sha512('image a');
 export const SUM_B = sha512('image b');
