@@ -16,7 +16,7 @@ export const SITE_POLICY_ERROR_CODES = [
   'ERR_POLICY_REGEX',
   /** The policy file cannot be read (missing named file, permissions, not a regular file, too large). */
   'ERR_POLICY_READ',
-  /** `evaluatePolicy` was called with something that is not a policy, an image, list facts or a time. */
+  /** A call with something that is not a policy, an image, list facts, a time, or policy text. */
   'ERR_POLICY_INPUT',
   /** An unexpected failure inside this package. */
   'ERR_POLICY_INTERNAL',

@@ -267,18 +267,21 @@ function imageReasons(policy: SitePolicy, image: Readonly<Record<string, unknown
     add('images.allow', true, true, `image ${show(id!)} is allowed`);
   else add('images.allow', true, false, `image ${show(id!)} is not in the allow list`);
 
-  // Checksums: sl:checksum:sha512 (lists carry lower case; compared in lower case).
+  // Checksums: sl:checksum:sha512, compared in lower case on both sides (a hand-made policy may hold
+  // upper case; a deny list must not be bypassed by the spelling).
   const rawSum = image['sl:checksum:sha512'];
   const sum = typeof rawSum === 'string' && rawSum.trim() !== '' ? rawSum.trim().toLowerCase() : undefined;
   const shown = sum === undefined ? '' : `sha512 ${show(sum.slice(0, 16))}…`;
   const { allow: cAllow, deny: cDeny } = policy.checksums;
   if (cDeny.length === 0) add('checksums.deny', false, true, 'no deny list');
   else if (sum === undefined) add('checksums.deny', true, true, 'image has no sl:checksum:sha512');
-  else if (cDeny.includes(sum)) add('checksums.deny', true, false, `${shown} is denied`);
+  else if (cDeny.some((v) => v.toLowerCase() === sum))
+    add('checksums.deny', true, false, `${shown} is denied`);
   else add('checksums.deny', true, true, `${shown} is not denied`);
   if (cAllow.length === 0) add('checksums.allow', false, true, 'no allow list (every checksum)');
   else if (sum === undefined) add('checksums.allow', true, false, 'image has no sl:checksum:sha512');
-  else if (cAllow.includes(sum)) add('checksums.allow', true, true, `${shown} is allowed`);
+  else if (cAllow.some((v) => v.toLowerCase() === sum))
+    add('checksums.allow', true, true, `${shown} is allowed`);
   else add('checksums.allow', true, false, `${shown} is not in the allow list`);
 
   // Formats: hv:format case-insensitively; an image without one is refused when formats are restricted.
@@ -289,7 +292,7 @@ function imageReasons(policy: SitePolicy, image: Readonly<Record<string, unknown
   if (formats.length === 0) add('limits.formats', false, true, 'no restriction (every format)');
   else if (format === undefined)
     add('limits.formats', true, false, `image has no hv:format (allowed: ${list_})`);
-  else if (formats.includes(format.toLowerCase()))
+  else if (formats.some((f) => f.toLowerCase() === format.toLowerCase()))
     add('limits.formats', true, true, `format ${show(format)} is allowed`);
   else add('limits.formats', true, false, `format ${show(format)} is not allowed (allowed: ${list_})`);
 

@@ -128,6 +128,9 @@ function quoted(text: string): string {
 export function parsePolicy(input: string | Uint8Array, options: ParsePolicyOptions = {}): SitePolicy {
   const reader = new Reader(options.source);
   return internal(`${reader.label}: parsing the policy`, () => {
+    if (typeof input !== 'string' && !(input instanceof Uint8Array)) {
+      throw new SitePolicyError('ERR_POLICY_INPUT', 'parsePolicy: the policy is neither text nor bytes');
+    }
     let text = typeof input === 'string' ? input : decode(input, reader);
     if (text.startsWith('\ufeff')) text = text.slice(1);
     const entries = readEntries(text, reader);

@@ -622,3 +622,16 @@ describe('bad input is an error, and nothing is changed', () => {
     expect(Object.isFrozen(DEFAULT_POLICY.limits.formats)).toBe(true);
   });
 });
+
+describe('a hand-made policy that was not normalised', () => {
+  it('upper-case checksums and formats still match (a deny list is not bypassed by spelling)', () => {
+    const handMade: SitePolicy = {
+      ...DEFAULT_POLICY,
+      checksums: { allow: [], deny: [SUM_A.toUpperCase()] },
+      limits: { ...DEFAULT_POLICY.limits, formats: ['QCOW2'] },
+    };
+    const d = evaluatePolicy(handMade, image({ 'hv:format': 'qcow2' }), list(), { now: NOW });
+    expect(d.refusedBy).toBe('checksums.deny');
+    expect(lookup(d, 'limits.formats').passed).toBe(true);
+  });
+});

@@ -6,6 +6,7 @@ import {
   SitePolicyError,
   type SitePolicyErrorCode,
 } from '../src/index.js';
+import { internal } from '../src/errors.js';
 import { expectPolicyError, SUM_A, SUM_B } from './helpers.js';
 
 describe('the file of the issue', () => {
@@ -420,5 +421,35 @@ describe('every problem is an error naming the line', () => {
     expect(err.name).toBe('SitePolicyError');
     expect(err).toBeInstanceOf(Error);
     expect(Object.keys(err)).not.toContain('line');
+  });
+});
+
+describe('calls that are wrong', () => {
+  it('policy text that is neither a string nor bytes', () => {
+    expectPolicyError(() => parsePolicy(42 as never), 'ERR_POLICY_INPUT');
+    expectPolicyError(() => parsePolicy(undefined as never), 'ERR_POLICY_INPUT');
+  });
+
+  it('an unexpected failure inside the package is ERR_POLICY_INTERNAL, with the cause', () => {
+    const boom = new TypeError('boom');
+    const err = expectPolicyError(
+      () =>
+        internal('step', () => {
+          throw boom;
+        }),
+      'ERR_POLICY_INTERNAL',
+    );
+    expect(err.cause).toBe(boom);
+    expect(err.message).toBe('step: unexpected failure: TypeError: boom');
+    const own = new SitePolicyError('ERR_POLICY_VALUE', 'x');
+    expect(
+      expectPolicyError(
+        () =>
+          internal('step', () => {
+            throw own;
+          }),
+        'ERR_POLICY_VALUE',
+      ),
+    ).toBe(own);
   });
 });

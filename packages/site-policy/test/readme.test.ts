@@ -42,9 +42,9 @@ describe('README', () => {
   });
 
   it('the rules table lists every rule in decision order, the error table every code', () => {
-    const rules = [...readme.matchAll(/^\| `([a-z-]+\.[a-z-]+)` \|/gm)].map((m) => m[1]);
+    const rules = [...readme.matchAll(/^\| `([a-z-]+\.[a-z-]+)` +\|/gm)].map((m) => m[1]);
     expect(rules).toEqual([...POLICY_RULES]);
-    const codes = [...readme.matchAll(/^\| `(ERR_POLICY_[A-Z_]+)` \|/gm)].map((m) => m[1]);
+    const codes = [...readme.matchAll(/^\| `(ERR_POLICY_[A-Z_]+)` +\|/gm)].map((m) => m[1]);
     expect(codes).toEqual([...SITE_POLICY_ERROR_CODES]);
   });
 
