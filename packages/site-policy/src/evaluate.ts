@@ -288,13 +288,14 @@ function imageReasons(policy: SitePolicy, image: Readonly<Record<string, unknown
   const formats = policy.limits.formats;
   const rawFormat = image['hv:format'];
   const format = typeof rawFormat === 'string' && rawFormat.trim() !== '' ? rawFormat.trim() : undefined;
-  const list_ = formats.join(' ');
+  const allowedFormats = formats.join(' ');
   if (formats.length === 0) add('limits.formats', false, true, 'no restriction (every format)');
   else if (format === undefined)
-    add('limits.formats', true, false, `image has no hv:format (allowed: ${list_})`);
+    add('limits.formats', true, false, `image has no hv:format (allowed: ${allowedFormats})`);
   else if (formats.some((f) => f.toLowerCase() === format.toLowerCase()))
     add('limits.formats', true, true, `format ${show(format)} is allowed`);
-  else add('limits.formats', true, false, `format ${show(format)} is not allowed (allowed: ${list_})`);
+  else
+    add('limits.formats', true, false, `format ${show(format)} is not allowed (allowed: ${allowedFormats})`);
 
   // Size: hv:size as a number or a numeric string (both are published).
   const max = policy.limits.maxSizeBytes;
