@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, lstat, readlink } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import type { Logger } from '@hepix/common';
 import { GlanceConnectorError } from '../errors.js';
@@ -224,6 +225,11 @@ export async function createSandbox(options: CreateSandboxOptions = {}): Promise
       const r = await exec(bwrap, args, spec);
       if (r.code !== 0 && /^bwrap: /m.test(r.stderr))
         throw new GlanceConnectorError('ERR_GLANCE_SANDBOX', `bubblewrap failed: ${r.stderr.trim()}`);
+      // bwrap reports a child killed by a signal as exit 128 + the signal number, as a shell does.
+      if (r.code !== null && r.code > 128 && r.signal === null) {
+        const name = Object.entries(osConstants.signals).find(([, n]) => n === (r.code as number) - 128)?.[0];
+        if (name) return { ...r, signal: name as NodeJS.Signals };
+      }
       return r;
     },
   };
