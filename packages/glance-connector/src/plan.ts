@@ -187,9 +187,14 @@ export function planSync(
       if (keep.image.status === 'deactivated' && d.path)
         actions.push({ kind: 'reactivate', identifier, glanceId: keep.image.id });
       const patch = metadataPatch(keep.image, d, options);
-      if (patch.length) actions.push({ kind: 'update', identifier, glanceId: keep.image.id, patch });
+      const update: SyncAction[] = patch.length
+        ? [{ kind: 'update', identifier, glanceId: keep.image.id, patch }]
+        : [];
       const share = shareAction(keep, d);
-      if (share) actions.push(share);
+      // Glance takes members only while an image is shared: members go before it stops being shared, and
+      // come after it becomes shared.
+      if (d.target.visibility === 'shared') actions.push(...update, ...(share ? [share] : []));
+      else actions.push(...(share ? [share] : []), ...update);
     }
     if (!d.path) {
       // The list moved on to a version the cache does not hold yet: the old one must not be used, but it is
