@@ -373,7 +373,11 @@ export function createGlanceConnector(options: GlanceConnectorOptions): GlanceCo
         report.results.push(await execute(action));
       } catch (err) {
         const e = asGlanceError(err, { image: action.identifier });
-        log('error', `${describeAction(action)}: ${e.message}`, { image: action.identifier, code: e.code });
+        // An event's failure is reported once, by whoever handles the throw (the bin puts its code first).
+        log(opts.failFast ? 'debug' : 'error', `${describeAction(action)}: ${e.message}`, {
+          image: action.identifier,
+          code: e.code,
+        });
         if (opts.failFast) throw e;
         report.results.push({ action, ok: false, error: { code: e.code, message: e.message } });
       }
