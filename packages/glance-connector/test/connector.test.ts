@@ -271,17 +271,17 @@ describe('expiry', () => {
     const disk = rawDisk(join(dir, `${id}.raw`));
     await c.available(facts(id, disk), disk);
     const [img] = await glanceImages(tag);
-    expect(await glanceMembers(img.id)).toEqual(['project-b']);
+    expect(await glanceMembers(String(img.id))).toEqual(['project-b']);
     await c.expire(facts(id, disk), 'list-expired');
     const [kept, ...more] = await glanceImages(tag);
     expect(more).toEqual([]);
     expect(kept).toMatchObject({ id: img.id, status: 'deactivated' });
-    expect(await glanceMembers(img.id)).toEqual([]);
+    expect(await glanceMembers(String(img.id))).toEqual([]);
     // Endorsed again later (a renewed list): reactivated, not uploaded again, members back.
     const back = await c.available(facts(id, disk), disk);
     expect(back.actions.map((a) => a.kind)).toEqual(['reactivate', 'share']);
     expect((await glanceImages(tag))[0]).toMatchObject({ id: img.id, status: 'active' });
-    expect(await glanceMembers(img.id)).toEqual(['project-b']);
+    expect(await glanceMembers(String(img.id))).toEqual(['project-b']);
     await c.close();
   });
 });
@@ -306,7 +306,7 @@ describe('the mapping', () => {
     await c1.available(facts(id, disk), disk);
     const [img] = await glanceImages(tag);
     expect(img).toMatchObject({ owner: 'project-a', visibility: 'shared' });
-    expect(await glanceMembers(img.id)).toEqual(['project-b', 'project-c']);
+    expect(await glanceMembers(String(img.id))).toEqual(['project-b', 'project-c']);
 
     const fewer: Mapping = {
       rules: [
@@ -321,7 +321,7 @@ describe('the mapping', () => {
     const c2 = connector(tag, { mapping: fewer });
     const r2 = await c2.available(facts(id, disk), disk);
     expect(r2.actions).toMatchObject([{ kind: 'share', add: ['project-d'], remove: ['project-b'] }]);
-    expect(await glanceMembers(img.id)).toEqual(['project-c', 'project-d']);
+    expect(await glanceMembers(String(img.id))).toEqual(['project-c', 'project-d']);
 
     const community: Mapping = { rules: [], default: { visibility: 'community', members: [] } };
     const c3 = connector(tag, { mapping: community });

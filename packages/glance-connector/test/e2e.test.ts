@@ -4,7 +4,6 @@
 // re-delivered event, a metadata-only change, sync --dry-run and sync, a hostile image refused and recorded,
 // and an expiry.
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -76,7 +76,7 @@ describe('Keystone v3', () => {
     expect(t.token.length).toBeGreaterThan(20);
     expect(t.imageEndpoint).toBe(env('TEST_GLANCE_KEYSTONE_URL'));
     expect(t.project?.name).toBe(env('TEST_KEYSTONE_PROJECT'));
-    expect(t.expiresAt && t.expiresAt.getTime()).toBeGreaterThan(Date.now());
+    expect(t.expiresAt?.getTime()).toBeGreaterThan(Date.now());
   });
 
   it('application credential, by id and by name', async () => {
