@@ -329,7 +329,7 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await image('sha512').column('sha512').execute();
         await image('created').column('created_ms').execute();
         await image('expires').columns(['expires_ms', 'deprecated']).execute();
-        await image('os_sort').columns(['os', 'osversion']).execute();
+        await image('os_sort').expression(sql`lower(os), lower(osversion)`).execute();
         await db.schema
           .createTable('marketplace_image_history')
           .addColumn('image_identifier', 'text', (c) => c.notNull())
@@ -496,9 +496,10 @@ function sorted(
 ): SelectQueryBuilder<MarketplaceDatabase, 'marketplace_image', ImageTable> {
   const sort = query.sort ?? 'created';
   const order = query.order ?? (sort === 'created' ? 'desc' : 'asc');
+  // Text sorts ignore case (users type and read "linux" and "Linux" as one), on the lower() indexes.
   if (sort === 'created') qb = qb.orderBy('created_ms', order);
-  else if (sort === 'title') qb = qb.orderBy('title', order);
-  else qb = qb.orderBy('os', order).orderBy('osversion', order);
+  else if (sort === 'title') qb = qb.orderBy(sql`lower(title)`, order);
+  else qb = qb.orderBy(sql`lower(os)`, order).orderBy(sql`lower(osversion)`, order);
   // A total order, so that pages never overlap or skip rows.
   return qb.orderBy('image_identifier', 'asc').orderBy('list_identifier', 'asc');
 }
