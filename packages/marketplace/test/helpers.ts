@@ -1,8 +1,9 @@
 // Test fixtures: lists written as JSON and signed with `openssl smime` (the image-cache PKI helpers), real
 // databases (a SQLite file, or a fresh database on the PostgreSQL of scripts/start-postgres.sh), and a real
 // marketplace on 127.0.0.1.
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -159,4 +160,45 @@ export async function expectCode(p: Promise<unknown>, code: string): Promise<Mar
   expect(err, String(err)).toBeInstanceOf(MarketplaceError);
   expect((err as MarketplaceError).code, (err as Error).message).toBe(code);
   return err as MarketplaceError;
+}
+
+/** An opaque (`-nodetach`) signature with the openssl CLI, as S/MIME (base64) or DER. */
+export function signOpaque(
+  pki: TestPki,
+  spec: ListSpec,
+  work: string,
+  outform: 'SMIME' | 'DER' = 'SMIME',
+): Uint8Array {
+  const dir = mkdtempSync(join(work, 'opaque-'));
+  const input = join(dir, 'list.json');
+  const output = join(dir, 'list.p7m');
+  writeFileSync(input, listJson(pki, spec));
+  execFileSync('openssl', [
+    'smime',
+    '-sign',
+    '-nodetach',
+    '-signer',
+    pki.endorser.cert,
+    '-inkey',
+    pki.endorser.key,
+    '-in',
+    input,
+    '-out',
+    output,
+    '-outform',
+    outform,
+  ]);
+  const data = new Uint8Array(readFileSync(output));
+  rmSync(dir, { recursive: true, force: true });
+  return data;
+}
+
+/** A MIME message split into its Content-Type header value and its body. */
+export function splitMime(data: Uint8Array): { contentType: string; body: Uint8Array } {
+  const buf = Buffer.from(data);
+  const end = buf.indexOf('\n\n');
+  const head = buf.subarray(0, end).toString('latin1');
+  const m = /^Content-Type:\s*(.+(?:\n[ \t].+)*)/im.exec(head);
+  if (!m) throw new Error('no Content-Type header');
+  return { contentType: m[1].replace(/\s*\n\s*/g, ' ').trim(), body: new Uint8Array(buf.subarray(end + 2)) };
 }
