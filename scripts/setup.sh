@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs everything this repository needs on a fresh Debian machine with Node 20 and npm:
-# the Debian packages the tests drive for real (openssl, PostgreSQL, OpenSSH, nginx, a C compiler with
+# the Debian packages the tests drive for real (openssl, PostgreSQL, OpenSSH, nginx, chromium for the
+# marketplace's browser tests, a C compiler with
 # libssl headers), pnpm, and the workspace's npm dependencies. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debs=(openssl libssl-dev gcc libc6-dev postgresql openssh-server openssh-client nginx-light curl ca-certificates procps bzip2 xz-utils python3)
+debs=(openssl libssl-dev gcc libc6-dev postgresql openssh-server openssh-client nginx-light curl ca-certificates procps bzip2 xz-utils python3 chromium)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
