@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything this repository needs on a fresh Debian machine with Node 20 and npm:
 # the Debian packages the tests drive for real (openssl, PostgreSQL, OpenSSH, nginx, chromium for the
-# marketplace's browser tests, a C compiler with
-# libssl headers), pnpm, and the workspace's npm dependencies. Safe to run again.
+# marketplace's browser tests, a C compiler with libssl headers), pnpm, and the workspace's npm dependencies.
+# Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -105,7 +105,8 @@ afterAll(async () => {
   work.dispose();
 });
 
-const pwned = () => page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned);
+// Runs in the page, where globalThis is the window a hostile script would have written to.
+const pwned = () => page.evaluate(() => (globalThis as { __pwned?: number }).__pwned);
 
 describe('web pages in chromium', () => {
   it('searches with filters and pages through the appliance summaries', async () => {
@@ -140,7 +141,9 @@ describe('web pages in chromium', () => {
     expect(details).toContain('owen@example.org');
     expect(await page.locator('table.checksums td').textContent()).toMatch(/^[0-9a-f]{128}$/);
     expect(
-      await page.locator('ul.locations a').evaluateAll((as) => as.map((a) => (a as HTMLAnchorElement).href)),
+      await page
+        .locator('ul.locations a')
+        .evaluateAll((as) => as.map((a) => (a as unknown as { href: string }).href)),
     ).toEqual([`https://example.org/${img(2)}.img`, 'https://mirror.example.org/opensuse.img']);
     const download = await page.locator('table.lists a[download]').getAttribute('href');
     expect(download).toBe(`/lists/${LIST}.smime`);
