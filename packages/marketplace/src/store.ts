@@ -352,7 +352,8 @@ function migrations(dialect: DialectName): Record<string, Migration> {
 }
 
 const num = (v: number | string | null): number => Number(v);
-const iso = (ms: number | string): string => new Date(Number(ms)).toISOString();
+// The image list date form (YYYY-MM-DDTHH:MM:SSZ): list dates have no fractions of a second.
+const iso = (ms: number | string): string => new Date(Number(ms)).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 function imageStatus(
   row: { expires_ms: number | string; deprecated: string | null },
