@@ -26,7 +26,9 @@ function run(args: string[] = []): Promise<{ code: number | null; out: string }>
 }
 
 describe('examples/marketplace/run.sh', () => {
-  it('publishes the example lists, prints the URL to open, and stops its server at the end', { timeout: 180_000 }, async () => {
+  it('publishes the example lists, prints the URL to open, and stops its server at the end', {
+    timeout: 180_000,
+  }, async () => {
     const { code, out } = await run();
     expect(code, out).toBe(0);
     expect(out).toContain('(exit 12: an unsigned list is refused)');

@@ -254,6 +254,24 @@ describe.each(dialects())('ingest on %s', (dialect) => {
     expect(await snapshot()).toEqual(before);
   });
 
+  it('two uploads of the same new version at once: one is stored, the other is not newer', async () => {
+    const CONCURRENT = '11111111-0000-4000-8000-0000000000cc';
+    const data = signedList(
+      pki,
+      { identifier: CONCURRENT, version: '1', images: [{ identifier: img(9) }] },
+      work.dir,
+    );
+    const results = await Promise.allSettled([
+      ingester.ingest(data),
+      ingester.ingest(data),
+      ingester.ingest(data),
+    ]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of results.filter((x) => x.status === 'rejected'))
+      expect((r as PromiseRejectedResult).reason.code).toBe('ERR_MARKET_NOT_NEWER');
+    expect((await repo.getList(CONCURRENT, new Date()))!.versions).toHaveLength(1);
+  });
+
   it('refuses a list above the size cap and a signer outside --allow-endorser', async () => {
     const before = await snapshot();
     const data = signedList(

@@ -61,9 +61,14 @@ export function createMarketplaceApp(options: MarketplaceAppOptions): Hono {
     c.header('X-Frame-Options', 'DENY');
   });
 
+  // After a refused oversized body, the rest of it is not read: the connection cannot be reused.
+  const closeIfTooLarge = (c: Context, code: string) => {
+    if (code === 'ERR_MARKET_TOO_LARGE') c.header('Connection', 'close');
+  };
   const apiError = (c: Context, err: unknown) => {
     const e = toMarketplaceError(err);
     const status = MARKETPLACE_HTTP_STATUS[e.code];
+    closeIfTooLarge(c, e.code);
     if (status >= 500) log('error', e.message, { code: e.code });
     return c.json({ code: e.code, message: status >= 500 ? 'internal error' : e.message }, status);
   };
@@ -205,6 +210,7 @@ export function createMarketplaceApp(options: MarketplaceAppOptions): Hono {
     } catch (err) {
       const e = toMarketplaceError(err);
       const status = MARKETPLACE_HTTP_STATUS[e.code];
+      closeIfTooLarge(c, e.code);
       if (status >= 500) log('error', e.message, { code: e.code });
       const message = status >= 500 ? 'internal error' : e.message;
       return c.html(uploadPage(site, { error: { code: e.code, message } }), status);
