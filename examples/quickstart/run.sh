@@ -6,6 +6,8 @@
 #   vmcatcher trusts the endorser, subscribes to the list, updates it, selects the image, and vmcatcher_cache
 #   downloads and verifies it into its cache, running the manual's example event handler for every event.
 # Set QUICKSTART_DIR to keep the work directory somewhere (default: a new temp dir, kept for you to look at).
+# Set QUICKSTART_MARKETPLACE=1 to publish the list into a marketplace afterwards (examples/marketplace/run.sh)
+# and keep it serving until Ctrl-C.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -115,3 +117,9 @@ const st = fs.statSync(`${cache}/${image}`);
 console.log(`cached ${cache}/${image} (${st.size} bytes, sha512 verified against the signed list)`);
 ' "$events" "$VMCATCHER_CACHE_DIR_CACHE" "$image"
 echo "work directory kept in $work"
+
+if [ -n "${QUICKSTART_MARKETPLACE:-}" ]; then
+  step "6. The marketplace beside the loopback server: the published list and a few more, searchable"
+  MARKETPLACE_SKIP_SETUP=1 MARKETPLACE_PKI="$work/pki" MARKETPLACE_DIR="$work/marketplace" \
+    bash "$root/examples/marketplace/run.sh" "$work/www/lists/quickstart.list"
+fi

@@ -49,6 +49,10 @@ export interface Image {
   'ad:mpuri'?: unknown;
   /** AppDB per-image expiry, not interpreted by the subscriber tools; any JSON value in compatible mode. */
   'dc:date:expires'?: unknown;
+  /** Deprecation reason (StratusLab, read by the marketplace); any JSON value in compatible mode. */
+  'sl:deprecated'?: unknown;
+  /** Further URLs of the image after `hv:uri` (read by the marketplace); any JSON value in compatible mode. */
+  'sl:locations'?: unknown;
   [key: string]: unknown;
 }
 
