@@ -23,8 +23,8 @@ export interface EngineResponse {
   bodySent: boolean;
 }
 
-/** Response bytes buffered before the connection is paused: large enough not to toggle per TLS record. */
-export const BODY_HIGH_WATER_MARK = 1 << 20;
+/** Response bytes buffered before the connection is paused: enough not to toggle per TLS record, little per transfer. */
+export const BODY_HIGH_WATER_MARK = 256 * 1024;
 
 /** The wrapper of raw failures: gives them a code and the hop's context. */
 export type ErrorWrapper = (err: unknown, phase: 'request' | 'body') => TransportError;
