@@ -98,16 +98,19 @@ export function dispatchHop(
         });
         resolve({ status: statusCode, headers, body, bodySent: requestBody !== undefined });
       },
+      // Both can come without a response of ours: undici's proxy wrapper turns a 407 into an error and lets
+      // the exchange run on.
       onResponseData(c, chunk) {
-        if (!body!.push(chunk)) c.pause();
+        if (body && !finished && !body.push(chunk)) c.pause();
       },
       onResponseEnd() {
+        if (!body || finished) return;
         finished = true;
         cleanup();
         // undici hands the connection back to its pool in a setImmediate queued after this call: ending the
         // body after it lets a request made on 'end' (the next list, the next hop) reuse the connection
         // instead of opening another one.
-        setImmediate(() => setImmediate(() => body!.push(null)));
+        setImmediate(() => setImmediate(() => body?.push(null)));
       },
       onResponseError(_c, err) {
         fail(err);
