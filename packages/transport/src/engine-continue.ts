@@ -86,6 +86,7 @@ function tunnel(
         return;
       }
       if (head.length) socket.unshift(head);
+      socket.setTimeout(0); // the connect timeout ends here; the request's idle timeout takes over
       resolve(socket);
     });
     req.once('timeout', () =>

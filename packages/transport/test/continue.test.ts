@@ -48,6 +48,10 @@ function checkContinue(req: IncomingMessage, res: ServerResponse) {
     res
       .writeHead(307, { location: `/pool/${path.slice(6)}`, 'content-length': 0, connection: 'close' })
       .end();
+  } else if (path === '/slow') {
+    res.writeContinue();
+    req.resume();
+    req.on('end', () => setTimeout(() => res.writeHead(201, { 'content-length': 4 }).end('done'), 700));
   } else if (path === '/full') {
     res.writeHead(507, { 'content-length': 4, connection: 'close' }).end('full');
   } else {
@@ -215,6 +219,26 @@ describe('expectContinue', () => {
         }),
       );
       expect(err.code).toBe('ERR_TRANSPORT_TLS');
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a slow answer through the tunnel is bound by the idle timeout, not the connect timeout', async () => {
+    const t = createTransport({
+      env: { HTTPS_PROXY: proxy.url },
+      connectTimeoutMs: 300,
+      idleTimeoutMs: 5_000,
+    });
+    try {
+      const res = await t.request(`${dav.origin}/slow`, {
+        method: 'PUT',
+        body: 'x',
+        tls: igtf(),
+        expectContinue: true,
+      });
+      expect(res.status).toBe(201);
+      expect(await text(res.body)).toBe('done');
     } finally {
       await t.close();
     }
