@@ -366,6 +366,57 @@ describe('transports', () => {
     }
   });
 
+  it('refuses a redirect from an https image server to http, as for lists', async () => {
+    const tlsServer = await startImageServer({
+      cert: await readFile(join(pki.dir, 'server/cert.pem')),
+      key: await readFile(join(pki.dir, 'server/key.pem')),
+    });
+    try {
+      const id = '99999999-0000-4000-8000-0000000000d1';
+      const data = imageData(50_000);
+      server.images.set('/plain.img', { data });
+      tlsServer.redirects.set('/down.img', `${server.url}/plain.img`);
+      store = await prepareStore(join(work, 'db.sqlite'), SUB, [id]);
+      await publish(store, pki, work, SUB, [{ identifier: id, data, uri: `${tlsServer.url}/down.img` }]);
+      const ca = await readFile(join(pki.dir, 'ca/ca.pem'), 'utf8');
+      const summary = await cacheFor({ download: { ca, retries: 2 } }).cache.run();
+      expect(summary.downloaded).toEqual([]);
+      expect(summary.failed.map((f) => [f.identifier, f.code])).toEqual([[id, 'ERR_CACHE_DOWNLOAD']]);
+      expect(server.requests).toEqual([]); // the http server was never asked
+      expect(tlsServer.requests.map((r) => [r.path, r.status])).toEqual([['/down.img', 302]]); // no retries
+      // Nothing reached the cache (only the empty partial file, kept for a later run, as for any failure).
+      expect((await tree(join(work, 'cache'))).filter((f) => !f.includes('/'))).toEqual(['cache.index']);
+    } finally {
+      await tlsServer.close();
+    }
+  });
+
+  it('verifies https image servers with grid host certificates against the CA directory (igtf)', async () => {
+    const tlsServer = await startImageServer({
+      cert: await readFile(join(pki.dir, 'server/cert.pem')),
+      key: await readFile(join(pki.dir, 'server/key.pem')),
+    });
+    try {
+      const id = '99999999-0000-4000-8000-0000000000d2';
+      const data = imageData(40_000);
+      tlsServer.images.set('/grid.img', { data });
+      store = await prepareStore(join(work, 'db.sqlite'), SUB, [id]);
+      await publish(store, pki, work, SUB, [{ identifier: id, data, uri: `${tlsServer.url}/grid.img` }]);
+      const missing = await cacheFor({
+        download: { retries: 0, tls: { mode: 'igtf', certDir: join(work, 'no-such-dir') } },
+      }).cache.run();
+      expect(missing.failed.map((f) => f.code)).toEqual(['ERR_CACHE_DOWNLOAD']);
+      expect(tlsServer.requests).toEqual([]);
+      const summary = await cacheFor({
+        download: { tls: { mode: 'igtf', certDir: join(pki.dir, 'certificates') } },
+      }).cache.run();
+      expect(summary.downloaded).toEqual([id]);
+      expect(sha512(await readFile(join(work, 'cache', id)))).toBe(sha512(data));
+    } finally {
+      await tlsServer.close();
+    }
+  });
+
   it('copies file: URLs with the same verification', async () => {
     const id = '99999999-0000-4000-8000-0000000000f1';
     const data = imageData(30_000);

@@ -12,7 +12,7 @@ import type {
 import { runEventCommand } from '../events/command.js';
 import { deliverEvent, describeFailure } from '../events/deliver.js';
 import type { AnyVmcatcherEvent, EventLogger, ExtendedEventType, LegacyEventType } from '../events/types.js';
-import { createTransport, type DownloadOptions, transfer } from './download.js';
+import { createDownloadTransport, type DownloadOptions, transfer } from './download.js';
 import { ImageCacheError } from './errors.js';
 import {
   type CacheHooks,
@@ -159,7 +159,7 @@ export function createImageCache(options: ImageCacheOptions): ImageCache {
 
   class Run {
     readonly session = randomUUID();
-    readonly transport = createTransport(downloadOptions);
+    readonly transport = createDownloadTransport(downloadOptions, log);
     readonly summary: CacheRunSummary;
     cacheIndex: CacheIndex = {};
     partialIndex: CacheIndex = {};
@@ -220,7 +220,7 @@ export function createImageCache(options: ImageCacheOptions): ImageCache {
       try {
         return await this.steps();
       } finally {
-        this.transport.close();
+        await this.transport.close();
       }
     }
 

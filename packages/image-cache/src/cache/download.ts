@@ -3,8 +3,14 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { open, stat, truncate } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import {
+  createTransport,
+  type TlsTrust,
+  type Transport,
+  TransportError,
+  type TransportOptions,
+} from '@hepix/transport';
 import { ImageCacheError } from './errors.js';
-import { Transport } from './http.js';
 
 /** How images are fetched. */
 export interface DownloadOptions {
@@ -18,13 +24,18 @@ export interface DownloadOptions {
   timeoutMs?: number;
   /** Resume partial files with HTTP `Range` (default true). */
   resume?: boolean;
-  /** Extra CA certificates (PEM) for https image servers; the system roots are used otherwise. */
+  /** Extra CA certificates (PEM) for https image servers, in addition to the system roots. */
   ca?: string | string[];
   /**
    * Verify https servers (default true). The originals never did; the sha512 check still protects the image,
    * so turning this off only exposes which images are fetched.
    */
   rejectUnauthorized?: boolean;
+  /**
+   * How https image servers are authenticated, instead of `ca` and `rejectUnauthorized`: e.g.
+   * `{ mode: 'igtf', certDir: '/etc/grid-security/certificates' }` for servers with grid host certificates.
+   */
+  tls?: TlsTrust;
   /** Use `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY` from the environment (default true). */
   proxyFromEnv?: boolean;
   /** Sent as `User-Agent` (default `hepix-vmtools/vmcatcher`). */
@@ -52,15 +63,28 @@ export interface TransferResult {
   attempts: number;
 }
 
-export function createTransport(options: DownloadOptions): Transport {
-  return new Transport({
-    timeoutMs: options.timeoutMs ?? 60_000,
-    ...(options.ca === undefined ? {} : { ca: options.ca }),
-    ...(options.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: options.rejectUnauthorized }),
-    ...(options.proxyFromEnv === undefined ? {} : { proxyFromEnv: options.proxyFromEnv }),
-    ...(options.userAgent === undefined ? {} : { userAgent: options.userAgent }),
+/** The transport of one cache run (@hepix/transport: one redirect policy, proxies, TLS trust). */
+export function createDownloadTransport(options: DownloadOptions, log?: TransportOptions['log']): Transport {
+  return createTransport({
+    idleTimeoutMs: options.timeoutMs ?? 60_000,
+    userAgent: options.userAgent ?? 'hepix-vmtools/vmcatcher',
+    ...(options.proxyFromEnv === false ? { env: {} } : {}),
+    ...(log ? { log } : {}),
   });
 }
+
+/** How image servers are authenticated under these options. */
+export function downloadTrust(options: DownloadOptions): TlsTrust {
+  if (options.tls) return options.tls;
+  if (options.rejectUnauthorized === false) return { mode: 'none' };
+  if (options.ca !== undefined) {
+    return { mode: 'browser', extraCa: Array.isArray(options.ca) ? options.ca : [options.ca] };
+  }
+  return { mode: 'browser' };
+}
+
+/** Transport failures that another attempt cannot change: the policy or the configuration refuses. */
+const PERMANENT = new Set(['ERR_TRANSPORT_REDIRECT', 'ERR_TRANSPORT_URL', 'ERR_TRANSPORT_TRUST']);
 
 class Retryable extends Error {}
 
@@ -96,6 +120,7 @@ export async function transfer(
   const sleep = req.sleep ?? defaultSleep;
   const log = req.log ?? (() => {});
   const expected = req.sha512.toLowerCase();
+  const trust = downloadTrust(options);
   let url: URL;
   try {
     url = new URL(req.uri);
@@ -136,7 +161,7 @@ export async function transfer(
       if (offset === req.size) {
         // Nothing left to fetch: the partial file is complete.
       } else {
-        const { body, restart } = await open_(url, offset, transport, req.identifier);
+        const { body, restart } = await open_(url, offset, transport, trust, req.identifier);
         if (restart) {
           await truncate(req.path, 0);
           hash.destroy?.();
@@ -170,7 +195,12 @@ export async function transfer(
       }
       failures++;
       const message = err instanceof Error ? err.message : String(err);
-      const retryable = err instanceof Retryable || !(err instanceof HttpStatusError && !err.retryable);
+      const retryable =
+        err instanceof Retryable ||
+        !(
+          (err instanceof HttpStatusError && !err.retryable) ||
+          (err instanceof TransportError && PERMANENT.has(err.code))
+        );
       if (!retryable || failures > retries) {
         throw new ImageCacheError('ERR_CACHE_DOWNLOAD', `download of ${req.identifier} failed: ${message}`, {
           identifier: req.identifier,
@@ -224,6 +254,7 @@ async function open_(
   url: URL,
   offset: number,
   transport: Transport,
+  tls: TlsTrust,
   identifier: string,
 ): Promise<{ body: Readable; restart: boolean }> {
   if (url.protocol === 'file:') {
@@ -232,7 +263,7 @@ async function open_(
       restart: false,
     };
   }
-  const res = await transport.get(url, offset > 0 ? { range: `bytes=${offset}-` } : {});
+  const res = await transport.request(url, { headers: offset > 0 ? { range: `bytes=${offset}-` } : {}, tls });
   if (res.status === 206 && offset > 0) {
     const m = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(String(res.headers['content-range'] ?? ''));
     if (m && Number(m[1]) === offset) return { body: res.body, restart: false };

@@ -1,10 +1,20 @@
 // Retrieval of signed image lists over https, http and file URLs. The list is small (kilobytes to a few
 // megabytes), so it is read into memory, with a hard size limit; images are the cache module's business.
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+// HTTP goes through @hepix/transport (its redirect policy, proxies and TLS trust); its error codes are mapped
+// to the subscription codes and statuses of the original vmcatcher here.
+import { readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { Agent, type Dispatcher, EnvHttpProxyAgent, request } from 'undici';
-import { SubscriptionError } from '../subscriptions/errors.js';
+import {
+  createTransport,
+  redactUrl,
+  type TlsTrust,
+  type Transport,
+  TransportError,
+  type TransportErrorCode,
+} from '@hepix/transport';
+import { SubscriptionError, type SubscriptionErrorCode } from '../subscriptions/errors.js';
+
+export { redactUrl };
 
 /** How the https server of a list is authenticated: not at all, by the system roots, or by the grid CAs. */
 export type TlsTrustMode = 'none' | 'browser' | 'igtf';
@@ -79,135 +89,84 @@ export function parseListUrl(input: string): ParsedListUrl {
   return out;
 }
 
-/** The URL with any password replaced, for messages and logs. */
-export function redactUrl(input: string): string {
-  try {
-    const u = new URL(input);
-    if (u.password) u.password = '***';
-    return u.href;
-  } catch {
-    return input.replace(/\/\/([^/@:]*):[^/@]*@/, '//$1:***@');
+const SUBSCRIPTION_CODE: Record<TransportErrorCode, SubscriptionErrorCode> = {
+  ERR_TRANSPORT_URL: 'ERR_SUB_DOWNLOAD',
+  ERR_TRANSPORT_PROTOCOL: 'ERR_SUB_DOWNLOAD',
+  ERR_TRANSPORT_REDIRECT: 'ERR_SUB_REDIRECT',
+  ERR_TRANSPORT_TLS: 'ERR_SUB_TLS',
+  ERR_TRANSPORT_CONNECT: 'ERR_SUB_DOWNLOAD',
+  ERR_TRANSPORT_PROXY: 'ERR_SUB_DOWNLOAD',
+  ERR_TRANSPORT_TIMEOUT: 'ERR_SUB_DOWNLOAD',
+  ERR_TRANSPORT_DEADLINE: 'ERR_SUB_DOWNLOAD',
+  ERR_TRANSPORT_ABORTED: 'ERR_SUB_DOWNLOAD',
+  ERR_TRANSPORT_TRUST: 'ERR_SUB_NO_TRUST_ANCHOR',
+  ERR_TRANSPORT_BODY: 'ERR_SUB_DOWNLOAD',
+  ERR_TRANSPORT_INTERNAL: 'ERR_SUB_DOWNLOAD',
+};
+
+function subscriptionError(err: unknown, url: string, mode: TlsTrustMode): SubscriptionError {
+  if (err instanceof SubscriptionError) return err;
+  if (!(err instanceof TransportError)) {
+    return new SubscriptionError(
+      'ERR_SUB_DOWNLOAD',
+      `Download of '${url}' failed: ${(err as Error).message}`,
+      {
+        url,
+        cause: err,
+      },
+    );
   }
-}
-
-const TLS_ERROR =
-  /CERT|SELF_SIGNED|ALTNAME|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS|ERR_SSL|EPROTO|HOSTNAME_MISMATCH/;
-
-function errorCode(err: unknown): string | undefined {
-  let e: unknown = err;
-  for (let depth = 0; depth < 5 && e && typeof e === 'object'; depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && code !== 'UND_ERR_SOCKET' && !code.startsWith('UND_ERR_CONNECT'))
-      return code;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : undefined;
-}
-
-const STALE = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED']);
-
-function isStaleConnection(err: unknown): boolean {
-  let e: unknown = err;
-  for (let depth = 0; depth < 5 && e && typeof e === 'object'; depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && STALE.has(code)) return true;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return false;
-}
-
-async function readCaDirectory(dir: string): Promise<string[]> {
-  const names = await readdir(dir);
-  const pems: string[] = [];
-  for (const name of names.sort()) {
-    if (!/\.(\d+|pem)$/.test(name)) continue;
-    const path = join(dir, name);
-    const st = await stat(path).catch(() => undefined);
-    if (!st?.isFile()) continue;
-    const text = await readFile(path, 'utf8');
-    if (text.includes('-----BEGIN CERTIFICATE-----')) pems.push(text);
-  }
-  return pems;
+  const code = SUBSCRIPTION_CODE[err.code];
+  const at = err.url ?? url;
+  const message =
+    code === 'ERR_SUB_TLS'
+      ? `https server '${new URL(at).host}' not authenticated (${err.underlyingCode ?? err.code}, trust anchor ${mode})`
+      : code === 'ERR_SUB_DOWNLOAD'
+        ? `Download of '${at}' failed: ${err.message}`
+        : err.message;
+  return new SubscriptionError(code, message, {
+    url: at,
+    ...(err.httpStatus === undefined ? {} : { httpStatus: err.httpStatus }),
+    cause: err,
+  });
 }
 
 /**
- * Fetches image lists, reusing connections (one dispatcher per trust mode). Proxies come from the
- * environment through undici's EnvHttpProxyAgent; TLS to the list server goes through the tunnel with the
- * same verification as a direct connection.
+ * Fetches image lists over one @hepix/transport (connections reused per trust mode). Proxies come from the
+ * environment; TLS to the list server goes through the CONNECT tunnel with the same verification.
  */
 export class ListFetcher {
   readonly #options: ListFetcherOptions;
-  readonly #dispatchers = new Map<TlsTrustMode, Promise<Dispatcher>>();
-  readonly #log: FetchLogger;
+  readonly #transport: Transport;
 
   constructor(options: ListFetcherOptions = {}) {
     this.#options = options;
-    this.#log = options.log ?? (() => {});
+    const timeout = options.timeoutMs ?? 60_000;
+    this.#transport = createTransport({
+      userAgent: options.userAgent ?? 'vmcatcher',
+      connectTimeoutMs: timeout,
+      idleTimeoutMs: timeout,
+      maxRedirects: options.maxRedirects ?? 5,
+      connections: options.connections ?? 16,
+      ...(options.env ? { env: options.env } : {}),
+      ...(options.log ? { log: options.log } : {}),
+    });
   }
 
-  async #dispatcher(mode: TlsTrustMode): Promise<Dispatcher> {
-    let d = this.#dispatchers.get(mode);
-    if (!d) {
-      d = this.#makeDispatcher(mode);
-      this.#dispatchers.set(mode, d);
-      d.catch(() => this.#dispatchers.delete(mode));
-    }
-    return d;
-  }
-
-  async #makeDispatcher(mode: TlsTrustMode): Promise<Dispatcher> {
-    const o = this.#options;
-    const timeout = o.timeoutMs ?? 60_000;
-    let tls: { ca?: string[]; rejectUnauthorized: boolean };
-    if (mode === 'none') {
-      tls = { rejectUnauthorized: false };
-    } else if (mode === 'igtf') {
-      if (!o.certDir) {
+  #trust(mode: TlsTrustMode): TlsTrust {
+    if (mode === 'none') return { mode: 'none' };
+    if (mode === 'igtf') {
+      if (!this.#options.certDir) {
         throw new SubscriptionError(
           'ERR_SUB_NO_TRUST_ANCHOR',
           'Trust anchor igtf needs a certificate directory',
         );
       }
-      let ca: string[];
-      try {
-        ca = await readCaDirectory(o.certDir);
-      } catch (cause) {
-        throw new SubscriptionError(
-          'ERR_SUB_NO_TRUST_ANCHOR',
-          `Cannot read the CA directory '${o.certDir}'`,
-          {
-            cause,
-          },
-        );
-      }
-      if (ca.length === 0) {
-        throw new SubscriptionError('ERR_SUB_NO_TRUST_ANCHOR', `No CA certificates in '${o.certDir}'`);
-      }
-      tls = { ca, rejectUnauthorized: true };
-    } else {
-      tls = { rejectUnauthorized: true };
-      if (o.extraCa?.length) {
-        const { rootCertificates } = await import('node:tls');
-        tls.ca = [...rootCertificates, ...o.extraCa];
-      }
+      return { mode: 'igtf', certDir: this.#options.certDir };
     }
-    const env = o.env ?? process.env;
-    const agentOptions = {
-      connect: { ...tls, timeout },
-      requestTls: { ...tls, timeout },
-      headersTimeout: timeout,
-      bodyTimeout: timeout,
-      connections: o.connections ?? 16,
-    };
-    const httpProxy = env.http_proxy ?? env.HTTP_PROXY ?? '';
-    const httpsProxy = env.https_proxy ?? env.HTTPS_PROXY ?? '';
-    if (!httpProxy && !httpsProxy) return new Agent(agentOptions);
-    return new EnvHttpProxyAgent({
-      ...agentOptions,
-      httpProxy,
-      httpsProxy,
-      noProxy: env.no_proxy ?? env.NO_PROXY ?? '',
-    });
+    return this.#options.extraCa?.length
+      ? { mode: 'browser', extraCa: this.#options.extraCa }
+      : { mode: 'browser' };
   }
 
   /** Fetches one list. Throws SubscriptionError: ERR_SUB_DOWNLOAD (10), ERR_SUB_REDIRECT (10), ERR_SUB_TLS (50). */
@@ -238,144 +197,50 @@ export class ListFetcher {
         );
       }
     }
-    if (mode === 'none' && start.protocol === 'https:') {
-      this.#log('warn', `TLS server authentication disabled for '${parsed.url}' (trust anchor none)`);
-    }
 
-    const dispatcher = await this.#dispatcher(mode);
-    const redirects: string[] = [];
-    let current = start;
-    const maxRedirects = this.#options.maxRedirects ?? 5;
-    for (;;) {
-      const headers: Record<string, string> = {
-        'user-agent': this.#options.userAgent ?? 'vmcatcher',
-        accept: '*/*',
-      };
-      if ((credentials.username || credentials.password) && current.origin === start.origin) {
-        const token = Buffer.from(`${credentials.username ?? ''}:${credentials.password ?? ''}`).toString(
-          'base64',
-        );
-        headers.authorization = `Basic ${token}`;
-      }
-      let res: Dispatcher.ResponseData;
-      try {
-        try {
-          res = await request(current, { method: 'GET', headers, dispatcher, signal: options.signal });
-        } catch (first) {
-          // A pooled keep-alive connection the server closed meanwhile: one fresh attempt (GET is idempotent).
-          if (!isStaleConnection(first)) throw first;
-          res = await request(current, { method: 'GET', headers, dispatcher, signal: options.signal });
-        }
-      } catch (cause) {
-        const code = errorCode(cause);
-        if (code && TLS_ERROR.test(code)) {
-          throw new SubscriptionError(
-            'ERR_SUB_TLS',
-            `https server '${current.host}' not authenticated (${code}, trust anchor ${mode})`,
-            { url: current.href, cause },
-          );
-        }
+    const tls = this.#trust(mode);
+    let url = parsed.url;
+    try {
+      const res = await this.#transport.request(start, {
+        tls,
+        headers: { accept: '*/*' },
+        ...(credentials.username || credentials.password ? { credentials } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      url = res.url;
+      if (res.status !== 200) {
+        res.body.destroy();
         throw new SubscriptionError(
           'ERR_SUB_DOWNLOAD',
-          `Download of '${current.href}' failed: ${code ?? (cause as Error).message}`,
-          { url: current.href, cause },
-        );
-      }
-      const status = res.statusCode;
-      if (status >= 300 && status < 400 && status !== 304) {
-        await res.body.dump();
-        const location = res.headers.location;
-        const loc = Array.isArray(location) ? location[0] : location;
-        if (!loc) {
-          throw new SubscriptionError(
-            'ERR_SUB_DOWNLOAD',
-            `Redirect ${status} without Location from '${current.href}'`,
-            {
-              url: current.href,
-              httpStatus: status,
-            },
-          );
-        }
-        const next = new URL(loc, current);
-        if (next.protocol !== 'http:' && next.protocol !== 'https:') {
-          throw new SubscriptionError(
-            'ERR_SUB_REDIRECT',
-            `Refusing redirect from '${current.href}' to '${next.protocol}'`,
-            {
-              url: current.href,
-              httpStatus: status,
-            },
-          );
-        }
-        if (current.protocol === 'https:' && next.protocol === 'http:') {
-          throw new SubscriptionError(
-            'ERR_SUB_REDIRECT',
-            `Refusing redirect from https to http ('${redactUrl(next.href)}')`,
-            {
-              url: current.href,
-              httpStatus: status,
-            },
-          );
-        }
-        if (redirects.length >= maxRedirects) {
-          throw new SubscriptionError(
-            'ERR_SUB_REDIRECT',
-            `More than ${maxRedirects} redirects from '${start.href}'`,
-            {
-              url: current.href,
-              httpStatus: status,
-            },
-          );
-        }
-        next.username = '';
-        next.password = '';
-        next.hash = '';
-        redirects.push(next.href);
-        this.#log('debug', `Redirected ${status} to '${next.href}'`);
-        current = next;
-        continue;
-      }
-      if (status !== 200) {
-        await res.body.dump();
-        throw new SubscriptionError(
-          'ERR_SUB_DOWNLOAD',
-          `Download of '${current.href}' failed: HTTP ${status}`,
+          `Download of '${res.url}' failed: HTTP ${res.status}`,
           {
-            url: current.href,
-            httpStatus: status,
+            url: res.url,
+            httpStatus: res.status,
           },
         );
       }
       const chunks: Buffer[] = [];
       let size = 0;
-      try {
-        for await (const chunk of res.body) {
-          size += (chunk as Buffer).length;
-          if (size > maxBytes) {
-            res.body.destroy();
-            throw new Error(`list larger than ${maxBytes} bytes`);
-          }
-          chunks.push(chunk as Buffer);
+      for await (const chunk of res.body) {
+        size += (chunk as Buffer).length;
+        if (size > maxBytes) {
+          res.body.destroy();
+          throw new SubscriptionError(
+            'ERR_SUB_DOWNLOAD',
+            `Download of '${res.url}' failed: list larger than ${maxBytes} bytes`,
+            { url: res.url },
+          );
         }
-      } catch (cause) {
-        throw new SubscriptionError(
-          'ERR_SUB_DOWNLOAD',
-          `Download of '${current.href}' failed: ${(cause as Error).message}`,
-          {
-            url: current.href,
-            cause,
-          },
-        );
+        chunks.push(chunk as Buffer);
       }
-      const data = new Uint8Array(Buffer.concat(chunks, size));
-      return { data, url: current.href, redirects };
+      return { data: new Uint8Array(Buffer.concat(chunks, size)), url: res.url, redirects: res.redirects };
+    } catch (err) {
+      throw subscriptionError(err, url, mode);
     }
   }
 
   async close(): Promise<void> {
-    const all = [...this.#dispatchers.values()];
-    this.#dispatchers.clear();
-    await Promise.all(all.map(async (d) => (await d.catch(() => undefined))?.close()));
+    await this.#transport.close();
   }
 }
 

@@ -69,7 +69,7 @@ export const egiAppDbBackend: BackendFactory = ({ options, flags, log: logOpt } 
   const password = optString(options, 'password', protocol) ?? process.env[passwordEnv];
   let client: HttpClient | undefined;
   const getClient = () => {
-    client ??= new HttpClient(httpOpts);
+    client ??= new HttpClient(httpOpts, log);
     return client;
   };
 
@@ -124,10 +124,9 @@ export const egiAppDbBackend: BackendFactory = ({ options, flags, log: logOpt } 
       'content-type': 'application/x-www-form-urlencoded',
       accept: 'application/json',
     };
-    if (authn === 'sso')
-      headers.authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
     const res = await getClient().request('POST', url, {
       headers,
+      ...(authn === 'sso' ? { credentials: { username: user, password } } : {}),
       body: { open: () => Readable.from([form]), canRestart: () => true, length: form.length },
       signal,
       target,
@@ -176,7 +175,7 @@ export const egiAppDbBackend: BackendFactory = ({ options, flags, log: logOpt } 
       log('info', 'egiappdb: delete is a no-op (AppDB replaces the list on insert)');
     },
     async dispose() {
-      client?.dispose();
+      await client?.dispose();
     },
   };
 };

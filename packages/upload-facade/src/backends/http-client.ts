@@ -1,9 +1,17 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { join } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
+import {
+  type ClientCertificate,
+  createTransport,
+  type Credentials,
+  type TlsTrust,
+  type Transport,
+  TransportError,
+  type TransportResponse,
+} from '@hepix/transport';
 import { UploadError } from '../errors.js';
+import type { UploadLogger } from '../types.js';
 import { abortedError, optBool, optNumber, optString, optStringMap } from '../util.js';
 
 /** TLS and HTTP options shared by the http/webdav and egiappdb backends. */
@@ -44,7 +52,7 @@ export function httpClientOptions(
   };
 }
 
-/** A request body: `open` is called again when a redirect arrives before the body could be reused. */
+/** A request body: `open` is called again when a redirect needs the body after it was sent. */
 export interface RequestBody {
   open: () => Readable;
   /** Whether `open` may be called again now (a local file; a small stream kept for replay). */
@@ -54,69 +62,13 @@ export interface RequestBody {
 
 export interface HttpResponse {
   status: number;
-  headers: IncomingMessage['headers'];
+  headers: IncomingHttpHeaders;
   text: string;
   url: URL;
 }
 
-const TLS_CODES = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'CERT_UNTRUSTED',
-  'CERT_SIGNATURE_FAILURE',
-  'CERT_REVOKED',
-  'CERT_REJECTED',
-  'HOSTNAME_MISMATCH',
-  'ERR_TLS_HANDSHAKE_TIMEOUT',
-]);
-
-function isTlsError(err: unknown): boolean {
-  const code = (err as { code?: string })?.code ?? '';
-  return TLS_CODES.has(code) || code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_');
-}
-
-function describe(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  if (e?.code === 'ECONNRESET' || e?.code === 'EPIPE' || e?.message === 'socket hang up')
-    return `the server closed the connection (${e.code ?? e.message})`;
-  return e?.message ?? String(err);
-}
-
-function readCa(path: string, protocol: string): string[] {
-  try {
-    const st = statSync(path);
-    const files = st.isDirectory()
-      ? readdirSync(path)
-          .filter((n) => /\.(\d+|pem|crt)$/.test(n))
-          .sort()
-          .map((n) => join(path, n))
-      : [path];
-    const certs: string[] = [];
-    for (const f of files) {
-      const text = readFileSync(f, 'utf8');
-      for (const m of text.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g))
-        certs.push(m[0]);
-    }
-    if (!certs.length) throw new Error('no PEM certificate found');
-    return certs;
-  } catch (err) {
-    throw new UploadError(
-      'ERR_UPLOAD_CONFIG',
-      `${protocol}: cannot load CA certificates from ${path}: ${(err as Error).message}`,
-      {
-        key: 'ca',
-        protocol,
-        cause: err,
-      },
-    );
-  }
-}
+/** Response text kept for error messages and JSON answers. */
+const TEXT_LIMIT = 1 << 20;
 
 function readPem(path: string, key: string, protocol: string): Buffer {
   try {
@@ -130,25 +82,73 @@ function readPem(path: string, key: string, protocol: string): Buffer {
   }
 }
 
-/** A small HTTPS client: keep-alive agent, certificate verification, client certificates, https-only redirects. */
+/** `ca`: a directory is a CA directory (IGTF layout), a file a CA bundle; either replaces the system roots. */
+function trustOf(opts: HttpClientOptions): TlsTrust {
+  const { protocol, ca } = opts;
+  if (opts.insecure) return { mode: 'none' };
+  if (!ca) return { mode: 'browser' };
+  try {
+    if (statSync(ca).isDirectory()) return { mode: 'igtf', certDir: ca };
+    return { mode: 'ca', ca: [readFileSync(ca, 'utf8')] };
+  } catch (err) {
+    throw new UploadError(
+      'ERR_UPLOAD_CONFIG',
+      `${protocol}: cannot load CA certificates from ${ca}: ${(err as Error).message}`,
+      { key: 'ca', protocol, cause: err },
+    );
+  }
+}
+
+/** Why a connection failed, in the words an operator needs. */
+function describe(err: TransportError): string {
+  const code = err.underlyingCode ?? '';
+  if (['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED'].includes(code))
+    return `the server closed the connection (${code})`;
+  return err.message;
+}
+
+/**
+ * The http/webdav and egiappdb backends' client over @hepix/transport (its redirect policy, proxies from
+ * `HTTPS_PROXY`/`NO_PROXY`, TLS trust): certificate verification, client certificates, `Expect: 100-continue`
+ * for bodies, redirects followed to https only.
+ */
 export class HttpClient {
-  private readonly httpsAgent: HttpsAgent;
-  private readonly httpAgent = new HttpAgent({ keepAlive: true });
-  constructor(readonly opts: HttpClientOptions) {
+  private readonly transport: Transport;
+  private readonly tls: TlsTrust;
+
+  constructor(
+    readonly opts: HttpClientOptions,
+    log?: UploadLogger,
+  ) {
     const { protocol } = opts;
     if ((opts.cert && !opts.key) || (opts.key && !opts.cert))
       throw new UploadError('ERR_UPLOAD_CONFIG', `${protocol}: options "cert" and "key" go together`, {
         key: opts.cert ? 'key' : 'cert',
         protocol,
       });
-    this.httpsAgent = new HttpsAgent({
-      keepAlive: true,
-      ca: opts.ca ? readCa(opts.ca, protocol) : undefined,
-      cert: opts.cert ? readPem(opts.cert, 'cert', protocol) : undefined,
-      key: opts.key ? readPem(opts.key, 'key', protocol) : undefined,
-      passphrase: opts.passphrase,
-      rejectUnauthorized: !opts.insecure,
-    });
+    this.tls = trustOf(opts);
+    let clientCertificate: ClientCertificate | undefined;
+    if (opts.cert && opts.key) {
+      clientCertificate = {
+        cert: readPem(opts.cert, 'cert', protocol),
+        key: readPem(opts.key, 'key', protocol),
+        ...(opts.passphrase === undefined ? {} : { passphrase: opts.passphrase }),
+      };
+    }
+    try {
+      this.transport = createTransport({
+        idleTimeoutMs: opts.timeout ?? 120_000,
+        maxRedirects: opts.maxRedirects ?? 5,
+        ...(clientCertificate ? { clientCertificate } : {}),
+        ...(log ? { log } : {}),
+      });
+    } catch (err) {
+      throw new UploadError(
+        'ERR_UPLOAD_AUTH',
+        `${protocol}: cannot use the client certificate ${opts.cert} with its key: ${(err as Error).message}`,
+        { key: 'key', protocol, cause: err },
+      );
+    }
   }
 
   checkScheme(url: URL, target: string): void {
@@ -161,164 +161,118 @@ export class HttpClient {
     );
   }
 
-  /** Sends a request, following up to `maxRedirects` redirects to https URLs. */
+  /**
+   * Sends a request, following up to `maxRedirects` redirects (never from https to http). A body is sent
+   * with `Expect: 100-continue`, so a server can redirect or refuse before it is sent.
+   */
   async request(
     method: string,
     url: URL,
-    init: { headers?: Record<string, string>; body?: RequestBody; signal?: AbortSignal; target: string },
+    init: {
+      headers?: Record<string, string>;
+      body?: RequestBody;
+      credentials?: Credentials;
+      signal?: AbortSignal;
+      target: string;
+    },
   ): Promise<HttpResponse> {
     const { protocol } = this.opts;
-    let current = url;
-    for (let hop = 0; ; hop++) {
-      this.checkScheme(current, init.target);
-      const { res, text, bodyStarted } = await this.once(method, current, init);
-      const status = res.statusCode ?? 0;
-      const location = res.headers.location;
-      if ([301, 302, 307, 308].includes(status) && location) {
-        if (hop >= (this.opts.maxRedirects ?? 5))
-          throw new UploadError('ERR_UPLOAD_FAILED', `${protocol}: too many redirects for ${url.href}`, {
-            target: init.target,
-            protocol,
-            status,
-          });
-        const next = new URL(location, current);
-        if (next.protocol !== 'https:' && !(next.protocol === 'http:' && this.opts.allowHttp))
-          throw new UploadError(
-            'ERR_UPLOAD_TLS',
-            `${protocol}: refusing redirect from ${current.href} to non-https ${next.href}`,
-            { target: init.target, protocol, status },
-          );
-        if (init.body && bodyStarted && !init.body.canRestart())
-          throw new UploadError(
-            'ERR_UPLOAD_FAILED',
-            `${protocol}: ${current.href} redirected to ${next.href} after the body was sent; a stream cannot be resent (upload from a file instead)`,
-            { target: init.target, protocol, status },
-          );
-        current = next;
-        continue;
-      }
-      return { status, headers: res.headers, text, url: current };
-    }
-  }
-
-  private once(
-    method: string,
-    url: URL,
-    init: { headers?: Record<string, string>; body?: RequestBody; signal?: AbortSignal; target: string },
-  ): Promise<{ res: IncomingMessage; text: string; bodyStarted: boolean }> {
-    const { protocol } = this.opts;
     const { body, signal, target } = init;
+    this.checkScheme(url, target);
     const headers: Record<string, string> = { ...(this.opts.headers ?? {}), ...(init.headers ?? {}) };
-    if (body) {
-      if (body.length !== undefined) headers['content-length'] = String(body.length);
-      else headers['transfer-encoding'] = 'chunked';
-      // lets a server redirect or refuse before the body is sent (dCache doors redirect PUTs to pools)
-      headers.expect = '100-continue';
-    }
-    if (signal?.aborted) return Promise.reject(abortedError(target, protocol, signal.reason));
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      let bodyStarted = false;
-      let source: Readable | undefined;
-      const fail = (err: unknown) => {
-        if (settled) return;
-        settled = true;
-        cleanup();
-        source?.destroy();
-        req.destroy();
-        if (signal?.aborted) reject(abortedError(target, protocol, signal.reason));
-        else if (err instanceof UploadError) reject(err);
-        else if (isTlsError(err))
-          reject(
-            new UploadError(
-              'ERR_UPLOAD_TLS',
-              `${protocol}: TLS verification of ${url.host} failed: ${(err as Error).message}`,
-              {
-                target,
-                protocol,
-                host: url.hostname,
-                cause: err,
-              },
-            ),
-          );
-        else
-          reject(
-            new UploadError(
-              'ERR_UPLOAD_FAILED',
-              `${protocol}: ${method} ${url.href} failed: ${describe(err)}`,
-              {
-                target,
-                protocol,
-                host: url.hostname,
-                cause: err,
-              },
-            ),
-          );
-      };
-      const onAbort = () => fail(abortedError(target, protocol, signal?.reason));
-      const cleanup = () => {
-        signal?.removeEventListener('abort', onAbort);
-        clearTimeout(continueTimer);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      const opts = {
+    let opened = false;
+    const open = () => {
+      if (opened && !body!.canRestart())
+        throw new UploadError(
+          'ERR_UPLOAD_FAILED',
+          `${protocol}: ${url.href} redirected after the body was sent; a stream cannot be resent (upload from a file instead)`,
+          { target, protocol },
+        );
+      opened = true;
+      return body!.open();
+    };
+    if (body?.length !== undefined) headers['content-length'] = String(body.length);
+    let res: TransportResponse;
+    try {
+      res = await this.transport.request(url, {
         method,
         headers,
-        agent: url.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
-        timeout: this.opts.timeout,
-      };
-      const req = url.protocol === 'https:' ? httpsRequest(url, opts) : httpRequest(url, opts);
-      let continueTimer: NodeJS.Timeout | undefined;
-      const startBody = () => {
-        if (bodyStarted || settled || !body) return;
-        bodyStarted = true;
-        clearTimeout(continueTimer);
-        try {
-          source = body.open();
-        } catch (err) {
-          fail(err);
-          return;
-        }
-        source.on('error', (err) => fail(err));
-        source.pipe(req);
-      };
-      req.on('timeout', () => req.destroy(new Error(`no activity for ${this.opts.timeout} ms`)));
-      req.on('error', (err) => fail(err));
-      req.on('continue', startBody);
-      req.on('response', (res) => {
-        // the server answered before taking the whole body: stop sending, and do not reuse the connection
-        const incomplete = !!body && (!bodyStarted || (source !== undefined && !source.readableEnded));
-        if (incomplete) {
-          clearTimeout(continueTimer);
-          source?.unpipe(req);
-          source?.destroy();
-        }
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          if (size < 1 << 20) chunks.push(c);
-          size += c.length;
-        });
-        res.on('error', (err) => fail(err));
-        res.on('end', () => {
-          if (settled) return;
-          settled = true;
-          cleanup();
-          if (incomplete) req.destroy();
-          resolve({ res, text: Buffer.concat(chunks).toString('utf8'), bodyStarted });
-        });
+        tls: this.tls,
+        followRedirects: true,
+        ...(init.credentials ? { credentials: init.credentials } : {}),
+        ...(signal ? { signal } : {}),
+        ...(body ? { body: open, expectContinue: true } : {}),
       });
-      if (body) {
-        req.flushHeaders();
-        // servers that ignore Expect get the body after a short wait, as curl does
-        continueTimer = setTimeout(startBody, 1000);
-      } else req.end();
-    });
+    } catch (err) {
+      throw this.failure(err, method, url, target, signal);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    try {
+      for await (const c of res.body as AsyncIterable<Buffer>) {
+        if (size < TEXT_LIMIT) chunks.push(c);
+        size += c.length;
+      }
+    } catch (err) {
+      throw this.failure(err, method, new URL(res.url), target, signal);
+    }
+    return {
+      status: res.status,
+      headers: res.headers,
+      text: Buffer.concat(chunks).toString('utf8'),
+      url: new URL(res.url),
+    };
   }
 
-  dispose(): void {
-    this.httpsAgent.destroy();
-    this.httpAgent.destroy();
+  private failure(err: unknown, method: string, url: URL, target: string, signal?: AbortSignal): UploadError {
+    const { protocol } = this.opts;
+    if (signal?.aborted) return abortedError(target, protocol, signal.reason);
+    if (err instanceof UploadError) return err;
+    if (!(err instanceof TransportError))
+      return new UploadError(
+        'ERR_UPLOAD_FAILED',
+        `${protocol}: ${method} ${url.href} failed: ${(err as Error).message}`,
+        {
+          target,
+          protocol,
+          host: url.hostname,
+          cause: err,
+        },
+      );
+    if (err.cause instanceof UploadError) return err.cause;
+    const context = { target, protocol, host: url.hostname, cause: err };
+    switch (err.code) {
+      case 'ERR_TRANSPORT_TLS':
+        return new UploadError(
+          'ERR_UPLOAD_TLS',
+          `${protocol}: TLS verification of ${url.host} failed: ${err.message}`,
+          context,
+        );
+      case 'ERR_TRANSPORT_REDIRECT':
+        return new UploadError(
+          err.location?.startsWith('http:') ? 'ERR_UPLOAD_TLS' : 'ERR_UPLOAD_FAILED',
+          `${protocol}: refusing redirect from ${err.url ?? url.href} to ${err.location ?? '?'}: ${err.message}`,
+          { ...context, ...(err.httpStatus === undefined ? {} : { status: err.httpStatus }) },
+        );
+      case 'ERR_TRANSPORT_TRUST':
+        return new UploadError(
+          'ERR_UPLOAD_CONFIG',
+          `${protocol}: cannot load CA certificates from ${this.opts.ca}: ${err.message}`,
+          { ...context, key: 'ca' },
+        );
+      case 'ERR_TRANSPORT_ABORTED':
+        return abortedError(target, protocol, err);
+      default:
+        return new UploadError(
+          'ERR_UPLOAD_FAILED',
+          `${protocol}: ${method} ${url.href} failed: ${describe(err)}`,
+          context,
+        );
+    }
+  }
+
+  async dispose(): Promise<void> {
+    await this.transport.close();
   }
 }
 

@@ -72,10 +72,11 @@ export function davUrl(target: string, protocol: string): URL {
 /**
  * `http` and `webdav`: PUT over HTTPS (certificate verification on), MKCOL for missing collections, DELETE,
  * HEAD for stat. `webdav` (or `"atomic": "move"`) PUTs to a temp name and MOVEs it over the target; `http`
- * relies on the server replacing atomically (nginx and dCache do). Redirects are followed to https only.
+ * relies on the server replacing atomically (nginx and dCache do). Redirects are followed, never from https
+ * to http (the transport's one policy); proxies come from `HTTPS_PROXY`/`NO_PROXY`.
  */
-export const httpBackend: BackendFactory = ({ protocol = 'http', options } = {}): UploadBackend => {
-  const client = new HttpClient(httpClientOptions(protocol, options));
+export const httpBackend: BackendFactory = ({ protocol = 'http', options, log } = {}): UploadBackend => {
+  const client = new HttpClient(httpClientOptions(protocol, options), log);
   const atomic = optString(options, 'atomic', protocol) ?? (protocol === 'webdav' ? 'move' : 'server');
   if (atomic !== 'move' && atomic !== 'server')
     throw new UploadError('ERR_UPLOAD_CONFIG', `${protocol}: option "atomic" must be "move" or "server"`, {
@@ -87,10 +88,9 @@ export const httpBackend: BackendFactory = ({ protocol = 'http', options } = {})
   const passwordEnv = optString(options, 'passwordEnv', protocol);
   const password =
     optString(options, 'password', protocol) ?? (passwordEnv ? process.env[passwordEnv] : undefined);
-  const auth: Record<string, string> =
-    username !== undefined
-      ? { authorization: `Basic ${Buffer.from(`${username}:${password ?? ''}`).toString('base64')}` }
-      : {};
+  // Basic credentials go to the target's origin only, never to another origin a redirect leads to.
+  const credentials = username !== undefined ? { username, password: password ?? '' } : undefined;
+  const auth = credentials ? { credentials } : {};
   const collections = new Set<string>();
 
   async function ensureCollections(url: URL, target: string, signal?: AbortSignal): Promise<void> {
@@ -100,7 +100,7 @@ export const httpBackend: BackendFactory = ({ protocol = 'http', options } = {})
       path += `${seg}/`;
       const key = `${url.origin}${path}`;
       if (collections.has(key)) continue;
-      const res = await client.request('MKCOL', new URL(path, url), { headers: auth, signal, target });
+      const res = await client.request('MKCOL', new URL(path, url), { ...auth, signal, target });
       // 201 created; 405 exists; 301/403 on a parent outside our reach: the PUT will tell
       if (res.status === 401 || (res.status >= 500 && res.status !== 501))
         throw statusError(protocol, 'MKCOL', res, target);
@@ -115,7 +115,7 @@ export const httpBackend: BackendFactory = ({ protocol = 'http', options } = {})
     extra: Record<string, string>,
     signal?: AbortSignal,
   ) {
-    return client.request(method, url, { headers: { ...auth, ...extra }, signal, target });
+    return client.request(method, url, { headers: extra, ...auth, signal, target });
   }
 
   async function put(target: string, source: UploadSource, opts: PutOptions = {}): Promise<void> {
@@ -158,7 +158,7 @@ export const httpBackend: BackendFactory = ({ protocol = 'http', options } = {})
     const dest = atomic === 'move' ? new URL(tempName(posix.basename(url.pathname)), url) : url;
     let res: HttpResponse;
     try {
-      res = await client.request('PUT', dest, { headers: auth, body, signal, target });
+      res = await client.request('PUT', dest, { ...auth, body, signal, target });
     } catch (err) {
       if (signal?.aborted) throw abortedError(target, protocol, signal.reason);
       throw wrapError(err, 'ERR_UPLOAD_FAILED', `${protocol}: PUT ${dest.href} failed`, { target, protocol });
@@ -205,7 +205,7 @@ export const httpBackend: BackendFactory = ({ protocol = 'http', options } = {})
       return { size: Number.isFinite(size) ? size : 0, mtime: lm ? new Date(lm) : undefined };
     },
     async dispose() {
-      client.dispose();
+      await client.dispose();
     },
   };
 };
