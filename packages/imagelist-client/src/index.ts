@@ -8,6 +8,14 @@ export {
   type UpdateDecision,
 } from './decide.js';
 export {
+  DEFAULT_MAX_LIST_BYTES,
+  type FetchedList,
+  type FetchListOptions,
+  fetchList,
+  type ParsedListUrl,
+  parseListUrl,
+} from './fetch.js';
+export {
   LIST_CLIENT_ERROR_CODES,
   ListClientError,
   type ListClientErrorCode,
