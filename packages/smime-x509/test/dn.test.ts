@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalDn, certificateInfo, dnEquals, formatOnelineDn, loadCertificate } from '../src/index.js';
-import { file, openssl, read } from './helpers.js';
+import { runOpenssl } from '@hepix/test-support';
+import { file, read } from './helpers.js';
 
 let helper: string;
 let libMajor: number;
@@ -82,7 +83,7 @@ describe('formatOnelineDn', () => {
 
   it('openssl x509 -nameopt compat agrees only for plain names', async () => {
     for (const name of ['endorser', 'awkward']) {
-      const r = await openssl([
+      const r = await runOpenssl([
         'x509',
         '-in',
         file('leaf', `${name}.pem`),
@@ -152,7 +153,15 @@ describe('canonicalDn', () => {
       const cert = loadCertificate(readFileSync(path));
       const expected = formatOnelineDn(cert.subjectName);
       for (const opt of ['compat', 'oneline']) {
-        const printed = execFileSync('openssl', ['x509', '-in', path, '-noout', '-subject', '-nameopt', opt]).toString();
+        const printed = execFileSync('openssl', [
+          'x509',
+          '-in',
+          path,
+          '-noout',
+          '-subject',
+          '-nameopt',
+          opt,
+        ]).toString();
         if (/\\x|\\[0-9A-F]{2}/.test(printed)) continue; // non-ASCII values are escaped differently by each form
         expect(canonicalDn(printed)).toBe(expected);
       }

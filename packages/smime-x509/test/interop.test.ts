@@ -12,7 +12,8 @@ import {
   TrustStore,
   verifySmime,
 } from '../src/index.js';
-import { file, imageList, openssl, read } from './helpers.js';
+import { makeListJson, runOpenssl, sampleImages, signList } from '@hepix/test-support';
+import { file, read } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'smime-interop-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -23,24 +24,22 @@ const tmpFile = (data: string | Buffer): string => {
   return p;
 };
 
-const body = imageList(5);
+const body = makeListJson({
+  identifier: '4e186b44-2c64-40ea-97d5-e9e3d81e5e13',
+  version: '1.0.0',
+  created: new Date('2026-01-01T00:00:00Z'),
+  expires: new Date('2099-01-01T00:00:00Z'),
+  uri: 'https://example.org/imagelist.smime',
+  dn: '/C=DE/O=GermanGrid/OU=DESY/CN=Owen Synge',
+  ca: '/C=DE/O=GermanGrid/CN=HEPiX Test Intermediate CA',
+  images: sampleImages(5),
+});
 const crlfBody = body.replace(/\n/g, '\r\n');
 
 /** Sign with `openssl smime -sign`; returns the S/MIME text. */
 async function opensslSign(leaf: string, extra: string[] = [], content = body): Promise<string> {
-  const r = await openssl([
-    'smime',
-    '-sign',
-    '-signer',
-    file('leaf', `${leaf}.pem`),
-    '-inkey',
-    file('leaf', `${leaf}.key`),
-    '-in',
-    tmpFile(content),
-    ...extra,
-  ]);
-  expect(r.code, r.stderr).toBe(0);
-  return r.stdout.toString('utf8');
+  const signer = { cert: file('leaf', `${leaf}.pem`), key: file('leaf', `${leaf}.key`) };
+  return signList(content, signer, { extraArgs: extra }).toString('utf8');
 }
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
@@ -252,7 +251,7 @@ describe('signSmime → openssl smime -verify -CApath -crl_check', () => {
             detached,
             digest,
           });
-          const r = await openssl([
+          const r = await runOpenssl([
             'smime',
             '-verify',
             '-CApath',
@@ -269,7 +268,7 @@ describe('signSmime → openssl smime -verify -CApath -crl_check', () => {
           // Tampering fails in openssl too.
           const i = msg.indexOf(detached ? 'Test list' : 'MII') + (detached ? 0 : 400);
           const tampered = msg.slice(0, i) + (msg[i] === 'A' ? 'B' : 'A') + msg.slice(i + 1);
-          const t = await openssl([
+          const t = await runOpenssl([
             'smime',
             '-verify',
             '-CApath',
@@ -295,10 +294,17 @@ describe('signSmime → openssl smime -verify -CApath -crl_check', () => {
     });
     expect(msg).toContain('protocol="application/x-pkcs7-signature"');
     // Only the root in CAfile: the intermediate must come from the message.
-    const r = await openssl(['smime', '-verify', '-CAfile', file('root', 'cert.pem'), '-in', tmpFile(msg)]);
+    const r = await runOpenssl([
+      'smime',
+      '-verify',
+      '-CAfile',
+      file('root', 'cert.pem'),
+      '-in',
+      tmpFile(msg),
+    ]);
     expect(r.code, r.stderr).toBe(0);
-    const p7 = await openssl(['smime', '-pk7out', '-in', tmpFile(msg)]);
-    const certs = await openssl(['pkcs7', '-print_certs', '-noout'], p7.stdout);
+    const p7 = await runOpenssl(['smime', '-pk7out', '-in', tmpFile(msg)]);
+    const certs = await runOpenssl(['pkcs7', '-print_certs', '-noout'], p7.stdout);
     expect(certs.stdout.toString()).toContain('HEPiX Test Intermediate CA');
   });
 
@@ -307,7 +313,7 @@ describe('signSmime → openssl smime -verify -CApath -crl_check', () => {
       certificate: read('leaf/awkward.pem'),
       privateKey: await loadPrivateKey(read('leaf/awkward.key')),
     });
-    const r = await openssl([
+    const r = await runOpenssl([
       'smime',
       '-verify',
       '-CApath',
