@@ -63,6 +63,8 @@ export interface CaOptions extends CertOptions {
   namespace?: string[];
   /** Validity of the CRLs it issues; default 36,500 days. */
   crlDays?: number;
+  /** Hash of its CRL signatures; default sha256. */
+  crlDigest?: Digest;
   /** Default `<name>/crl.pem`. */
   crlFile?: string;
 }
@@ -216,7 +218,7 @@ interface CaState {
   dir: string;
   config: string;
   crl: string;
-  crlDays: number;
+  crlArgs: string[];
 }
 
 function caConfig(state: { dir: string; cert: string; key: string }): string {
@@ -242,14 +244,14 @@ function caConfig(state: { dir: string; cert: string; key: string }): string {
   ].join('\n');
 }
 
-function initCaState(dir: string, cert: string, key: string, crl: string, crlDays: number): CaState {
+function initCaState(dir: string, cert: string, key: string, crl: string, crlArgs: string[]): CaState {
   mkdirSync(join(dir, 'issued'), { recursive: true });
   writeFileSync(join(dir, 'index.txt'), '');
   writeFileSync(join(dir, 'serial'), '1000\n');
   writeFileSync(join(dir, 'crlnumber'), '1000\n');
   const config = join(dir, 'openssl.cnf');
   writeFileSync(config, caConfig({ dir, cert, key }));
-  return { dir, config, crl, crlDays };
+  return { dir, config, crl, crlArgs };
 }
 
 /** A certification authority: issues certificates and sub-CAs, revokes, writes CRLs. */
@@ -323,7 +325,7 @@ export class TestCa extends TestCert {
         this.#ca(config, ['-revoke', typeof c === 'string' ? c : c.cert, '-crl_reason', 'cACompromise']);
       }
       const out = join(scratch, 'crl.pem');
-      this.#ca(config, ['-gencrl', '-crldays', String(this.#state.crlDays), '-out', out]);
+      this.#ca(config, ['-gencrl', ...this.#state.crlArgs, '-out', out]);
       return readFileSync(out, 'utf8');
     } finally {
       this.#pki.release(scratch);
@@ -353,7 +355,7 @@ export class TestCa extends TestCert {
 
   #writeCrl(out: string): void {
     mkdirSync(dirname(out), { recursive: true });
-    this.#ca(this.#state.config, ['-gencrl', '-crldays', String(this.#state.crlDays), '-out', out]);
+    this.#ca(this.#state.config, ['-gencrl', ...this.#state.crlArgs, '-out', out]);
   }
 }
 
@@ -364,6 +366,8 @@ export interface TrustDirOptions {
   crls?: boolean | TestCa[];
   /** Policy files per CA: one kind for all, or by CA name; default `both`. */
   policies?: PolicyKind | Record<string, PolicyKind>;
+  /** Other certificates put in (as `<name>.pem`, linked), without policy or CRL: e.g. a self-signed endorser. */
+  extra?: TestCert[];
 }
 
 /** Index N of the `<hash>.N` entry of `dir` that holds `ca`'s certificate. */
@@ -477,6 +481,8 @@ export class OpensslPki {
       if (kind === 'both' || kind === 'signing_policy')
         add(`${ca.hash}.signing_policy`, ca.signingPolicyText());
     }
+    for (const c of options.extra ?? [])
+      writeFileSync(join(path, `${c.name.replace(/[/\\]/g, '_')}.pem`), c.pem);
     for (const [file, text] of policies) writeFileSync(join(path, file), text);
     openssl(['rehash', path]);
     const crls = options.crls ?? true;
@@ -489,7 +495,9 @@ export class OpensslPki {
     const dir = join(this.dir, name);
     const crl = resolve(this.dir, options.crlFile ?? `${name}/crl.pem`);
     const cert = this.create(name, options, issuer);
-    const state = initCaState(dir, cert.cert, cert.key, crl, options.crlDays ?? 36_500);
+    const crlArgs = ['-crldays', String(options.crlDays ?? 36_500)];
+    if (cert.keyType !== 'ed25519') crlArgs.push('-md', options.crlDigest ?? 'sha256');
+    const state = initCaState(dir, cert.cert, cert.key, crl, crlArgs);
     return new TestCa(this, name, cert, state, options.namespace);
   }
 
@@ -571,7 +579,7 @@ export class OpensslPki {
         openssl(['ca', '-batch', '-config', issuer.config, ...args]);
       } else {
         // A self-signed certificate is issued by a one-off CA state of its own.
-        const state = initCaState(join(work, 'self'), cert, key, join(work, 'self.crl'), 1);
+        const state = initCaState(join(work, 'self'), cert, key, join(work, 'self.crl'), []);
         openssl(['ca', '-batch', '-config', state.config, '-selfsign', '-keyfile', key, ...args]);
       }
     } finally {

@@ -192,6 +192,11 @@ describe('OpensslPki: chains, key types, dates, names', () => {
     expect(text(pss.cert)).toMatch(/Signature Algorithm: rsassaPss/);
     const ed = inter.issue('ed-leaf', { subject: '/DC=org/DC=example/CN=Ed Leaf', key: 'ed25519' });
     expect(text(ed.cert)).toMatch(/ED25519/);
+    const oldCa = root.subCa('old-ca', { subject: '/DC=org/DC=example/CN=Old CA', crlDigest: 'sha1' });
+    expect(openssl(['crl', '-in', oldCa.crl, '-noout', '-text']).toString()).toMatch(/sha1WithRSAEncryption/);
+    expect(openssl(['crl', '-in', inter.crl, '-noout', '-text']).toString()).toMatch(
+      /sha256WithRSAEncryption/,
+    );
     const trust = pki.trustDir('trust-alg', { cas: [root, inter, ecca] });
     for (const c of [ec, sha1, pss, ed]) expect(await verdict(c.cert, trust.path), c.name).toBe('OK');
     // pathlen:0 on the EC CA: it cannot have a sub-CA that issues.
@@ -262,6 +267,9 @@ describe('OpensslPki: chains, key types, dates, names', () => {
     const self: TestCert = pki.selfSigned('self', { subject: '/DC=org/DC=example/CN=Self Signed' });
     expect(self.issuer).toBe(self.subject);
     expect(text(self.cert)).toMatch(/CA:FALSE/);
+    const withSelf = pki.trustDir('trust-self', { cas: [], extra: [self] });
+    expect(readdirSync(withSelf.path).sort()).toEqual([`${self.hash}.0`, 'self.pem']);
+    expect(readlinkSync(join(withSelf.path, `${self.hash}.0`))).toBe('self.pem');
     const rogue = pki.rootCa('rogue', { subject: '/DC=org/DC=example/CN=Example Intermediate' });
     expect(rogue.subject).toBe(inter.subject);
     expect(rogue.hash).toBe(inter.hash);
