@@ -28,7 +28,7 @@ beforeAll(() => {
 
 describe('other algorithms', () => {
   it('Ed25519 signer under an RSA-PSS CA', async () => {
-    const trust = TrustStore.fromCertificates([ca.pem]);
+    const trust = TrustStore.fromCertificates([ca.pem], [], { signingPolicies: [ca.signingPolicyText()] });
     const msg = await signSmime('hello\n', {
       certificate: ed.pem,
       privateKey: await loadPrivateKey(ed.keyPem),
@@ -48,7 +48,7 @@ describe('other algorithms', () => {
       }),
     ).rejects.toMatchObject({ code: 'ERR_SMIME_BAD_KEY', reason: 'unsupported' });
     // Trusting the leaf alone is not a path to a self-signed anchor.
-    const other = TrustStore.fromCertificates([ed.pem]);
+    const other = TrustStore.fromCertificates([ed.pem], [], { allowUnrestrictedCa: true });
     await expect(verifySmime(msg, { trust: other, crl: 'ignore' })).rejects.toMatchObject({
       code: 'ERR_SMIME_UNTRUSTED',
     });

@@ -7,7 +7,7 @@ import {
   OpensslPki,
   removeDir,
   runOpenssl,
-  type TestCa,
+  TestCa,
   type TestCert,
 } from '@hepix/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,24 +35,18 @@ beforeAll(() => {
   const subsub = ca(sub, 'subsub', { subject: '/CN=Sub Sub CA' });
   leaf(subsub, 'deep', { subject: '/CN=Too Deep' });
   leaf(sub, 'ok', { subject: '/CN=Fine' });
-  const nocs = ca(root, 'nocs', {
-    subject: '/CN=No CertSign CA',
-    extensions: [
-      'basicConstraints = critical, CA:true',
-      'keyUsage = critical, digitalSignature, cRLSign',
-      ...ski,
-    ],
+  // CAs that lack what it takes to issue: keyCertSign, or the CA flag.
+  const odd = (name: string, subject: string, isCa: boolean, keyUsage: string) =>
+    ca(root, name, {
+      subject,
+      extensions: [`basicConstraints = critical, CA:${isCa}`, `keyUsage = critical, ${keyUsage}`, ...ski],
+    });
+  leaf(odd('nocs', '/CN=No CertSign CA', true, 'digitalSignature, cRLSign'), 'undernocs', {
+    subject: '/CN=Under No CertSign',
   });
-  leaf(nocs, 'undernocs', { subject: '/CN=Under No CertSign' });
-  const notca = ca(root, 'notca', {
-    subject: '/CN=Not A CA',
-    extensions: [
-      'basicConstraints = critical, CA:false',
-      'keyUsage = critical, digitalSignature, keyCertSign',
-      ...ski,
-    ],
+  leaf(odd('notca', '/CN=Not A CA', false, 'digitalSignature, keyCertSign'), 'undernotca', {
+    subject: '/CN=Under Not A CA',
   });
-  leaf(notca, 'undernotca', { subject: '/CN=Under Not A CA' });
   leaf(sub, 'weird', {
     subject: '/CN=Unknown Critical',
     extensions: [...LEAF.slice(0, 2), '1.3.6.1.4.1.99999.1 = critical, ASN1:NULL'],
@@ -81,10 +75,26 @@ describe('path constraints', () => {
   for (const [leaf, chain, code] of cases) {
     it(`${leaf}: ${code}, and openssl agrees`, async () => {
       const msg = await sign(leaf, chain);
-      const trust = TrustStore.fromCertificates([root.pem]);
+      // Every CA with its namespaces, so that only the constraint under test can refuse.
+      const cas = [root, ...[...certs.values()].filter((c) => c instanceof TestCa)];
+      const trust = TrustStore.fromCertificates([root.pem], [], {
+        namespaces: cas.map((c) => c.namespacesText()),
+      });
       let got = 'OK';
       try {
-        await verifySmime(msg, { trust, crl: 'ignore' });
+        const v = await verifySmime(msg, { trust, crl: 'ignore' });
+        // The SHA-1 certificate is accepted with a warning naming it; nothing else is reserved.
+        expect(v.warnings).toEqual(
+          leaf === 'sha1'
+            ? [
+                {
+                  code: 'WARN_SMIME_SHA1',
+                  message: 'certificate /CN=Old SHA-1 Certificate is signed with SHA-1',
+                  subject: '/CN=Old SHA-1 Certificate',
+                },
+              ]
+            : [],
+        );
       } catch (e) {
         got = (e as { code: string }).code;
       }

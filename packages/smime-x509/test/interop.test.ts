@@ -13,7 +13,7 @@ import {
   verifySmime,
 } from '../src/index.js';
 import { makeListJson, runOpenssl, sampleImages, signList } from '@hepix/test-support';
-import { file, read } from './helpers.js';
+import { file, hashOf, read } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'smime-interop-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -210,24 +210,34 @@ describe('openssl smime -sign → verifySmime', () => {
     expect(await codeOf(verifySmime(msg, { trust: TrustStore.fromCertificates([]) }))).toBe(
       'ERR_SMIME_UNTRUSTED',
     );
+    // The policies of the trust directory, given as texts.
+    const namespaces = [
+      read('trust', `${hashOf('root')}.namespaces`),
+      read('trust', `${hashOf('inter')}.namespaces`),
+    ];
     // Only the intermediate as anchor is not enough: the path must end at a self-signed root.
-    const partial = TrustStore.fromCertificates([read('inter/cert.pem')], [read('inter/crl.pem')]);
+    const partial = TrustStore.fromCertificates([read('inter/cert.pem')], [read('inter/crl.pem')], {
+      namespaces,
+    });
     expect(await codeOf(verifySmime(msg, { trust: partial }))).toBe('ERR_SMIME_UNTRUSTED');
     const noRootCrl = TrustStore.fromCertificates(
       [read('root/cert.pem'), read('inter/cert.pem')],
       [read('inter/crl.pem')],
+      { namespaces },
     );
     // The intermediate itself needs a CRL from the root (every element below the anchor is checked).
     expect(await codeOf(verifySmime(msg, { trust: noRootCrl }))).toBe('ERR_SMIME_CRL_MISSING');
     const full = TrustStore.fromCertificates(
       [read('root/cert.pem'), read('inter/cert.pem')],
       [read('inter/crl.pem'), read('root/crl.pem')],
+      { namespaces },
     );
     expect(await codeOf(verifySmime(msg, { trust: full }))).toBe('OK');
     // Intermediates may also be passed by the caller (M2Crypto-style messages carry only the signer).
     const rootOnly = TrustStore.fromCertificates(
       [read('root/cert.pem')],
       [read('inter/crl.pem'), read('root/crl.pem')],
+      { namespaces },
     );
     expect(await codeOf(verifySmime(msg, { trust: rootOnly }))).toBe('ERR_SMIME_UNTRUSTED');
     expect(await codeOf(verifySmime(msg, { trust: rootOnly, certificates: [read('inter/cert.pem')] }))).toBe(
