@@ -42,28 +42,37 @@ function fail(code: SmimeErrorCode, message: string, c: CertModel): SmimeError {
   return new SmimeError(code, message, { subject: c.subject, issuer: c.issuer, serialNumber: c.serialHex });
 }
 
-const sigCache = new WeakMap<CertModel, WeakMap<CertModel, boolean>>();
+/** Something signed: a certificate or a CRL. */
+type Signed = Pick<CertModel, 'sigOid' | 'sigParams' | 'tbs' | 'signature'>;
 
-/** Whether `issuer`'s key signed `cert`. */
-export function issuedBy(cert: CertModel, issuer: CertModel): boolean {
-  let m = sigCache.get(cert);
+// Signature checks are the expensive part of path building; each (signed object, issuer) pair is checked once.
+const sigCache = new WeakMap<Signed, WeakMap<CertModel, boolean>>();
+
+/** Whether `issuer`'s key made the signature of `signed`, cached per pair. */
+function signedBy(signed: Signed, issuer: CertModel, fallbackHash: string | undefined): boolean {
+  let m = sigCache.get(signed);
   if (!m) {
     m = new WeakMap();
-    sigCache.set(cert, m);
+    sigCache.set(signed, m);
   }
   let r = m.get(issuer);
   if (r === undefined) {
     r = verifySignature(
-      cert.sigOid,
-      cert.sigParams,
-      cert.tbs,
-      cert.signature,
+      signed.sigOid,
+      signed.sigParams,
+      signed.tbs,
+      signed.signature,
       publicKeyOf(issuer),
-      undefined,
+      fallbackHash,
     );
     m.set(issuer, r);
   }
   return r;
+}
+
+/** Whether `issuer`'s key signed `cert`. */
+export function issuedBy(cert: CertModel, issuer: CertModel): boolean {
+  return signedBy(cert, issuer, undefined);
 }
 
 function nameMatches(cert: CertModel, issuer: CertModel): boolean {
@@ -145,27 +154,8 @@ function checkCert(c: CertModel, at: Date): void {
   }
 }
 
-const crlSigCache = new WeakMap<CrlModel, WeakMap<CertModel, boolean>>();
-
 function crlSignedBy(crl: CrlModel, issuer: CertModel): boolean {
-  let m = crlSigCache.get(crl);
-  if (!m) {
-    m = new WeakMap();
-    crlSigCache.set(crl, m);
-  }
-  let r = m.get(issuer);
-  if (r === undefined) {
-    r = verifySignature(
-      crl.sigOid,
-      crl.sigParams,
-      crl.tbs,
-      crl.signature,
-      publicKeyOf(issuer),
-      signatureHash(crl.sigOid),
-    );
-    m.set(issuer, r);
-  }
-  return r;
+  return signedBy(crl, issuer, signatureHash(crl.sigOid));
 }
 
 /** Checks `c` against its issuer's newest CRL; returns that CRL (undefined when none was consulted). */
