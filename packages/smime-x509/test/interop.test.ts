@@ -42,6 +42,10 @@ async function opensslSign(leaf: string, extra: string[] = [], content = body): 
   return signList(content, signer, { extraArgs: extra }).toString('utf8');
 }
 
+/** `openssl smime -verify -CApath trust -crl_check` of a message: its exit status and output. */
+const opensslVerify = (msg: string) =>
+  runOpenssl(['smime', '-verify', '-CApath', file('trust'), '-crl_check', '-in', tmpFile(msg)]);
+
 async function codeOf(p: Promise<unknown>): Promise<string> {
   try {
     await p;
@@ -261,15 +265,7 @@ describe('signSmime → openssl smime -verify -CApath -crl_check', () => {
             detached,
             digest,
           });
-          const r = await runOpenssl([
-            'smime',
-            '-verify',
-            '-CApath',
-            file('trust'),
-            '-crl_check',
-            '-in',
-            tmpFile(msg),
-          ]);
+          const r = await opensslVerify(msg);
           expect(r.code, r.stderr).toBe(0);
           expect(r.stdout.toString('utf8')).toBe(crlfBody);
           const v = await verifySmime(msg, { trust });
@@ -278,15 +274,7 @@ describe('signSmime → openssl smime -verify -CApath -crl_check', () => {
           // Tampering fails in openssl too.
           const i = msg.indexOf(detached ? 'Test list' : 'MII') + (detached ? 0 : 400);
           const tampered = msg.slice(0, i) + (msg[i] === 'A' ? 'B' : 'A') + msg.slice(i + 1);
-          const t = await runOpenssl([
-            'smime',
-            '-verify',
-            '-CApath',
-            file('trust'),
-            '-crl_check',
-            '-in',
-            tmpFile(tampered),
-          ]);
+          const t = await opensslVerify(tampered);
           expect(t.code).not.toBe(0);
           await expect(verifySmime(tampered, { trust })).rejects.toMatchObject({ name: 'SmimeError' });
         });
@@ -323,15 +311,7 @@ describe('signSmime → openssl smime -verify -CApath -crl_check', () => {
       certificate: read('leaf/awkward.pem'),
       privateKey: await loadPrivateKey(read('leaf/awkward.key')),
     });
-    const r = await runOpenssl([
-      'smime',
-      '-verify',
-      '-CApath',
-      file('trust'),
-      '-crl_check',
-      '-in',
-      tmpFile(msg),
-    ]);
+    const r = await opensslVerify(msg);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.toString()).toBe('hello\r\nworld\r\n');
   });
