@@ -1,13 +1,15 @@
 #!/usr/bin/env node
-// publint --strict and are-the-types-wrong (ESM-only profile) on every package of the workspace.
+// publint --strict and are-the-types-wrong (ESM-only profile) on every published package of the workspace
+// (private ones, such as @hepix/test-support, are never packed).
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 let bad = 0;
 for (const name of readdirSync(join(root, 'packages')).sort()) {
   const dir = join(root, 'packages', name);
+  if (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).private) continue;
   for (const [cmd, args] of [
     ['publint', ['--strict']],
     ['attw', ['--pack', '.', '--profile', 'esm-only', '--format', 'ascii']],

@@ -1,7 +1,9 @@
 export { formatImageListDate, parseImageListDate } from './dates.js';
 export {
+  IMAGELIST_ERROR_CODES,
   ImageListDateError,
   ImageListError,
+  type ImageListErrorCode,
   type ImageListInvalidReason,
   ImageListSerializeError,
   ImageListValidationError,

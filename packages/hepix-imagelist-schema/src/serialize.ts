@@ -1,4 +1,4 @@
-import { ImageListSerializeError, pointerToken } from './errors.js';
+import { ImageListSerializeError, internal, pointerToken } from './errors.js';
 
 /** Deepest nesting serializeImageList() writes; image lists are about 6 levels deep. */
 export const MAX_SERIALIZE_DEPTH = 256;
@@ -169,9 +169,18 @@ export function serializeByWriter(value: unknown): string {
  * indent, `": "` after keys, no trailing spaces, everything outside printable ASCII escaped as `\uXXXX`, and a
  * final newline. The same data always gives the same bytes, so a list signed twice is byte-identical.
  * Values are written as they are (a string size stays a string). Throws ImageListSerializeError
- * (`ERR_IMAGELIST_SERIALIZE`) for cycles, nesting deeper than 256, and non-JSON values.
+ * (`ERR_IMAGELIST_SERIALIZE`) for cycles, nesting deeper than 256, and non-JSON values; ERR_IMAGELIST_INTERNAL
+ * for an unexpected exception (a throwing getter, a bug).
  */
 export function serializeImageList(list: unknown): string {
+  try {
+    return serialize(list);
+  } catch (err) {
+    internal(err, 'serialising an image list');
+  }
+}
+
+function serialize(list: unknown): string {
   const keys = new Set<string>();
   const counts = { objects: 0 };
   try {

@@ -3,6 +3,7 @@ import { dateProblem } from './dates.js';
 import {
   ImageListValidationError,
   type ImageListInvalidReason,
+  internal,
   MAX_ISSUES,
   preview,
   pointerToken,
@@ -274,14 +275,23 @@ function isObject(v: unknown): v is Record<string, unknown> {
  * unknown keys and the JSON types of values are kept as they are; the input is never modified.
  *
  * In compatible mode an image (element of `hv:images`) that does not match is dropped and reported as warnings.
- * Throws ImageListValidationError (`ERR_IMAGELIST_INVALID`) with every issue as a JSON pointer.
+ * Throws ImageListValidationError (`ERR_IMAGELIST_INVALID`) with every issue as a JSON pointer; an unexpected
+ * exception (a getter of a caller-built object that throws, a bug) is ERR_IMAGELIST_INTERNAL with it as cause.
  */
 export function validateImageListDetailed(input: unknown, options?: ValidateOptions): ValidationResult {
   const mode = options?.mode ?? 'compatible';
+  // A wrong mode is the caller's bug, not a property of the list.
   if (mode !== 'strict' && mode !== 'compatible') {
     throw new TypeError(`mode must be "strict" or "compatible", got ${preview(mode)}`);
   }
-  const strict = mode === 'strict';
+  try {
+    return validate(input, options, mode === 'strict');
+  } catch (err) {
+    internal(err, 'validating an image list');
+  }
+}
+
+function validate(input: unknown, options: ValidateOptions | undefined, strict: boolean): ValidationResult {
   const root = decode(input, options?.maxBytes ?? DEFAULT_MAX_BYTES);
   if (!isObject(root)) fail('schema', 'an image list must be a JSON object');
   // Parsed text is a tree bounded by maxBytes; only objects built by the caller can share subtrees.

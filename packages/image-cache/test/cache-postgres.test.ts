@@ -9,16 +9,8 @@ import { openStore } from '@hepix/imagelist-store';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createImageCache, readIndex } from '../src/index.js';
-import {
-  type ImageServer,
-  imageData,
-  makePki,
-  type Pki,
-  prepareStoreAt,
-  publish,
-  sha512,
-  startImageServer,
-} from './helpers.js';
+import { type ImageServer, makePki, startImageServer, type TestPki as Pki } from '@hepix/test-support';
+import { imageData, prepareStoreAt, publish, sha512 } from './helpers.js';
 
 const repoRoot = new URL('../../../', import.meta.url).pathname;
 const SUB = 'ab5ab5ab-0000-4000-8000-000000000000';

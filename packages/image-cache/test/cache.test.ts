@@ -12,17 +12,8 @@ import {
   imageFileName,
   readIndex,
 } from '../src/index.js';
-import {
-  type ImageServer,
-  imageData,
-  makePki,
-  type Pki,
-  prepareStore,
-  publish,
-  sha512,
-  startImageServer,
-  type TestImage,
-} from './helpers.js';
+import { type ImageServer, makePki, startImageServer, type TestPki as Pki } from '@hepix/test-support';
+import { imageData, prepareStore, publish, sha512, type TestImage } from './helpers.js';
 
 const SUB = 'a9c9a5a8-3c5e-4b7e-9b51-5b8f0b2e1c10';
 const noSleep = async () => {};

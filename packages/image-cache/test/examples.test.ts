@@ -7,17 +7,8 @@ import type { Store } from '@hepix/imagelist-store';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runConnector } from '../../../examples/connector-hooks/connector.js';
 import { createImageCache } from '../src/index.js';
-import {
-  type ImageServer,
-  imageData,
-  makePki,
-  type Pki,
-  prepareStore,
-  publish,
-  sha512,
-  startImageServer,
-  type TestImage,
-} from './helpers.js';
+import { type ImageServer, makePki, startImageServer, type TestPki as Pki } from '@hepix/test-support';
+import { imageData, prepareStore, publish, sha512, type TestImage } from './helpers.js';
 
 const examples = new URL('../../../examples/', import.meta.url).pathname;
 const SUB = 'e1e1e1e1-0000-4000-8000-000000000000';

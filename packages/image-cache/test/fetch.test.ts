@@ -3,14 +3,17 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchImageList, ListFetcher, parseListUrl, SubscriptionError } from '../src/index.js';
-import { issueCert, makePki, makeTempDir, type TestPki } from './helpers/pki.js';
 import {
+  issueCert,
+  makePki,
+  makeTempDir,
   startHttpServer,
   startHttpsServer,
   startProxy,
+  type TestPki,
   type TestProxy,
   type TestServer,
-} from './helpers/servers.js';
+} from '@hepix/test-support';
 
 let pki: TestPki;
 let https: TestServer;

@@ -1,134 +1,10 @@
-// Test fixtures for the cache: a real image server on 127.0.0.1, a throwaway PKI and lists signed with the
-// openssl CLI, and a real store (SQLite) prepared through the store API.
-import { execFile } from 'node:child_process';
+// Test fixtures for the cache that need the store: lists signed with the openssl CLI (through
+// @hepix/test-support) and recorded in a real store (SQLite or PostgreSQL) through the store API.
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { openStore, type Store } from '@hepix/imagelist-store';
-
-const run = promisify(execFile);
-const repoRoot = new URL('../../../', import.meta.url).pathname;
-
-export interface ServedImage {
-  data: Buffer;
-  /** Serve these bytes instead (corruption). */
-  body?: Buffer;
-  /** Close the connection after this many body bytes, for the next `dropTimes` requests. */
-  dropAfter?: number;
-  dropTimes?: number;
-  /** Bytes per second (throttles the response, for kill tests). */
-  rate?: number;
-}
-
-export interface ImageServer {
-  url: string;
-  images: Map<string, ServedImage>;
-  /** Honour `Range` requests (switchable). */
-  range: boolean;
-  requests: { path: string; range?: string; status: number }[];
-  /** path → Location of a 302 answer. */
-  redirects: Map<string, string>;
-  close(): Promise<void>;
-}
-
-export async function startImageServer(tls?: { cert: Buffer; key: Buffer }): Promise<ImageServer> {
-  const state: ImageServer = {
-    url: '',
-    images: new Map(),
-    range: true,
-    requests: [],
-    redirects: new Map(),
-    close: async () => {},
-  };
-  const handler = (req: IncomingMessage, res: ServerResponse) => {
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
-    const location = state.redirects.get(path);
-    if (location) {
-      res.statusCode = 302;
-      res.setHeader('location', location);
-      res.end();
-      state.requests.push({ path, status: 302 });
-      return;
-    }
-    const image = state.images.get(path);
-    if (!image) {
-      res.statusCode = 404;
-      res.end();
-      state.requests.push({ path, status: 404 });
-      return;
-    }
-    const body = image.body ?? image.data;
-    let start = 0;
-    const range = req.headers.range;
-    if (state.range) res.setHeader('accept-ranges', 'bytes');
-    if (range && state.range) {
-      const m = /^bytes=(\d+)-$/.exec(range);
-      start = m ? Number(m[1]) : 0;
-      if (start >= body.length) {
-        res.statusCode = 416;
-        res.setHeader('content-range', `bytes */${body.length}`);
-        res.end();
-        state.requests.push({ path, range, status: 416 });
-        return;
-      }
-      res.statusCode = 206;
-      res.setHeader('content-range', `bytes ${start}-${body.length - 1}/${body.length}`);
-    } else {
-      res.statusCode = 200;
-    }
-    state.requests.push({ path, ...(range ? { range } : {}), status: res.statusCode });
-    const rest = body.subarray(start);
-    res.setHeader('content-length', rest.length);
-    const drop = image.dropAfter !== undefined && (image.dropTimes ?? 1) > 0;
-    if (drop) image.dropTimes = (image.dropTimes ?? 1) - 1;
-    const limit = drop ? Math.min(image.dropAfter!, rest.length) : rest.length;
-    const chunk = 64 * 1024;
-    let sent = 0;
-    const pump = () => {
-      while (sent < limit) {
-        const piece = rest.subarray(sent, Math.min(limit, sent + chunk));
-        sent += piece.length;
-        const more = res.write(piece);
-        if (image.rate) {
-          setTimeout(pump, (piece.length / image.rate) * 1000);
-          return;
-        }
-        if (!more) {
-          res.once('drain', pump);
-          return;
-        }
-      }
-      // Drop only once the bytes sent so far have left, so the client really has them.
-      if (drop && limit < rest.length) res.write('', () => res.socket?.destroy());
-      else res.end();
-    };
-    pump();
-  };
-  const server: Server = tls ? createHttpsServer(tls, handler) : createServer(handler);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  state.url = `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  state.close = () =>
-    new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    });
-  return state;
-}
-
-export interface Pki {
-  dir: string;
-  cert: string;
-  key: string;
-}
-
-export async function makePki(dir: string): Promise<Pki> {
-  await run('bash', [join(repoRoot, 'scripts/make-test-pki.sh'), dir]);
-  return { dir, cert: join(dir, 'endorser/usercert.pem'), key: join(dir, 'endorser/userkey.pem') };
-}
+import { signList, type TestPki } from '@hepix/test-support';
 
 export const SIGNER = {
   subject: '/C=DE/O=GermanGrid/OU=DESY/CN=Owen Synge',
@@ -158,7 +34,7 @@ let listCounter = 0;
 /** Signs a list with the openssl CLI and records it through the store API, as vmcatcher_subscribe would. */
 export async function publish(
   store: Store,
-  pki: Pki,
+  pki: TestPki,
   work: string,
   subscription: string,
   images: TestImage[],
@@ -197,22 +73,11 @@ export async function publish(
     ...(options.vo ? { 'ad:vo': options.vo } : {}),
   };
   const doc = { 'hv:imagelist': { ...listMeta, 'hv:images': hvImages } };
-  const jsonPath = join(work, `list-${listCounter}.json`);
-  const smimePath = join(work, `list-${listCounter}.smime`);
-  await writeFile(jsonPath, JSON.stringify(doc, null, 2));
-  await run('openssl', [
-    'smime',
-    '-sign',
-    '-signer',
-    pki.cert,
-    '-inkey',
-    pki.key,
-    '-in',
-    jsonPath,
-    '-out',
-    smimePath,
-  ]);
-  const data = await readFile(smimePath);
+  // Both files stay in `work` for inspection after a failure.
+  const json = JSON.stringify(doc, null, 2);
+  await writeFile(join(work, `list-${listCounter}.json`), json);
+  const data = signList(json, pki.endorser);
+  await writeFile(join(work, `list-${listCounter}.smime`), data);
   await store.subscriber.recordImageList(subscription, {
     data: new Uint8Array(data),
     dataHash: sha512(data),

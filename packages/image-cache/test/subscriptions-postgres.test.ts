@@ -10,8 +10,15 @@ import { openStore, type Store } from '@hepix/imagelist-store';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSubscriptions, type Subscriptions } from '../src/index.js';
-import { makeListJson, makePki, makeTempDir, signWithOpenssl, type TestPki } from './helpers/pki.js';
-import { startHttpsServer, type TestServer } from './helpers/servers.js';
+import {
+  makeListJson,
+  makePki,
+  makeTempDir,
+  signWithOpenssl,
+  startHttpsServer,
+  type TestPki,
+  type TestServer,
+} from '@hepix/test-support';
 
 const DAY = 86_400_000;
 const root = fileURLToPath(new URL('../../../', import.meta.url));

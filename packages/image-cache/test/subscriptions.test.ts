@@ -16,9 +16,10 @@ import {
   makeTempDir,
   revoke,
   signWithOpenssl,
+  startHttpsServer,
   type TestPki,
-} from './helpers/pki.js';
-import { startHttpsServer, type TestServer } from './helpers/servers.js';
+  type TestServer,
+} from '@hepix/test-support';
 
 const DAY = 86_400_000;
 let tmp: string;

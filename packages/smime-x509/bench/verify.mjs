@@ -1,23 +1,27 @@
 // Benchmark: verify a signed image list of BENCH_IMAGES images (default 10,000, about 7 MB) with chain and CRL,
 // against `openssl smime -verify -CApath DIR -crl_check` on the same file, in the same run.
-// Runs against dist/ (the package's `bench` script builds first). Env: BENCH_IMAGES, BENCH_RUNS.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// Runs against dist/ (the package's `bench` script builds this package and @hepix/test-support first).
+// Env: BENCH_IMAGES, BENCH_RUNS.
+import { spawnSync } from 'node:child_process';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { OpensslPki, removeDir, signList } from '@hepix/test-support';
 
 const images = Number(process.env.BENCH_IMAGES ?? 10000);
 const runs = Number(process.env.BENCH_RUNS ?? 7);
 const here = fileURLToPath(new URL('.', import.meta.url));
-const dir = mkdtempSync(join(tmpdir(), 'smime-bench-'));
+const pki = new OpensslPki();
+const dir = pki.dir;
 const env = { ...process.env, OPENSSL_CONF: '/dev/null' };
 
 try {
-  execFileSync('bash', [join(here, '../test/fixtures/make-pki.sh'), dir], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  // Root, intermediate and endorser, with CRLs and policy files in an IGTF trust directory.
+  const root = pki.rootCa('root', { subject: '/C=DE/O=GermanGrid/CN=HEPiX Test Root CA' });
+  const inter = root.subCa('inter', { subject: '/C=DE/O=GermanGrid/CN=HEPiX Test Intermediate CA' });
+  const endorser = inter.issue('endorser', { subject: '/C=DE/O=GermanGrid/OU=DESY/CN=Owen Synge' });
+  pki.trustDir('trust', { cas: [root, inter] });
   const list = {
     'hv:imagelist': {
       'dc:date:created': '2026-01-01T00:00:00Z',
@@ -56,24 +60,7 @@ try {
   const content = join(dir, 'list.json');
   writeFileSync(content, `${JSON.stringify(list, null, 4)}\n`);
   const msg = join(dir, 'list.smime');
-  execFileSync(
-    'openssl',
-    [
-      'smime',
-      '-sign',
-      '-signer',
-      join(dir, 'leaf/endorser.pem'),
-      '-inkey',
-      join(dir, 'leaf/endorser.key'),
-      '-certfile',
-      join(dir, 'inter/cert.pem'),
-      '-in',
-      content,
-      '-out',
-      msg,
-    ],
-    { env },
-  );
+  writeFileSync(msg, signList(readFileSync(content), endorser, { certfile: inter.cert }));
   const size = statSync(msg).size;
   const trustDir = join(dir, 'trust');
 
@@ -143,5 +130,5 @@ try {
     `target (library verify no slower than openssl's whole command): ${l <= o ? 'met' : 'NOT met'}`,
   );
 } finally {
-  rmSync(dir, { recursive: true, force: true });
+  removeDir(dir);
 }

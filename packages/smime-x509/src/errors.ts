@@ -1,3 +1,5 @@
+import { assignDefined, HepixError } from '@hepix/common';
+
 /** Every error code this package throws (for a CLI's code → exit status table). */
 export const SMIME_ERROR_CODES = [
   'ERR_SMIME_MALFORMED',
@@ -13,7 +15,10 @@ export const SMIME_ERROR_CODES = [
   'ERR_SMIME_CRL_INVALID',
   'ERR_SMIME_KEY_USAGE',
   'ERR_SMIME_NAMESPACE',
+  'ERR_SMIME_UNRESTRICTED_CA',
+  'ERR_SMIME_SELF_SIGNED_SIGNER',
   'ERR_SMIME_BAD_KEY',
+  'ERR_SMIME_INTERNAL',
 ] as const;
 
 /** Stable error codes thrown by this package. */
@@ -31,32 +36,47 @@ export interface SmimeErrorDetails {
   serialNumber?: string;
   /** With `ERR_SMIME_BAD_KEY`. */
   reason?: BadKeyReason;
-  /** The path (trust directory file) involved, when there is one. */
+  /**
+   * The trust directory file involved: the file that could not be read, the policy file a CA lacks
+   * (`ERR_SMIME_UNRESTRICTED_CA`: `<dir>/<hash>.namespaces`), the file of a self-signed signer.
+   */
   path?: string;
   cause?: unknown;
 }
 
 /** The one error class of this package; branch on `code`. */
-export class SmimeError extends Error {
+export class SmimeError extends HepixError<SmimeErrorCode> {
   override readonly name = 'SmimeError';
-  readonly code: SmimeErrorCode;
-  readonly subject?: string;
-  readonly issuer?: string;
-  readonly serialNumber?: string;
-  readonly reason?: BadKeyReason;
-  readonly path?: string;
+  declare readonly subject?: string;
+  declare readonly issuer?: string;
+  declare readonly serialNumber?: string;
+  declare readonly reason?: BadKeyReason;
+  declare readonly path?: string;
 
   constructor(code: SmimeErrorCode, message: string, details: SmimeErrorDetails = {}) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
-    this.code = code;
-    if (details.subject !== undefined) this.subject = details.subject;
-    if (details.issuer !== undefined) this.issuer = details.issuer;
-    if (details.serialNumber !== undefined) this.serialNumber = details.serialNumber;
-    if (details.reason !== undefined) this.reason = details.reason;
-    if (details.path !== undefined) this.path = details.path;
+    const { cause, ...fields } = details;
+    super(code, message, { cause });
+    assignDefined<SmimeErrorDetails>(this, fields);
   }
 }
 
 export function malformed(message: string, cause?: unknown): SmimeError {
   return new SmimeError('ERR_SMIME_MALFORMED', message, { cause });
+}
+
+/** Codes of the reservations a verification can accept with (see VerifiedMessage.warnings). */
+export const SMIME_WARNING_CODES = [
+  'WARN_SMIME_SHA1',
+  'WARN_SMIME_UNRESTRICTED_CA',
+  'WARN_SMIME_SELF_SIGNED_SIGNER',
+] as const;
+
+export type SmimeWarningCode = (typeof SMIME_WARNING_CODES)[number];
+
+/** Something a verification accepted with a reservation. */
+export interface SmimeWarning {
+  code: SmimeWarningCode;
+  message: string;
+  /** One-line DN of the certificate (or CRL issuer) it is about, when there is one. */
+  subject?: string;
 }

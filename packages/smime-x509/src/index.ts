@@ -12,13 +12,16 @@ export { canonicalDn, type DnInput, dnEquals, type FormatDnOptions, formatOnelin
 export {
   type BadKeyReason,
   SMIME_ERROR_CODES,
+  SMIME_WARNING_CODES,
   SmimeError,
   type SmimeErrorCode,
   type SmimeErrorDetails,
+  type SmimeWarning,
+  type SmimeWarningCode,
 } from './errors.js';
 export { isEncryptedPrivateKey, loadPrivateKey, type PrivateKey } from './keys.js';
 export type { CrlMode } from './path.js';
 export type { DigestName } from './sigalg.js';
 export { type SignOptions, signSmime } from './sign.js';
-export { TrustStore } from './trust.js';
+export { type CertificatePolicies, TrustStore, type TrustStoreOptions } from './trust.js';
 export { type VerifiedMessage, type VerifiedSigner, type VerifyOptions, verifySmime } from './verify.js';

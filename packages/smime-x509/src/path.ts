@@ -1,9 +1,11 @@
 // Certification path building and validation (RFC 5280 subset plus IGTF namespaces and CRLs).
+import { join } from 'node:path';
 import { type CertModel, publicKeyOf } from './cert.js';
 import { type CrlModel, revokedSerials } from './crl.js';
-import { SmimeError, type SmimeErrorCode } from './errors.js';
+import { SmimeError, type SmimeErrorCode, type SmimeWarning } from './errors.js';
+import { subjectHash } from './hash.js';
 import { policyAllows } from './policy.js';
-import { signatureHash, verifySignature } from './sigalg.js';
+import { signatureHash, signatureHashOf, verifySignature } from './sigalg.js';
 import { type StoreView, storeView, type TrustStore } from './trust.js';
 
 export type CrlMode = 'require' | 'if-present' | 'ignore';
@@ -40,28 +42,37 @@ function fail(code: SmimeErrorCode, message: string, c: CertModel): SmimeError {
   return new SmimeError(code, message, { subject: c.subject, issuer: c.issuer, serialNumber: c.serialHex });
 }
 
-const sigCache = new WeakMap<CertModel, WeakMap<CertModel, boolean>>();
+/** Something signed: a certificate or a CRL. */
+type Signed = Pick<CertModel, 'sigOid' | 'sigParams' | 'tbs' | 'signature'>;
 
-/** Whether `issuer`'s key signed `cert`. */
-export function issuedBy(cert: CertModel, issuer: CertModel): boolean {
-  let m = sigCache.get(cert);
+// Signature checks are the expensive part of path building; each (signed object, issuer) pair is checked once.
+const sigCache = new WeakMap<Signed, WeakMap<CertModel, boolean>>();
+
+/** Whether `issuer`'s key made the signature of `signed`, cached per pair. */
+function signedBy(signed: Signed, issuer: CertModel, fallbackHash: string | undefined): boolean {
+  let m = sigCache.get(signed);
   if (!m) {
     m = new WeakMap();
-    sigCache.set(cert, m);
+    sigCache.set(signed, m);
   }
   let r = m.get(issuer);
   if (r === undefined) {
     r = verifySignature(
-      cert.sigOid,
-      cert.sigParams,
-      cert.tbs,
-      cert.signature,
+      signed.sigOid,
+      signed.sigParams,
+      signed.tbs,
+      signed.signature,
       publicKeyOf(issuer),
-      undefined,
+      fallbackHash,
     );
     m.set(issuer, r);
   }
   return r;
+}
+
+/** Whether `issuer`'s key signed `cert`. */
+export function issuedBy(cert: CertModel, issuer: CertModel): boolean {
+  return signedBy(cert, issuer, undefined);
 }
 
 function nameMatches(cert: CertModel, issuer: CertModel): boolean {
@@ -103,7 +114,12 @@ function buildPaths(leaf: CertModel, untrusted: CertModel[], store: StoreView): 
 export interface PathOptions {
   at: Date;
   crl: CrlMode;
+  /** Overrides the store's allowUnrestrictedCa when set. */
+  allowUnrestrictedCa?: boolean;
 }
+
+/** The message of a refusal that `allowUnrestrictedCa` lifts, naming the option. */
+const RELAX = 'set allowUnrestrictedCa (--allow-unrestricted-ca) to accept it';
 
 function checkCert(c: CertModel, at: Date): void {
   if (at.getTime() < c.notBefore.getTime()) {
@@ -138,37 +154,24 @@ function checkCert(c: CertModel, at: Date): void {
   }
 }
 
-const crlSigCache = new WeakMap<CrlModel, WeakMap<CertModel, boolean>>();
-
 function crlSignedBy(crl: CrlModel, issuer: CertModel): boolean {
-  let m = crlSigCache.get(crl);
-  if (!m) {
-    m = new WeakMap();
-    crlSigCache.set(crl, m);
-  }
-  let r = m.get(issuer);
-  if (r === undefined) {
-    r = verifySignature(
-      crl.sigOid,
-      crl.sigParams,
-      crl.tbs,
-      crl.signature,
-      publicKeyOf(issuer),
-      signatureHash(crl.sigOid),
-    );
-    m.set(issuer, r);
-  }
-  return r;
+  return signedBy(crl, issuer, signatureHash(crl.sigOid));
 }
 
-function checkRevocation(c: CertModel, issuer: CertModel, store: StoreView, opts: PathOptions): void {
-  if (opts.crl === 'ignore') return;
+/** Checks `c` against its issuer's newest CRL; returns that CRL (undefined when none was consulted). */
+function checkRevocation(
+  c: CertModel,
+  issuer: CertModel,
+  store: StoreView,
+  opts: PathOptions,
+): CrlModel | undefined {
+  if (opts.crl === 'ignore') return undefined;
   const found = store.crlsFor(c.issuerRaw, c.issuer);
   if (found.length === 0) {
     if (opts.crl === 'require') {
       throw fail('ERR_SMIME_CRL_MISSING', `no CRL for ${c.issuer}, which issued ${c.subject}`, c);
     }
-    return;
+    return undefined;
   }
   const valid = found.filter((crl) => {
     if (crl.authorityKeyId && issuer.subjectKeyId && !sameBytes(crl.authorityKeyId, issuer.subjectKeyId))
@@ -213,9 +216,13 @@ function checkRevocation(c: CertModel, issuer: CertModel, store: StoreView, opts
       c,
     );
   }
+  return crl;
 }
 
-function validatePath(path: CertModel[], store: StoreView, opts: PathOptions): void {
+/** Validates one candidate path; returns what it accepted with reservations. */
+function validatePath(path: CertModel[], store: StoreView, opts: PathOptions): SmimeWarning[] {
+  const warnings: SmimeWarning[] = [];
+  const unrestricted = opts.allowUnrestrictedCa ?? store.allowUnrestrictedCa;
   const leaf = path[0];
   for (const c of path) checkCert(c, opts.at);
   // Signer key usage: digitalSignature is required when keyUsage is present.
@@ -249,29 +256,83 @@ function validatePath(path: CertModel[], store: StoreView, opts: PathOptions): v
       throw fail('ERR_SMIME_UNTRUSTED', `path length constraint of ${ca.subject} exceeded`, ca);
     }
   }
-  // Namespaces: each CA may only issue the subjects its policies permit.
+  // A signer trusted as its own anchor has no CA that vouches for its name (the originals had no such path).
+  if (path.length === 1) {
+    const file = store.fileOf(leaf);
+    const message =
+      `the signer ${leaf.subject} is self-signed and trusted only as its own anchor` +
+      (file ? ` (${file})` : '');
+    if (!unrestricted) {
+      throw new SmimeError('ERR_SMIME_SELF_SIGNED_SIGNER', `${message}; refused: ${RELAX}`, {
+        subject: leaf.subject,
+        issuer: leaf.issuer,
+        serialNumber: leaf.serialHex,
+        ...(file ? { path: file } : {}),
+      });
+    }
+    warnings.push({ code: 'WARN_SMIME_SELF_SIGNED_SIGNER', message, subject: leaf.subject });
+  }
+  // Namespaces: each CA may only issue the subjects its policies permit, and one without any policy nothing
+  // (as in the originals, which keep only CAs named by a .namespaces or .signing_policy file).
   for (let i = 0; i + 1 < path.length; i++) {
     const c = path[i];
-    const policies = store.policiesFor(path[i + 1].subject);
-    if (policies.length > 0 && !policyAllows(policies, c.subject)) {
+    const ca = path[i + 1];
+    const policies = store.policiesFor(ca.subject);
+    if (policies.length === 0) {
+      const hash = subjectHash(ca.subjectRaw);
+      const where = store.directory
+        ? `neither ${hash}.namespaces nor ${hash}.signing_policy in ${store.directory} names it`
+        : 'no namespaces or signing_policy text was given for it';
+      const message = `CA ${ca.subject}, which issued ${c.subject}, has no namespace policy: ${where}`;
+      if (!unrestricted) {
+        throw new SmimeError('ERR_SMIME_UNRESTRICTED_CA', `${message}; refused: ${RELAX}`, {
+          subject: ca.subject,
+          issuer: ca.issuer,
+          serialNumber: ca.serialHex,
+          ...(store.directory ? { path: join(store.directory, `${hash}.namespaces`) } : {}),
+        });
+      }
+      if (!warnings.some((w) => w.code === 'WARN_SMIME_UNRESTRICTED_CA' && w.subject === ca.subject))
+        warnings.push({ code: 'WARN_SMIME_UNRESTRICTED_CA', message, subject: ca.subject });
+    } else if (!policyAllows(policies, c.subject)) {
       throw fail(
         'ERR_SMIME_NAMESPACE',
-        `CA ${path[i + 1].subject} may not issue ${c.subject} (${policies.map((p) => p.file).join(', ')})`,
+        `CA ${ca.subject} may not issue ${c.subject} (${policies.map((p) => p.file).join(', ')})`,
         c,
       );
     }
   }
   // Revocation for every certificate below the anchor.
-  for (let i = 0; i + 1 < path.length; i++) checkRevocation(path[i], path[i + 1], store, opts);
+  for (let i = 0; i + 1 < path.length; i++) {
+    const crl = checkRevocation(path[i], path[i + 1], store, opts);
+    if (crl && signatureHashOf(crl.sigOid, crl.sigParams) === 'sha1') {
+      warnings.push({
+        code: 'WARN_SMIME_SHA1',
+        message: `the CRL of ${path[i + 1].subject} is signed with SHA-1`,
+        subject: path[i + 1].subject,
+      });
+    }
+  }
+  // SHA-1 certificate signatures below the anchor (the anchor's own signature proves nothing either way).
+  for (const c of path.slice(0, -1)) {
+    if (signatureHashOf(c.sigOid, c.sigParams) === 'sha1') {
+      warnings.push({
+        code: 'WARN_SMIME_SHA1',
+        message: `certificate ${c.subject} is signed with SHA-1`,
+        subject: c.subject,
+      });
+    }
+  }
+  return warnings;
 }
 
-/** Build and validate a path from `leaf` to a trust anchor; returns it leaf first. */
+/** Build and validate a path from `leaf` to a trust anchor; returns it leaf first, with its warnings. */
 export function validateChain(
   leaf: CertModel,
   untrusted: CertModel[],
   trust: TrustStore,
   opts: PathOptions,
-): CertModel[] {
+): { path: CertModel[]; warnings: SmimeWarning[] } {
   const store = storeView(trust);
   const paths = buildPaths(leaf, untrusted, store);
   if (paths.length === 0) {
@@ -284,8 +345,7 @@ export function validateChain(
   let first: unknown;
   for (const p of paths) {
     try {
-      validatePath(p, store, opts);
-      return p;
+      return { path: p, warnings: validatePath(p, store, opts) };
     } catch (e) {
       first ??= e;
     }

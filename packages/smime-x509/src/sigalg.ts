@@ -48,6 +48,16 @@ export function signatureHash(sigOid: string): string | undefined {
   return SIG_HASH[sigOid];
 }
 
+/** The hash a signature algorithm uses, RSA-PSS parameters included; undefined for Ed25519/Ed448 and unknowns. */
+export function signatureHashOf(sigOid: string, sigParams: Uint8Array | undefined): string | undefined {
+  if (sigOid !== RSA_PSS) return SIG_HASH[sigOid];
+  try {
+    return pssOptions(sigParams)?.hash;
+  } catch {
+    return undefined;
+  }
+}
+
 const keyCache = new WeakMap<Uint8Array, KeyObject>();
 
 export function publicKeyFromSpki(spki: Uint8Array): KeyObject {

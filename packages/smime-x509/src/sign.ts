@@ -55,6 +55,21 @@ function integer(bytes: Uint8Array): Uint8Array {
  * Throws ERR_SMIME_BAD_KEY (key does not match the certificate, or unusable) and ERR_SMIME_KEY_USAGE.
  */
 export async function signSmime(content: string | Uint8Array, opts: SignOptions): Promise<string> {
+  try {
+    return await signInner(content, opts);
+  } catch (e) {
+    if (e instanceof SmimeError) throw e;
+    throw new SmimeError(
+      'ERR_SMIME_INTERNAL',
+      `internal error while signing: ${(e as Error)?.message ?? String(e)}`,
+      {
+        cause: e,
+      },
+    );
+  }
+}
+
+async function signInner(content: string | Uint8Array, opts: SignOptions): Promise<string> {
   const cert = certModel(toCertificate(opts.certificate));
   if (cert.keyUsage && !cert.keyUsage.has('digitalSignature')) {
     throw new SmimeError(

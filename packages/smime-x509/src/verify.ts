@@ -2,10 +2,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { type CertModel, certModel, publicKeyOf, toCertificate, X509Certificate } from './cert.js';
 import { OID_DATA, type ParsedSigner, parseSignedData } from './cms.js';
-import { SmimeError } from './errors.js';
+import { SmimeError, type SmimeWarning } from './errors.js';
 import { parseSmime, stripTextHeader } from './mime.js';
 import { type CrlMode, validateChain } from './path.js';
-import { DIGEST_OIDS, verifySignature } from './sigalg.js';
+import { DIGEST_OIDS, signatureHashOf, verifySignature } from './sigalg.js';
 import type { TrustStore } from './trust.js';
 
 export interface VerifyOptions {
@@ -17,6 +17,11 @@ export interface VerifyOptions {
   now?: () => Date;
   /** Extra untrusted certificates (intermediate CAs) to build the path with. */
   certificates?: (X509Certificate | string | Uint8Array)[];
+  /**
+   * Accept CAs without a `.namespaces`/`.signing_policy` and self-signed signers trusted as their own anchor
+   * (reported in `warnings`). Default: the trust store's `allowUnrestrictedCa` (false unless it was made with it).
+   */
+  allowUnrestrictedCa?: boolean;
 }
 
 export interface VerifiedSigner {
@@ -37,6 +42,12 @@ export interface VerifiedMessage {
   signingTime?: Date;
   digest: string;
   format: 'detached' | 'opaque';
+  /**
+   * What was accepted with a reservation: SHA-1 (the message digest, the signature, a certificate or a CRL of
+   * the path; real lists of 2011-2014 are SHA-1), a CA without namespace policy or a self-signed signer
+   * (only with allowUnrestrictedCa). Empty when there is none.
+   */
+  warnings: SmimeWarning[];
 }
 
 const MAX_EMBEDDED_CERTS = 64;
@@ -71,9 +82,10 @@ export async function verifySmime(
     return verifyInner(message, opts);
   } catch (e) {
     if (e instanceof SmimeError) throw e;
+    // Every expected failure is an SmimeError already; anything else is a bug, not the sender's fault.
     throw new SmimeError(
-      'ERR_SMIME_MALFORMED',
-      `the message could not be processed: ${(e as Error)?.message}`,
+      'ERR_SMIME_INTERNAL',
+      `internal error while verifying: ${(e as Error)?.message ?? String(e)}`,
       { cause: e },
     );
   }
@@ -151,13 +163,27 @@ function verifyInner(message: string | Uint8Array, opts: VerifyOptions): Verifie
   }
 
   const untrusted = [...embedded, ...extra].filter((c) => c !== signer);
-  const path = validateChain(signer, untrusted, opts.trust, { at, crl: opts.crl ?? 'require' });
+  const { path, warnings: pathWarnings } = validateChain(signer, untrusted, opts.trust, {
+    at,
+    crl: opts.crl ?? 'require',
+    ...(opts.allowUnrestrictedCa === undefined ? {} : { allowUnrestrictedCa: opts.allowUnrestrictedCa }),
+  });
+  const warnings: SmimeWarning[] = [];
+  if (dig.name === 'SHA-1' || signatureHashOf(s.sigOid, s.sigParams) === 'sha1') {
+    warnings.push({
+      code: 'WARN_SMIME_SHA1',
+      message: `the message is signed with SHA-1 by ${signer.subject}`,
+      subject: signer.subject,
+    });
+  }
+  warnings.push(...pathWarnings);
   const result: VerifiedMessage = {
     content: stripTextHeader(signed),
     signer: { ...who, certificate: signer.x509 },
     chain: path.map((c) => c.x509),
     digest: dig.name,
     format: parsed.kind,
+    warnings,
   };
   if (s.signingTime) result.signingTime = s.signingTime;
   return result;

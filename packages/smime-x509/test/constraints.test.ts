@@ -1,127 +1,65 @@
 // Path constraints on an ad-hoc PKI made with the openssl CLI: basicConstraints, pathLen, keyCertSign,
 // unknown critical extensions; openssl agrees on each verdict.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import {
+  type CertOptions,
+  OpensslPki,
+  removeDir,
+  runOpenssl,
+  TestCa,
+  type TestCert,
+} from '@hepix/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPrivateKey, signSmime, TrustStore, verifySmime } from '../src/index.js';
-import { openssl } from './helpers.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'smime-constraints-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const p = (f: string) => join(dir, f);
-const ossl = (...args: string[]) =>
-  execFileSync('openssl', args, {
-    cwd: dir,
-    env: { ...process.env, OPENSSL_CONF: '/dev/null' },
-    stdio: 'pipe',
-  });
+const ski = ['subjectKeyIdentifier = hash', 'authorityKeyIdentifier = keyid'];
+const LEAF = ['basicConstraints = critical, CA:false', 'keyUsage = critical, digitalSignature', ...ski];
 
-const EXT = `
-[root]
-basicConstraints = critical, CA:true
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[ca0]
-basicConstraints = critical, CA:true, pathlen:0
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-[ca]
-basicConstraints = critical, CA:true
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-[nocertsign]
-basicConstraints = critical, CA:true
-keyUsage = critical, digitalSignature, cRLSign
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-[notca]
-basicConstraints = critical, CA:false
-keyUsage = critical, digitalSignature, keyCertSign
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-[leaf]
-basicConstraints = critical, CA:false
-keyUsage = critical, digitalSignature
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-[weird]
-basicConstraints = critical, CA:false
-keyUsage = critical, digitalSignature
-1.3.6.1.4.1.99999.1 = critical, ASN1:NULL
-`;
-
-function key(name: string): void {
-  ossl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', p(`${name}.key`));
-}
-function issue(name: string, subj: string, issuer: string, ext: string, md = 'sha256'): void {
-  key(name);
-  ossl('req', '-new', '-key', p(`${name}.key`), '-subj', subj, '-out', p(`${name}.csr`));
-  ossl(
-    'x509',
-    '-req',
-    '-in',
-    p(`${name}.csr`),
-    '-CA',
-    p(`${issuer}.pem`),
-    '-CAkey',
-    p(`${issuer}.key`),
-    '-set_serial',
-    String(Math.floor(Math.random() * 1e9)),
-    '-days',
-    '3650',
-    `-${md}`,
-    '-out',
-    p(`${name}.pem`),
-    '-extfile',
-    p('ext.cnf'),
-    '-extensions',
-    ext,
-  );
-}
+let pki: OpensslPki;
+let root: TestCa;
+const certs = new Map<string, TestCert>();
+afterAll(() => removeDir(pki?.dir));
 
 beforeAll(() => {
-  writeFileSync(p('ext.cnf'), EXT);
-  key('root');
-  ossl(
-    'req',
-    '-new',
-    '-x509',
-    '-key',
-    p('root.key'),
-    '-subj',
-    '/CN=Root',
-    '-days',
-    '3650',
-    '-out',
-    p('root.pem'),
-    '-config',
-    p('ext.cnf'),
-    '-extensions',
-    'root',
-    '-section',
-    'root',
-  );
-  issue('sub', '/CN=Sub CA pathlen 0', 'root', 'ca0');
-  issue('subsub', '/CN=Sub Sub CA', 'sub', 'ca');
-  issue('deep', '/CN=Too Deep', 'subsub', 'leaf');
-  issue('ok', '/CN=Fine', 'sub', 'leaf');
-  issue('nocs', '/CN=No CertSign CA', 'root', 'nocertsign');
-  issue('undernocs', '/CN=Under No CertSign', 'nocs', 'leaf');
-  issue('notca', '/CN=Not A CA', 'root', 'notca');
-  issue('undernotca', '/CN=Under Not A CA', 'notca', 'leaf');
-  issue('weird', '/CN=Unknown Critical', 'sub', 'weird');
-  issue('sha1', '/CN=Old SHA-1 Certificate', 'sub', 'leaf', 'sha1');
+  pki = new OpensslPki();
+  root = pki.rootCa('root', { subject: '/CN=Root', key: 'ec' });
+  const ca = (parent: TestCa, name: string, options: Omit<CertOptions, 'key'>) => {
+    const c = parent.subCa(name, { key: 'ec', ...options });
+    certs.set(name, c);
+    return c;
+  };
+  const leaf = (parent: TestCa, name: string, options: Omit<CertOptions, 'key'>) =>
+    certs.set(name, parent.issue(name, { key: 'ec', extensions: LEAF, ...options }));
+  const sub = ca(root, 'sub', { subject: '/CN=Sub CA pathlen 0', pathLength: 0 });
+  const subsub = ca(sub, 'subsub', { subject: '/CN=Sub Sub CA' });
+  leaf(subsub, 'deep', { subject: '/CN=Too Deep' });
+  leaf(sub, 'ok', { subject: '/CN=Fine' });
+  // CAs that lack what it takes to issue: keyCertSign, or the CA flag.
+  const odd = (name: string, subject: string, isCa: boolean, keyUsage: string) =>
+    ca(root, name, {
+      subject,
+      extensions: [`basicConstraints = critical, CA:${isCa}`, `keyUsage = critical, ${keyUsage}`, ...ski],
+    });
+  leaf(odd('nocs', '/CN=No CertSign CA', true, 'digitalSignature, cRLSign'), 'undernocs', {
+    subject: '/CN=Under No CertSign',
+  });
+  leaf(odd('notca', '/CN=Not A CA', false, 'digitalSignature, keyCertSign'), 'undernotca', {
+    subject: '/CN=Under Not A CA',
+  });
+  leaf(sub, 'weird', {
+    subject: '/CN=Unknown Critical',
+    extensions: [...LEAF.slice(0, 2), '1.3.6.1.4.1.99999.1 = critical, ASN1:NULL'],
+  });
+  leaf(sub, 'sha1', { subject: '/CN=Old SHA-1 Certificate', digest: 'sha1' });
 });
 
 async function sign(leaf: string, chain: string[]): Promise<string> {
+  const c = certs.get(leaf)!;
   return signSmime('content\n', {
-    certificate: readFileSync(p(`${leaf}.pem`), 'utf8'),
-    privateKey: await loadPrivateKey(readFileSync(p(`${leaf}.key`))),
-    chain: chain.map((c) => readFileSync(p(`${c}.pem`), 'utf8')),
+    certificate: c.pem,
+    privateKey: await loadPrivateKey(c.keyPem),
+    chain: chain.map((name) => certs.get(name)!.pem),
   });
 }
 
@@ -137,22 +75,39 @@ describe('path constraints', () => {
   for (const [leaf, chain, code] of cases) {
     it(`${leaf}: ${code}, and openssl agrees`, async () => {
       const msg = await sign(leaf, chain);
-      const trust = TrustStore.fromCertificates([readFileSync(p('root.pem'), 'utf8')]);
+      // Every CA with its namespaces, so that only the constraint under test can refuse.
+      const cas = [root, ...[...certs.values()].filter((c) => c instanceof TestCa)];
+      const trust = TrustStore.fromCertificates([root.pem], [], {
+        namespaces: cas.map((c) => c.namespacesText()),
+      });
       let got = 'OK';
       try {
-        await verifySmime(msg, { trust, crl: 'ignore' });
+        const v = await verifySmime(msg, { trust, crl: 'ignore' });
+        // The SHA-1 certificate is accepted with a warning naming it; nothing else is reserved.
+        expect(v.warnings).toEqual(
+          leaf === 'sha1'
+            ? [
+                {
+                  code: 'WARN_SMIME_SHA1',
+                  message: 'certificate /CN=Old SHA-1 Certificate is signed with SHA-1',
+                  subject: '/CN=Old SHA-1 Certificate',
+                },
+              ]
+            : [],
+        );
       } catch (e) {
         got = (e as { code: string }).code;
       }
       expect(got).toBe(code);
-      writeFileSync(p(`${leaf}.smime`), msg);
-      const r = await openssl([
+      const file = join(pki.dir, `${leaf}.smime`);
+      writeFileSync(file, msg);
+      const r = await runOpenssl([
         'smime',
         '-verify',
         '-CAfile',
-        p('root.pem'),
+        root.cert,
         '-in',
-        p(`${leaf}.smime`),
+        file,
         '-out',
         '/dev/null',
       ]);

@@ -5,8 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runOpenssl } from '@hepix/test-support';
+// The entry first: it loads reflect-metadata, which the certificate classes need.
 import { canonicalDn, certificateInfo, dnEquals, formatOnelineDn, loadCertificate } from '../src/index.js';
-import { file, openssl, read } from './helpers.js';
+import { certModel } from '../src/cert.js';
+import { subjectHash } from '../src/hash.js';
+import { file, read } from './helpers.js';
 
 let helper: string;
 let libMajor: number;
@@ -82,7 +86,7 @@ describe('formatOnelineDn', () => {
 
   it('openssl x509 -nameopt compat agrees only for plain names', async () => {
     for (const name of ['endorser', 'awkward']) {
-      const r = await openssl([
+      const r = await runOpenssl([
         'x509',
         '-in',
         file('leaf', `${name}.pem`),
@@ -152,10 +156,75 @@ describe('canonicalDn', () => {
       const cert = loadCertificate(readFileSync(path));
       const expected = formatOnelineDn(cert.subjectName);
       for (const opt of ['compat', 'oneline']) {
-        const printed = execFileSync('openssl', ['x509', '-in', path, '-noout', '-subject', '-nameopt', opt]).toString();
+        const printed = execFileSync('openssl', [
+          'x509',
+          '-in',
+          path,
+          '-noout',
+          '-subject',
+          '-nameopt',
+          opt,
+        ]).toString();
         if (/\\x|\\[0-9A-F]{2}/.test(printed)) continue; // non-ASCII values are escaped differently by each form
         expect(canonicalDn(printed)).toBe(expected);
       }
     }
+  });
+});
+
+describe('subjectHash (the <hash> of trust directory files)', () => {
+  it('equals `openssl x509 -hash` and `-issuer_hash` for every test certificate', () => {
+    for (const path of certs) {
+      const m = certModel(loadCertificate(readFileSync(path)));
+      const [subject, issuer] = execFileSync('openssl', [
+        'x509',
+        '-in',
+        path,
+        '-noout',
+        '-hash',
+        '-issuer_hash',
+      ])
+        .toString()
+        .trim()
+        .split('\n');
+      expect(subjectHash(m.subjectRaw), path).toBe(subject);
+      expect(subjectHash(m.issuerRaw), path).toBe(issuer);
+    }
+  });
+
+  it('canonicalises like OpenSSL: case, white space, string types', async () => {
+    // Names that differ only in ways OpenSSL folds away hash alike; a real difference does not.
+    const hashes = new Map<string, string>();
+    for (const subj of [
+      '/O=Grid  Example/CN=Jane',
+      '/O= grid example /CN=JANE',
+      '/O=Grid Example/CN=Jane X',
+    ]) {
+      const r = await runOpenssl([
+        'req',
+        '-new',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        '/dev/null',
+        '-subj',
+        subj,
+        '-days',
+        '1',
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      const pem = r.stdout.toString();
+      const ours = subjectHash(certModel(loadCertificate(pem)).subjectRaw);
+      const theirs = (await runOpenssl(['x509', '-noout', '-hash'], pem)).stdout.toString().trim();
+      expect(ours, subj).toBe(theirs);
+      hashes.set(subj, ours);
+    }
+    const [a, b, c] = [...hashes.values()];
+    expect(a).toBe(b);
+    expect(c).not.toBe(a);
   });
 });

@@ -12,7 +12,8 @@ import {
   TrustStore,
   verifySmime,
 } from '../src/index.js';
-import { file, imageList, openssl, read } from './helpers.js';
+import { makeListJson, runOpenssl, sampleImages, signList } from '@hepix/test-support';
+import { file, hashOf, read } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'smime-interop-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -23,25 +24,27 @@ const tmpFile = (data: string | Buffer): string => {
   return p;
 };
 
-const body = imageList(5);
+const body = makeListJson({
+  identifier: '4e186b44-2c64-40ea-97d5-e9e3d81e5e13',
+  version: '1.0.0',
+  created: new Date('2026-01-01T00:00:00Z'),
+  expires: new Date('2099-01-01T00:00:00Z'),
+  uri: 'https://example.org/imagelist.smime',
+  dn: '/C=DE/O=GermanGrid/OU=DESY/CN=Owen Synge',
+  ca: '/C=DE/O=GermanGrid/CN=HEPiX Test Intermediate CA',
+  images: sampleImages(5),
+});
 const crlfBody = body.replace(/\n/g, '\r\n');
 
 /** Sign with `openssl smime -sign`; returns the S/MIME text. */
 async function opensslSign(leaf: string, extra: string[] = [], content = body): Promise<string> {
-  const r = await openssl([
-    'smime',
-    '-sign',
-    '-signer',
-    file('leaf', `${leaf}.pem`),
-    '-inkey',
-    file('leaf', `${leaf}.key`),
-    '-in',
-    tmpFile(content),
-    ...extra,
-  ]);
-  expect(r.code, r.stderr).toBe(0);
-  return r.stdout.toString('utf8');
+  const signer = { cert: file('leaf', `${leaf}.pem`), key: file('leaf', `${leaf}.key`) };
+  return signList(content, signer, { extraArgs: extra }).toString('utf8');
 }
+
+/** `openssl smime -verify -CApath trust -crl_check` of a message: its exit status and output. */
+const opensslVerify = (msg: string) =>
+  runOpenssl(['smime', '-verify', '-CApath', file('trust'), '-crl_check', '-in', tmpFile(msg)]);
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
   try {
@@ -211,24 +214,34 @@ describe('openssl smime -sign → verifySmime', () => {
     expect(await codeOf(verifySmime(msg, { trust: TrustStore.fromCertificates([]) }))).toBe(
       'ERR_SMIME_UNTRUSTED',
     );
+    // The policies of the trust directory, given as texts.
+    const namespaces = [
+      read('trust', `${hashOf('root')}.namespaces`),
+      read('trust', `${hashOf('inter')}.namespaces`),
+    ];
     // Only the intermediate as anchor is not enough: the path must end at a self-signed root.
-    const partial = TrustStore.fromCertificates([read('inter/cert.pem')], [read('inter/crl.pem')]);
+    const partial = TrustStore.fromCertificates([read('inter/cert.pem')], [read('inter/crl.pem')], {
+      namespaces,
+    });
     expect(await codeOf(verifySmime(msg, { trust: partial }))).toBe('ERR_SMIME_UNTRUSTED');
     const noRootCrl = TrustStore.fromCertificates(
       [read('root/cert.pem'), read('inter/cert.pem')],
       [read('inter/crl.pem')],
+      { namespaces },
     );
     // The intermediate itself needs a CRL from the root (every element below the anchor is checked).
     expect(await codeOf(verifySmime(msg, { trust: noRootCrl }))).toBe('ERR_SMIME_CRL_MISSING');
     const full = TrustStore.fromCertificates(
       [read('root/cert.pem'), read('inter/cert.pem')],
       [read('inter/crl.pem'), read('root/crl.pem')],
+      { namespaces },
     );
     expect(await codeOf(verifySmime(msg, { trust: full }))).toBe('OK');
     // Intermediates may also be passed by the caller (M2Crypto-style messages carry only the signer).
     const rootOnly = TrustStore.fromCertificates(
       [read('root/cert.pem')],
       [read('inter/crl.pem'), read('root/crl.pem')],
+      { namespaces },
     );
     expect(await codeOf(verifySmime(msg, { trust: rootOnly }))).toBe('ERR_SMIME_UNTRUSTED');
     expect(await codeOf(verifySmime(msg, { trust: rootOnly, certificates: [read('inter/cert.pem')] }))).toBe(
@@ -252,15 +265,7 @@ describe('signSmime → openssl smime -verify -CApath -crl_check', () => {
             detached,
             digest,
           });
-          const r = await openssl([
-            'smime',
-            '-verify',
-            '-CApath',
-            file('trust'),
-            '-crl_check',
-            '-in',
-            tmpFile(msg),
-          ]);
+          const r = await opensslVerify(msg);
           expect(r.code, r.stderr).toBe(0);
           expect(r.stdout.toString('utf8')).toBe(crlfBody);
           const v = await verifySmime(msg, { trust });
@@ -269,15 +274,7 @@ describe('signSmime → openssl smime -verify -CApath -crl_check', () => {
           // Tampering fails in openssl too.
           const i = msg.indexOf(detached ? 'Test list' : 'MII') + (detached ? 0 : 400);
           const tampered = msg.slice(0, i) + (msg[i] === 'A' ? 'B' : 'A') + msg.slice(i + 1);
-          const t = await openssl([
-            'smime',
-            '-verify',
-            '-CApath',
-            file('trust'),
-            '-crl_check',
-            '-in',
-            tmpFile(tampered),
-          ]);
+          const t = await opensslVerify(tampered);
           expect(t.code).not.toBe(0);
           await expect(verifySmime(tampered, { trust })).rejects.toMatchObject({ name: 'SmimeError' });
         });
@@ -295,10 +292,17 @@ describe('signSmime → openssl smime -verify -CApath -crl_check', () => {
     });
     expect(msg).toContain('protocol="application/x-pkcs7-signature"');
     // Only the root in CAfile: the intermediate must come from the message.
-    const r = await openssl(['smime', '-verify', '-CAfile', file('root', 'cert.pem'), '-in', tmpFile(msg)]);
+    const r = await runOpenssl([
+      'smime',
+      '-verify',
+      '-CAfile',
+      file('root', 'cert.pem'),
+      '-in',
+      tmpFile(msg),
+    ]);
     expect(r.code, r.stderr).toBe(0);
-    const p7 = await openssl(['smime', '-pk7out', '-in', tmpFile(msg)]);
-    const certs = await openssl(['pkcs7', '-print_certs', '-noout'], p7.stdout);
+    const p7 = await runOpenssl(['smime', '-pk7out', '-in', tmpFile(msg)]);
+    const certs = await runOpenssl(['pkcs7', '-print_certs', '-noout'], p7.stdout);
     expect(certs.stdout.toString()).toContain('HEPiX Test Intermediate CA');
   });
 
@@ -307,15 +311,7 @@ describe('signSmime → openssl smime -verify -CApath -crl_check', () => {
       certificate: read('leaf/awkward.pem'),
       privateKey: await loadPrivateKey(read('leaf/awkward.key')),
     });
-    const r = await openssl([
-      'smime',
-      '-verify',
-      '-CApath',
-      file('trust'),
-      '-crl_check',
-      '-in',
-      tmpFile(msg),
-    ]);
+    const r = await opensslVerify(msg);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.toString()).toBe('hello\r\nworld\r\n');
   });

@@ -9,7 +9,8 @@ import {
   TrustStore,
   verifySmime,
 } from '../src/index.js';
-import { file, openssl, read, readBytes } from './helpers.js';
+import { runOpenssl } from '@hepix/test-support';
+import { file, read, readBytes } from './helpers.js';
 
 describe('loadPrivateKey', () => {
   it('reads PKCS#8, PKCS#1, SEC1 and encrypted PEM, and the keys sign', async () => {
@@ -46,7 +47,7 @@ describe('loadPrivateKey', () => {
       reason: 'passphrase',
     });
     // Legacy OpenSSL encryption (Proc-Type: 4,ENCRYPTED).
-    const legacy = await openssl([
+    const legacy = await runOpenssl([
       'rsa',
       '-in',
       file('leaf', 'endorser.key'),
@@ -77,12 +78,14 @@ describe('loadPrivateKey', () => {
 
 describe('loadCertificate and certificateInfo', () => {
   it('reads PEM and DER and reports the facts', async () => {
-    const der = await openssl(['x509', '-in', file('leaf', 'endorser.pem'), '-outform', 'DER']);
+    const der = await runOpenssl(['x509', '-in', file('leaf', 'endorser.pem'), '-outform', 'DER']);
     const a = loadCertificate(read('leaf/endorser.pem'));
     const b = loadCertificate(der.stdout);
     expect(Buffer.from(a.rawData).equals(Buffer.from(b.rawData))).toBe(true);
     const info = certificateInfo(a);
-    const serial = (await openssl(['x509', '-in', file('leaf', 'endorser.pem'), '-noout', '-serial'])).stdout
+    const serial = (
+      await runOpenssl(['x509', '-in', file('leaf', 'endorser.pem'), '-noout', '-serial'])
+    ).stdout
       .toString()
       .trim()
       .replace('serial=', '');

@@ -1,11 +1,12 @@
 // Trust directories, namespace policies and the chain checks that depend on them.
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { copyTrustDir, makeTempDir } from '@hepix/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPrivateKey, signSmime, TrustStore, verifySmime } from '../src/index.js';
 import { parseNamespaces, parseSigningPolicy, policyAllows, tokenize } from '../src/policy.js';
-import { file, read } from './helpers.js';
+import { file, hashOf, read } from './helpers.js';
 
 let endorserMsg: string;
 let awkwardMsg: string;
@@ -25,14 +26,10 @@ afterAll(() => {
 });
 
 function copyTrust(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'smime-trust-'));
+  const dir = makeTempDir('smime-trust-');
   copies.push(dir);
-  cpSync(file('trust'), dir, { recursive: true });
-  return dir;
+  return copyTrustDir(file('trust'), dir);
 }
-
-const hashOf = (dir: string, ext: string, containing: string) =>
-  readdirSync(dir).find((f) => f.endsWith(ext) && readFileSync(join(dir, f), 'utf8').includes(containing))!;
 
 describe('policy files', () => {
   it('tokenizes like shlex (posix)', () => {
@@ -106,7 +103,7 @@ describe('TrustStore.fromDirectory', () => {
 
   it('enforces the namespaces of intermediates and roots', async () => {
     const dir = copyTrust();
-    const ns = hashOf(dir, '.namespaces', 'SELF');
+    const ns = `${hashOf('inter')}.namespaces`;
     // Remove the DC=org permission: the awkward endorser is now outside the namespace.
     writeFileSync(join(dir, ns), 'TO Issuer SELF PERMIT Subject "/C=DE/O=GermanGrid/.*"\n');
     const t = await TrustStore.fromDirectory(dir);
@@ -115,7 +112,7 @@ describe('TrustStore.fromDirectory', () => {
       code: 'ERR_SMIME_NAMESPACE',
     });
     // The root may not issue the intermediate any more.
-    const rootNs = hashOf(dir, '.namespaces', 'Root CA');
+    const rootNs = `${hashOf('root')}.namespaces`;
     writeFileSync(
       join(dir, rootNs),
       'TO Issuer SELF PERMIT Subject "/C=DE/O=GermanGrid/CN=HEPiX Test EC CA"\n',
@@ -129,7 +126,7 @@ describe('TrustStore.fromDirectory', () => {
 
   it('an unreadable policy file fails closed; junk files are reported, not trusted', async () => {
     const dir = copyTrust();
-    const ns = hashOf(dir, '.namespaces', 'SELF');
+    const ns = `${hashOf('inter')}.namespaces`;
     writeFileSync(join(dir, ns), 'TO Issuer "unterminated\n');
     writeFileSync(join(dir, 'deadbeef.0'), 'garbage');
     writeFileSync(join(dir, 'deadbeef.r0'), 'garbage');

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
@@ -14,7 +13,7 @@ import {
   egiAppDbBackend,
   parseUploadConfig,
 } from '../src/index.js';
-import { makePki, type Pki } from './pki.js';
+import { makePki, type TestPki } from '@hepix/test-support';
 
 interface Seen {
   url: string;
@@ -24,7 +23,7 @@ interface Seen {
   data: string;
 }
 
-let pki: Pki;
+let pki: TestPki;
 let server: Server;
 let port: number;
 const seen: Seen[] = [];
@@ -38,9 +37,9 @@ beforeAll(async () => {
   // a real HTTPS server that asks for client certificates (verified against the test CA) like AppDB's x509 door
   server = createServer(
     {
-      cert: readFileSync(pki.serverCert),
-      key: readFileSync(pki.serverKey),
-      ca: readFileSync(pki.ca),
+      cert: readFileSync(pki.server.cert),
+      key: readFileSync(pki.server.key),
+      ca: readFileSync(pki.ca.cert),
       requestCert: true,
       rejectUnauthorized: false,
     },
@@ -96,12 +95,12 @@ describe('egiappdb', () => {
 
   it('POSTs the signed list with an x509 client certificate through the facade', async () => {
     const cfg = parseUploadConfig(
-      `[appdb]\nserver = "appdb.example.org"\nprotocol = "egiappdb"\nuriMatch = ".*"\nuriReplace = "egiappdb://jdoe@127.0.0.1:${port}/vmcaster"\nca = ${JSON.stringify(pki.ca)}\n`,
+      `[appdb]\nserver = "appdb.example.org"\nprotocol = "egiappdb"\nuriMatch = ".*"\nuriReplace = "egiappdb://jdoe@127.0.0.1:${port}/vmcaster"\nca = ${JSON.stringify(pki.ca.cert)}\n`,
     );
     const logs: string[] = [];
     const f = createUploadFacade({
       config: cfg,
-      backendOptions: { cert: pki.userCert, key: pki.userKey },
+      backendOptions: { cert: pki.endorser.cert, key: pki.endorser.key },
       flags: { 'egiappdb:enable': 'false' },
       log: (_l, m) => logs.push(m),
     });
@@ -125,7 +124,7 @@ describe('egiappdb', () => {
   });
 
   it('uses Basic auth in sso mode', async () => {
-    const b = egiAppDbBackend({ options: { authn: 'sso', password: 's3cret', ca: pki.ca } });
+    const b = egiAppDbBackend({ options: { authn: 'sso', password: 's3cret', ca: pki.ca.cert } });
     seen.length = 0;
     await b.put(`egiappdb://jdoe@127.0.0.1:${port}/vmcaster`, Readable.from([Buffer.from('x')]));
     await b.dispose?.();
@@ -140,7 +139,9 @@ describe('egiappdb', () => {
         egiappdb: { status: 'error', errors: [{ message: 'image list is not signed by you' }] },
       }),
     });
-    const b = egiAppDbBackend({ options: { cert: pki.userCert, key: pki.userKey, ca: pki.ca } });
+    const b = egiAppDbBackend({
+      options: { cert: pki.endorser.cert, key: pki.endorser.key, ca: pki.ca.cert },
+    });
     await expect(
       b.put(`egiappdb://jdoe@127.0.0.1:${port}/vmcaster`, Readable.from([Buffer.from('x')])),
     ).rejects.toMatchObject({
@@ -159,7 +160,7 @@ describe('egiappdb', () => {
 
   it('maps a refused client to ERR_UPLOAD_AUTH and an untrusted server to ERR_UPLOAD_TLS', async () => {
     const noCert = egiAppDbBackend({
-      options: { cert: join(pki.dir, 'none.pem'), key: join(pki.dir, 'none.key'), ca: pki.ca },
+      options: { cert: join(pki.dir, 'none.pem'), key: join(pki.dir, 'none.key'), ca: pki.ca.cert },
     });
     // no client certificate given and none in ~/.globus → AUTH before connecting
     await expect(
@@ -168,30 +169,8 @@ describe('egiappdb', () => {
       code: 'ERR_UPLOAD_AUTH',
     });
     // a certificate the server does not trust: the server answers 403
-    const key = join(pki.dir, 'self.key');
-    const cert = join(pki.dir, 'self.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-subj',
-        '/CN=stranger',
-        '-days',
-        '30',
-      ],
-      {
-        stdio: 'ignore',
-      },
-    );
-    const stranger = egiAppDbBackend({ options: { cert, key, ca: pki.ca } });
+    const { cert, key } = pki.pki.selfSigned('stranger', { subject: '/CN=stranger' });
+    const stranger = egiAppDbBackend({ options: { cert, key, ca: pki.ca.cert } });
     await expect(
       stranger.put(`egiappdb://jdoe@127.0.0.1:${port}/vmcaster`, Readable.from([Buffer.from('x')])),
     ).rejects.toMatchObject({
@@ -199,7 +178,7 @@ describe('egiappdb', () => {
       status: 403,
     });
     await stranger.dispose?.();
-    const noCa = egiAppDbBackend({ options: { cert: pki.userCert, key: pki.userKey } });
+    const noCa = egiAppDbBackend({ options: { cert: pki.endorser.cert, key: pki.endorser.key } });
     await expect(
       noCa.put(`egiappdb://jdoe@127.0.0.1:${port}/vmcaster`, Readable.from([Buffer.from('x')])),
     ).rejects.toMatchObject({

@@ -16,7 +16,7 @@ import {
 } from '../src/index.js';
 import { env } from './env.js';
 import { exists } from './helpers.js';
-import { makePki, type Pki, wrongNameCert } from './pki.js';
+import { issueCert, makePki, type TestPki } from '@hepix/test-support';
 import { cuttingProxy } from './proxy.js';
 
 const sshHost = env('TEST_SSH_HOST');
@@ -30,7 +30,7 @@ const davCa = env('TEST_DAV_CA');
 const davDir = `negative-${process.pid}`;
 const davRoot = join(env('TEST_DAV_ROOT'), davDir);
 
-let pki: Pki;
+let pki: TestPki;
 beforeAll(async () => {
   await mkdir(sshRoot, { recursive: true });
   await mkdir(davRoot, { recursive: true });
@@ -166,7 +166,7 @@ describe('TLS', () => {
   });
 
   it('refuses a certificate that does not match the host, even from a trusted CA', async () => {
-    const wrong = wrongNameCert(pki);
+    const wrong = issueCert(pki, 'wrong', '/CN=wrong.example.org', 'san:DNS:wrong.example.org');
     let requests = 0;
     const server = createServer(
       { cert: readFileSync(wrong.cert), key: readFileSync(wrong.key) },
@@ -179,7 +179,7 @@ describe('TLS', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     try {
       const { port } = server.address() as AddressInfo;
-      const err = await withBackend(httpBackend({ options: { ca: pki.ca, mkcol: false } }), (b) =>
+      const err = await withBackend(httpBackend({ options: { ca: pki.ca.cert, mkcol: false } }), (b) =>
         rejection(b.put(`https://127.0.0.1:${port}/x.bin`, body())),
       );
       expect(err.code).toBe('ERR_UPLOAD_TLS');

@@ -8,14 +8,15 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { openStore } from '@hepix/imagelist-store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DN, issueCertificate, makePki, type Pki, treeDigest, vmcaster } from './helpers.js';
+import { issueCert, makePki, type TestPki } from '@hepix/test-support';
+import { DN, treeDigest, vmcaster } from './helpers.js';
 import { checkPublished, makeImage, ok, type Scenario, scenario, seedSequence } from './scenario.js';
 
 const base = mkdtempSync(join(tmpdir(), 'vmcaster-e2e-local-'));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
 
-let pki: Pki;
-let otherPki: Pki;
+let pki: TestPki;
+let otherPki: TestPki;
 beforeAll(() => {
   pki = makePki(join(base, 'pki'));
   otherPki = makePki(join(base, 'pki-other'), 'Eve Example');
@@ -70,9 +71,9 @@ describe('local directory target, served over HTTP', () => {
       s.list,
       '--upload-imagelist',
       '--x509-key',
-      pki.encKey,
+      pki.endorser.encryptedKey,
       '--passphrase-file',
-      pki.passphraseFile,
+      pki.endorser.passphraseFile,
     ]);
     checkPublished(s, pki, '0.0.2');
   });
@@ -84,9 +85,13 @@ describe('local directory target, served over HTTP', () => {
     // Passphrase from the environment this time.
     const pub = JSON.parse(
       (
-        await ok(s, ['imagelist', 'publish', '--imagelist', s.list, '--json', '--x509-key', pki.encKey], {
-          env: { VMCASTER_X509_PASSPHRASE: readFileSync(pki.passphraseFile, 'utf8').trim() },
-        })
+        await ok(
+          s,
+          ['imagelist', 'publish', '--imagelist', s.list, '--json', '--x509-key', pki.endorser.encryptedKey],
+          {
+            env: { VMCASTER_X509_PASSPHRASE: readFileSync(pki.endorser.passphraseFile, 'utf8').trim() },
+          },
+        )
       ).stdout,
     );
     expect(pub.version).toBe('0.0.3');
@@ -104,7 +109,7 @@ describe('local directory target, served over HTTP', () => {
       vmcaster(args, { cwd: other, env: { HOME: other, ...env } });
 
     // Default CA dir is /etc/grid-security/certificates; point it at the test PKI.
-    const imported = await run(['--imagelist-import-smime', listFile, '--ca-dir', pki.certificates]);
+    const imported = await run(['--imagelist-import-smime', listFile, '--ca-dir', pki.certDir]);
     expect(imported.code, imported.stderr).toBe(0);
     expect(imported.stdout).toMatch(/signed by \/C=DE\/O=GermanGrid\/OU=DESY\/CN=Owen Synge/);
     const shown = JSON.parse(
@@ -119,7 +124,7 @@ describe('local directory target, served over HTTP', () => {
     mkdirSync(fresh);
     const refused = await vmcaster(['--imagelist-import-smime', tampered], {
       cwd: fresh,
-      env: { HOME: fresh, VMCASTER_CA_DIR: pki.certificates },
+      env: { HOME: fresh, VMCASTER_CA_DIR: pki.certDir },
     });
     expect(refused.code).toBe(33);
     expect(refused.stderr).toMatch(/cannot be verified/);
@@ -127,13 +132,10 @@ describe('local directory target, served over HTTP', () => {
       '',
     );
     // Trusting the other PKI's CA only: refused too.
-    const wrongCa = await vmcaster(
-      ['--imagelist-import-smime', listFile, '--ca-dir', otherPki.certificates],
-      {
-        cwd: fresh,
-        env: { HOME: fresh },
-      },
-    );
+    const wrongCa = await vmcaster(['--imagelist-import-smime', listFile, '--ca-dir', otherPki.certDir], {
+      cwd: fresh,
+      env: { HOME: fresh },
+    });
     expect(wrongCa.code).toBe(33);
     const forced = await vmcaster(['--imagelist-import-smime', tampered, '--no-verify'], {
       cwd: fresh,
@@ -146,7 +148,7 @@ describe('local directory target, served over HTTP', () => {
     const dl = join(other, 'dl');
     mkdirSync(dl);
     const dlRun = (args: string[]) =>
-      vmcaster(args, { cwd: dl, env: { HOME: dl, VMCASTER_CA_DIR: pki.certificates } });
+      vmcaster(args, { cwd: dl, env: { HOME: dl, VMCASTER_CA_DIR: pki.certDir } });
     expect((await dlRun(['--add-imagelist', s.list])).code).toBe(0);
     expect(
       (
@@ -201,39 +203,44 @@ describe('local directory target, served over HTTP', () => {
       const wrong = join(base, 'wrong-pass.txt');
       writeFileSync(wrong, 'not-the-passphrase\n');
       await expectFailure(
-        [...publish(), '--x509-key', pki.encKey, '--passphrase-file', wrong],
+        [...publish(), '--x509-key', pki.endorser.encryptedKey, '--passphrase-file', wrong],
         29,
         /wrong passphrase/,
       );
     });
     it('encrypted key and no way to ask for the passphrase', async () => {
-      await expectFailure([...publish(), '--x509-key', pki.encKey], 29, /encrypted and no passphrase/);
+      await expectFailure(
+        [...publish(), '--x509-key', pki.endorser.encryptedKey],
+        29,
+        /encrypted and no passphrase/,
+      );
     });
     it('certificate not matching any bound endorser', async () => {
       await expectFailure(
-        [...publish(), '--x509-cert', otherPki.cert, '--x509-key', otherPki.key],
+        [...publish(), '--x509-cert', otherPki.endorser.cert, '--x509-key', otherPki.endorser.key],
         20,
         /matches no endorser bound/,
       );
     });
     it('key not matching the certificate', async () => {
       await expectFailure(
-        [...publish(), '--x509-key', otherPki.key],
+        [...publish(), '--x509-key', otherPki.endorser.key],
         29,
         /does not belong to the signing certificate/,
       );
     });
     it('certificate without keyUsage (31) or without digitalSignature (32)', async () => {
-      const none = issueCertificate(pki, 'no-key-usage', DN, ['basicConstraints = critical, CA:false']);
+      const none = issueCert(pki, 'no-key-usage', DN, {
+        extensions: ['basicConstraints = critical, CA:false'],
+      });
       await expectFailure(
         [...publish(), '--x509-cert', none.cert, '--x509-key', none.key],
         31,
         /no keyUsage/,
       );
-      const enc = issueCertificate(pki, 'no-digital-signature', DN, [
-        'basicConstraints = critical, CA:false',
-        'keyUsage = critical, keyEncipherment',
-      ]);
+      const enc = issueCert(pki, 'no-digital-signature', DN, {
+        extensions: ['basicConstraints = critical, CA:false', 'keyUsage = critical, keyEncipherment'],
+      });
       await expectFailure(
         [...publish(), '--x509-cert', enc.cert, '--x509-key', enc.key],
         32,
@@ -321,13 +328,16 @@ describe('local directory target, served over HTTP', () => {
   });
   it('asks for the passphrase of an encrypted key on a terminal', async () => {
     // python3's pty module gives the bin a real terminal; the passphrase is typed into it.
-    const passphrase = readFileSync(pki.passphraseFile, 'utf8').trim();
-    const r = await vmcaster(['--select-imagelist', s.list, '--upload-imagelist', '--x509-key', pki.encKey], {
-      cwd: s.home,
-      env: s.env,
-      wrapper: ['python3', '-c', 'import pty, sys; sys.exit(pty.spawn(sys.argv[1:]) >> 8)'],
-      respond: { when: /Enter pass phrase for /, send: `${passphrase}\n` },
-    });
+    const passphrase = readFileSync(pki.endorser.passphraseFile, 'utf8').trim();
+    const r = await vmcaster(
+      ['--select-imagelist', s.list, '--upload-imagelist', '--x509-key', pki.endorser.encryptedKey],
+      {
+        cwd: s.home,
+        env: s.env,
+        wrapper: ['python3', '-c', 'import pty, sys; sys.exit(pty.spawn(sys.argv[1:]) >> 8)'],
+        respond: { when: /Enter pass phrase for /, send: `${passphrase}\n` },
+      },
+    );
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/Enter pass phrase for .*userkey-enc\.pem/);
     expect(r.stdout).toMatch(/published image list .* version 0\.0\.4/);

@@ -6,13 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makePki, type Pki } from './helpers.js';
+import { makePki, type TestPki } from '@hepix/test-support';
 import { checkPublished, makeImage, ok, scenario, seedSequence } from './scenario.js';
 
 const base = mkdtempSync(join(tmpdir(), 'vmcaster-e2e-pg-'));
 const database = `vmcaster_${randomBytes(6).toString('hex')}`;
 let adminUrl: string;
-let pki: Pki;
+let pki: TestPki;
 
 async function admin(sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: adminUrl });

@@ -4,13 +4,13 @@ import { mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makePki, type Pki } from './helpers.js';
+import { makePki, type TestPki } from '@hepix/test-support';
 import { checkPublished, makeImage, ok, scenario, seedSequence } from './scenario.js';
 
 const base = mkdtempSync(join(tmpdir(), 'vmcaster-e2e-scp-'));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
 
-let pki: Pki;
+let pki: TestPki;
 beforeAll(() => {
   pki = makePki(join(base, 'pki'));
 });
@@ -45,8 +45,8 @@ describe('scp to a real sshd', () => {
       rmSync(join(s.home, '.globus'), { recursive: true });
       const dish = {
         DISH_CFG: cfg,
-        DISH_CERT: pki.cert,
-        DISH_KEY: pki.key,
+        DISH_CERT: pki.endorser.cert,
+        DISH_KEY: pki.endorser.key,
         VMCASTER_IMAGELIST_LIFETIME: '3',
       };
       await ok(s, `--imagelist ${s.list} --update`, { env: dish });

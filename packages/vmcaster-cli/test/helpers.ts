@@ -1,39 +1,15 @@
-// Test helpers: a throwaway PKI from scripts/make-test-pki.sh, and running the BUILT bin as a user would.
-import { spawn, spawnSync } from 'node:child_process';
+// Test helpers: running the BUILT bin as a user would (the PKI comes from @hepix/test-support).
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TEST_CA_SUBJECT } from '@hepix/test-support';
 
-export const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
 export const bin = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 
 export const DN = '/C=DE/O=GermanGrid/OU=DESY/CN=Owen Synge';
-export const CA_DN = '/C=DE/O=GermanGrid/CN=HEPiX Test CA';
-
-export interface Pki {
-  dir: string;
-  certificates: string;
-  cert: string;
-  key: string;
-  encKey: string;
-  passphraseFile: string;
-  caCert: string;
-}
-
-export function makePki(dir: string, cn = 'Owen Synge'): Pki {
-  const r = spawnSync('bash', [join(repoRoot, 'scripts/make-test-pki.sh'), dir, cn], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`make-test-pki.sh failed: ${r.stderr}`);
-  return {
-    dir,
-    certificates: join(dir, 'certificates'),
-    cert: join(dir, 'endorser/usercert.pem'),
-    key: join(dir, 'endorser/userkey.pem'),
-    encKey: join(dir, 'endorser/userkey-enc.pem'),
-    passphraseFile: join(dir, 'endorser/passphrase.txt'),
-    caCert: join(dir, 'ca/ca.pem'),
-  };
-}
+export const CA_DN = TEST_CA_SUBJECT;
 
 export interface RunResult {
   code: number;
@@ -113,58 +89,4 @@ export function treeDigest(dir: string): Record<string, string> {
   };
   walk(dir, '');
   return out;
-}
-
-/** `openssl smime -verify -CApath DIR -crl_check`: returns the verified content, throws on failure. */
-export function opensslVerify(file: string, caPath: string): string {
-  const r = spawnSync('openssl', ['smime', '-verify', '-CApath', caPath, '-crl_check', '-in', file], {
-    encoding: 'utf8',
-  });
-  if (r.status !== 0) throw new Error(`openssl smime -verify failed (${r.status}): ${r.stderr}`);
-  return r.stdout;
-}
-
-/**
- * Issues another certificate for `subject` from the PKI's CA with the given v3 extension lines (openssl CLI),
- * e.g. to get one without keyUsage. Returns the certificate and key paths.
- */
-export function issueCertificate(
-  pki: Pki,
-  name: string,
-  subject: string,
-  extensions: string[],
-): { cert: string; key: string } {
-  const dir = join(pki.dir, 'extra');
-  mkdirSync(dir, { recursive: true });
-  const key = join(dir, `${name}.key.pem`);
-  const csr = join(dir, `${name}.csr`);
-  const cert = join(dir, `${name}.pem`);
-  const ext = join(dir, `${name}.ext`);
-  writeFileSync(ext, `[ x ]\n${extensions.join('\n')}\n`);
-  const run = (args: string[]) => {
-    const r = spawnSync('openssl', args, { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${r.stderr}`);
-  };
-  run(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr, '-subj', subject]);
-  run([
-    'x509',
-    '-req',
-    '-in',
-    csr,
-    '-CA',
-    pki.caCert,
-    '-CAkey',
-    join(pki.dir, 'ca/ca.key'),
-    '-set_serial',
-    String(Date.now()),
-    '-days',
-    '3650',
-    '-extfile',
-    ext,
-    '-extensions',
-    'x',
-    '-out',
-    cert,
-  ]);
-  return { cert, key };
 }

@@ -164,7 +164,7 @@ describe('fetchList (for --download-imagelist)', () => {
   let server: import('node:https').Server;
   let port = 0;
   beforeAll(async () => {
-    const { makePki } = await import('./helpers.js');
+    const { makePki } = await import('@hepix/test-support');
     const { createServer } = await import('node:https');
     pkiDir = join(dir, 'fetch-pki');
     makePki(pkiDir);

@@ -3,17 +3,9 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { validateImageList } from '@hepix/hepix-imagelist-schema';
+import { opensslVerify, type TestPki } from '@hepix/test-support';
 import { expect } from 'vitest';
-import {
-  CA_DN,
-  DN,
-  opensslVerify,
-  type Pki,
-  type RunResult,
-  sha512File,
-  vmcaster,
-  words,
-} from './helpers.js';
+import { CA_DN, DN, type RunResult, sha512File, vmcaster, words } from './helpers.js';
 
 export interface Scenario {
   name: string;
@@ -33,7 +25,7 @@ export interface Scenario {
 
 export function scenario(
   base: string,
-  pki: Pki,
+  pki: TestPki,
   name: string,
   publicBase: string,
   published: string,
@@ -42,8 +34,8 @@ export function scenario(
   const home = join(base, name, 'home');
   mkdirSync(join(home, '.globus'), { recursive: true });
   mkdirSync(published, { recursive: true });
-  copyFileSync(pki.cert, join(home, '.globus/usercert.pem'));
-  copyFileSync(pki.key, join(home, '.globus/userkey.pem'));
+  copyFileSync(pki.endorser.cert, join(home, '.globus/usercert.pem'));
+  copyFileSync(pki.endorser.key, join(home, '.globus/userkey.pem'));
   const cfg = [
     `[${name}]`,
     ...Object.entries(section).map(([k, v]) => `${k} = ${JSON.stringify(v)}`),
@@ -134,9 +126,9 @@ export async function seedSequence(s: Scenario, imageFile: string): Promise<void
 }
 
 /** Checks the published list with openssl and the schema, and the image it points to. */
-export function checkPublished(s: Scenario, pki: Pki, expectedVersion: string, lifetimeDays = 28) {
+export function checkPublished(s: Scenario, pki: TestPki, expectedVersion: string, lifetimeDays = 28) {
   const listFile = join(s.published, 'lists', `${s.list}.smime`);
-  const content = opensslVerify(listFile, pki.certificates);
+  const content = opensslVerify(listFile, pki.certDir);
   const doc = validateImageList(JSON.parse(content), { mode: 'strict' }) as unknown as {
     'hv:imagelist': Record<string, unknown> & { 'hv:images': { 'hv:image': Record<string, unknown> }[] };
   };

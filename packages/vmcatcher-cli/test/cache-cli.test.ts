@@ -6,17 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readIndex } from '@hepix/image-cache';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  type ImageServer,
-  imageData,
-  makePki,
-  type Pki,
-  prepareStore,
-  publish,
-  sha512,
-  startImageServer,
-  type TestImage,
-} from '../../image-cache/test/helpers.js';
+import { type ImageServer, makePki, startImageServer, type TestPki as Pki } from '@hepix/test-support';
+import { imageData, prepareStore, publish, sha512, type TestImage } from '../../image-cache/test/helpers.js';
 
 const dist = new URL('../dist/bin/', import.meta.url).pathname;
 const SUB = 'c0ffee00-1111-4222-8333-444455556666';

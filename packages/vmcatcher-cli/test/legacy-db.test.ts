@@ -12,9 +12,10 @@ import {
   makePki,
   makeTempDir,
   signWithOpenssl,
+  startHttpsServer,
   type TestPki,
-} from '../../image-cache/test/helpers/pki.js';
-import { startHttpsServer, type TestServer } from '../../image-cache/test/helpers/servers.js';
+  type TestServer,
+} from '@hepix/test-support';
 import { type CliIo, runImageCommand, runSubscribeCommand } from '../src/index.js';
 
 const DAY = 86_400_000;

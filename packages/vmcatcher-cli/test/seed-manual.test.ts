@@ -11,9 +11,10 @@ import {
   makePki,
   makeTempDir,
   signWithOpenssl,
+  startHttpsServer,
   type TestPki,
-} from '../../image-cache/test/helpers/pki.js';
-import { startHttpsServer, type TestServer } from '../../image-cache/test/helpers/servers.js';
+  type TestServer,
+} from '@hepix/test-support';
 
 const DAY = 86_400_000;
 const LIST = '63175437-7d59-4851-b333-c96cb6545a86';

@@ -4,13 +4,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  makeListJson,
-  makePki,
-  makeTempDir,
-  signWithOpenssl,
-  type TestPki,
-} from '../../image-cache/test/helpers/pki.js';
+import { makeListJson, makePki, makeTempDir, signWithOpenssl, type TestPki } from '@hepix/test-support';
 import {
   type CliIo,
   runEndorserCommand,
