@@ -8,9 +8,15 @@ import { chmodSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync 
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openStore } from '@hepix/imagelist-store';
+import {
+  makeListJson,
+  makePki,
+  signWithOpenssl,
+  startHttpServer,
+  type TestPki,
+  type TestServer,
+} from '@hepix/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeListJson, makePki, signWithOpenssl, type TestPki } from '../../image-cache/test/helpers/pki.js';
-import { startHttpServer, type TestServer } from '../../image-cache/test/helpers/servers.js';
 import { env, glanceImages, qcow2From, rawDisk, run, sha512File, tempDir, uniqueTag } from './helpers.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));

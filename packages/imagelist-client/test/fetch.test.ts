@@ -2,14 +2,16 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { createTransport, type Transport } from '@hepix/transport';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makePki, makeTempDir, type TestPki } from '../../image-cache/test/helpers/pki.js';
 import {
+  makePki,
+  makeTempDir,
   startHttpServer,
   startHttpsServer,
+  type TestPki,
   type TestServer,
-} from '../../image-cache/test/helpers/servers.js';
+} from '@hepix/test-support';
+import { createTransport, type Transport } from '@hepix/transport';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchList, ListClientError, parseListUrl } from '../src/index.js';
 
 let tmp: string;

@@ -1,7 +1,6 @@
 // openList against lists signed with the openssl CLI: what verifies, and each refusal with its code.
 import { rmSync } from 'node:fs';
 import { TrustStore } from '@hepix/smime-x509';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   issueCert,
   makeListJson,
@@ -9,7 +8,8 @@ import {
   makeTempDir,
   signWithOpenssl,
   type TestPki,
-} from '../../image-cache/test/helpers/pki.js';
+} from '@hepix/test-support';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ListClientError, openList } from '../src/index.js';
 
 const DAY = 86_400_000;

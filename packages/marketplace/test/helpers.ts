@@ -6,12 +6,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fmtDate, signWithOpenssl, type TestPki } from '@hepix/test-support';
 import pg from 'pg';
 import { expect, inject } from 'vitest';
-import { fmtDate, signWithOpenssl, type TestPki } from '../../image-cache/test/helpers/pki.js';
 import { MarketplaceError } from '../src/index.js';
 
-export { issueCert, makePki, revoke, type TestPki } from '../../image-cache/test/helpers/pki.js';
+export { issueCert, makePki, revoke, type TestPki } from '@hepix/test-support';
 
 export const DAY = 86_400_000;
 export type Dialect = 'sqlite' | 'postgres';
