@@ -7,7 +7,7 @@ import { type RepoContext, rootContext, transactionContext } from './context.js'
 import type { DialectName, StoreDialect } from './dialect.js';
 import { StoreError } from './errors.js';
 import { migrateExtension, type StoreExtension, type StoreExtensionContext } from './extension.js';
-import type { Locker } from './lease.js';
+import { type Locker, resolveLeaseTimings } from './lease.js';
 import { inspectLegacy, migrateLegacyInPlace } from './legacy/in-place.js';
 import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, storeMigrations } from './migrations.js';
 import { createPublisherInternals, createPublisherRepository, type PublisherInternals } from './publisher.js';
@@ -115,6 +115,7 @@ export async function migrateStore(
 export async function createStore(options: CreateStoreOptions): Promise<Store> {
   const opts = options as CreateStoreOptions & Pick<InternalOpenOptions, 'migrateUpTo'>;
   const { dialect, log } = opts;
+  resolveLeaseTimings(opts.lease);
   const now = opts.now ?? (() => new Date());
   const base = { dialect, now, log };
   const shown = dialect.url;
@@ -260,6 +261,8 @@ function buildStore(
  * `sqlite:////absolute.db`, `sqlite://` (memory), `postgresql://…` or `postgres://…`.
  */
 export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<Store> {
+  // Bad options fail before anything is opened or created.
+  resolveLeaseTimings(options.lease);
   const dialect = await dialectFor(url, options as InternalOpenOptions);
   return createStore({ ...options, dialect });
 }
