@@ -12,7 +12,6 @@ import {
   type LeaseHolder,
   openStore,
   resolveLeaseTimings,
-  type Store,
   StoreError,
 } from '../src/index.js';
 import { retryDelay } from '../src/lease.js';

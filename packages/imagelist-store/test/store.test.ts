@@ -223,7 +223,7 @@ describe.each(dialects())('store lifecycle on %s', (dialect) => {
     const url = await database(dialect);
     const at = String(Date.now() + 700);
     const runs = await Promise.all([1, 2, 3, 4].map(() => runChild(['open', url, at])));
-    for (const r of runs) expect(r.lines).toEqual([{ ok: true }]);
+    for (const r of runs) expect(r.lines).toEqual([{ ok: true, migrated: false }]);
     await withRawDb(url, async (db) => {
       const rows = await sql<{ name: string }>`select name from store_migration order by name`.execute(db);
       expect(rows.rows.map((r) => r.name)).toEqual([
