@@ -48,7 +48,7 @@ export interface DialectDdl {
 export interface TableInfo {
   /** The name exactly as stored (case kept). */
   name: string;
-  /** Column names in lower case. */
+  /** Column names as stored (case kept). */
   columns: string[];
 }
 

@@ -115,7 +115,7 @@ export async function createPostgresDialect(options: PostgresStoreDialectOptions
       const r = await sql<{
         t: string;
         c: string;
-      }>`select table_name as t, lower(column_name) as c from information_schema.columns where table_schema = current_schema() order by table_name, ordinal_position`.execute(
+      }>`select table_name as t, column_name as c from information_schema.columns where table_schema = current_schema() order by table_name, ordinal_position`.execute(
         q,
       );
       const out = new Map<string, TableInfo>();

@@ -192,7 +192,7 @@ export async function createSqliteDialect(options: SqliteStoreDialectOptions): P
       const r = await sql<{
         t: string;
         c: string;
-      }>`select m.name as t, lower(p.name) as c from sqlite_master m, pragma_table_info(m.name) p where m.type = 'table' order by m.name, p.cid`.execute(
+      }>`select m.name as t, p.name as c from sqlite_master m, pragma_table_info(m.name) p where m.type = 'table' order by m.name, p.cid`.execute(
         q,
       );
       const out = new Map<string, TableInfo>();

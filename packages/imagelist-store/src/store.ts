@@ -251,7 +251,8 @@ function buildStore(
           publisher: createPublisherInternals(ctx),
         });
       }),
-    withLock: (name, fn) => withLock(name, () => fn()),
+    // A migration of a large original database may take a while: wait for it rather than fail.
+    withLock: (name, fn) => withLock(name, () => fn(), { waitMs: 600_000 }),
   });
   return store;
 }

@@ -17,6 +17,7 @@ import {
   type Legacy,
   legacyDatabase,
   VMCASTER_DDL,
+  VMCATCHER_DDL,
   vmcasterDb,
   vmcatcherDb,
 } from './legacy-fixtures.js';
@@ -146,6 +147,75 @@ describe.each(dialects())('legacy vmcatcher import on %s', (dialect) => {
     ]);
     expect((await store.subscriber.listEndorsers()).map((e) => e.identifier)).toEqual(['appdb', 'desy']);
     expect(await store.publisher.listImageLists()).toEqual(['published']);
+  });
+
+  it('imports a long history of stored lists (read in batches), each with its own instances', async () => {
+    const db = track(await legacyDatabase(dialect, VMCATCHER_DDL));
+    const yes = dialect === 'sqlite' ? 1 : true;
+    await db.run('insert into endorser (id, identifier) values (1, ?)', ['desy']);
+    await db.run('insert into "endorserPrincible" (id, hv_dn, hv_ca, endorser) values (1, ?, ?, 1)', [
+      DESY.subject,
+      DESY.issuer,
+    ]);
+    const n = 120;
+    await db.run(
+      'insert into subscription (id, identifier, description, uri, authorised, imagelist_latest, updated, "trustAnchor", "userName", password, "updateMode") values (1, ?, ?, ?, ?, ?, ?, 0, null, null, 0)',
+      ['sub-A', 'long', 'https://example.org/l', yes, n, null],
+    );
+    await db.run(
+      'insert into "subscriptionAuth" (id, subscription, endorser, authorised) values (1, 1, 1, ?)',
+      [yes],
+    );
+    await db.run(
+      'insert into "ImageDefinition" (id, identifier, latest, cache, subscription) values (1, ?, ?, 1, 1)',
+      ['img', 1000 + n],
+    );
+    for (let v = 1; v <= n; v++) {
+      const data = Buffer.from(
+        JSON.stringify({ 'hv:imagelist': { 'dc:identifier': 'sub-A', 'hv:version': String(v) } }),
+      );
+      await db.run(
+        'insert into "imageListInstance" (id, data, data_hash, expired, sub_auth, imported, created, expires, version) values (?, ?, ?, null, 1, ?, ?, ?, ?)',
+        [
+          v,
+          data,
+          createHash('sha512').update(data).digest('hex'),
+          '2020-01-01 00:00:00',
+          '2020-01-01 00:00:00',
+          '2099-01-01 00:00:00',
+          String(v),
+        ],
+      );
+      await db.run(
+        'insert into "ImageInstance" (id, description, hypervisor, sha512, uri, os, osversion, arch, version, size, title, comments, "fkIdentifier", fkimagelistinstance) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)',
+        [
+          1000 + v,
+          '',
+          'kvm',
+          createHash('sha512').update(String(v)).digest('hex'),
+          'https://example.org/i',
+          'Linux',
+          '9',
+          'x86_64',
+          String(v),
+          v,
+          'img',
+          '',
+          v,
+        ],
+      );
+    }
+    const store = await target(dialect);
+    const r = await importLegacyVmcatcherDb(db.url, store);
+    expect(r).toMatchObject({ imageLists: n, imageInstances: n, warnings: [] });
+    const [img] = await store.subscriber.listImages();
+    expect(img).toMatchObject({ identifier: 'img', cache: true, state: 3 });
+    expect(img.latest).toMatchObject({
+      version: String(n),
+      size: n,
+      sha512: createHash('sha512').update(String(n)).digest('hex'),
+    });
+    expect((await store.subscriber.getLatestImageList('sub-A'))?.version).toBe(String(n));
   });
 
   it('importLegacyDb finds which tool a database is from, and refuses one with no original tables', async () => {

@@ -16,6 +16,10 @@ export interface LegacySource {
   readonly tables: readonly TableInfo[];
   /** Rows (column names in lower case) of a table by its name in any case; undefined when it is missing. */
   read(table: string): Promise<Row[] | undefined>;
+  /** Some columns of every row (lower-case names), in id order: the light part of a table of big rows. */
+  readColumns(table: string, columns: readonly string[]): Promise<Row[]>;
+  /** Whole rows in id order, `size` at a time, so that tables of big rows (stored lists) never sit in memory at once. */
+  readBatches(table: string, size: number): AsyncIterable<Row[]>;
   /** Number of rows of a table (0 when missing). */
   count(table: string): Promise<number>;
 }
@@ -24,6 +28,11 @@ function lowerKeys(r: Row): Row {
   const out: Row = {};
   for (const [k, v] of Object.entries(r)) out[k.toLowerCase()] = v;
   return out;
+}
+
+/** A column's name as stored (case kept): SQLAlchemy quoted mixed-case names such as `"fkIdentifier"`. */
+function columnName(t: TableInfo, name: string): string {
+  return t.columns.find((c) => c.toLowerCase() === name.toLowerCase()) ?? name;
 }
 
 /** A source over a kysely instance or transaction on the database that holds the original tables. */
@@ -42,6 +51,33 @@ export async function sourceOver(
       if (!t) return undefined;
       const r = await sql<Row>`select * from ${sql.table(t.name)} order by 1`.execute(q);
       return r.rows.map(lowerKeys);
+    },
+    async readColumns(table, columns) {
+      const t = index.get(table.toLowerCase());
+      if (!t) return [];
+      const have = new Set(t.columns.map((c) => c.toLowerCase()));
+      const picked = columns.filter((c) => have.has(c.toLowerCase()));
+      const r =
+        await sql<Row>`select ${sql.join(picked.map((c) => sql.ref(columnName(t, c))))} from ${sql.table(t.name)} order by ${sql.ref(columnName(t, 'id'))}`.execute(
+          q,
+        );
+      return r.rows.map(lowerKeys);
+    },
+    async *readBatches(table, size) {
+      const t = index.get(table.toLowerCase());
+      if (!t) return;
+      const id = sql.ref(columnName(t, 'id'));
+      let after: unknown;
+      for (;;) {
+        const where = after === undefined ? sql`` : sql`where ${id} > ${after}`;
+        const r =
+          await sql<Row>`select * from ${sql.table(t.name)} ${where} order by ${id} limit ${size}`.execute(q);
+        if (!r.rows.length) return;
+        const rows = r.rows.map(lowerKeys);
+        after = rows[rows.length - 1].id;
+        yield rows;
+        if (rows.length < size) return;
+      }
     },
     async count(table) {
       const t = index.get(table.toLowerCase());

@@ -23,6 +23,9 @@ export interface LegacyVmcatcherImportResult {
   warnings: string[];
 }
 
+/** Stored lists read at a time. */
+const LIST_BATCH = 50;
+
 const TRUST: Record<string, TrustAnchorMode> = { '0': 'none', '1': 'browser', '2': 'igtf' };
 
 const date = (iso: string | null): Date | undefined => (iso === null ? undefined : new Date(iso));
@@ -53,7 +56,9 @@ export async function importVmcatcher(
   const subscriptions = await read('subscription');
   const auths = await read('subscriptionAuth');
   const defs = await read('ImageDefinition');
-  const lists = await read('imageListInstance');
+  // Stored lists are big and an original database keeps every one it ever imported: only their ids and links
+  // are read at once; the rows themselves in batches below.
+  const lists = await src.readColumns('imageListInstance', ['id', 'sub_auth']);
   const instances = await read('ImageInstance');
   const warnings: string[] = [];
   const result: LegacyVmcatcherImportResult = {
@@ -180,80 +185,87 @@ export async function importVmcatcher(
     if (lid !== undefined && did !== undefined && !listSub.has(lid)) listSub.set(lid, defSub.get(did)!);
   }
 
-  const listIds = new Map<number, number>();
-  const decoded = new Map<number, Record<string, unknown> | undefined>();
-  for (const l of lists) {
-    const sid = listSub.get(Number(l.id));
-    if (sid === undefined) {
-      warnings.push(`imageListInstance ${l.id} belongs to no existing subscription; skipped`);
-      continue;
-    }
-    const data =
-      l.data instanceof Uint8Array || l.data instanceof ArrayBuffer
-        ? toBytes(l.data)
-        : new TextEncoder().encode(str(l.data));
-    const list = unwrap(decodeStoredList(data));
-    decoded.set(Number(l.id), list);
-    const metadata: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(list ?? {})) if (k !== 'hv:images') metadata[k] = v;
-    const a = authInfo.get(num(l.sub_auth) ?? -1);
-    const legacyPrincipals = a?.endorser === undefined ? undefined : principalsOf.get(a.endorser);
-    const x509 = ((list?.['hv:endorser'] as Record<string, unknown> | undefined)?.['hv:x509'] ??
-      {}) as Record<string, unknown>;
-    const listDn = canonicalDn(str(x509['hv:dn']));
-    const signer = legacyPrincipals?.find((p) => p.subject === listDn) ??
-      legacyPrincipals?.[0] ?? { subject: listDn, issuer: canonicalDn(str(x509['hv:ca'])) };
-    if (!signer.subject) warnings.push(`imageListInstance ${l.id}: signer unknown`);
-    const imported = legacyTime(l.imported) ?? new Date(0).toISOString();
-    const id = await s.insertImageList({
-      subscriptionRowId: sid,
-      data,
-      dataHash: str(l.data_hash),
-      imported: new Date(imported),
-      created: new Date(legacyTime(l.created) ?? imported),
-      expires: new Date(legacyTime(l.expires) ?? imported),
-      version: str(l.version),
-      expired: date(legacyTime(l.expired)),
-      signer,
-      metadata,
-    });
-    listIds.set(Number(l.id), id);
-    result.imageLists++;
-  }
-
-  const instanceIds = new Map<number, number>();
+  const instancesOf = new Map<number, Row[]>();
   for (const i of instances) {
-    const did = defIds.get(num(i.fkidentifier) ?? -1);
-    const lid = listIds.get(num(i.fkimagelistinstance) ?? -1);
-    if (did === undefined || lid === undefined) {
-      warnings.push(`ImageInstance ${i.id} names no existing image definition or list; skipped`);
-      continue;
+    const lid = num(i.fkimagelistinstance) ?? -1;
+    const list = instancesOf.get(lid) ?? [];
+    list.push(i);
+    instancesOf.set(lid, list);
+  }
+  const listIds = new Map<number, number>();
+  const instanceIds = new Map<number, number>();
+  for await (const batch of src.readBatches('imageListInstance', LIST_BATCH)) {
+    for (const l of batch) {
+      const sid = listSub.get(Number(l.id));
+      if (sid === undefined) {
+        warnings.push(`imageListInstance ${l.id} belongs to no existing subscription; skipped`);
+        continue;
+      }
+      const data =
+        l.data instanceof Uint8Array || l.data instanceof ArrayBuffer
+          ? toBytes(l.data)
+          : new TextEncoder().encode(str(l.data));
+      const list = unwrap(decodeStoredList(data));
+      const metadata: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(list ?? {})) if (k !== 'hv:images') metadata[k] = v;
+      const a = authInfo.get(num(l.sub_auth) ?? -1);
+      const legacyPrincipals = a?.endorser === undefined ? undefined : principalsOf.get(a.endorser);
+      const x509 = ((list?.['hv:endorser'] as Record<string, unknown> | undefined)?.['hv:x509'] ??
+        {}) as Record<string, unknown>;
+      const listDn = canonicalDn(str(x509['hv:dn']));
+      const signer = legacyPrincipals?.find((p) => p.subject === listDn) ??
+        legacyPrincipals?.[0] ?? { subject: listDn, issuer: canonicalDn(str(x509['hv:ca'])) };
+      if (!signer.subject) warnings.push(`imageListInstance ${l.id}: signer unknown`);
+      const imported = legacyTime(l.imported) ?? new Date(0).toISOString();
+      const lid = await s.insertImageList({
+        subscriptionRowId: sid,
+        data,
+        dataHash: str(l.data_hash),
+        imported: new Date(imported),
+        created: new Date(legacyTime(l.created) ?? imported),
+        expires: new Date(legacyTime(l.expires) ?? imported),
+        version: str(l.version),
+        expired: date(legacyTime(l.expired)),
+        signer,
+        metadata,
+      });
+      listIds.set(Number(l.id), lid);
+      result.imageLists++;
+
+      // This list's image instances, while its decoded content is at hand.
+      for (const i of instancesOf.get(Number(l.id)) ?? []) {
+        const did = defIds.get(num(i.fkidentifier) ?? -1);
+        if (did === undefined) continue;
+        const identifier = defIdentifier.get(did)!;
+        const image = publishedImage(list, identifier) ?? fallbackImage(identifier, i);
+        const [row] = await s.insertInstances([
+          {
+            definitionId: did,
+            imageListId: lid,
+            identifier,
+            title: str(i.title),
+            description: str(i.description),
+            hypervisor: str(i.hypervisor),
+            sha512: str(i.sha512).toLowerCase(),
+            uri: str(i.uri),
+            os: str(i.os),
+            osversion: str(i.osversion),
+            arch: str(i.arch),
+            version: str(i.version),
+            size: num(i.size) ?? 0,
+            comments: str(i.comments),
+            format: typeof image['hv:format'] === 'string' ? (image['hv:format'] as string) : null,
+            image,
+          },
+        ]);
+        instanceIds.set(Number(i.id), row.id);
+        result.imageInstances++;
+      }
     }
-    const identifier = defIdentifier.get(did)!;
-    const published = publishedImage(decoded.get(num(i.fkimagelistinstance)!), identifier);
-    const image = published ?? fallbackImage(identifier, i);
-    const [row] = await s.insertInstances([
-      {
-        definitionId: did,
-        imageListId: lid,
-        identifier,
-        title: str(i.title),
-        description: str(i.description),
-        hypervisor: str(i.hypervisor),
-        sha512: str(i.sha512).toLowerCase(),
-        uri: str(i.uri),
-        os: str(i.os),
-        osversion: str(i.osversion),
-        arch: str(i.arch),
-        version: str(i.version),
-        size: num(i.size) ?? 0,
-        comments: str(i.comments),
-        format: typeof image['hv:format'] === 'string' ? (image['hv:format'] as string) : null,
-        image,
-      },
-    ]);
-    instanceIds.set(Number(i.id), row.id);
-    result.imageInstances++;
+  }
+  for (const i of instances) {
+    if (!instanceIds.has(Number(i.id)))
+      warnings.push(`ImageInstance ${i.id} names no existing image definition or list; skipped`);
   }
   const pointers: [number, number][] = [];
   for (const [did, legacy] of defLatest) {

@@ -2,7 +2,7 @@
 // 0.0.x) database into this version's store, in one transaction. The command opening a database names when it
 // refuses to migrate one by itself: when this version's tables already hold data beside the original ones, or
 // when the original tables cannot be read.
-import { importLegacyDb, type LegacyImportResult, redactUrl, StoreError } from '@hepix/imagelist-store';
+import { importLegacyDb, type LegacyImportResult, redactUrl } from '@hepix/imagelist-store';
 import { type CliIo, CliExit, type CommonContext, processIo, runTool, withStore } from '../common/context.js';
 import { jsonText } from '../common/format.js';
 import { type OptionSpec, UsageError } from '../common/options.js';
@@ -73,10 +73,10 @@ async function importLegacyMain(ctx: CommonContext): Promise<number> {
       try {
         result = await importLegacyDb(from, store, { replace: force });
       } catch (err) {
-        if (err instanceof StoreError && err.code === 'ERR_STORE_CONFLICT') {
+        if ((err as { code?: unknown }).code === 'ERR_STORE_CONFLICT') {
           throw new CliExit(
             15,
-            `${err.message}; nothing was imported. With --force, the original's data replaces what this version's tables hold on that side.`,
+            `${(err as Error).message}; nothing was imported. With --force, the original's data replaces what this version's tables hold on that side.`,
           );
         }
         throw err;
