@@ -286,6 +286,8 @@ export function createLeaseLocker(
         }
         if (!told) {
           told = true;
+          // At info: overlapping cron runs wait as a matter of course (a CLI shows it with -v); giving up is an
+          // error and a takeover a warning, both naming the holder.
           log?.('info', `lock '${name}' is held by ${who}; waiting up to ${waitMs} ms`, {
             name: 'db',
             lock: name,
