@@ -10,9 +10,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { sql } from 'kysely';
+import { Kysely, sql } from 'kysely';
 import pg from 'pg';
-import { openStore } from '../dist/index.js';
+import { openStore, parseStoreUrl } from '../dist/index.js';
+import { createPostgresDialect } from '../dist/postgres.js';
+import { createSqliteDialect } from '../dist/sqlite.js';
 
 const N = Number(process.env.HEPIX_BENCH_IMAGES ?? 10_000);
 const DIALECTS = (process.env.HEPIX_BENCH_DIALECTS ?? 'sqlite,postgres').split(',');
@@ -103,17 +105,36 @@ async function time(fn) {
   return [performance.now() - t0, r];
 }
 
+/** A kysely instance of its own on the store's database (the store has no escape hatch to its own). */
+async function rawKysely(url) {
+  const parsed = parseStoreUrl(url);
+  const dialect =
+    parsed.dialect === 'sqlite'
+      ? await createSqliteDialect({ path: parsed.path })
+      : await createPostgresDialect({ connectionString: parsed.connectionString });
+  return new Kysely({ dialect: dialect.kysely });
+}
+
 /** The floor: the same key/value rows, multi-row INSERTs through kysely's raw SQL into a bare table. */
-async function reference(store, doc) {
+async function reference(url, doc) {
+  const k = await rawKysely(url);
+  try {
+    return await referenceOn(k, doc);
+  } finally {
+    await k.destroy();
+  }
+}
+
+async function referenceOn(k, doc) {
   const rows = [];
   doc['hv:imagelist']['hv:images'].forEach((e, owner) => {
     for (const [k, v] of Object.entries(e['hv:image'])) rows.push([owner, k, String(v)]);
   });
   await sql`create table bench_reference (owner_id integer not null, key text not null, value text not null)`.execute(
-    store.db,
+    k,
   );
   const [ms] = await time(() =>
-    store.db.transaction().execute(async (trx) => {
+    k.transaction().execute(async (trx) => {
       for (let i = 0; i < rows.length; i += 900) {
         const part = rows.slice(i, i + 900);
         await sql`insert into bench_reference (owner_id, key, value) values ${sql.join(part.map((r) => sql`(${r[0]}, ${r[1]}, ${r[2]})`))}`.execute(
@@ -176,7 +197,7 @@ for (const dialect of DIALECTS) {
     );
     const [candidatesMs, candidates] = await time(() => store.subscriber.listCacheCandidates());
     if (candidates.length !== N) throw new Error('subscriber sanity check failed');
-    const ref = await reference(store, v1);
+    const ref = await reference(db.url, v1);
     results.push({
       dialect,
       importMs,

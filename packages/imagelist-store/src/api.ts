@@ -1,40 +1,88 @@
 // The public contract of the store: both CLIs and @hepix/image-cache program against these types.
 // Everything that changes several rows runs in one transaction; a failure leaves the store as it was.
-import type { Kysely } from 'kysely';
+import type { Logger } from '@hepix/common';
+import type { DialectName, StoreDialect } from './dialect.js';
 import type { StoreExtension } from './extension.js';
+import type { LeaseHolder, LeaseTimings } from './lease.js';
+import type { LegacyVmcasterImportResult } from './legacy/vmcaster.js';
+import type { LegacyVmcatcherImportResult } from './legacy/vmcatcher.js';
 
 /** Metadata of an endorser, image list or image as the publisher keeps it: key → string value. */
 export type Metadata = Record<string, string>;
 
 export interface OpenStoreOptions {
-  /** Clock used for timestamps the store sets itself (`updated`, `imported`, lock ownership). */
+  /** Clock used for timestamps the store sets itself (`updated`, `imported`) and for list expiry. */
   now?: () => Date;
-  /** SQLite busy timeout and lock wait in milliseconds (default 30 000). */
+  /** SQLite busy timeout and the default lock wait, in milliseconds (default 30 000). */
   busyTimeoutMs?: number;
-  /** Receives migration and warning messages. */
-  log?: (level: 'debug' | 'info' | 'warn', message: string) => void;
+  /** Receives migration messages, lock waits and warnings. */
+  log?: Logger;
   /** Open an existing database without creating it (a missing SQLite file is `ERR_STORE_OPEN`). */
   mustExist?: boolean;
   /** Other packages' tables, migrated on open after the store's own (see `StoreExtension`). */
   extensions?: readonly StoreExtension<unknown>[];
+  /** Lease timing of `withLock` (default: 30 s lease, renewed every 5 s). */
+  lease?: LeaseTimings;
+  /**
+   * What opening does with the tables of an original vmcatcher/vmcaster in the same database: `auto` (default)
+   * migrates them once (SQLite: after copying the file aside) or refuses with `ERR_STORE_LEGACY`; `off` leaves
+   * them alone (for `vmcatcher import-legacy`, which migrates them explicitly).
+   */
+  legacyMigration?: 'auto' | 'off';
+}
+
+/** {@link createStore}'s options: a dialect instead of a URL. */
+export interface CreateStoreOptions extends Omit<OpenStoreOptions, 'mustExist'> {
+  dialect: StoreDialect;
+}
+
+/** What opening did to an original database, once: the result `store.legacyMigration` carries for a CLI. */
+export interface LegacyMigration {
+  tools: ('vmcatcher' | 'vmcaster')[];
+  vmcatcher?: LegacyVmcatcherImportResult;
+  vmcaster?: LegacyVmcasterImportResult;
+  /** The byte-for-byte copy of the SQLite file made first; undefined on PostgreSQL (no copy is made). */
+  backup?: string;
+  at: Date;
+  /** One line for people: what was migrated, and where the copy is (or that there is none). */
+  message: string;
+}
+
+/** Repositories bound to one transaction (see `store.transaction`). */
+export interface StoreRepositories {
+  readonly publisher: PublisherRepository;
+  readonly subscriber: SubscriberRepository;
+  /** An extension's repository on the same transaction. */
+  extension<R>(extension: StoreExtension<R>): R;
 }
 
 export interface Store {
-  readonly dialect: 'sqlite' | 'postgres';
+  readonly dialect: DialectName;
   /** The URL the store was opened with, with any password removed. */
   readonly url: string;
   readonly publisher: PublisherRepository;
   readonly subscriber: SubscriberRepository;
   /**
-   * Runs `fn` while holding the named lock across processes (SQLite: a lock row taken in an immediate
-   * transaction, released on close or crash of its holder; PostgreSQL: a session advisory lock).
-   * Waits up to `waitMs` (default: the busy timeout), then throws `ERR_STORE_LOCKED`.
+   * Runs `fn` with repositories bound to one transaction: everything it does is committed together, or (when it
+   * throws) nothing. Inside, use only the repositories it is given.
    */
-  withLock<T>(name: string, fn: () => Promise<T>, options?: { waitMs?: number }): Promise<T>;
+  transaction<T>(fn: (repositories: StoreRepositories) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` while holding the named lock across processes and hosts: a lease row renewed by a heartbeat,
+   * taken over once it has not been renewed for the lease duration. `fn` gets a signal that fires if the lease
+   * is lost. Waits up to `waitMs` (default: the busy timeout), then `ERR_STORE_LOCKED` naming the holder.
+   */
+  withLock<T>(
+    name: string,
+    fn: (signal: AbortSignal) => Promise<T>,
+    options?: { waitMs?: number },
+  ): Promise<T>;
+  /** Who holds a lock now, if anyone. */
+  lockHolder(name: string): Promise<LeaseHolder | undefined>;
   /** The repository of an extension given to `openStore`; `ERR_STORE_INVALID` for one that was not. */
   extension<R>(extension: StoreExtension<R>): R;
-  /** The underlying kysely instance, for tools that need a query the repositories do not offer. */
-  readonly db: Kysely<unknown>;
+  /** Set when this open migrated an original vmcatcher/vmcaster database in place. */
+  readonly legacyMigration?: LegacyMigration;
   close(): Promise<void>;
 }
 
@@ -43,7 +91,7 @@ export interface Store {
 // free key/value metadata. An image may belong to several lists.
 
 export interface PublisherEndorser {
-  /** The endorser's certificate subject as an OpenSSL one-line DN; it is also the `hv:dn` of exports. */
+  /** The endorser's certificate subject, canonical (OpenSSL 1.x one-line form); it is also the `hv:dn` of exports. */
   dn: string;
   metadata: Metadata;
   imageLists: string[];
@@ -127,10 +175,12 @@ export interface PublisherRepository {
 // ---------------------------------------------------------------------------------------------------------
 // Subscriber (vmcatcher)
 
+/** A certificate's subject and issuer. The store writes and looks them up in canonicalDn() form, so either
+ * OpenSSL spelling finds the same principal. */
 export interface Principal {
-  /** Certificate subject, OpenSSL one-line DN. */
+  /** Certificate subject, one-line DN. */
   subject: string;
-  /** Certificate issuer, OpenSSL one-line DN. */
+  /** Certificate issuer, one-line DN. */
   issuer: string;
 }
 
@@ -255,7 +305,7 @@ export interface SubscriberRepository {
   createEndorser(identifier: string, principals: Principal[]): Promise<SubscriberEndorser>;
   /** Removes principals and links too. */
   deleteEndorser(identifier: string): Promise<void>;
-  /** Exact match on both one-line DNs (callers normalise with dnEquals-compatible forms first). */
+  /** Match on both DNs in canonical form. */
   findEndorserByPrincipal(principal: Principal): Promise<SubscriberEndorser | undefined>;
 
   listLinks(): Promise<SubscriptionLink[]>;

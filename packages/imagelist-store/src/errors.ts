@@ -1,13 +1,23 @@
+// The one error class of this package, on HepixError of @hepix/common. Programs branch on `code`, never on the
+// message; the codes are declared once, here, so that a CLI can check that it maps every one of them.
+import { assignDefined, HepixError } from '@hepix/common';
+import type { LeaseHolder } from './lease.js';
+
+/** Every code a {@link StoreError} can carry. */
+export const STORE_ERROR_CODES = [
+  'ERR_STORE_URL',
+  'ERR_STORE_OPEN',
+  'ERR_STORE_MIGRATION',
+  'ERR_STORE_NOT_FOUND',
+  'ERR_STORE_CONFLICT',
+  'ERR_STORE_INVALID',
+  'ERR_STORE_LOCKED',
+  'ERR_STORE_LEGACY',
+  'ERR_STORE_INTERNAL',
+] as const;
+
 /** Stable codes of {@link StoreError}. */
-export type StoreErrorCode =
-  | 'ERR_STORE_URL'
-  | 'ERR_STORE_OPEN'
-  | 'ERR_STORE_MIGRATION'
-  | 'ERR_STORE_NOT_FOUND'
-  | 'ERR_STORE_CONFLICT'
-  | 'ERR_STORE_INVALID'
-  | 'ERR_STORE_LOCKED'
-  | 'ERR_STORE_LEGACY';
+export type StoreErrorCode = (typeof STORE_ERROR_CODES)[number];
 
 export interface StoreErrorContext {
   /** The store URL (password removed) or legacy source URL concerned. */
@@ -18,29 +28,27 @@ export interface StoreErrorContext {
   key?: string;
   /** The lock name for `ERR_STORE_LOCKED`. */
   lock?: string;
+  /** Who holds the lock, for `ERR_STORE_LOCKED` (when it is known). */
+  holder?: LeaseHolder;
 }
 
 /** The one error class of this package. Branch on `code`, never on the message. */
-export class StoreError extends Error {
+export class StoreError extends HepixError<StoreErrorCode> {
   override readonly name = 'StoreError';
-  readonly code: StoreErrorCode;
   readonly url?: string;
   readonly entity?: string;
   readonly key?: string;
   readonly lock?: string;
+  readonly holder?: LeaseHolder;
 
   constructor(
     code: StoreErrorCode,
     message: string,
     context: StoreErrorContext = {},
-    options?: { cause?: unknown },
+    options: { cause?: unknown } = {},
   ) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-    if (context.url !== undefined) this.url = context.url;
-    if (context.entity !== undefined) this.entity = context.entity;
-    if (context.key !== undefined) this.key = context.key;
-    if (context.lock !== undefined) this.lock = context.lock;
+    super(code, message, options);
+    assignDefined<StoreError>(this, context);
   }
 }
 
@@ -56,14 +64,9 @@ export function invalid(message: string, entity?: string, key?: string): StoreEr
   return new StoreError('ERR_STORE_INVALID', message, { entity, key });
 }
 
-/** True for a unique/primary-key violation on either dialect. */
-export function isUniqueViolation(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
-}
-
-/** True for a foreign-key violation on either dialect. */
-export function isForeignKeyViolation(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return code === '23503' || code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
+/** A StoreError as it is; anything else (a driver failure, a bug) as `ERR_STORE_INTERNAL` with its cause. */
+export function internal(err: unknown, what: string, url?: string): StoreError {
+  if (err instanceof StoreError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new StoreError('ERR_STORE_INTERNAL', `${what} failed: ${message}`, { url }, { cause: err });
 }

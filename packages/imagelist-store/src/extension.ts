@@ -3,7 +3,7 @@
 // migrations after its own, with a migration table per extension, so the two histories never mix.
 import { type Kysely, type Migration, Migrator, type Transaction } from 'kysely';
 import type { OpenStoreOptions } from './api.js';
-import type { DialectName } from './migrations.js';
+import type { DialectName } from './dialect.js';
 import { StoreError } from './errors.js';
 import type { AnyKysely } from './schema.js';
 
@@ -59,6 +59,7 @@ export async function migrateExtension(
     options.log?.(
       r.status === 'Success' ? 'info' : 'warn',
       `migration ${extension.name}/${r.migrationName}: ${r.status}`,
+      { name: 'db' },
     );
   }
   if (outcome.error) {

@@ -1,8 +1,10 @@
 // Public API of @hepix/imagelist-store: named re-exports only.
 export type {
+  CreateStoreOptions,
   FailedEvent,
   ImageInstance,
   ImportResult,
+  LegacyMigration,
   Metadata,
   OpenStoreOptions,
   Principal,
@@ -15,6 +17,7 @@ export type {
   Store,
   StoredImageList,
   StoredImageListSummary,
+  StoreRepositories,
   SubscribedImage,
   SubscriberEndorser,
   SubscriberRepository,
@@ -23,12 +26,28 @@ export type {
   TrustAnchorMode,
   UpdateMode,
 } from './api.js';
+export type {
+  BulkColumn,
+  DialectDdl,
+  DialectName,
+  DialectSql,
+  SqlValueType,
+  StoreDialect,
+  TableInfo,
+} from './dialect.js';
 export type { StoreErrorCode, StoreErrorContext } from './errors.js';
-export { StoreError } from './errors.js';
+export { STORE_ERROR_CODES, StoreError } from './errors.js';
 export type { StoreExtension, StoreExtensionContext } from './extension.js';
-export type { DialectName } from './migrations.js';
-export type { LegacyVmcasterImportResult, LegacyVmcatcherImportResult } from './legacy.js';
-export { importLegacyVmcasterDb, importLegacyVmcatcherDb } from './legacy.js';
-export { openStore, usingStore } from './store.js';
+export type { Lease, LeaseHolder, LeaseTimings, Locker, LockerOptions } from './lease.js';
+export { createLeaseLocker, describeHolder, resolveLeaseTimings } from './lease.js';
+export type {
+  LegacyImportOptions,
+  LegacyImportResult,
+  LegacyTool,
+  LegacyVmcasterImportResult,
+  LegacyVmcatcherImportResult,
+} from './legacy/index.js';
+export { importLegacyDb, importLegacyVmcasterDb, importLegacyVmcatcherDb } from './legacy/index.js';
+export { createStore, openStore, usingStore } from './store.js';
 export type { ParsedStoreUrl } from './url.js';
 export { parseStoreUrl, redactUrl } from './url.js';

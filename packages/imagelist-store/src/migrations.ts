@@ -1,25 +1,23 @@
-// Versioned schema migrations, applied by kysely's Migrator on open. Never destructive: a migration only
-// adds tables, columns and indexes. Names sort in application order.
+// Versioned schema migrations, applied by kysely's Migrator on open. Never destructive: a migration adds tables,
+// columns and indexes, and rewrites values only into an equivalent form (0003: DNs into their canonical
+// spelling). Names sort in application order.
 
-import { type ColumnDefinitionBuilder, type Migration, type MigrationProvider, sql } from 'kysely';
+import type { Logger } from '@hepix/common';
+import { type Migration, type MigrationProvider, sql } from 'kysely';
+import type { DialectDdl } from './dialect.js';
+import { canonicalDn, canonicalDnMetadata, planCanonicalKeys } from './dn.js';
 import type { AnyKysely } from './schema.js';
-
-export type DialectName = 'sqlite' | 'postgres';
+import { encodeMetadata } from './util.js';
 
 type AnyDb = AnyKysely;
 
-function types(dialect: DialectName) {
-  const pg = dialect === 'postgres';
-  return {
-    blob: pg ? ('bytea' as const) : ('blob' as const),
-    big: pg ? ('bigint' as const) : ('integer' as const),
-    id: (c: ColumnDefinitionBuilder) => (pg ? c.primaryKey() : c.primaryKey().autoIncrement()),
-    idType: pg ? ('serial' as const) : ('integer' as const),
-  };
+/** What the migrations need of the dialect: its column types and DDL capabilities. */
+export interface MigrationDialect {
+  ddl: DialectDdl;
 }
 
-function initial(dialect: DialectName): Migration {
-  const t = types(dialect);
+function initial(dialect: MigrationDialect): Migration {
+  const t = dialect.ddl;
   return {
     async up(db: AnyDb) {
       await db.schema
@@ -97,7 +95,7 @@ function initial(dialect: DialectName): Migration {
         .addColumn('updated', 'text')
         // SQLite accepts a reference to a table created later; PostgreSQL gets the constraint below.
         .addColumn('latest_list_id', 'integer', (c) =>
-          dialect === 'sqlite' ? c.references('sub_imagelist.id').onDelete('set null') : c,
+          t.inlineForwardReferences ? c.references('sub_imagelist.id').onDelete('set null') : c,
         )
         .execute();
       await db.schema
@@ -151,7 +149,7 @@ function initial(dialect: DialectName): Migration {
         .addColumn('identifier', 'text', (c) => c.notNull())
         .addColumn('cache', 'integer', (c) => c.notNull())
         .addColumn('latest_instance_id', 'integer', (c) =>
-          dialect === 'sqlite' ? c.references('sub_image_instance.id').onDelete('set null') : c,
+          t.inlineForwardReferences ? c.references('sub_image_instance.id').onDelete('set null') : c,
         )
         .addUniqueConstraint('sub_image_definition_unique', ['subscription_id', 'identifier'])
         .execute();
@@ -179,7 +177,7 @@ function initial(dialect: DialectName): Migration {
         .addColumn('osversion', 'text', (c) => c.notNull())
         .addColumn('arch', 'text', (c) => c.notNull())
         .addColumn('version', 'text', (c) => c.notNull())
-        .addColumn('size', t.big, (c) => c.notNull())
+        .addColumn('size', t.bigint, (c) => c.notNull())
         .addColumn('comments', 'text', (c) => c.notNull())
         .addColumn('format', 'text')
         .addColumn('image', 'text', (c) => c.notNull())
@@ -194,7 +192,7 @@ function initial(dialect: DialectName): Migration {
         .on('sub_image_instance')
         .columns(['imagelist_id', 'definition_id'])
         .execute();
-      if (dialect === 'postgres') {
+      if (!t.inlineForwardReferences) {
         await sql`alter table sub_subscription add constraint sub_subscription_latest_fk foreign key (latest_list_id) references sub_imagelist(id) on delete set null`.execute(
           db,
         );
@@ -207,8 +205,8 @@ function initial(dialect: DialectName): Migration {
 }
 
 /** 0.2 of the schema: redelivery queue for failed events, and lookups by image checksum. */
-function failedEventsAndChecksums(dialect: DialectName): Migration {
-  const t = types(dialect);
+function failedEventsAndChecksums(dialect: MigrationDialect): Migration {
+  const t = dialect.ddl;
   return {
     async up(db: AnyDb) {
       await db.schema
@@ -229,14 +227,136 @@ function failedEventsAndChecksums(dialect: DialectName): Migration {
   };
 }
 
-export const MIGRATION_NAMES = ['0001_initial', '0002_failed_events_and_checksums'] as const;
+/** 0.3: principals, list signers and publisher endorsers in the one canonical DN spelling (canonicalDn). */
+function canonicalDns(log: Logger | undefined): Migration {
+  const warn = (message: string) => log?.('warn', message, { name: 'db' });
+  return {
+    async up(db: AnyDb) {
+      // Subscriber principals: subject is unique, so two spellings of one DN collapse into the older row.
+      const principals = await db
+        .selectFrom('sub_principal as p')
+        .innerJoin('sub_endorser as e', 'e.id', 'p.endorser_id')
+        .select(['p.id', 'p.subject', 'p.issuer', 'e.identifier'])
+        .execute();
+      const byId = new Map(principals.map((p) => [Number(p.id), p]));
+      const plan = planCanonicalKeys(principals.map((p) => ({ id: Number(p.id), key: String(p.subject) })));
+      for (const m of plan.merges) {
+        const gone = byId.get(m.id)!;
+        const kept = byId.get(m.into)!;
+        warn(
+          `principal '${m.from}' of endorser '${gone.identifier}' is the same DN as '${kept.subject}' of endorser '${kept.identifier}'; kept the latter, removed the former`,
+        );
+        await db.deleteFrom('sub_principal').where('id', '=', m.id).execute();
+      }
+      const subjects = new Map(plan.updates.map((u) => [u.id, u.to]));
+      for (const p of principals) {
+        if (plan.merges.some((m) => m.id === Number(p.id))) continue;
+        const subject = subjects.get(Number(p.id)) ?? String(p.subject);
+        const issuer = canonicalDn(String(p.issuer));
+        if (subject !== p.subject || issuer !== p.issuer)
+          await db.updateTable('sub_principal').set({ subject, issuer }).where('id', '=', p.id).execute();
+      }
+
+      // Signers of stored lists (no uniqueness).
+      const signers = await db
+        .selectFrom('sub_imagelist')
+        .select(['signer_subject', 'signer_issuer'])
+        .distinct()
+        .execute();
+      for (const s of signers) {
+        const subject = canonicalDn(String(s.signer_subject));
+        const issuer = canonicalDn(String(s.signer_issuer));
+        if (subject === s.signer_subject && issuer === s.signer_issuer) continue;
+        await db
+          .updateTable('sub_imagelist')
+          .set({ signer_subject: subject, signer_issuer: issuer })
+          .where('signer_subject', '=', s.signer_subject)
+          .where('signer_issuer', '=', s.signer_issuer)
+          .execute();
+      }
+
+      // Publisher endorsers: dn is unique; a duplicate's bindings and missing keys move to the older row.
+      const endorsers = await db.selectFrom('pub_endorser').select(['id', 'dn', 'metadata']).execute();
+      const pubPlan = planCanonicalKeys(endorsers.map((e) => ({ id: Number(e.id), key: String(e.dn) })));
+      const meta = new Map(
+        endorsers.map((e) => [Number(e.id), JSON.parse(String(e.metadata)) as Record<string, string>]),
+      );
+      for (const m of pubPlan.merges) {
+        warn(`endorser '${m.from}' is the same DN as '${m.to}'; merged into the older row`);
+        const bound = await db
+          .selectFrom('pub_imagelist_endorser')
+          .select('imagelist_id')
+          .where('member_id', '=', m.into)
+          .execute();
+        const have = new Set(bound.map((b) => Number(b.imagelist_id)));
+        const moving = await db
+          .selectFrom('pub_imagelist_endorser')
+          .select('imagelist_id')
+          .where('member_id', '=', m.id)
+          .orderBy('id')
+          .execute();
+        for (const b of moving) {
+          if (have.has(Number(b.imagelist_id))) continue;
+          await db
+            .insertInto('pub_imagelist_endorser')
+            .values({ imagelist_id: b.imagelist_id, member_id: m.into })
+            .execute();
+        }
+        meta.set(m.into, { ...meta.get(m.id), ...meta.get(m.into) });
+        await db.deleteFrom('pub_endorser').where('id', '=', m.id).execute();
+        meta.delete(m.id);
+      }
+      const dns = new Map(pubPlan.updates.map((u) => [u.id, u.to]));
+      for (const e of endorsers) {
+        const id = Number(e.id);
+        if (!meta.has(id)) continue;
+        const metadata = canonicalDnMetadata(meta.get(id)!);
+        const encoded = encodeMetadata(metadata);
+        const dn = dns.get(id) ?? String(e.dn);
+        if (dn !== e.dn || encoded !== e.metadata)
+          await db.updateTable('pub_endorser').set({ dn, metadata: encoded }).where('id', '=', id).execute();
+      }
+    },
+  };
+}
+
+/** 0.4: locks as leases with a heartbeat (store_lock of 0.1 is left, unused). */
+function leases(): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('store_lease')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('owner', 'text', (c) => c.notNull())
+        .addColumn('host', 'text', (c) => c.notNull())
+        .addColumn('pid', 'integer', (c) => c.notNull())
+        .addColumn('acquired', 'text', (c) => c.notNull())
+        .addColumn('heartbeat', 'text', (c) => c.notNull())
+        .addColumn('expires', 'text', (c) => c.notNull())
+        .execute();
+    },
+  };
+}
+
+export const MIGRATION_NAMES = [
+  '0001_initial',
+  '0002_failed_events_and_checksums',
+  '0003_canonical_dns',
+  '0004_leases',
+] as const;
 
 /** The store's migrations; `upTo` limits them (used to build a store "made by an older version"). */
-export function storeMigrations(dialect: DialectName, upTo?: string): MigrationProvider {
+export function storeMigrations(
+  dialect: MigrationDialect,
+  options: { upTo?: string; log?: Logger } = {},
+): MigrationProvider {
   const all: Record<string, Migration> = {
     '0001_initial': initial(dialect),
     '0002_failed_events_and_checksums': failedEventsAndChecksums(dialect),
+    '0003_canonical_dns': canonicalDns(options.log),
+    '0004_leases': leases(),
   };
+  const { upTo } = options;
   return {
     async getMigrations() {
       if (upTo === undefined) return all;

@@ -1,16 +1,20 @@
 // The PostgreSQL dialect of the store: node-postgres under kysely's PostgresDialect, loaded lazily so that
 // SQLite-only sites need not install `pg`.
-import { PostgresDialect } from 'kysely';
+import { PostgresDialect, type RawBuilder, sql } from 'kysely';
+import type { BulkColumn, DialectDdl, DialectSql, SqlValueType, StoreDialect, TableInfo } from './dialect.js';
 import { StoreError } from './errors.js';
-import { redactUrl } from './url.js';
+import { createLeaseLocker } from './lease.js';
+import { databaseIdentity, redactUrl } from './url.js';
 
 export interface PostgresStoreDialectOptions {
   /** `postgresql://user:password@host:port/database` */
   connectionString: string;
-  /** Pool size (default 4; `withLock` holds one connection while its callback runs). */
+  /** Pool size (default 4). */
   poolSize?: number;
   /** Connection timeout in milliseconds (default 10 000). */
   connectTimeoutMs?: number;
+  /** Shown in errors instead of the connection string (whose password is removed anyway). */
+  url?: string;
 }
 
 type PgModule = typeof import('pg');
@@ -29,14 +33,49 @@ async function loadPg(): Promise<PgModule> {
   }
 }
 
-/** Connects once (for a clear error now rather than on first query) and returns a kysely dialect. */
-export async function createPostgresDialect(options: PostgresStoreDialectOptions): Promise<PostgresDialect> {
+/** PostgreSQL's spelling of the dialect-specific SQL. */
+export const postgresSql: DialectSql = {
+  valuesList<T extends string | number>(values: readonly T[], type: SqlValueType): RawBuilder<T> {
+    return sql<T>`(select unnest(${sql.val(values)}::${sql.raw(type)}[]))`;
+  },
+  rowsSource(columns: readonly BulkColumn[], rows: readonly unknown[][]): RawBuilder<unknown> {
+    const arrays = columns.map(
+      (c, i) => sql`${sql.val(rows.map((r) => r[i] ?? null))}::${sql.raw(c.type)}[]`,
+    );
+    const names = columns.map((_, i) => sql.raw(`c${i}`));
+    return sql`select ${sql.join(names)} from unnest(${sql.join(arrays)}) with ordinality as u(${sql.join(names)}, ord) order by ord`;
+  },
+  isoNow(offsetMs = 0): RawBuilder<string> {
+    return sql<string>`to_char((clock_timestamp() + ${offsetMs}::float8 * interval '1 millisecond') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+  },
+  forUpdate: true,
+};
+
+const postgresDdl: DialectDdl = {
+  blob: 'bytea',
+  bigint: 'bigint',
+  idType: 'serial',
+  id: (c) => c.primaryKey(),
+  inlineForwardReferences: false,
+};
+
+function pgCode(err: unknown): unknown {
+  return (err as { code?: unknown } | null)?.code;
+}
+
+/** Connects once (for a clear error now rather than on first query) and returns the store dialect. */
+export async function createPostgresDialect(options: PostgresStoreDialectOptions): Promise<StoreDialect> {
   const pg = await loadPg();
-  const shown = redactUrl(options.connectionString);
-  // int8 (counts, image sizes) as numbers; this pool only, no global parser change.
+  const shown = options.url ?? redactUrl(options.connectionString);
+  // int8 (counts, image sizes) as numbers; timestamps as their text (the originals' SQLAlchemy columns hold naive
+  // UTC, which pg would read as local time). This pool only, no global parser change.
   const types = {
     getTypeParser: (oid: number, format?: string) =>
-      oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, (format ?? 'text') as 'text'),
+      oid === 20
+        ? (v: string) => Number(v)
+        : oid === 1114 || oid === 1184
+          ? (v: string) => v
+          : pg.types.getTypeParser(oid, (format ?? 'text') as 'text'),
   };
   const pool = new pg.Pool({
     connectionString: options.connectionString,
@@ -59,5 +98,35 @@ export async function createPostgresDialect(options: PostgresStoreDialectOptions
       { cause },
     );
   }
-  return new PostgresDialect({ pool });
+  const dialect: StoreDialect = {
+    name: 'postgres',
+    url: shown,
+    identity: databaseIdentity({
+      dialect: 'postgres',
+      connectionString: options.connectionString,
+      url: shown,
+    }),
+    kysely: new PostgresDialect({ pool }),
+    sql: postgresSql,
+    ddl: postgresDdl,
+    isUniqueViolation: (err) => pgCode(err) === '23505',
+    isForeignKeyViolation: (err) => pgCode(err) === '23503',
+    async listTables(q): Promise<TableInfo[]> {
+      const r = await sql<{
+        t: string;
+        c: string;
+      }>`select table_name as t, column_name as c from information_schema.columns where table_schema = current_schema() order by table_name, ordinal_position`.execute(
+        q,
+      );
+      const out = new Map<string, TableInfo>();
+      for (const row of r.rows) {
+        const t = out.get(row.t) ?? { name: row.t, columns: [] };
+        t.columns.push(row.c);
+        out.set(row.t, t);
+      }
+      return [...out.values()];
+    },
+    createLocker: (k, lockerOptions) => createLeaseLocker(k, dialect, lockerOptions),
+  };
+  return dialect;
 }

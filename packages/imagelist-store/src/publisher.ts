@@ -1,5 +1,6 @@
-// The publisher (vmcaster) repository: endorsers, image lists and images with free key/value metadata.
-import type { Kysely, Transaction } from 'kysely';
+// The publisher (vmcaster) repository: endorsers (keyed by their canonical DN), image lists and images with free
+// key/value metadata. The list-format functions (importImageList, exportImageList, parseImport, importWins) move
+// to the publisher package later; until then they live here.
 import type {
   ImportResult,
   Metadata,
@@ -8,16 +9,16 @@ import type {
   PublisherImageList,
   PublisherRepository,
 } from './api.js';
-import { batches, bulkInsert, valuesList } from './bulk.js';
-import { conflict, invalid, isUniqueViolation, notFound, StoreError } from './errors.js';
-import type { AnyKysely, AnyTransaction, Database } from './schema.js';
-import type { StoreContext } from './store.js';
-import { fromDb } from './util.js';
+import { batches, bulkInsert } from './bulk.js';
+import type { Db, RepoContext } from './context.js';
+import { canonicalDn, canonicalDnMetadata } from './dn.js';
+import { conflict, invalid, notFound, StoreError } from './errors.js';
+import { guard } from './guard.js';
+import type { AnyKysely, AnyTransaction } from './schema.js';
+import { encodeMetadata, fromDb } from './util.js';
 import { compareVersions } from './versions.js';
-
-type Db = Kysely<Database> | Transaction<Database>;
-type OwnerTable = 'pub_endorser' | 'pub_imagelist' | 'pub_image';
-type BindingTable = 'pub_imagelist_endorser' | 'pub_imagelist_image';
+export type OwnerTable = 'pub_endorser' | 'pub_imagelist' | 'pub_image';
+export type BindingTable = 'pub_imagelist_endorser' | 'pub_imagelist_image';
 
 const LIST_RESERVED = new Set(['dc:identifier', 'hv:endorser', 'hv:images']);
 const IMAGE_RESERVED = new Set(['dc:identifier']);
@@ -33,13 +34,6 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Metadata as stored: keys sorted, so equal metadata is equal text. */
-export function encodeMetadata(metadata: Metadata): string {
-  const sorted: Metadata = {};
-  for (const k of Object.keys(metadata).sort()) sorted[k] = metadata[k];
-  return JSON.stringify(sorted);
-}
-
 function decode(json: string | null | undefined): Metadata {
   if (!json) return {};
   const v = JSON.parse(json) as unknown;
@@ -48,6 +42,35 @@ function decode(json: string | null | undefined): Metadata {
 
 function keyColumn(table: OwnerTable): 'dn' | 'identifier' {
   return table === 'pub_endorser' ? 'dn' : 'identifier';
+}
+
+/** Endorsers are keyed by their canonical DN, however the caller spells it. */
+function ownerKey(table: OwnerTable, key: string): string {
+  return table === 'pub_endorser' && typeof key === 'string' ? canonicalDn(key) : key;
+}
+
+/** Metadata as written: an endorser's DN-valued keys (`hv:ca`) in canonical form. */
+function storedMetadata(table: OwnerTable, metadata: Metadata): Metadata {
+  return table === 'pub_endorser' ? canonicalDnMetadata(metadata) : metadata;
+}
+
+export interface PublisherInternals {
+  /** An endorser, list or image as another database had it (metadata and `updated` kept); returns its row id. */
+  insertOwner(
+    table: OwnerTable,
+    key: string,
+    metadata: Metadata,
+    updated?: Date | null,
+  ): Promise<{ id: number; created: boolean }>;
+  /** Bindings of rows, in order, without touching the lists' `updated`. */
+  insertBindings(
+    table: BindingTable,
+    pairs: readonly { imagelist_id: number; member_id: number }[],
+  ): Promise<void>;
+  /** Removes every endorser, list and image (and their bindings). */
+  clearAll(): Promise<void>;
+  /** Whether any endorser, list or image exists. */
+  hasData(): Promise<boolean>;
 }
 
 function checkMetadata(metadata: Metadata, reserved: Set<string>, entity: string, id: string): void {
@@ -77,15 +100,18 @@ function exportImage(identifier: string, metadata: Metadata): Record<string, unk
   return img;
 }
 
-export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContext): PublisherRepository {
-  const tx = <T>(fn: (trx: Transaction<Database>) => Promise<T>) => db.transaction().execute(fn);
+function createPublisher(ctx: RepoContext): PublisherRepository & PublisherInternals {
+  const db = ctx.q;
+  const tx = <T>(fn: (trx: Db) => Promise<T>) => ctx.tx((t) => fn(t.q));
 
   async function row(q: Db, table: OwnerTable, key: string) {
     return (q as AnyKysely)
       .selectFrom(table)
       .selectAll()
-      .where(keyColumn(table), '=', key)
-      .executeTakeFirst() as Promise<{ id: number; metadata: string; updated?: string | null } | undefined>;
+      .where(keyColumn(table), '=', ownerKey(table, key))
+      .executeTakeFirst() as Promise<
+      { id: number; metadata: string; updated?: string | null; dn?: string } | undefined
+    >;
   }
 
   async function requireRow(q: Db, table: OwnerTable, key: string, entity: string) {
@@ -95,7 +121,7 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
   }
 
   async function writeMetadata(q: Db, table: OwnerTable, id: number, metadata: Metadata): Promise<void> {
-    const set: Record<string, unknown> = { metadata: encodeMetadata(metadata) };
+    const set: Record<string, unknown> = { metadata: encodeMetadata(storedMetadata(table, metadata)) };
     if (table === 'pub_imagelist') set.updated = ctx.now().toISOString();
     await (q as AnyKysely).updateTable(table).set(set).where('id', '=', id).execute();
   }
@@ -126,24 +152,31 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
     metadata: Metadata,
     reserved: Set<string>,
   ) {
-    if (typeof key !== 'string' || key === '')
+    if (typeof key !== 'string' || key.trim() === '')
       throw invalid(`${entity} needs a non-empty identifier`, entity, key);
     checkMetadata(metadata, reserved, entity, key);
+    const stored = ownerKey(table, key);
     await tx(async (trx) => {
-      if (await row(trx, table, key)) throw conflict(entity, key);
-      const values: Record<string, unknown> = { [keyColumn(table)]: key, metadata: encodeMetadata(metadata) };
+      if (await row(trx, table, stored)) throw conflict(entity, stored);
+      const values: Record<string, unknown> = {
+        [keyColumn(table)]: stored,
+        metadata: encodeMetadata(storedMetadata(table, metadata)),
+      };
       if (table === 'pub_imagelist') values.updated = ctx.now().toISOString();
       try {
         await (trx as AnyTransaction).insertInto(table).values(values).execute();
       } catch (err) {
-        if (isUniqueViolation(err)) throw conflict(entity, key);
+        if (ctx.dialect.isUniqueViolation(err)) throw conflict(entity, stored);
         throw err;
       }
     });
   }
 
   async function remove(table: OwnerTable, entity: string, key: string) {
-    const r = await (db as AnyKysely).deleteFrom(table).where(keyColumn(table), '=', key).executeTakeFirst();
+    const r = await (db as AnyKysely)
+      .deleteFrom(table)
+      .where(keyColumn(table), '=', ownerKey(table, key))
+      .executeTakeFirst();
     if (Number(r.numDeletedRows) === 0) throw notFound(entity, key);
   }
 
@@ -224,7 +257,7 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
 
   async function importImageList(document: unknown): Promise<ImportResult> {
     const parsed = parseImport(document);
-    const d = ctx.dialect;
+    const d = ctx.dialect.sql;
     return tx(async (trx) => {
       const now = ctx.now().toISOString();
       const existingList = await row(trx, 'pub_imagelist', parsed.identifier);
@@ -255,7 +288,7 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
         const rows = await trx
           .selectFrom('pub_image')
           .select(['id', 'identifier', 'metadata'])
-          .where('identifier', 'in', valuesList(d, part, 'text'))
+          .where('identifier', 'in', d.valuesList(part, 'text'))
           .execute();
         for (const r of rows)
           known.set(r.identifier, { id: Number(r.id), version: decode(r.metadata)['hv:version'] });
@@ -311,7 +344,7 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
           await trx
             .deleteFrom('pub_imagelist_image')
             .where('imagelist_id', '=', listId)
-            .where('member_id', 'in', valuesList(d, part, 'int4'))
+            .where('member_id', 'in', d.valuesList(part, 'int4'))
             .execute();
         }
       }
@@ -323,7 +356,7 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
         if (!old) {
           const r = await trx
             .insertInto('pub_endorser')
-            .values({ dn: e.dn, metadata: encodeMetadata(e.metadata) })
+            .values({ dn: e.dn, metadata: encodeMetadata(canonicalDnMetadata(e.metadata)) })
             .returning('id')
             .executeTakeFirstOrThrow();
           eid = Number(r.id);
@@ -375,7 +408,7 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
     });
   }
 
-  return {
+  const publisher: PublisherRepository = {
     async listEndorsers() {
       return (await db.selectFrom('pub_endorser').select('dn').orderBy('dn').execute()).map((r) => r.dn);
     },
@@ -383,7 +416,7 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
       const r = await row(db, 'pub_endorser', dn);
       if (!r) return undefined;
       return {
-        dn,
+        dn: String(r.dn),
         metadata: decode(r.metadata),
         imageLists: await listsOf(db, 'pub_imagelist_endorser', Number(r.id)),
       };
@@ -464,6 +497,63 @@ export function createPublisherRepository(db: Kysely<Database>, ctx: StoreContex
     importImageList,
     exportImageList,
   };
+
+  const internals: PublisherInternals = {
+    async insertOwner(table, key, metadata, updated) {
+      const stored = ownerKey(table, key);
+      const entity = { pub_endorser: 'endorser', pub_imagelist: 'image list', pub_image: 'image' }[table];
+      if (await row(db, table, stored)) throw conflict(entity, stored, 'already exists in the target store');
+      const values: Record<string, unknown> = {
+        [keyColumn(table)]: stored,
+        metadata: encodeMetadata(storedMetadata(table, metadata)),
+      };
+      if (table === 'pub_imagelist') values.updated = updated ? updated.toISOString() : null;
+      const r = await (db as AnyKysely)
+        .insertInto(table)
+        .values(values)
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      return { id: Number(r.id), created: true };
+    },
+    async insertBindings(table, pairs) {
+      await bulkInsert(
+        db,
+        ctx.dialect.sql,
+        table,
+        [
+          { name: 'imagelist_id', type: 'int4' },
+          { name: 'member_id', type: 'int4' },
+        ],
+        pairs.map((p) => [p.imagelist_id, p.member_id]),
+      );
+    },
+    async clearAll() {
+      for (const table of ['pub_imagelist', 'pub_image', 'pub_endorser'] as const)
+        await db.deleteFrom(table).execute();
+    },
+    async hasData() {
+      for (const table of ['pub_endorser', 'pub_imagelist', 'pub_image'] as const) {
+        if (await db.selectFrom(table).select('id').limit(1).executeTakeFirst()) return true;
+      }
+      return false;
+    },
+  };
+  return { ...publisher, ...internals };
+}
+
+export function createPublisherRepository(ctx: RepoContext): PublisherRepository {
+  const {
+    insertOwner: _i,
+    insertBindings: _b,
+    clearAll: _c,
+    hasData: _h,
+    ...publisher
+  } = createPublisher(ctx);
+  return guard('publisher', publisher, ctx.dialect.url);
+}
+
+export function createPublisherInternals(ctx: RepoContext): PublisherInternals & PublisherRepository {
+  return createPublisher(ctx);
 }
 
 interface ParsedImport {
@@ -508,9 +598,10 @@ function parseImport(document: unknown): ParsedImport {
     const x509 = isObject(entry) ? entry['hv:x509'] : undefined;
     if (!isObject(x509))
       throw invalid(`'hv:endorser' entry ${i} has no 'hv:x509' object`, 'image list', identifier);
-    const dn = x509['hv:dn'];
-    if (typeof dn !== 'string' || dn === '')
+    const raw = x509['hv:dn'];
+    if (typeof raw !== 'string' || raw.trim() === '')
       throw invalid(`'hv:endorser' entry ${i} has no 'hv:dn' string`, 'endorser');
+    const dn = canonicalDn(raw);
     const meta: Metadata = {};
     for (const [k, v] of Object.entries(x509)) if (k !== 'hv:dn') meta[k] = text(v);
     if (!endorsers.some((e) => e.dn === dn)) endorsers.push({ dn, metadata: meta });

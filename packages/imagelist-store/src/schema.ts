@@ -7,12 +7,16 @@ export interface StoreMetaTable {
   value: string;
 }
 
-export interface StoreLockTable {
+/** Leases behind `withLock` (0004): times are the database's clock as UTC ISO text. */
+export interface StoreLeaseTable {
   name: string;
+  /** A random token of the holding `acquire` call. */
   owner: string;
   host: string;
   pid: number;
   acquired: string;
+  heartbeat: string;
+  expires: string;
 }
 
 /** `metadata` is a JSON object of strings. */
@@ -121,7 +125,7 @@ export interface SubFailedEventTable {
 
 export interface Database {
   store_meta: StoreMetaTable;
-  store_lock: StoreLockTable;
+  store_lease: StoreLeaseTable;
   pub_endorser: PubEndorserTable;
   pub_imagelist: PubImagelistTable;
   pub_image: PubImageTable;

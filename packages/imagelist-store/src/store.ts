@@ -1,15 +1,23 @@
-import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
-import { type Dialect, Kysely, Migrator, sql } from 'kysely';
-import type { OpenStoreOptions, Store } from './api.js';
+// Opening a store: the dialect (injected, or built from a URL), the read-only look for original vmcatcher and
+// vmcaster tables, migrations, the locker, the repositories.
+import type { Logger } from '@hepix/common';
+import { Kysely, Migrator, type Transaction } from 'kysely';
+import type { CreateStoreOptions, OpenStoreOptions, Store, StoreRepositories } from './api.js';
+import { type RepoContext, rootContext, transactionContext } from './context.js';
+import type { DialectName, StoreDialect } from './dialect.js';
 import { StoreError } from './errors.js';
-import { migrateExtension, type StoreExtension } from './extension.js';
-import { type DialectName, MIGRATION_LOCK_TABLE, MIGRATION_TABLE, storeMigrations } from './migrations.js';
-import { createPublisherRepository } from './publisher.js';
+import { migrateExtension, type StoreExtension, type StoreExtensionContext } from './extension.js';
+import { type Locker, resolveLeaseTimings } from './lease.js';
+import { inspectLegacy, migrateLegacyInPlace } from './legacy/in-place.js';
+import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, storeMigrations } from './migrations.js';
+import { createPublisherInternals, createPublisherRepository, type PublisherInternals } from './publisher.js';
 import type { AnyKysely, Database } from './schema.js';
-import { createSubscriberRepository } from './subscriber.js';
+import {
+  createSubscriberInternals,
+  createSubscriberRepository,
+  type SubscriberInternals,
+} from './subscriber/index.js';
 import { parseStoreUrl } from './url.js';
-import { delay } from './util.js';
 
 /** Internal options, for tests: stop migrations at a given name (a store "made by an older version"). */
 export interface InternalOpenOptions extends OpenStoreOptions {
@@ -19,43 +27,54 @@ export interface InternalOpenOptions extends OpenStoreOptions {
   cwd?: string;
 }
 
-export interface StoreContext {
-  dialect: DialectName;
-  now: () => Date;
+/** What the legacy importers use of a store: its internals, one transaction at a time. */
+export interface StoreInternals {
+  readonly dialect: StoreDialect;
+  readonly log?: Logger;
+  readonly now: () => Date;
+  /** One transaction with the internal repositories and its context (the importers read the same database). */
+  run<T>(
+    fn: (t: {
+      ctx: RepoContext;
+      subscriber: SubscriberInternals;
+      publisher: PublisherInternals;
+    }) => Promise<T>,
+  ): Promise<T>;
+  withLock<T>(name: string, fn: () => Promise<T>): Promise<T>;
 }
 
-/** A namespace for the store's PostgreSQL advisory locks ('HEPX'), so they do not collide with other tools. */
-const PG_LOCK_NAMESPACE = 0x48455058 & 0x7fffffff;
+const INTERNALS = new WeakMap<Store, StoreInternals>();
 
-async function createDialect(
-  url: string,
-  options: InternalOpenOptions,
-): Promise<{ name: DialectName; dialect: Dialect; shown: string }> {
+export function storeInternals(store: Store): StoreInternals {
+  const i = INTERNALS.get(store);
+  if (!i) throw new StoreError('ERR_STORE_INVALID', 'not a store made by openStore or createStore');
+  return i;
+}
+
+async function dialectFor(url: string, options: InternalOpenOptions): Promise<StoreDialect> {
   const parsed = parseStoreUrl(url, options.cwd);
   if (parsed.dialect === 'sqlite') {
     const { createSqliteDialect } = await import('./sqlite.js');
-    const dialect = await createSqliteDialect({
+    return createSqliteDialect({
       path: parsed.path,
       busyTimeoutMs: options.busyTimeoutMs,
       mustExist: options.mustExist,
       url: parsed.url,
     });
-    return { name: 'sqlite', dialect, shown: parsed.url };
   }
   const { createPostgresDialect } = await import('./postgres.js');
-  const dialect = await createPostgresDialect({ connectionString: parsed.connectionString });
-  return { name: 'postgres', dialect, shown: parsed.url };
+  return createPostgresDialect({ connectionString: parsed.connectionString, url: parsed.url });
 }
 
 /** Applies every pending migration; safe when several processes open the same store at once. */
 export async function migrateStore(
   db: AnyKysely,
-  dialect: DialectName,
-  options: { upTo?: string; log?: OpenStoreOptions['log']; url?: string } = {},
+  dialect: StoreDialect,
+  options: { upTo?: string; log?: Logger; url?: string } = {},
 ): Promise<void> {
   const migrator = new Migrator({
     db,
-    provider: storeMigrations(dialect, options.upTo),
+    provider: storeMigrations(dialect, { upTo: options.upTo, log: options.log }),
     migrationTableName: MIGRATION_TABLE,
     migrationLockTableName: MIGRATION_LOCK_TABLE,
   });
@@ -71,7 +90,9 @@ export async function migrateStore(
     );
   }
   for (const r of outcome.results ?? []) {
-    options.log?.(r.status === 'Success' ? 'info' : 'warn', `migration ${r.migrationName}: ${r.status}`);
+    options.log?.(r.status === 'Success' ? 'info' : 'warn', `migration ${r.migrationName}: ${r.status}`, {
+      name: 'db',
+    });
   }
   if (outcome.error) {
     const cause = outcome.error as Error;
@@ -87,13 +108,153 @@ export async function migrateStore(
   }
 }
 
-function pidAlive(pid: number): boolean {
+/**
+ * A store on an injected dialect (`createSqliteDialect`, `createPostgresDialect`, or one of your own). Migrates
+ * the schema, and an original vmcatcher/vmcaster database found in the same place (see `legacyMigration`).
+ */
+export async function createStore(options: CreateStoreOptions): Promise<Store> {
+  const opts = options as CreateStoreOptions & Pick<InternalOpenOptions, 'migrateUpTo'>;
+  const { dialect, log } = opts;
+  resolveLeaseTimings(opts.lease);
+  const now = opts.now ?? (() => new Date());
+  const base = { dialect, now, log };
+  const shown = dialect.url;
+  const db = new Kysely<Database>({ dialect: dialect.kysely });
+  let locker: Locker | undefined;
   try {
-    process.kill(pid, 0);
-    return true;
+    // Read-only first: an original database must be copied aside before anything writes to it.
+    const legacy = opts.legacyMigration === 'off' ? undefined : await inspectLegacy(db, dialect, now);
+    if (legacy?.plan.action === 'refuse') {
+      throw new StoreError('ERR_STORE_LEGACY', legacy.plan.message, { url: shown });
+    }
+    if (legacy?.plan.action === 'none' && legacy.plan.note) log?.('warn', legacy.plan.note, { name: 'db' });
+    const backup = legacy?.plan.action === 'migrate' ? await dialect.preserve?.(legacy.suffix) : undefined;
+    await dialect.prepare?.();
+    await migrateStore(db, dialect, { upTo: opts.migrateUpTo, log, url: shown });
+    for (const ext of opts.extensions ?? [])
+      await migrateExtension(db, dialect.name, ext, { log, url: shown });
+    locker = dialect.createLocker(db, {
+      ...opts.lease,
+      waitMs: opts.busyTimeoutMs ?? 30_000,
+      log,
+      url: shown,
+    });
+    const store = buildStore(db, base, locker, opts.extensions ?? []);
+    if (legacy?.plan.action === 'migrate') {
+      const done = await migrateLegacyInPlace(storeInternals(store), legacy.plan.tools, backup);
+      if (done) Object.defineProperty(store, 'legacyMigration', { value: done, enumerable: true });
+    }
+    return store;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    await locker?.close().catch(() => {});
+    await db.destroy().catch(() => {});
+    throw err;
   }
+}
+
+function extensionContext(
+  q: Kysely<Database> | Transaction<Database>,
+  name: DialectName,
+  now: () => Date,
+): StoreExtensionContext {
+  return {
+    db: q as AnyKysely,
+    dialect: name,
+    now,
+    transaction: (fn) =>
+      q.isTransaction
+        ? fn(q as Transaction<Database> as never)
+        : (q as Kysely<Database>).transaction().execute(fn),
+  };
+}
+
+function buildStore(
+  db: Kysely<Database>,
+  base: { dialect: StoreDialect; now: () => Date; log?: Logger },
+  locker: Locker,
+  exts: readonly StoreExtension<unknown>[],
+): Store {
+  const { dialect } = base;
+  const root = rootContext(db, base);
+  const extensions = new Map<StoreExtension<unknown>, unknown>();
+  for (const ext of exts) extensions.set(ext, ext.repository(extensionContext(db, dialect.name, base.now)));
+  let closed = false;
+
+  const requireExtension = (ext: StoreExtension<unknown>) => {
+    if (!extensions.has(ext)) {
+      throw new StoreError('ERR_STORE_INVALID', `the store was not opened with the '${ext.name}' extension`, {
+        key: ext.name,
+      });
+    }
+  };
+
+  const withLock = async <T>(
+    name: string,
+    fn: (signal: AbortSignal) => Promise<T>,
+    options?: { waitMs?: number },
+  ): Promise<T> => {
+    const lease = await locker.acquire(name, options);
+    try {
+      return await fn(lease.signal);
+    } finally {
+      await lease.release();
+    }
+  };
+
+  const store: Store = {
+    dialect: dialect.name,
+    url: dialect.url,
+    publisher: createPublisherRepository(root),
+    subscriber: createSubscriberRepository(root),
+    transaction<T>(fn: (repositories: StoreRepositories) => Promise<T>): Promise<T> {
+      return db.transaction().execute((trx) => {
+        const ctx = transactionContext(trx, base);
+        const bound = new Map<StoreExtension<unknown>, unknown>();
+        return fn({
+          publisher: createPublisherRepository(ctx),
+          subscriber: createSubscriberRepository(ctx),
+          extension<R>(ext: StoreExtension<R>): R {
+            requireExtension(ext as StoreExtension<unknown>);
+            if (!bound.has(ext as StoreExtension<unknown>))
+              bound.set(
+                ext as StoreExtension<unknown>,
+                ext.repository(extensionContext(trx, dialect.name, base.now)),
+              );
+            return bound.get(ext as StoreExtension<unknown>) as R;
+          },
+        });
+      });
+    },
+    withLock,
+    lockHolder: (name) => locker.holder(name),
+    extension<R>(ext: StoreExtension<R>): R {
+      requireExtension(ext as StoreExtension<unknown>);
+      return extensions.get(ext as StoreExtension<unknown>) as R;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await locker.close();
+      await db.destroy();
+    },
+  };
+  INTERNALS.set(store, {
+    dialect,
+    log: base.log,
+    now: base.now,
+    run: (fn) =>
+      db.transaction().execute((trx) => {
+        const ctx = transactionContext(trx, base);
+        return fn({
+          ctx,
+          subscriber: createSubscriberInternals(ctx),
+          publisher: createPublisherInternals(ctx),
+        });
+      }),
+    // A migration of a large original database may take a while: wait for it rather than fail.
+    withLock: (name, fn) => withLock(name, () => fn(), { waitMs: 600_000 }),
+  });
+  return store;
 }
 
 /**
@@ -101,154 +262,10 @@ function pidAlive(pid: number): boolean {
  * `sqlite:////absolute.db`, `sqlite://` (memory), `postgresql://…` or `postgres://…`.
  */
 export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<Store> {
-  const opts = options as InternalOpenOptions;
-  const now = opts.now ?? (() => new Date());
-  const busyTimeoutMs = opts.busyTimeoutMs ?? 30_000;
-  const { name, dialect, shown } = await createDialect(url, opts);
-  const db = new Kysely<Database>({ dialect });
-  try {
-    await migrateStore(db, name, { upTo: opts.migrateUpTo, log: opts.log, url: shown });
-    for (const ext of opts.extensions ?? [])
-      await migrateExtension(db, name, ext, { log: opts.log, url: shown });
-  } catch (err) {
-    await db.destroy().catch(() => {});
-    throw err;
-  }
-  const ctx: StoreContext = { dialect: name, now };
-  const heldSqliteLocks = new Map<string, string>();
-  let closed = false;
-
-  async function withSqliteLock<T>(lock: string, fn: () => Promise<T>, waitMs: number): Promise<T> {
-    const owner = randomUUID();
-    const host = hostname();
-    const deadline = Date.now() + waitMs;
-    for (let attempt = 0; ; attempt++) {
-      const got = await db.transaction().execute(async (trx) => {
-        const row = await trx
-          .selectFrom('store_lock')
-          .selectAll()
-          .where('name', '=', lock)
-          .executeTakeFirst();
-        if (row) {
-          // A holder on this host whose process is gone crashed while holding the lock: take it over.
-          const stale = row.host === host && row.pid !== process.pid && !pidAlive(Number(row.pid));
-          if (!stale) return false;
-          opts.log?.('warn', `lock '${lock}' was held by dead process ${row.pid}; taking it over`);
-          await trx
-            .deleteFrom('store_lock')
-            .where('name', '=', lock)
-            .where('owner', '=', row.owner)
-            .execute();
-        }
-        await trx
-          .insertInto('store_lock')
-          .values({ name: lock, owner, host, pid: process.pid, acquired: now().toISOString() })
-          .execute();
-        return true;
-      });
-      if (got) break;
-      if (Date.now() >= deadline) {
-        throw new StoreError(
-          'ERR_STORE_LOCKED',
-          `lock '${lock}' is held by another process; gave up after ${waitMs} ms`,
-          {
-            lock,
-            url: shown,
-          },
-        );
-      }
-      await delay(Math.min(25 * 2 ** Math.min(attempt, 3), Math.max(1, deadline - Date.now())));
-    }
-    heldSqliteLocks.set(owner, lock);
-    try {
-      return await fn();
-    } finally {
-      heldSqliteLocks.delete(owner);
-      if (!closed)
-        await db.deleteFrom('store_lock').where('name', '=', lock).where('owner', '=', owner).execute();
-    }
-  }
-
-  async function withPostgresLock<T>(lock: string, fn: () => Promise<T>, waitMs: number): Promise<T> {
-    const deadline = Date.now() + waitMs;
-    // A session advisory lock lives on one connection: hold that connection for the whole callback. The
-    // server drops the lock by itself if this process dies.
-    return db.connection().execute(async (conn) => {
-      for (let attempt = 0; ; attempt++) {
-        const r = await sql<{
-          ok: boolean;
-        }>`select pg_try_advisory_lock(${PG_LOCK_NAMESPACE}::int4, hashtext(${lock})) as ok`.execute(conn);
-        if (r.rows[0]?.ok) break;
-        if (Date.now() >= deadline) {
-          throw new StoreError(
-            'ERR_STORE_LOCKED',
-            `lock '${lock}' is held by another process; gave up after ${waitMs} ms`,
-            {
-              lock,
-              url: shown,
-            },
-          );
-        }
-        await delay(Math.min(25 * 2 ** Math.min(attempt, 3), Math.max(1, deadline - Date.now())));
-      }
-      try {
-        return await fn();
-      } finally {
-        await sql`select pg_advisory_unlock(${PG_LOCK_NAMESPACE}::int4, hashtext(${lock}))`.execute(conn);
-      }
-    });
-  }
-
-  const extensions = new Map<StoreExtension<unknown>, unknown>();
-  for (const ext of opts.extensions ?? []) {
-    extensions.set(
-      ext,
-      ext.repository({
-        db,
-        dialect: name,
-        now,
-        transaction: (fn) => db.transaction().execute(fn),
-      }),
-    );
-  }
-
-  const store: Store = {
-    dialect: name,
-    url: shown,
-    publisher: createPublisherRepository(db, ctx),
-    subscriber: createSubscriberRepository(db, ctx),
-    db: db as unknown as Kysely<unknown>,
-    extension<R>(ext: StoreExtension<R>): R {
-      if (!extensions.has(ext as StoreExtension<unknown>)) {
-        throw new StoreError(
-          'ERR_STORE_INVALID',
-          `the store was not opened with the '${ext.name}' extension`,
-          { key: ext.name },
-        );
-      }
-      return extensions.get(ext as StoreExtension<unknown>) as R;
-    },
-    withLock<T>(lock: string, fn: () => Promise<T>, lockOptions?: { waitMs?: number }): Promise<T> {
-      if (typeof lock !== 'string' || lock === '') {
-        return Promise.reject(new StoreError('ERR_STORE_INVALID', 'a lock needs a non-empty name', { lock }));
-      }
-      const waitMs = lockOptions?.waitMs ?? busyTimeoutMs;
-      return name === 'sqlite' ? withSqliteLock(lock, fn, waitMs) : withPostgresLock(lock, fn, waitMs);
-    },
-    async close() {
-      if (closed) return;
-      if (heldSqliteLocks.size) {
-        await db
-          .deleteFrom('store_lock')
-          .where('owner', 'in', [...heldSqliteLocks.keys()])
-          .execute()
-          .catch(() => {});
-      }
-      closed = true;
-      await db.destroy();
-    },
-  };
-  return store;
+  // Bad options fail before anything is opened or created.
+  resolveLeaseTimings(options.lease);
+  const dialect = await dialectFor(url, options as InternalOpenOptions);
+  return createStore({ ...options, dialect });
 }
 
 /** Opens the store, runs `fn`, and always closes the store, whether `fn` succeeds or throws. */

@@ -63,3 +63,15 @@ export function parseStoreUrl(url: string, cwd: string = process.cwd()): ParsedS
     },
   );
 }
+
+/** Equal for two URLs of the same database: the SQLite file's absolute path, or PostgreSQL host, port and name. */
+export function databaseIdentity(parsed: ParsedStoreUrl): string {
+  if (parsed.dialect === 'sqlite')
+    return parsed.path === ':memory:' ? 'sqlite-memory' : `sqlite:${resolve(parsed.path)}`;
+  try {
+    const u = new URL(parsed.connectionString);
+    return `postgres:${u.hostname || 'localhost'}:${u.port || '5432'}/${decodeURIComponent(u.pathname.slice(1))}`;
+  } catch {
+    return `postgres:${redactUrl(parsed.connectionString)}`;
+  }
+}

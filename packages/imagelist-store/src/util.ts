@@ -25,10 +25,9 @@ export function toBytes(v: unknown): Uint8Array {
   throw new TypeError('not binary data');
 }
 
-export function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
+/** Publisher metadata as stored: a JSON object of strings with its keys sorted, so equal metadata is equal text. */
+export function encodeMetadata(metadata: Record<string, string>): string {
+  const sorted: Record<string, string> = {};
+  for (const k of Object.keys(metadata).sort()) sorted[k] = metadata[k];
+  return JSON.stringify(sorted);
 }
-
-export const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -6,11 +6,26 @@ import { fileURLToPath } from 'node:url';
 import { type Kysely, sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../src/index.js';
-import { createTestDatabase, dialects, fakeSha, freshStore } from './helpers.js';
+import { createTestDatabase, dialects, expectCode, fakeSha, freshStore, withRawDb } from './helpers.js';
 
-async function failOn(store: Store, table: string, column: string, value: string): Promise<void> {
-  const db = store.db as Kysely<unknown>;
-  if (store.dialect === 'sqlite') {
+async function failOn(
+  store: Store,
+  url: string,
+  table: string,
+  column: string,
+  value: string,
+): Promise<void> {
+  await withRawDb(url, (db) => injectFailure(db, store.dialect, table, column, value));
+}
+
+async function injectFailure(
+  db: Kysely<Record<string, Record<string, unknown>>>,
+  dialect: string,
+  table: string,
+  column: string,
+  value: string,
+): Promise<void> {
+  if (dialect === 'sqlite') {
     for (const op of ['insert', 'update']) {
       await sql
         .raw(
@@ -29,8 +44,11 @@ async function failOn(store: Store, table: string, column: string, value: string
 }
 
 /** Every row of every store table, for before/after comparisons. */
-async function snapshot(store: Store): Promise<Record<string, unknown[]>> {
-  const db = store.db as Kysely<Record<string, Record<string, unknown>>>;
+async function snapshot(url: string): Promise<Record<string, unknown[]>> {
+  return withRawDb(url, (db) => rows(db));
+}
+
+async function rows(db: Kysely<Record<string, Record<string, unknown>>>): Promise<Record<string, unknown[]>> {
   const tables = [
     'pub_endorser',
     'pub_imagelist',
@@ -75,30 +93,33 @@ function bigList(version: string, n: number, poison?: number) {
 
 describe.each(dialects())('injected failures on %s', (dialect) => {
   let store: Store;
+  let url: string;
   let dispose: () => Promise<void>;
   beforeEach(async () => {
-    ({ store, dispose } = await freshStore(dialect));
+    ({ store, url, dispose } = await freshStore(dialect));
   });
   afterEach(async () => dispose());
 
   it('a failure in the middle of a new import leaves no partial rows', async () => {
-    await failOn(store, 'pub_image', 'metadata', 'boom');
-    const before = await snapshot(store);
-    await expect(store.publisher.importImageList(bigList('1', 2500, 1700))).rejects.toThrow(
-      /injected failure/,
-    );
-    expect(await snapshot(store)).toEqual(before);
+    await failOn(store, url, 'pub_image', 'metadata', 'boom');
+    const before = await snapshot(url);
+    expect(
+      (await expectCode(store.publisher.importImageList(bigList('1', 2500, 1700)), 'ERR_STORE_INTERNAL'))
+        .message,
+    ).toMatch(/injected failure/);
+    expect(await snapshot(url)).toEqual(before);
     expect(await store.publisher.listImages()).toEqual([]);
   });
 
   it('a failure in the middle of an update leaves the previous version intact', async () => {
     await store.publisher.importImageList(bigList('1', 2000));
-    await failOn(store, 'pub_image', 'metadata', 'boom');
-    const before = await snapshot(store);
-    await expect(store.publisher.importImageList(bigList('2', 2100, 1999))).rejects.toThrow(
-      /injected failure/,
-    );
-    expect(await snapshot(store)).toEqual(before);
+    await failOn(store, url, 'pub_image', 'metadata', 'boom');
+    const before = await snapshot(url);
+    expect(
+      (await expectCode(store.publisher.importImageList(bigList('2', 2100, 1999)), 'ERR_STORE_INTERNAL'))
+        .message,
+    ).toMatch(/injected failure/);
+    expect(await snapshot(url)).toEqual(before);
     const out = (await store.publisher.exportImageList('big'))['hv:imagelist'] as Record<string, unknown>;
     expect(out['hv:version']).toBe('1');
     expect((out['hv:images'] as unknown[]).length).toBe(2000);
@@ -142,11 +163,11 @@ describe.each(dialects())('injected failures on %s', (dialect) => {
       });
     };
     await record('1', ['a', 'b']);
-    await failOn(store, 'sub_image_instance', 'identifier', 'boom');
-    const before = await snapshot(store);
+    await failOn(store, url, 'sub_image_instance', 'identifier', 'boom');
+    const before = await snapshot(url);
     const ids = [...Array.from({ length: 600 }, (_, i) => `new-${i}`), 'boom', 'a'];
-    await expect(record('2', ids)).rejects.toThrow(/injected failure/);
-    expect(await snapshot(store)).toEqual(before);
+    expect((await expectCode(record('2', ids), 'ERR_STORE_INTERNAL')).message).toMatch(/injected failure/);
+    expect(await snapshot(url)).toEqual(before);
     expect((await s.getLatestImageList('sub'))?.version).toBe('1');
     expect((await s.listImages()).map((i) => [i.identifier, i.state])).toEqual([
       ['a', 3],
@@ -155,20 +176,25 @@ describe.each(dialects())('injected failures on %s', (dialect) => {
   });
 
   it('a failure while creating a subscription leaves nothing behind', async () => {
-    await failOn(store, 'sub_image_definition', 'identifier', 'boom');
-    const before = await snapshot(store);
-    await expect(
-      store.subscriber.createSubscription({
-        identifier: 'sub',
-        description: '',
-        uri: 'https://u:p@example.org/l',
-        images: [
-          { identifier: 'ok', cache: true },
-          { identifier: 'boom', cache: false },
-        ],
-      }),
-    ).rejects.toThrow(/injected failure/);
-    expect(await snapshot(store)).toEqual(before);
+    await failOn(store, url, 'sub_image_definition', 'identifier', 'boom');
+    const before = await snapshot(url);
+    expect(
+      (
+        await expectCode(
+          store.subscriber.createSubscription({
+            identifier: 'sub',
+            description: '',
+            uri: 'https://u:p@example.org/l',
+            images: [
+              { identifier: 'ok', cache: true },
+              { identifier: 'boom', cache: false },
+            ],
+          }),
+          'ERR_STORE_INTERNAL',
+        )
+      ).message,
+    ).toMatch(/injected failure/);
+    expect(await snapshot(url)).toEqual(before);
   });
 });
 

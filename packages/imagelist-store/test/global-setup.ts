@@ -1,5 +1,5 @@
 // Starts PostgreSQL through scripts/start-postgres.sh when TEST_POSTGRES_URL is not set (never skips: if the
-// server cannot be started, the run fails), and builds dist/ for the tests that spawn child processes.
+// server cannot be started, the run fails), and builds dist/ (with the packages it depends on) for the tests that spawn child processes.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
@@ -20,7 +20,7 @@ export default function setup(project: TestProject): void {
   }
   project.provide('TEST_POSTGRES_URL', url ?? '');
   if (process.env.HEPIX_SKIP_BUILD !== '1') {
-    execFileSync('pnpm', ['--filter', '@hepix/imagelist-store', 'run', 'build'], {
+    execFileSync('pnpm', ['--filter', '@hepix/imagelist-store...', 'run', 'build'], {
       cwd: root,
       stdio: ['ignore', 'ignore', 'inherit'],
     });

@@ -5,9 +5,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Kysely } from 'kysely';
 import pg from 'pg';
 import { expect, inject } from 'vitest';
 import { type OpenStoreOptions, openStore, type Store, StoreError } from '../src/index.js';
+import { createPostgresDialect } from '../src/postgres.js';
+import { createSqliteDialect } from '../src/sqlite.js';
+import { parseStoreUrl } from '../src/url.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -54,6 +58,32 @@ export async function createTestDatabase(dialect: DialectName): Promise<TestData
       await c.end();
     },
   };
+}
+
+/**
+ * A kysely instance of its own on the database of `url`, for what tests look at or break behind the store's back
+ * (raw rows, injected triggers): the store has no such escape hatch.
+ */
+export async function rawDb(url: string): Promise<Kysely<Record<string, Record<string, unknown>>>> {
+  const parsed = parseStoreUrl(url);
+  const dialect =
+    parsed.dialect === 'sqlite'
+      ? await createSqliteDialect({ path: parsed.path })
+      : await createPostgresDialect({ connectionString: parsed.connectionString, poolSize: 2 });
+  return new Kysely({ dialect: dialect.kysely });
+}
+
+/** Runs `fn` on a raw kysely instance of the database of `url` and closes it. */
+export async function withRawDb<T>(
+  url: string,
+  fn: (db: Kysely<Record<string, Record<string, unknown>>>) => Promise<T>,
+): Promise<T> {
+  const db = await rawDb(url);
+  try {
+    return await fn(db);
+  } finally {
+    await db.destroy();
+  }
 }
 
 /** A fresh store of the given dialect; `dispose` closes it and removes its database. */

@@ -1,130 +1,32 @@
-// Databases made with the original DDL (reference §3.9 and §4.4, as SQLAlchemy emits it), filled with
-// representative rows including the originals' integrity problems, imported into a new store.
+// Databases made with the original DDL (legacy-fixtures.ts) imported into a new store.
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import Database from 'libsql';
-import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { importLegacyVmcasterDb, importLegacyVmcatcherDb, openStore, type Store } from '../src/index.js';
 import {
-  createTestDatabase,
-  type DialectName,
-  dialects,
-  expectCode,
-  freshStore,
-  tempDir,
-} from './helpers.js';
-
-const VMCATCHER_DDL = `
-CREATE TABLE endorser (id INTEGER NOT NULL, identifier VARCHAR(50) NOT NULL, PRIMARY KEY (id), UNIQUE (identifier));
-CREATE TABLE "endorserPrincible" (id INTEGER NOT NULL, hv_dn VARCHAR(50) NOT NULL, hv_ca VARCHAR(50) NOT NULL, endorser INTEGER,
-  PRIMARY KEY (id), UNIQUE (hv_dn));
-CREATE TABLE subscription (id INTEGER NOT NULL, identifier VARCHAR(50) NOT NULL, description VARCHAR(200), uri VARCHAR(200) NOT NULL,
-  authorised BOOLEAN NOT NULL, imagelist_latest INTEGER, updated DATETIME, "trustAnchor" INTEGER NOT NULL, "userName" VARCHAR(200),
-  password VARCHAR(200), "updateMode" INTEGER NOT NULL, PRIMARY KEY (id), UNIQUE (identifier), UNIQUE (uri));
-CREATE TABLE "subscriptionAuth" (id INTEGER NOT NULL, subscription INTEGER, endorser INTEGER, authorised BOOLEAN NOT NULL, PRIMARY KEY (id));
-CREATE TABLE "ImageDefinition" (id INTEGER NOT NULL, identifier VARCHAR(50) NOT NULL, latest INTEGER, cache INTEGER NOT NULL,
-  subscription INTEGER, PRIMARY KEY (id), UNIQUE (identifier));
-CREATE TABLE "imageListInstance" (id INTEGER NOT NULL, data BLOB NOT NULL, data_hash VARCHAR(128) NOT NULL, expired DATETIME,
-  sub_auth INTEGER, imported DATETIME NOT NULL, created DATETIME NOT NULL, expires DATETIME NOT NULL, version VARCHAR(50) NOT NULL,
-  PRIMARY KEY (id));
-CREATE TABLE "ImageInstance" (id INTEGER NOT NULL, description VARCHAR(50) NOT NULL, hypervisor VARCHAR(50) NOT NULL,
-  sha512 VARCHAR(128) NOT NULL, uri VARCHAR(128) NOT NULL, os VARCHAR(50) NOT NULL, osversion VARCHAR(50) NOT NULL,
-  arch VARCHAR(50) NOT NULL, version VARCHAR(50) NOT NULL, size INTEGER NOT NULL, title VARCHAR(100) NOT NULL, comments VARCHAR(100),
-  "fkIdentifier" INTEGER, fkimagelistinstance INTEGER, PRIMARY KEY (id));
-`;
-
-const VMCASTER_DDL = `
-CREATE TABLE endorser (id INTEGER NOT NULL, subject VARCHAR(100) NOT NULL, PRIMARY KEY (id), UNIQUE (subject));
-CREATE TABLE "endorserMetadata" (id INTEGER NOT NULL, "fkEndorser" INTEGER, key VARCHAR(200), value VARCHAR(200), PRIMARY KEY (id));
-CREATE TABLE imagelist (id INTEGER NOT NULL, identifier VARCHAR(50) NOT NULL, updated DATETIME, PRIMARY KEY (id), UNIQUE (identifier));
-CREATE TABLE "ImagelistMetadata" (id INTEGER NOT NULL, "fkImageList" INTEGER, key VARCHAR(200), value VARCHAR(200), PRIMARY KEY (id));
-CREATE TABLE "Image" (id INTEGER NOT NULL, identifier VARCHAR(50) NOT NULL, PRIMARY KEY (id), UNIQUE (identifier));
-CREATE TABLE "ImageMetadata" (id INTEGER NOT NULL, "fkImage" INTEGER, key VARCHAR(200), value VARCHAR(200), PRIMARY KEY (id));
-CREATE TABLE "Endorsement" (id INTEGER NOT NULL, "fkImageList" INTEGER, "fkEndorser" INTEGER, PRIMARY KEY (id));
-CREATE TABLE "ImageListImage" (id INTEGER NOT NULL, "fkImageList" INTEGER, "fkImage" INTEGER, PRIMARY KEY (id));
-`;
-
-interface Legacy {
-  url: string;
-  run(sql: string, params?: unknown[]): Promise<void>;
-  dispose(): Promise<void>;
-}
-
-/** An empty database of the dialect with the given DDL, and a way to insert rows with `?` placeholders. */
-async function legacyDatabase(dialect: DialectName, ddl: string): Promise<Legacy> {
-  const target = await createTestDatabase(dialect);
-  if (dialect === 'sqlite') {
-    const path = new URL(target.url.replace('sqlite:///', 'file:///')).pathname.replace(
-      'store.db',
-      'legacy.db',
-    );
-    const db = new Database(path);
-    db.exec(ddl);
-    return {
-      url: `sqlite:///${path}`,
-      run: async (sql, params = []) => void db.prepare(sql).run(...params),
-      dispose: async () => {
-        db.close();
-        await target.dispose();
-      },
-    };
-  }
-  const client = new pg.Client({ connectionString: target.url });
-  await client.connect();
-  await client.query(
-    ddl.replace(/\bBLOB\b/g, 'BYTEA').replace(/\bDATETIME\b/g, 'TIMESTAMP WITHOUT TIME ZONE'),
-  );
-  return {
-    url: target.url,
-    run: async (sql, params = []) => {
-      let n = 0;
-      await client.query(
-        sql.replace(/\?/g, () => `$${++n}`),
-        params.map((p) => (typeof p === 'boolean' && dialect === 'postgres' ? p : p)),
-      );
-    },
-    dispose: async () => {
-      await client.end();
-      await target.dispose();
-    },
-  };
-}
-
-const DESY = {
-  subject: '/C=DE/O=GermanGrid/OU=DESY/CN=Owen Synge',
-  issuer: '/C=DE/O=GermanGrid/CN=GridKa-CA',
-};
-const APPDB = {
-  subject: '/DC=EU/DC=EGI/C=GR/O=Robots/CN=Robot:AppDB',
-  issuer: '/DC=EU/DC=EGI/C=NL/O=Hosts/CN=EGI CA',
-};
-
-function smime(list: Record<string, unknown>): Buffer {
-  const json = JSON.stringify({ 'hv:imagelist': list }, null, 4);
-  return Buffer.from(
-    [
-      'MIME-Version: 1.0',
-      'Content-Type: multipart/signed; protocol="application/x-pkcs7-signature"; micalg="sha-256"; boundary="----5C2A1B"',
-      '',
-      'This is an S/MIME signed message',
-      '',
-      '------5C2A1B',
-      json.replace(/\n/g, '\r\n'),
-      '',
-      '------5C2A1B',
-      'Content-Type: application/x-pkcs7-signature; name="smime.p7s"',
-      'Content-Transfer-Encoding: base64',
-      '',
-      'MIIGbgYJKoZIhvcNAQcCoIIGXzCCBlsCAQExDzANBglghkgBZQMEAgEFADALBgkq',
-      '',
-      '------5C2A1B--',
-      '',
-    ].join('\r\n'),
-  );
-}
+  importLegacyDb,
+  importLegacyVmcasterDb,
+  importLegacyVmcatcherDb,
+  openStore,
+  type Store,
+} from '../src/index.js';
+import { type DialectName, dialects, expectCode, freshStore, tempDir } from './helpers.js';
+import {
+  APPDB,
+  DESY,
+  DN,
+  type Legacy,
+  legacyDatabase,
+  VMCASTER_DDL,
+  VMCATCHER_DDL,
+  vmcasterDb,
+  vmcatcherDb,
+} from './legacy-fixtures.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
+const track = (db: Legacy): Legacy => {
+  cleanups.push(() => db.dispose());
+  return db;
+};
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
@@ -136,130 +38,8 @@ async function target(dialect: DialectName): Promise<Store> {
 }
 
 describe.each(dialects())('legacy vmcatcher import on %s', (dialect) => {
-  async function vmcatcherDb(): Promise<Legacy> {
-    const db = await legacyDatabase(dialect, VMCATCHER_DDL);
-    cleanups.push(() => db.dispose());
-    const bool = (b: boolean) => (dialect === 'sqlite' ? (b ? 1 : 0) : b);
-    await db.run('insert into endorser (id, identifier) values (?, ?), (?, ?)', [1, 'appdb', 2, 'desy']);
-    // Principal ids deliberately differ from their endorsers' ids: the originals joined on the ids (§6.8).
-    await db.run(
-      'insert into "endorserPrincible" (id, hv_dn, hv_ca, endorser) values (?, ?, ?, ?), (?, ?, ?, ?), (?, ?, ?, ?)',
-      [1, DESY.subject, DESY.issuer, 2, 2, APPDB.subject, APPDB.issuer, 1, 3, '/CN=orphan', '/CN=ca', 99],
-    );
-    await db.run(
-      'insert into subscription (id, identifier, description, uri, authorised, imagelist_latest, updated, "trustAnchor", "userName", password, "updateMode") values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      [
-        5,
-        'sub-A',
-        'DESY images',
-        'https://example.org/desy.smime',
-        bool(true),
-        7,
-        '2018-10-09 12:34:56.123456',
-        2,
-        'TOKEN',
-        'x-oauth-basic',
-        3,
-        6,
-        'sub-B',
-        'AppDB VO list',
-        'https://vmcaster.appdb.egi.eu/store/vo/dteam/image.list',
-        bool(false),
-        null,
-        null,
-        0,
-        null,
-        null,
-        0,
-      ],
-    );
-    await db.run(
-      'insert into "subscriptionAuth" (id, subscription, endorser, authorised) values (?, ?, ?, ?), (?, ?, ?, ?)',
-      [3, 5, 2, bool(true), 4, 6, 1, bool(false)],
-    );
-    const image = (id: string, v: string) => ({
-      'dc:identifier': id,
-      'dc:title': `Title ${id}`,
-      'dc:description': `Description ${id}`,
-      'hv:hypervisor': 'QEMU,KVM',
-      'hv:size': 1234,
-      'hv:uri': `https://example.org/${id}-${v}.ova`,
-      'hv:version': v,
-      'sl:arch': 'x86_64',
-      'sl:checksum:sha512': createHash('sha512').update(`${id}${v}`).digest('hex'),
-      'sl:comments': '',
-      'sl:os': 'Linux',
-      'sl:osversion': 'SL 6',
-      'hv:format': 'OVA',
-      'ad:mpuri': `https://appdb.egi.eu/mp/${id}:${v}/`,
-    });
-    const list = (v: string, images: Record<string, unknown>[]) => ({
-      'dc:identifier': 'sub-A',
-      'dc:date:created': '2018-09-01T00:00:00Z',
-      'dc:date:expires': '2099-01-01T00:00:00Z',
-      'hv:version': v,
-      'ad:vo': 'dteam',
-      'hv:endorser': {
-        'hv:x509': { 'hv:dn': DESY.subject, 'hv:ca': DESY.issuer, 'dc:creator': 'Owen', 'hv:email': 'o@e' },
-      },
-      'hv:images': images.map((i) => ({ 'hv:image': i })),
-    });
-    const v1 = smime(list('1', [image('img-1', '1'), image('img-2', '1')]));
-    const v2 = smime(list('2', [image('img-1', '2')]));
-    const sha = (b: Buffer) => createHash('sha512').update(b).digest('hex');
-    await db.run(
-      'insert into "imageListInstance" (id, data, data_hash, expired, sub_auth, imported, created, expires, version) values (?, ?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      [
-        6,
-        v1,
-        sha(v1),
-        '2018-10-01 00:00:00',
-        3,
-        '2018-09-01 10:00:00',
-        '2018-09-01 00:00:00',
-        '2099-01-01 00:00:00',
-        '1',
-        7,
-        v2,
-        sha(v2),
-        null,
-        3,
-        '2018-10-09 12:34:56.123456',
-        '2018-10-09 00:00:00',
-        '2099-01-01 00:00:00',
-        '2',
-      ],
-    );
-    await db.run(
-      'insert into "ImageDefinition" (id, identifier, latest, cache, subscription) values (?, ?, ?, ?, ?), (?, ?, ?, ?, ?), (?, ?, ?, ?, ?), (?, ?, ?, ?, ?)',
-      [10, 'img-1', 21, 1, 5, 11, 'img-2', 20, 0, 5, 12, 'img-3', 0, 0, 6, 13, 'img-orphan', 0, 0, 77],
-    );
-    const instance = (id: number, def: number, listId: number, img: Record<string, unknown>) => [
-      id,
-      img['dc:description'],
-      img['hv:hypervisor'],
-      img['sl:checksum:sha512'],
-      img['hv:uri'],
-      img['sl:os'],
-      img['sl:osversion'],
-      img['sl:arch'],
-      img['hv:version'],
-      img['hv:size'],
-      img['dc:title'],
-      img['sl:comments'],
-      def,
-      listId,
-    ];
-    const cols =
-      'insert into "ImageInstance" (id, description, hypervisor, sha512, uri, os, osversion, arch, version, size, title, comments, "fkIdentifier", fkimagelistinstance) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
-    await db.run(cols, instance(20, 11, 6, image('img-2', '1')));
-    await db.run(cols, instance(21, 10, 7, image('img-1', '2')));
-    await db.run(cols, instance(22, 10, 6, image('img-1', '1')));
-    return db;
-  }
-
   it('imports endorsers, principals by their endorser column, subscriptions, credentials, lists and images', async () => {
-    const db = await vmcatcherDb();
+    const db = track(await vmcatcherDb(dialect));
     const store = await target(dialect);
     const r = await importLegacyVmcatcherDb(db.url, store);
     expect(r).toMatchObject({
@@ -337,7 +117,7 @@ describe.each(dialects())('legacy vmcatcher import on %s', (dialect) => {
   });
 
   it('rolls back everything when the target already holds a subscription', async () => {
-    const db = await vmcatcherDb();
+    const db = track(await vmcatcherDb(dialect));
     const store = await target(dialect);
     await store.subscriber.createSubscription({
       identifier: 'sub-B',
@@ -347,6 +127,107 @@ describe.each(dialects())('legacy vmcatcher import on %s', (dialect) => {
     await expectCode(importLegacyVmcatcherDb(db.url, store), 'ERR_STORE_CONFLICT');
     expect(await store.subscriber.listEndorsers()).toEqual([]);
     expect((await store.subscriber.listSubscriptions()).map((x) => x.identifier)).toEqual(['sub-B']);
+  });
+
+  it("with replace, the target's subscriber side gives way to the original's (its publisher side stays)", async () => {
+    const db = track(await vmcatcherDb(dialect));
+    const store = await target(dialect);
+    await store.subscriber.createSubscription({
+      identifier: 'sub-B',
+      description: 'mine',
+      uri: 'file:///mine',
+    });
+    await store.subscriber.createEndorser('mine', [{ subject: '/CN=mine', issuer: '/CN=CA' }]);
+    await store.publisher.addImageList('published');
+    const r = await importLegacyVmcatcherDb(db.url, store, { replace: true });
+    expect(r.subscriptions).toBe(2);
+    expect((await store.subscriber.listSubscriptions()).map((x) => [x.identifier, x.description])).toEqual([
+      ['sub-A', 'DESY images'],
+      ['sub-B', 'AppDB VO list'],
+    ]);
+    expect((await store.subscriber.listEndorsers()).map((e) => e.identifier)).toEqual(['appdb', 'desy']);
+    expect(await store.publisher.listImageLists()).toEqual(['published']);
+  });
+
+  it('imports a long history of stored lists (read in batches), each with its own instances', async () => {
+    const db = track(await legacyDatabase(dialect, VMCATCHER_DDL));
+    const yes = dialect === 'sqlite' ? 1 : true;
+    await db.run('insert into endorser (id, identifier) values (1, ?)', ['desy']);
+    await db.run('insert into "endorserPrincible" (id, hv_dn, hv_ca, endorser) values (1, ?, ?, 1)', [
+      DESY.subject,
+      DESY.issuer,
+    ]);
+    const n = 120;
+    await db.run(
+      'insert into subscription (id, identifier, description, uri, authorised, imagelist_latest, updated, "trustAnchor", "userName", password, "updateMode") values (1, ?, ?, ?, ?, ?, ?, 0, null, null, 0)',
+      ['sub-A', 'long', 'https://example.org/l', yes, n, null],
+    );
+    await db.run(
+      'insert into "subscriptionAuth" (id, subscription, endorser, authorised) values (1, 1, 1, ?)',
+      [yes],
+    );
+    await db.run(
+      'insert into "ImageDefinition" (id, identifier, latest, cache, subscription) values (1, ?, ?, 1, 1)',
+      ['img', 1000 + n],
+    );
+    for (let v = 1; v <= n; v++) {
+      const data = Buffer.from(
+        JSON.stringify({ 'hv:imagelist': { 'dc:identifier': 'sub-A', 'hv:version': String(v) } }),
+      );
+      await db.run(
+        'insert into "imageListInstance" (id, data, data_hash, expired, sub_auth, imported, created, expires, version) values (?, ?, ?, null, 1, ?, ?, ?, ?)',
+        [
+          v,
+          data,
+          createHash('sha512').update(data).digest('hex'),
+          '2020-01-01 00:00:00',
+          '2020-01-01 00:00:00',
+          '2099-01-01 00:00:00',
+          String(v),
+        ],
+      );
+      await db.run(
+        'insert into "ImageInstance" (id, description, hypervisor, sha512, uri, os, osversion, arch, version, size, title, comments, "fkIdentifier", fkimagelistinstance) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)',
+        [
+          1000 + v,
+          '',
+          'kvm',
+          createHash('sha512').update(String(v)).digest('hex'),
+          'https://example.org/i',
+          'Linux',
+          '9',
+          'x86_64',
+          String(v),
+          v,
+          'img',
+          '',
+          v,
+        ],
+      );
+    }
+    const store = await target(dialect);
+    const r = await importLegacyVmcatcherDb(db.url, store);
+    expect(r).toMatchObject({ imageLists: n, imageInstances: n, warnings: [] });
+    const [img] = await store.subscriber.listImages();
+    expect(img).toMatchObject({ identifier: 'img', cache: true, state: 3 });
+    expect(img.latest).toMatchObject({
+      version: String(n),
+      size: n,
+      sha512: createHash('sha512').update(String(n)).digest('hex'),
+    });
+    expect((await store.subscriber.getLatestImageList('sub-A'))?.version).toBe(String(n));
+  });
+
+  it('importLegacyDb finds which tool a database is from, and refuses one with no original tables', async () => {
+    const db = track(await vmcatcherDb(dialect));
+    const store = await target(dialect);
+    const r = await importLegacyDb(db.url, store);
+    expect(r).toMatchObject({ tools: ['vmcatcher'], inPlace: false, vmcatcher: { subscriptions: 2 } });
+    const empty = await freshStore(dialect);
+    cleanups.push(() => empty.dispose());
+    const err = await expectCode(importLegacyDb(empty.url, store), 'ERR_STORE_LEGACY');
+    expect(err.message).toContain('holds no tables of the original vmcatcher or vmcaster');
+    expect(await store.subscriber.listSubscriptions()).toHaveLength(2);
   });
 
   it('refuses a database that is not from vmcatcher', async () => {
@@ -359,102 +240,8 @@ describe.each(dialects())('legacy vmcatcher import on %s', (dialect) => {
 });
 
 describe.each(dialects())('legacy vmcaster import on %s', (dialect) => {
-  const DN = '/C=DE/O=GermanGrid/OU=DESY/CN=Owen Synge';
-
-  async function vmcasterDb(): Promise<Legacy> {
-    const db = await legacyDatabase(dialect, VMCASTER_DDL);
-    cleanups.push(() => db.dispose());
-    await db.run('insert into endorser (id, subject) values (?, ?)', [4, DN]);
-    await db.run(
-      'insert into "endorserMetadata" (id, "fkEndorser", key, value) values (?, ?, ?, ?), (?, ?, ?, ?), (?, ?, ?, ?)',
-      [
-        1,
-        4,
-        'hv:ca',
-        '/C=DE/CN=old-CA',
-        2,
-        4,
-        'dc:creator',
-        'Owen',
-        3,
-        4,
-        'hv:ca',
-        '/C=DE/O=GermanGrid/CN=GridKa-CA',
-      ],
-    );
-    await db.run('insert into imagelist (id, identifier, updated) values (?, ?, ?)', [
-      2,
-      'list-uuid',
-      '2014-01-21 10:11:12',
-    ]);
-    await db.run(
-      'insert into "ImagelistMetadata" (id, "fkImageList", key, value) values (?, ?, ?, ?), (?, ?, ?, ?), (?, ?, ?, ?)',
-      [
-        1,
-        2,
-        'hv:version',
-        '0.0.7',
-        2,
-        2,
-        'dc:title',
-        'DESY lists',
-        3,
-        2,
-        'hv:uri',
-        'https://example.org/list.smime',
-      ],
-    );
-    await db.run('insert into "Image" (id, identifier) values (?, ?), (?, ?), (?, ?)', [
-      1,
-      'img-a',
-      2,
-      'img-b',
-      3,
-      'img-unbound',
-    ]);
-    await db.run(
-      'insert into "ImageMetadata" (id, "fkImage", key, value) values (?, ?, ?, ?), (?, ?, ?, ?), (?, ?, ?, ?), (?, ?, ?, ?), (?, ?, ?, ?), (?, ?, ?, ?)',
-      [
-        1,
-        1,
-        'hv:size',
-        '1024',
-        2,
-        2,
-        'hv:size',
-        '2048',
-        3,
-        3,
-        'hv:version',
-        '0.0.1',
-        // The duplicate that image_key_update inserts for an image bound to no list: the last one wins.
-        4,
-        3,
-        'hv:version',
-        '0.0.2',
-        5,
-        99,
-        'dc:title',
-        'orphan',
-        6,
-        1,
-        'dc:title',
-        'A',
-      ],
-    );
-    await db.run(
-      'insert into "Endorsement" (id, "fkImageList", "fkEndorser") values (?, ?, ?), (?, ?, ?)',
-      [1, 2, 4, 2, 2, 4],
-    );
-    await db.run(
-      'insert into "ImageListImage" (id, "fkImageList", "fkImage") values (?, ?, ?), (?, ?, ?)',
-      [1, 2, 2, 2, 2, 1],
-    );
-    return db;
-  }
-
   it('imports endorsers, lists, images, metadata and bindings', async () => {
-    const db = await vmcasterDb();
+    const db = track(await vmcasterDb(dialect));
     const store = await target(dialect);
     const r = await importLegacyVmcasterDb(db.url, store);
     expect(r).toMatchObject({ endorsers: 1, imageLists: 1, images: 3, bindings: 3 });
@@ -485,7 +272,7 @@ describe.each(dialects())('legacy vmcaster import on %s', (dialect) => {
   });
 
   it('rolls back everything on a conflict with the target', async () => {
-    const db = await vmcasterDb();
+    const db = track(await vmcasterDb(dialect));
     const store = await target(dialect);
     await store.publisher.addImage('img-b', { mine: 'yes' });
     await expectCode(importLegacyVmcasterDb(db.url, store), 'ERR_STORE_CONFLICT');

@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore, StoreError, usingStore } from '../src/index.js';
 import type { InternalOpenOptions } from '../src/store.js';
-import { createTestDatabase, dialects, expectCode, postgresUrl, tempDir } from './helpers.js';
+import { createTestDatabase, dialects, expectCode, postgresUrl, tempDir, withRawDb } from './helpers.js';
 
 const child = fileURLToPath(new URL('./fixtures/child.mjs', import.meta.url));
 const cleanups: (() => unknown)[] = [];
@@ -21,9 +21,16 @@ interface ChildRun {
 }
 
 /** Runs child.mjs; `onLine` sees each JSON line as it arrives. */
-function runChild(args: string[], onLine?: (line: Record<string, unknown>) => void): Promise<ChildRun> {
+function runChild(
+  args: string[],
+  onLine?: (line: Record<string, unknown>) => void,
+  env: Record<string, string> = {},
+): Promise<ChildRun> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [child, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const p = spawn(process.execPath, [child, ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, ...env },
+    });
     const lines: Record<string, unknown>[] = [];
     let buf = '';
     p.stdout.on('data', (d: Buffer) => {
@@ -173,12 +180,16 @@ describe.each(dialects())('store lifecycle on %s', (dialect) => {
     const url = await database(dialect);
     const old = await openStore(url, { migrateUpTo: '0001_initial' } as InternalOpenOptions);
     await old.subscriber.createEndorser('e', [{ subject: '/CN=a', issuer: '/CN=b' }]);
-    await expect(sql`select * from sub_failed_event`.execute(old.db)).rejects.toThrow();
+    await withRawDb(url, (db) => expect(sql`select * from sub_failed_event`.execute(db)).rejects.toThrow());
     await old.close();
     const messages: string[] = [];
     const store = await openStore(url, { log: (_l, m) => messages.push(m) });
     try {
-      expect(messages).toEqual(['migration 0002_failed_events_and_checksums: Success']);
+      expect(messages).toEqual([
+        'migration 0002_failed_events_and_checksums: Success',
+        'migration 0003_canonical_dns: Success',
+        'migration 0004_leases: Success',
+      ]);
       expect((await store.subscriber.listEndorsers()).map((e) => e.identifier)).toEqual(['e']);
       expect(
         await store.subscriber.recordFailedEvent({ type: 't', payload: {}, error: 'e' }),
@@ -190,11 +201,12 @@ describe.each(dialects())('store lifecycle on %s', (dialect) => {
 
   it('refuses a store made by a newer version with ERR_STORE_MIGRATION', async () => {
     const url = await database(dialect);
-    const store = await openStore(url);
-    await sql`insert into store_migration (name, timestamp) values ('9999_from_the_future', '2030-01-01')`.execute(
-      store.db,
+    await (await openStore(url)).close();
+    await withRawDb(url, (db) =>
+      sql`insert into store_migration (name, timestamp) values ('9999_from_the_future', '2030-01-01')`.execute(
+        db,
+      ),
     );
-    await store.close();
     const err = await expectCode(openStore(url), 'ERR_STORE_MIGRATION');
     expect(err.message).toContain('newer version');
   });
@@ -211,10 +223,15 @@ describe.each(dialects())('store lifecycle on %s', (dialect) => {
     const url = await database(dialect);
     const at = String(Date.now() + 700);
     const runs = await Promise.all([1, 2, 3, 4].map(() => runChild(['open', url, at])));
-    for (const r of runs) expect(r.lines).toEqual([{ ok: true }]);
-    await usingStore(url, async (s) => {
-      const rows = await sql<{ name: string }>`select name from store_migration order by name`.execute(s.db);
-      expect(rows.rows.map((r) => r.name)).toEqual(['0001_initial', '0002_failed_events_and_checksums']);
+    for (const r of runs) expect(r.lines).toEqual([{ ok: true, migrated: false }]);
+    await withRawDb(url, async (db) => {
+      const rows = await sql<{ name: string }>`select name from store_migration order by name`.execute(db);
+      expect(rows.rows.map((r) => r.name)).toEqual([
+        '0001_initial',
+        '0002_failed_events_and_checksums',
+        '0003_canonical_dns',
+        '0004_leases',
+      ]);
     });
   });
 
@@ -273,7 +290,8 @@ describe.each(dialects())('store lifecycle on %s', (dialect) => {
       expect(await s.withLock('cron', async () => 'mine', { waitMs: 20_000 })).toBe('mine');
       expect((await holder).lines).toEqual([{ locked: true }, { released: true }]);
 
-      const crashed = await runChild(['crash-in-lock', url, 'cron2']);
+      // A short lease, so that the crashed holder's goes stale quickly.
+      const crashed = await runChild(['crash-in-lock', url, 'cron2'], undefined, { LEASE_MS: '1000' });
       expect(crashed.signal).toBe('SIGKILL');
       expect(crashed.lines).toEqual([{ locked: true }]);
       expect(await s.withLock('cron2', async () => 'taken over', { waitMs: 10_000 })).toBe('taken over');

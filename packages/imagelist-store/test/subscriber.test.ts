@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ImageInstance, RecordImageListInput, Store } from '../src/index.js';
-import { dialects, expectCode, fakeSha, freshStore } from './helpers.js';
+import { dialects, expectCode, fakeSha, freshStore, withRawDb } from './helpers.js';
 
 const SIGNER = {
   subject: '/C=DE/O=GermanGrid/OU=DESY/CN=Owen Synge',
@@ -49,11 +49,12 @@ function listInput(
 
 describe.each(dialects())('subscriber repository on %s', (dialect) => {
   let store: Store;
+  let url: string;
   let dispose: () => Promise<void>;
   let clock: Date;
   beforeEach(async () => {
     clock = new Date('2026-03-01T12:00:00Z');
-    ({ store, dispose } = await freshStore(dialect, { now: () => clock }));
+    ({ store, url, dispose } = await freshStore(dialect, { now: () => clock }));
   });
   afterEach(async () => dispose());
 
@@ -327,17 +328,18 @@ describe.each(dialects())('subscriber repository on %s', (dialect) => {
     await expectCode(s.deleteSubscription(SUB), 'ERR_STORE_NOT_FOUND');
     expect(await s.listImages()).toEqual([]);
     expect(await s.listLinks()).toEqual([]);
-    const db = store.db as unknown as import('kysely').Kysely<Record<string, Record<string, unknown>>>;
-    for (const table of [
-      'sub_imagelist',
-      'sub_image_instance',
-      'sub_image_definition',
-      'sub_credential',
-      'sub_link',
-    ]) {
-      const rows = await db.selectFrom(table).selectAll().execute();
-      expect(rows, table).toEqual([]);
-    }
+    await withRawDb(url, async (db) => {
+      for (const table of [
+        'sub_imagelist',
+        'sub_image_instance',
+        'sub_image_definition',
+        'sub_credential',
+        'sub_link',
+      ]) {
+        const rows = await db.selectFrom(table).selectAll().execute();
+        expect(rows, table).toEqual([]);
+      }
+    });
     expect(await s.listEndorsers()).toHaveLength(1);
   });
 

@@ -223,7 +223,11 @@ export async function runCli(argv: string[], ioOverride: Partial<CliIo> = {}): P
       io.env,
     );
     log('debug', `database ${settings.database}`);
-    store = await openStore(settings.database);
+    // The store's warnings (an original vmcaster database migrated in place, a lock taken over) are shown;
+    // its migration and lock-wait notes only with -v.
+    store = await openStore(settings.database, {
+      log: (level, message) => log(level === 'warn' || level === 'error' ? level : 'debug', message),
+    });
     const target = async (): Promise<UploadTarget> => {
       if (facade) return facade;
       const file = findConfigFile(settings);

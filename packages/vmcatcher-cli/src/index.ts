@@ -3,4 +3,5 @@ export { type CliIo, exitCodeFor, type OutputFormat } from './common/context.js'
 export { registerSubcommand, runVmcatcher } from './commands/dispatch.js';
 export { runEndorserCommand } from './commands/endorser.js';
 export { runImageCommand } from './commands/image.js';
+export { runImportLegacyCommand } from './commands/import-legacy.js';
 export { runSubscribeCommand } from './commands/subscribe.js';

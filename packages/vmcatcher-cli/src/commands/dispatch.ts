@@ -1,8 +1,10 @@
-// `vmcatcher <subcommand> [options]`: the four legacy tools under one command, with the same options.
+// `vmcatcher <subcommand> [options]`: the four legacy tools under one command, with the same options, and the
+// migration of an original database (import-legacy).
 import { runCacheCommand } from '../cache/command.js';
 import { type CliIo, processIo, VERSION } from '../common/context.js';
 import { runEndorserCommand } from './endorser.js';
 import { runImageCommand } from './image.js';
+import { runImportLegacyCommand } from './import-legacy.js';
 import { runSubscribeCommand } from './subscribe.js';
 
 type Runner = (argv: string[], env: NodeJS.ProcessEnv, io: CliIo) => Promise<number>;
@@ -12,6 +14,10 @@ const SUBCOMMANDS: Record<string, { run: Runner; help: string }> = {
   subscribe: { run: runSubscribeCommand, help: 'subscriptions and their updates (vmcatcher_subscribe)' },
   image: { run: runImageCommand, help: 'images and their state (vmcatcher_image)' },
   cache: { run: runCacheCommand, help: 'download, verify and expire images, with events (vmcatcher_cache)' },
+  'import-legacy': {
+    run: runImportLegacyCommand,
+    help: 'migrate an original vmcatcher (or vmcaster) database: --from URL [--force]',
+  },
 };
 
 /** Registers another subcommand (for tools built on this package). */
@@ -21,7 +27,7 @@ export function registerSubcommand(name: string, run: Runner, help: string): voi
 
 function usage(): string {
   const lines = ['Usage: vmcatcher <command> [options]', '', 'Commands:'];
-  for (const [name, { help }] of Object.entries(SUBCOMMANDS)) lines.push(`  ${name.padEnd(10)} ${help}`);
+  for (const [name, { help }] of Object.entries(SUBCOMMANDS)) lines.push(`  ${name.padEnd(13)} ${help}`);
   lines.push('', "Run 'vmcatcher <command> --help' for the options of a command.");
   return `${lines.join('\n')}\n`;
 }

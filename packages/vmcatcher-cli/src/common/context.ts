@@ -1,7 +1,7 @@
 // What every vmcatcher tool shares: -v/-q counters and --log-config, the database URL (-d, VMCATCHER_RDBMS),
 // the output format (-f, VMCATCHER_OUTPUT_FORMAT, --json), and the one place mapping errors to exit codes.
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { openStore, type Store } from '@hepix/imagelist-store';
+import { type OpenStoreOptions, openStore, type Store } from '@hepix/imagelist-store';
 import pkg from '../../package.json' with { type: 'json' };
 import { formatHelp, type OptionSpec, type ParsedOptions, parseOptions, UsageError } from './options.js';
 
@@ -230,8 +230,13 @@ export function exitCodeFor(err: unknown): { exitCode: number; message: string }
   return { exitCode: 1, message: (err as Error)?.message ?? String(err) };
 }
 
-export async function withStore<T>(ctx: CommonContext, fn: (store: Store) => Promise<T>): Promise<T> {
+export async function withStore<T>(
+  ctx: CommonContext,
+  fn: (store: Store) => Promise<T>,
+  options: Omit<OpenStoreOptions, 'log'> = {},
+): Promise<T> {
   const store = await openStore(ctx.database, {
+    ...options,
     log: (level, message) => {
       if (level === 'debug' && !ctx.options.logSql) return;
       ctx.log(level, message, 'db');
