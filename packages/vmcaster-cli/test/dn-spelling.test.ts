@@ -6,21 +6,22 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CA_DN, makePki, opensslVerify, type Pki } from './helpers.js';
+import { makePki, opensslVerify, type TestPki } from '@hepix/test-support';
+import { CA_DN } from './helpers.js';
 import { ok, type Scenario, scenario } from './scenario.js';
 
 const base = mkdtempSync(join(tmpdir(), 'vmcaster-dn-'));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
 
 const DN_1X = '/C=DE/O=GermanGrid/OU=DESY/CN=host/vm.example.org';
-let pki: Pki;
+let pki: TestPki;
 let dn3: string;
 let s: Scenario;
 
 beforeAll(() => {
   // make-test-pki.sh puts the CN into `openssl req -subj`, where a slash inside a value is escaped.
   pki = makePki(join(base, 'pki'), 'host\\/vm.example.org');
-  const r = spawnSync('openssl', ['x509', '-in', pki.cert, '-noout', '-subject', '-nameopt', 'compat'], {
+  const r = spawnSync('openssl', ['x509', '-in', pki.endorser.cert, '-noout', '-subject', '-nameopt', 'compat'], {
     encoding: 'utf8',
   });
   dn3 = r.stdout.trim().replace(/^subject=/, '');
@@ -62,7 +63,7 @@ describe('an endorser typed in the OpenSSL 3 spelling', () => {
     await ok(s, ['--imagelist-add-endorser', '--select-endorser', dn3, '--select-imagelist', s.list]);
     await ok(s, `--select-imagelist ${s.list} --upload-imagelist`);
 
-    const content = opensslVerify(join(s.published, 'lists', `${s.list}.smime`), pki.certificates);
+    const content = opensslVerify(join(s.published, 'lists', `${s.list}.smime`), pki.certDir);
     const list = JSON.parse(content)['hv:imagelist'];
     expect(list['hv:endorser']).toEqual({
       'hv:x509': {

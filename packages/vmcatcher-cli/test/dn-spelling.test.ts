@@ -13,7 +13,7 @@ import {
   makeTempDir,
   signWithOpenssl,
   type TestPki,
-} from '../../image-cache/test/helpers/pki.js';
+} from '@hepix/test-support';
 
 const DAY = 86_400_000;
 const LIST = '0b6bd6b4-58a2-4bd4-9c61-1f3f1e3c5a10';

@@ -15,7 +15,7 @@ import {
   makeTempDir,
   signWithOpenssl,
   type TestPki,
-} from '../../image-cache/test/helpers/pki.js';
+} from '@hepix/test-support';
 import { makeOriginalVmcatcherDb, type OriginalDb } from './helpers/original-db.js';
 
 const DAY = 86_400_000;

@@ -29,6 +29,7 @@ export const EXIT = {
   ERR_STORE_INVALID: 45,
   ERR_STORE_LOCKED: 46,
   ERR_STORE_LEGACY: 47,
+  ERR_STORE_INTERNAL: 48,
 } as const satisfies Record<MarketplaceErrorCode | StoreErrorCode, number>;
 
 export type CliErrorCode = keyof typeof EXIT;
