@@ -1,7 +1,8 @@
 // Programmatic entry points of the vmcatcher tools (each returns the exit code).
-export { type CliIo, exitCodeFor, type OutputFormat } from './common/context.js';
+
 export { registerSubcommand, runVmcatcher } from './commands/dispatch.js';
 export { runEndorserCommand } from './commands/endorser.js';
 export { runImageCommand } from './commands/image.js';
 export { runImportLegacyCommand } from './commands/import-legacy.js';
 export { runSubscribeCommand } from './commands/subscribe.js';
+export { type CliIo, exitCodeFor, type OutputFormat } from './common/context.js';

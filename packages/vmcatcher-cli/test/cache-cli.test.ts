@@ -5,8 +5,8 @@ import { chmod, mkdir, mkdtemp, readFile, rm, stat, symlink } from 'node:fs/prom
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readIndex } from '@hepix/image-cache';
+import { type ImageServer, makePki, type TestPki as Pki, startImageServer } from '@hepix/test-support';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type ImageServer, makePki, startImageServer, type TestPki as Pki } from '@hepix/test-support';
 import { imageData, prepareStore, publish, sha512, type TestImage } from '../../image-cache/test/helpers.js';
 
 const dist = new URL('../dist/bin/', import.meta.url).pathname;

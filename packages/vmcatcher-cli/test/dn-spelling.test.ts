@@ -5,7 +5,6 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   issueCert,
   makeListJson,
@@ -14,6 +13,7 @@ import {
   signWithOpenssl,
   type TestPki,
 } from '@hepix/test-support';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const DAY = 86_400_000;
 const LIST = '0b6bd6b4-58a2-4bd4-9c61-1f3f1e3c5a10';

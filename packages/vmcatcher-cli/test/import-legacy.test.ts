@@ -8,14 +8,8 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openStore } from '@hepix/imagelist-store';
+import { makeListJson, makePki, makeTempDir, signWithOpenssl, type TestPki } from '@hepix/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  makeListJson,
-  makePki,
-  makeTempDir,
-  signWithOpenssl,
-  type TestPki,
-} from '@hepix/test-support';
 import { makeOriginalVmcatcherDb, type OriginalDb } from './helpers/original-db.js';
 
 const DAY = 86_400_000;

@@ -5,8 +5,6 @@ import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { importLegacyVmcatcherDb, openStore } from '@hepix/imagelist-store';
-import Database from 'libsql';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   makeListJson,
   makePki,
@@ -16,6 +14,8 @@ import {
   type TestPki,
   type TestServer,
 } from '@hepix/test-support';
+import Database from 'libsql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliIo, runImageCommand, runSubscribeCommand } from '../src/index.js';
 
 const DAY = 86_400_000;

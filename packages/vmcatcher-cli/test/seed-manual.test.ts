@@ -5,7 +5,6 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   makeListJson,
   makePki,
@@ -15,6 +14,7 @@ import {
   type TestPki,
   type TestServer,
 } from '@hepix/test-support';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const DAY = 86_400_000;
 const LIST = '63175437-7d59-4851-b333-c96cb6545a86';

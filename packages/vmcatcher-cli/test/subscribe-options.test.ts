@@ -3,8 +3,8 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeListJson, makePki, makeTempDir, signWithOpenssl, type TestPki } from '@hepix/test-support';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type CliIo,
   runEndorserCommand,
@@ -148,7 +148,7 @@ describe('vmcatcher_subscribe options', () => {
       'aaaa0000-0000-4000-8000-000000000005',
       fresh,
     ]);
-    let r = await run(runSubscribeCommand, ['-U', '-x', 'exit 3']);
+    const r = await run(runSubscribeCommand, ['-U', '-x', 'exit 3']);
     // A failing handler never vetoes the update.
     expect(r.status).toBe(0);
     expect(r.stderr).toContain('recorded for vmcatcher_cache --retry-events');

@@ -1,3 +1,4 @@
+import type { Logger, LogLevel } from '@hepix/common';
 /** The event types the original vmcatcher sends to its event command (reference §3.5), spelled exactly. */
 export type LegacyEventType =
   | 'ProcessPrefix'
@@ -47,8 +48,9 @@ export interface VmcatcherEvent {
   database?: string;
 }
 
-export type EventLogLevel = 'debug' | 'info' | 'warn' | 'error';
-export type EventLogger = (level: EventLogLevel, message: string) => void;
+/** The one logger type of every package (`@hepix/common`). */
+export type EventLogLevel = LogLevel;
+export type EventLogger = Logger;
 
 /** An event of a type new in this library (see `ExtendedEventType`). */
 export interface ExtendedVmcatcherEvent extends Omit<VmcatcherEvent, 'type'> {

@@ -4,6 +4,7 @@
 // to the subscription codes and statuses of the original vmcatcher here.
 import { readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import type { Logger } from '@hepix/common';
 import {
   createTransport,
   redactUrl,
@@ -19,7 +20,7 @@ export { redactUrl };
 /** How the https server of a list is authenticated: not at all, by the system roots, or by the grid CAs. */
 export type TlsTrustMode = 'none' | 'browser' | 'igtf';
 
-export type FetchLogger = (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
+export type FetchLogger = Logger;
 
 export interface ListFetcherOptions {
   /** Grid CA directory (`<hash>.0` certificates), the trust roots for `igtf` mode. */

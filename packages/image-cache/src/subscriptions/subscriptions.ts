@@ -1,5 +1,6 @@
 // Subscribing to signed image lists and updating them: the library behind `vmcatcher_subscribe -s/-U`.
 import { createHash, randomUUID } from 'node:crypto';
+import type { Logger } from '@hepix/common';
 import type {
   Principal,
   Store,
@@ -13,7 +14,7 @@ import { ListFetcher, type ListFetcherOptions, parseListUrl, redactUrl } from '.
 import { type CrlPolicy, checkDates, imageInstances, verifyImageList, versionOrder } from './check.js';
 import { SubscriptionError, worstStatus } from './errors.js';
 
-export type SubscriptionLogger = (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
+export type SubscriptionLogger = Logger;
 
 /** Delivered once per image the first time it appears in a subscription's list without being registered. */
 export interface NewImageEvent {

@@ -1,11 +1,7 @@
 // vmcatcher_cache (and `vmcatcher cache`): options and environment of reference §3.4 on the shared CLI context
 // (-d/-v/-q/--log-config/--json, one error-to-exit-code mapping); the work is @hepix/image-cache's.
-import {
-  type CacheRunSummary,
-  createImageCache,
-  type EventLogLevel,
-  type ProgressHookEvent,
-} from '@hepix/image-cache';
+import { LEVEL_NUMBERS, type Logger } from '@hepix/common';
+import { type CacheRunSummary, createImageCache, type ProgressHookEvent } from '@hepix/image-cache';
 import { type CliIo, type CommonContext, processIo, runTool, withStore } from '../common/context.js';
 import { count, flag, type OptionSpec, str, UsageError } from '../common/options.js';
 
@@ -131,10 +127,9 @@ async function cacheMain(ctx: CommonContext): Promise<number> {
     if (progressShown) io.stderr('\r\x1b[K');
     progressShown = false;
   };
-  const log = (level: EventLogLevel, message: string) => {
-    if (progressShown && ctx.log.threshold <= { debug: 10, info: 20, warn: 30, error: 40 }[level])
-      clearProgress();
-    ctx.log(level, message, 'cache');
+  const log: Logger = (level, message, fields) => {
+    if (progressShown && ctx.log.threshold <= LEVEL_NUMBERS[level]) clearProgress();
+    ctx.log(level, message, { name: 'cache', ...fields });
   };
   const progress = (p: ProgressHookEvent) => {
     const pct = p.total ? Math.floor((p.bytes / p.total) * 100) : 100;
@@ -164,7 +159,8 @@ async function cacheMain(ctx: CommonContext): Promise<number> {
       }
       const r = await imageCache.retryEvents();
       if (json) io.stdout(`${JSON.stringify(r)}\n`);
-      else ctx.log('info', `re-delivered ${r.delivered} events, ${r.remaining} still failed`, 'cache');
+      else
+        ctx.log('info', `re-delivered ${r.delivered} events, ${r.remaining} still failed`, { name: 'cache' });
       return r.remaining === 0 ? 0 : 1;
     }
     let summary: CacheRunSummary;

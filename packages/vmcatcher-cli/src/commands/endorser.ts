@@ -1,6 +1,13 @@
 // vmcatcher_endorser: who may sign which subscription (reference §3.1).
 import type { Principal } from '@hepix/imagelist-store';
-import { type CliIo, CliExit, type CommonContext, processIo, runTool, withStore } from '../common/context.js';
+import {
+  CliError,
+  type CliIo,
+  type CommonContext,
+  processIo,
+  runTool,
+  withStore,
+} from '../common/context.js';
 import { jsonText, pyBool, subscriptionInfoLines } from '../common/format.js';
 import { list, type OptionSpec, UsageError } from '../common/options.js';
 
@@ -109,8 +116,9 @@ function pairs<A, B>(as: A[], bs: B[]): [A, B][] {
 async function endorserMain(ctx: CommonContext): Promise<number> {
   const o = ctx.options;
   const actions = ACTIONS.filter((a) => o[a]);
-  if (actions.length > 1) throw new CliExit(1, 'More than one action selected.');
-  if (actions.length === 0) throw new CliExit(1, 'No action selected (use -l, -K, -C, -D, -k, -u or -i).');
+  if (actions.length > 1) throw new CliError('ERR_CLI_ACTION', 'More than one action selected.');
+  if (actions.length === 0)
+    throw new CliError('ERR_CLI_ACTION', 'No action selected (use -l, -K, -C, -D, -k, -u or -i).');
   const action = actions[0];
   const endorsers = list(o, 'endorser');
   const subscriptions = list(o, 'subscription');
@@ -143,15 +151,17 @@ async function endorserMain(ctx: CommonContext): Promise<number> {
         return 0;
       }
       case 'create': {
-        if (endorsers.length !== 1) throw new CliExit(12, 'Create needs exactly one --endorser_uuid.');
+        if (endorsers.length !== 1)
+          throw new CliError('ERR_CLI_ENDORSER_CREATE', 'Create needs exactly one --endorser_uuid.');
         const dns = list(o, 'dn');
         if (list(o, 'subject').length && !dns.length) ctx.log('debug', '--subject given');
         const subjects = dns.length ? dns : list(o, 'subject');
         const issuers = list(o, 'issuer');
-        if (!subjects.length) throw new CliExit(12, 'Create needs at least one --subject.');
-        if (!issuers.length) throw new CliExit(12, 'Create needs an --issuer.');
+        if (!subjects.length)
+          throw new CliError('ERR_CLI_ENDORSER_CREATE', 'Create needs at least one --subject.');
+        if (!issuers.length) throw new CliError('ERR_CLI_ENDORSER_CREATE', 'Create needs an --issuer.');
         if (issuers.length !== 1 && issuers.length !== subjects.length) {
-          throw new CliExit(12, 'Give one --issuer, or one per --subject.');
+          throw new CliError('ERR_CLI_ENDORSER_CREATE', 'Give one --issuer, or one per --subject.');
         }
         const principals: Principal[] = subjects.map((subject, i) => ({
           subject,
@@ -160,13 +170,16 @@ async function endorserMain(ctx: CommonContext): Promise<number> {
         try {
           await sub.createEndorser(endorsers[0], principals);
         } catch (err) {
-          throw new CliExit(12, `Failed to create endorser '${endorsers[0]}': ${(err as Error).message}`);
+          throw new CliError(
+            'ERR_CLI_ENDORSER_CREATE',
+            `Failed to create endorser '${endorsers[0]}': ${(err as Error).message}`,
+          );
         }
         ctx.log('info', `Created endorser '${endorsers[0]}'`);
         return 0;
       }
       case 'delete': {
-        if (!endorsers.length) throw new CliExit(1, 'Delete needs --endorser_uuid.');
+        if (!endorsers.length) throw new CliError('ERR_CLI_ACTION', 'Delete needs --endorser_uuid.');
         let rc = 0;
         for (const e of endorsers) {
           if (!(await sub.getEndorser(e))) {
@@ -181,14 +194,16 @@ async function endorserMain(ctx: CommonContext): Promise<number> {
       case 'link':
       case 'unlink': {
         if (!endorsers.length || !subscriptions.length) {
-          throw new CliExit(
-            1,
+          throw new CliError(
+            'ERR_CLI_ACTION',
             `${action === 'link' ? 'Link' : 'Unlink'} needs --endorser_uuid and --subscription_uuid.`,
           );
         }
         for (const [e, s] of pairs(endorsers, subscriptions)) {
-          if (!(await sub.getEndorser(e))) throw new CliExit(1, `Endorser '${e}' not found.`);
-          if (!(await sub.getSubscription(s))) throw new CliExit(1, `Subscription '${s}' not found.`);
+          if (!(await sub.getEndorser(e)))
+            throw new CliError('ERR_CLI_NOT_FOUND', `Endorser '${e}' not found.`);
+          if (!(await sub.getSubscription(s)))
+            throw new CliError('ERR_CLI_NOT_FOUND', `Subscription '${s}' not found.`);
           if (action === 'link') await sub.link(e, s);
           else await sub.unlink(e, s);
         }

@@ -1,8 +1,8 @@
 // vmcatcher_image: list images with their state bitmap, subscribe/unsubscribe them for caching (§3.3).
 import type { SubscribedImage } from '@hepix/imagelist-store';
 import {
+  CliError,
   type CliIo,
-  CliExit,
   type CommonContext,
   certDirFrom,
   emit,
@@ -118,8 +118,8 @@ export function runImageCommand(
 async function imageMain(ctx: CommonContext): Promise<number> {
   const o = ctx.options;
   const actions = ACTIONS.filter((a) => o[a]);
-  if (actions.length > 1) throw new CliExit(1, 'More than one action selected.');
-  if (!actions.length) throw new CliExit(1, 'No action selected (use -l, -a, -r or -i).');
+  if (actions.length > 1) throw new CliError('ERR_CLI_ACTION', 'More than one action selected.');
+  if (!actions.length) throw new CliError('ERR_CLI_ACTION', 'No action selected (use -l, -a, -r or -i).');
   let action = actions[0];
   if (action === 'legacyDelete') {
     ctx.log('warn', '-D/--delete is deprecated: unsubscribing the image (-r).');
@@ -127,7 +127,7 @@ async function imageMain(ctx: CommonContext): Promise<number> {
   }
   const uuids = list(o, 'uuid');
   const hashes = list(o, 'sha512');
-  if (uuids.length && hashes.length) throw new CliExit(1, 'Conflicting selectors.');
+  if (uuids.length && hashes.length) throw new CliError('ERR_CLI_ACTION', 'Conflicting selectors.');
 
   return withStore(ctx, async (store) => {
     const sub = store.subscriber;
@@ -153,7 +153,8 @@ async function imageMain(ctx: CommonContext): Promise<number> {
       }
       case 'add':
       case 'remove': {
-        if (!uuids.length && !hashes.length) throw new CliExit(1, 'Select images with -u or -s.');
+        if (!uuids.length && !hashes.length)
+          throw new CliError('ERR_CLI_ACTION', 'Select images with -u or -s.');
         const selectors = uuids.length ? uuids : hashes;
         const found = await groups();
         let rc = 0;

@@ -3,7 +3,14 @@
 // refuses to migrate one by itself: when this version's tables already hold data beside the original ones, or
 // when the original tables cannot be read.
 import { importLegacyDb, type LegacyImportResult, redactUrl } from '@hepix/imagelist-store';
-import { type CliIo, CliExit, type CommonContext, processIo, runTool, withStore } from '../common/context.js';
+import {
+  CliError,
+  type CliIo,
+  type CommonContext,
+  processIo,
+  runTool,
+  withStore,
+} from '../common/context.js';
 import { jsonText } from '../common/format.js';
 import { type OptionSpec, UsageError } from '../common/options.js';
 
@@ -74,15 +81,15 @@ async function importLegacyMain(ctx: CommonContext): Promise<number> {
         result = await importLegacyDb(from, store, { replace: force });
       } catch (err) {
         if ((err as { code?: unknown }).code === 'ERR_STORE_CONFLICT') {
-          throw new CliExit(
-            15,
+          throw new CliError(
+            'ERR_CLI_IMPORT_CONFLICT',
             `${(err as Error).message}; nothing was imported. With --force, the original's data replaces what this version's tables hold on that side.`,
           );
         }
         throw err;
       }
       const warnings = [...(result.vmcatcher?.warnings ?? []), ...(result.vmcaster?.warnings ?? [])];
-      for (const w of warnings) ctx.log('warn', w, 'import');
+      for (const w of warnings) ctx.log('warn', w, { name: 'import' });
       if (ctx.format === 'json') {
         ctx.io.stdout(
           jsonText({

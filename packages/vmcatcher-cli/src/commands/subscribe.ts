@@ -1,15 +1,16 @@
 // vmcatcher_subscribe: subscribe to lists, update them, show and change subscriptions (reference §3.2).
 // @hepix/image-cache (with the S/MIME stack) is loaded only by the actions that verify lists: listing stays fast.
+
+import { randomUUID } from 'node:crypto';
 import type { NewImageEvent, Subscriptions, VmcatcherEvent } from '@hepix/image-cache';
 import type { Store, Subscription, TrustAnchorMode, UpdateMode } from '@hepix/imagelist-store';
-import { randomUUID } from 'node:crypto';
 import {
+  CliError,
   type CliIo,
-  CliExit,
-  exitCodeFor,
   type CommonContext,
   certDirFrom,
   emit,
+  exitCodeFor,
   processIo,
   runTool,
   withStore,
@@ -215,7 +216,7 @@ function updateModeOption(ctx: CommonContext): UpdateMode | undefined {
   const set = [flag(o, 'newRefuse') && 0, flag(o, 'newAccept') && 1, flag(o, 'newSubscribe') && 3].filter(
     (v): v is UpdateMode => v !== false,
   );
-  if (set.length > 1) throw new CliExit(1, 'Conflicting --imagelist-newimage-* options.');
+  if (set.length > 1) throw new CliError('ERR_CLI_ACTION', 'Conflicting --imagelist-newimage-* options.');
   return set[0];
 }
 
@@ -224,7 +225,7 @@ function trustAnchorOption(ctx: CommonContext): TrustAnchorMode | undefined {
   if (v === undefined) return undefined;
   const m = v.toLowerCase();
   if (m !== 'none' && m !== 'browser' && m !== 'igtf')
-    throw new CliExit(1, `Invalid trust anchor '${v}': use none, browser or igtf`);
+    throw new CliError('ERR_CLI_USAGE_VALUE', `Invalid trust anchor '${v}': use none, browser or igtf`);
   return m;
 }
 
@@ -246,17 +247,17 @@ function eventHandler(
     // A failed or timed-out delivery is recorded for `vmcatcher_cache --retry-events`.
     const r = await imageCache.deliverEvent(store, command, event, {
       env: { ...ctx.env, VMCATCHER_DIR_CERT: certDir },
-      log: (level, msg) => ctx.log(level, msg, 'events'),
+      log: (level, msg, fields) => ctx.log(level, msg, { name: 'events', ...fields }),
     });
     if (!r.delivered) {
       ctx.log(
         'error',
         `Event SubscriptionImageNew command failed (${r.timedOut ? 'timed out' : `exit ${r.exitCode ?? r.signal}`})` +
           (r.failedEventId !== undefined ? '; recorded for vmcatcher_cache --retry-events' : ''),
-        'events',
+        { name: 'events' },
       );
-      if (r.stdout) ctx.log('info', `stdout: ${r.stdout.trimEnd()}`, 'events');
-      if (r.stderr) ctx.log('info', `stderr: ${r.stderr.trimEnd()}`, 'events');
+      if (r.stdout) ctx.log('info', `stdout: ${r.stdout.trimEnd()}`, { name: 'events' });
+      if (r.stderr) ctx.log('info', `stderr: ${r.stderr.trimEnd()}`, { name: 'events' });
     }
   };
 }
@@ -267,7 +268,7 @@ async function engine(ctx: CommonContext, store: Store, certDir: string): Promis
   return imageCache.createSubscriptions({
     store,
     certDir,
-    log: (level, message) => ctx.log(level, message, 'db_actions'),
+    log: (level, message, fields) => ctx.log(level, message, { name: 'db_actions', ...fields }),
     fetch: { env: ctx.env },
     ...(onNewImage ? { onNewImage } : {}),
   });
@@ -278,10 +279,10 @@ async function subscribeMain(ctx: CommonContext): Promise<number> {
   const actions = ACTIONS.filter((a) =>
     Array.isArray(o[a]) ? (o[a] as string[]).length > 0 : o[a] === true,
   );
-  if (actions.length > 1) throw new CliExit(1, 'More than one action selected.');
+  if (actions.length > 1) throw new CliError('ERR_CLI_ACTION', 'More than one action selected.');
   const uuids = list(o, 'uuid');
   const uris = list(o, 'uri');
-  if (uuids.length && uris.length) throw new CliExit(1, 'Conflicting selectors.');
+  if (uuids.length && uris.length) throw new CliError('ERR_CLI_ACTION', 'Conflicting selectors.');
   const updateMode = updateModeOption(ctx);
   const trustAnchor = trustAnchorOption(ctx);
   const decorated =
@@ -293,10 +294,10 @@ async function subscribeMain(ctx: CommonContext): Promise<number> {
     flag(o, 'passwordClear');
   const action = actions[0];
   if (!action && !decorated)
-    throw new CliExit(1, 'No action selected (use -l, -s, -U, -D, -i, --image-list, ...).');
+    throw new CliError('ERR_CLI_ACTION', 'No action selected (use -l, -s, -U, -D, -i, --image-list, ...).');
   const concurrency = Number(str(o, 'concurrency') ?? 8);
   if (!Number.isInteger(concurrency) || concurrency < 1)
-    throw new CliExit(1, '--concurrency must be a positive integer.');
+    throw new CliError('ERR_CLI_USAGE_VALUE', '--concurrency must be a positive integer.');
 
   return withStore(ctx, async (store) => {
     const sub = store.subscriber;
@@ -307,12 +308,12 @@ async function subscribeMain(ctx: CommonContext): Promise<number> {
       const out: Subscription[] = [];
       for (const id of uuids) {
         const s = all.find((x) => x.identifier === id);
-        if (!s) throw new CliExit(1, `Subscription '${id}' not found.`);
+        if (!s) throw new CliError('ERR_CLI_NOT_FOUND', `Subscription '${id}' not found.`);
         out.push(s);
       }
       for (const uri of uris) {
         const s = all.find((x) => x.uri === uri);
-        if (!s) throw new CliExit(1, `No subscription with URI '${uri}'.`);
+        if (!s) throw new CliError('ERR_CLI_NOT_FOUND', `No subscription with URI '${uri}'.`);
         out.push(s);
       }
       return out;
@@ -412,7 +413,7 @@ async function subscribeMain(ctx: CommonContext): Promise<number> {
       }
       case 'delete': {
         if (!uuids.length && !uris.length)
-          throw new CliExit(1, 'Select the subscriptions to delete with -u or -r.');
+          throw new CliError('ERR_CLI_ACTION', 'Select the subscriptions to delete with -u or -r.');
         const targets = await selected();
         for (const s of targets) {
           await sub.deleteSubscription(s.identifier);
@@ -487,18 +488,22 @@ async function subscribeMain(ctx: CommonContext): Promise<number> {
       case 'imageRefuse': {
         const images = list(o, action);
         if (uuids.length !== images.length && uuids.length !== 1) {
-          throw new CliExit(
-            1,
+          throw new CliError(
+            'ERR_CLI_ACTION',
             `--image-${action === 'imageAccept' ? 'accept' : 'refuse'} is paired by position with -u.`,
           );
         }
         for (const [i, image] of images.entries()) {
           const s = uuids.length === 1 ? uuids[0] : uuids[i];
-          if (!(await sub.getSubscription(s))) throw new CliExit(1, `Subscription '${s}' not found.`);
+          if (!(await sub.getSubscription(s)))
+            throw new CliError('ERR_CLI_NOT_FOUND', `Subscription '${s}' not found.`);
           if (action === 'imageAccept') {
             const existing = await sub.getImages(image);
             if (existing.some((x) => x.subscription === s))
-              throw new CliExit(39, `Image '${image}' is already registered in '${s}'.`);
+              throw new CliError(
+                'ERR_CLI_IMAGE_REGISTERED',
+                `Image '${image}' is already registered in '${s}'.`,
+              );
             await sub.acceptImage(s, image);
           } else {
             await sub.refuseImage(s, image);
@@ -509,7 +514,7 @@ async function subscribeMain(ctx: CommonContext): Promise<number> {
       default: {
         // Decorators on a selection: change the stored settings, then re-import with the new update mode.
         if (!uuids.length && !uris.length)
-          throw new CliExit(1, 'Select the subscriptions to change with -u or -r.');
+          throw new CliError('ERR_CLI_ACTION', 'Select the subscriptions to change with -u or -r.');
         const targets = await selected();
         for (const s of targets) {
           if (updateMode !== undefined || trustAnchor !== undefined) {

@@ -1,9 +1,13 @@
 // What every vmcatcher tool shares: -v/-q counters and --log-config, the database URL (-d, VMCATCHER_RDBMS),
 // the output format (-f, VMCATCHER_OUTPUT_FORMAT, --json), and the one place mapping errors to exit codes.
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { type OpenStoreOptions, openStore, type Store } from '@hepix/imagelist-store';
 import pkg from '../../package.json' with { type: 'json' };
+import { CliError, exitCodeFor } from './exit.js';
+import { type CliLogger, type LogConfig, makeLogger, readLogConfig } from './logging.js';
 import { formatHelp, type OptionSpec, type ParsedOptions, parseOptions, UsageError } from './options.js';
+
+export { CliError, exitCodeFor };
 
 export const VERSION: string = pkg.version;
 export const DEFAULT_DATABASE = 'sqlite:///vmcatcher.db';
@@ -22,18 +26,8 @@ export const processIo: CliIo = {
 export type OutputFormat = 'lines' | 'json' | 'SMIME' | 'message';
 export type LogLevelName = 'debug' | 'info' | 'warn' | 'error';
 
-const LEVELS: Record<LogLevelName, number> = { debug: 10, info: 20, warn: 30, error: 40 };
-const PY_NAMES: Record<LogLevelName, string> = {
-  debug: 'DEBUG',
-  info: 'INFO',
-  warn: 'WARNING',
-  error: 'ERROR',
-};
-
-export interface Logger {
-  (level: LogLevelName, message: string, name?: string): void;
-  readonly threshold: number;
-}
+/** The logger every tool gets in its context. */
+export type Logger = CliLogger;
 
 /** Common options of all four tools (help text as in the originals). */
 export const COMMON_OPTIONS: OptionSpec[] = [
@@ -75,71 +69,17 @@ export const COMMON_OPTIONS: OptionSpec[] = [
     metavar: 'FILE',
     help: 'Logging configuration file (env VMCATCHER_LOG_CONF); a missing file exits 1.',
   },
+  {
+    dest: 'logFormat',
+    long: ['log-format'],
+    kind: 'value',
+    metavar: 'FORMAT',
+    help: 'Log lines as text (default; the logging configuration formatter applies) or json, one object per line (env VMCATCHER_LOG_FORMAT).',
+  },
   { dest: 'logSql', long: ['log-sql-info'], kind: 'flag', help: 'Log database statements (debug).' },
   { dest: 'version', long: ['version'], kind: 'flag', help: "Show the program's version number and exit." },
   { dest: 'help', short: 'h', long: ['help'], kind: 'flag', help: 'Show this help message and exit.' },
 ];
-
-/** An error the CLI reports with a given exit code (already logged or with a message to log). */
-export class CliExit extends Error {
-  override readonly name = 'CliExit';
-  readonly exitCode: number;
-  constructor(exitCode: number, message = '') {
-    super(message);
-    this.exitCode = exitCode;
-  }
-}
-
-interface LogConfig {
-  level?: number;
-  file?: string;
-}
-
-/** Reads the parts of a Python logging fileConfig INI that matter here: the root level and a FileHandler. */
-function readLogConfig(path: string): LogConfig {
-  const text = readFileSync(path, 'utf8');
-  const cfg: LogConfig = {};
-  let section = '';
-  let handlerClass = '';
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.trim();
-    if (!line || line.startsWith('#') || line.startsWith(';')) continue;
-    const sec = /^\[(.+)\]$/.exec(line);
-    if (sec) {
-      section = sec[1].trim();
-      handlerClass = '';
-      continue;
-    }
-    const kv = /^([^=:]+)[=:](.*)$/.exec(line);
-    if (!kv) continue;
-    const key = kv[1].trim().toLowerCase();
-    const value = kv[2].trim();
-    if (section === 'logger_root' && key === 'level') {
-      const n = { DEBUG: 10, INFO: 20, WARNING: 30, WARN: 30, ERROR: 40, CRITICAL: 50, FATAL: 50, NOTSET: 0 }[
-        value.toUpperCase()
-      ];
-      if (n !== undefined) cfg.level = n;
-    }
-    if (section.startsWith('handler_') && key === 'class') handlerClass = value;
-    if (section.startsWith('handler_') && key === 'args' && /FileHandler/.test(handlerClass)) {
-      const m = /^\(\s*['"]([^'"]+)['"]/.exec(value);
-      if (m) cfg.file = m[1];
-    }
-  }
-  return cfg;
-}
-
-export function makeLogger(verbose: number, quiet: number, io: CliIo, config: LogConfig = {}): Logger {
-  const threshold = config.level ?? Math.min(50, Math.max(10, 30 - 10 * verbose + 10 * quiet));
-  const fn = ((level: LogLevelName, message: string, name = 'main') => {
-    if (LEVELS[level] < threshold) return;
-    const line = `${PY_NAMES[level]}:${name}:${message}\n`;
-    if (config.file) appendFileSync(config.file, line);
-    else io.stderr(line);
-  }) as Logger;
-  Object.defineProperty(fn, 'threshold', { value: threshold });
-  return fn;
-}
 
 export interface CommonContext {
   options: ParsedOptions;
@@ -171,7 +111,7 @@ export async function runTool(
   body: (ctx: CommonContext) => Promise<number>,
 ): Promise<number> {
   const specs = [...tool.options, ...COMMON_OPTIONS];
-  let log: Logger = makeLogger(0, 0, io);
+  let log: Logger = makeLogger({ write: (line) => io.stderr(line) });
   try {
     const { options, positionals } = parseOptions(argv, specs);
     if (options.help) {
@@ -186,12 +126,32 @@ export async function runTool(
     let logConfig: LogConfig = {};
     if (logConfigPath) {
       if (!existsSync(logConfigPath)) {
-        log('error', `Logfile configuration file '${logConfigPath}' was not found.`);
-        return 1;
+        throw new CliError(
+          'ERR_CLI_LOG_CONFIG',
+          `Logfile configuration file '${logConfigPath}' was not found.`,
+        );
       }
-      logConfig = readLogConfig(logConfigPath);
+      try {
+        logConfig = readLogConfig(logConfigPath);
+      } catch (cause) {
+        throw new CliError(
+          'ERR_CLI_LOG_CONFIG',
+          `Cannot read the logging configuration '${logConfigPath}': ${(cause as Error).message}`,
+          { cause },
+        );
+      }
     }
-    log = makeLogger((options.verbose as number) ?? 0, (options.quiet as number) ?? 0, io, logConfig);
+    const logFormat = (options.logFormat as string | undefined) ?? env.VMCATCHER_LOG_FORMAT ?? 'text';
+    if (logFormat !== 'text' && logFormat !== 'json') {
+      throw new UsageError(`Invalid log format '${logFormat}': use text or json`);
+    }
+    log = makeLogger({
+      verbose: (options.verbose as number) ?? 0,
+      quiet: (options.quiet as number) ?? 0,
+      config: logConfig,
+      format: logFormat,
+      write: (line) => io.stderr(line),
+    });
     const formatName = options.json
       ? 'json'
       : ((options.format as string | undefined) ?? env.VMCATCHER_OUTPUT_FORMAT ?? 'lines');
@@ -208,26 +168,11 @@ export async function runTool(
       io.stderr(`Usage: ${tool.usage}\n\n${tool.name}: error: ${err.message}\n`);
       return 2;
     }
-    const { exitCode, message } = exitCodeFor(err);
-    if (message) log('error', message);
+    const { exitCode, message, code } = exitCodeFor(err);
+    if (message) log('error', message, { code });
+    if (code === 'ERR_CLI_INTERNAL' && err instanceof Error && err.stack) log('debug', err.stack);
     return exitCode;
   }
-}
-
-/** The one mapping from library errors to exit codes and messages. */
-export function exitCodeFor(err: unknown): { exitCode: number; message: string } {
-  if (err instanceof CliExit) return { exitCode: err.exitCode, message: err.message };
-  const e = err as { code?: unknown; status?: unknown; message?: string };
-  const code = typeof e?.code === 'string' ? e.code : '';
-  if (code.startsWith('ERR_SUB_') && typeof e.status === 'number') {
-    return { exitCode: e.status, message: e.message ?? code };
-  }
-  if (code.startsWith('ERR_STORE_')) {
-    const map: Record<string, number> = { ERR_STORE_CONFLICT: 15, ERR_STORE_LOCKED: 1 };
-    return { exitCode: map[code] ?? 1, message: `${e.message ?? code}` };
-  }
-  if (code.startsWith('ERR_SMIME_')) return { exitCode: 11, message: e.message ?? code };
-  return { exitCode: 1, message: (err as Error)?.message ?? String(err) };
 }
 
 export async function withStore<T>(
@@ -239,7 +184,7 @@ export async function withStore<T>(
     ...options,
     log: (level, message) => {
       if (level === 'debug' && !ctx.options.logSql) return;
-      ctx.log(level, message, 'db');
+      ctx.log(level, message, { name: 'db' });
     },
   });
   try {
@@ -252,7 +197,8 @@ export async function withStore<T>(
 /** VMCATCHER_DIR_CERT or -c; must exist. */
 export function certDirFrom(ctx: CommonContext, option: string | undefined): string {
   const dir = option ?? ctx.env.VMCATCHER_DIR_CERT ?? DEFAULT_CERT_DIR;
-  if (!existsSync(dir)) throw new CliExit(1, `Certificate directory '${dir}' does not exist.`);
+  if (!existsSync(dir))
+    throw new CliError('ERR_CLI_CERT_DIR', `Certificate directory '${dir}' does not exist.`);
   return dir;
 }
 

@@ -2,6 +2,8 @@
 // them use its conventions: `-x V`, `-xV`, `--long V`, `--long=V`, clustered short flags (`-vv`), repeated
 // (append) options, counters, and unambiguous abbreviations of long options (`--uuid` as `--uu`).
 
+import { CliError } from './exit.js';
+
 export type OptionKind = 'flag' | 'count' | 'value' | 'append';
 
 export interface OptionSpec {
@@ -16,9 +18,12 @@ export interface OptionSpec {
 
 export type ParsedOptions = Record<string, boolean | number | string | string[] | undefined>;
 
-export class UsageError extends Error {
+/** Bad options or arguments: the tools print their usage and exit 2, as optparse does. */
+export class UsageError extends CliError {
   override readonly name = 'UsageError';
-  readonly code = 'ERR_USAGE';
+  constructor(message: string) {
+    super('ERR_CLI_USAGE', message);
+  }
 }
 
 export interface ParseResult {
