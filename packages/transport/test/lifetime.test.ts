@@ -1,7 +1,7 @@
 // Timeouts, deadlines, aborts, lost and stale connections, against servers that misbehave on purpose.
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTransport, TransportError } from '../src/index.js';

@@ -87,7 +87,7 @@ describe('readCaDirectory', () => {
     mkdirSync(empty);
     const policyOnly = join(tmp, 'policy-only');
     mkdirSync(policyOnly);
-    for (const f of readdirSync(pki.certDir).filter((n) => !/\.0$/.test(n)))
+    for (const f of readdirSync(pki.certDir).filter((n) => !/\.(0|pem)$/.test(n)))
       copyFileSync(join(pki.certDir, f), join(policyOnly, f));
     for (const dir of [empty, policyOnly, join(tmp, 'missing')]) {
       const err = await rejection(readCaDirectory(dir));

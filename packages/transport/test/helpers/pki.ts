@@ -1,12 +1,10 @@
-// A throwaway PKI made with the openssl CLI at test time (scripts/make-test-pki.sh plus a few extra
-// certificates), kept small until @hepix/test-support replaces it.
+// The transport tests' view of the shared test PKI (@hepix/test-support): the CA, its IGTF directory, a
+// server certificate for 127.0.0.1, a client certificate, and a few extra shapes.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
+import { issueCert, makePki as makeGridPki, type TestPki } from '@hepix/test-support';
 
 export interface KeyPair {
   cert: string;
@@ -24,6 +22,7 @@ export interface Pki {
   server: KeyPair;
   /** A client certificate (clientAuth), its key also encrypted with `passphrase`. */
   client: KeyPair & { encryptedKey: string; passphrase: string; cn: string };
+  grid: TestPki;
 }
 
 function openssl(args: string[]): string {
@@ -35,66 +34,28 @@ export function tempDir(prefix = 'hepix-transport-'): string {
 }
 
 export function makePki(dir = tempDir('hepix-transport-pki-')): Pki {
-  execFileSync('bash', [join(repoRoot, 'scripts/make-test-pki.sh'), dir, 'Transport Client'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const grid = makeGridPki(dir, 'Transport Client');
   return {
     dir,
-    caCert: join(dir, 'ca/ca.pem'),
-    caPem: readFileSync(join(dir, 'ca/ca.pem'), 'utf8'),
-    certDir: join(dir, 'certificates'),
-    server: { cert: join(dir, 'server/cert.pem'), key: join(dir, 'server/key.pem') },
+    caCert: grid.ca.cert,
+    caPem: readFileSync(grid.ca.cert, 'utf8'),
+    certDir: grid.certDir,
+    server: { cert: grid.server.cert, key: grid.server.key },
     client: {
-      cert: join(dir, 'endorser/usercert.pem'),
-      key: join(dir, 'endorser/userkey.pem'),
-      encryptedKey: join(dir, 'endorser/userkey-enc.pem'),
-      passphrase: readFileSync(join(dir, 'endorser/passphrase.txt'), 'utf8').trim(),
+      cert: grid.endorser.cert,
+      key: grid.endorser.key,
+      encryptedKey: grid.endorser.encryptedKey,
+      passphrase: grid.endorser.passphrase,
       cn: 'Transport Client',
     },
+    grid,
   };
 }
 
 /** A server certificate from the PKI's CA with the given subjectAltName (e.g. `DNS:other.example`). */
 export function issueServerCert(pki: Pki, name: string, san: string): KeyPair {
-  const out = join(pki.dir, name);
-  mkdirSync(out, { recursive: true });
-  const key = join(out, 'key.pem');
-  const cert = join(out, 'cert.pem');
-  const csr = join(out, 'req.csr');
-  const config = join(out, 'openssl.cnf');
-  writeFileSync(
-    config,
-    `${readFileSync(join(pki.dir, 'ca/openssl.cnf'), 'utf8')}\n[ v3_test_server ]\nbasicConstraints = critical, CA:false\nkeyUsage = critical, digitalSignature, keyEncipherment\nextendedKeyUsage = serverAuth\nsubjectAltName = ${san}\n`,
-  );
-  openssl([
-    'req',
-    '-new',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    key,
-    '-out',
-    csr,
-    '-subj',
-    `/CN=${name}`,
-    '-config',
-    config,
-  ]);
-  openssl([
-    'ca',
-    '-batch',
-    '-config',
-    config,
-    '-extensions',
-    'v3_test_server',
-    '-in',
-    csr,
-    '-out',
-    cert,
-    '-notext',
-  ]);
-  return { cert, key };
+  const cert = issueCert(pki.grid, name, `/CN=${name}`, `san:${san}`);
+  return { cert: cert.cert, key: cert.key };
 }
 
 /** A self-signed server certificate for 127.0.0.1. */
@@ -131,7 +92,7 @@ export function rehashedDirectory(pki: Pki, dir: string): string {
   const hash = openssl(['x509', '-in', pki.caCert, '-noout', '-hash']).trim();
   copyFileSync(join(pki.certDir, `${hash}.namespaces`), join(dir, `${hash}.namespaces`));
   copyFileSync(join(pki.certDir, `${hash}.signing_policy`), join(dir, `${hash}.signing_policy`));
-  copyFileSync(join(pki.dir, 'ca/ca.crl.pem'), join(dir, 'HEPiX-Test-CA.crl'));
+  copyFileSync(pki.grid.ca.crl, join(dir, 'HEPiX-Test-CA.crl'));
   openssl(['rehash', dir]);
   return dir;
 }
