@@ -18,8 +18,7 @@ if ((${#missing[@]})); then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   echo "setup: installing Debian packages: ${missing[*]}"
   # Packages with services (glance-api, keystone, postgresql, nginx, memcached, rabbitmq-server) must not start
-  # them on install: the
-  # tests start their own on 127.0.0.1 (scripts/start-*.sh).
+  # them on install: the tests start their own on 127.0.0.1 (scripts/start-*.sh).
   guard=""
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
