@@ -75,9 +75,13 @@ export async function consume(options: ConsumeOptions): Promise<Consumer> {
     }
     if (typeof id !== 'string' || typeof type !== 'string' || payload === undefined) {
       stats.rejected++;
-      log?.('warn', `rejecting a message without id, type or JSON body (routing key ${msg.fields.routingKey})`, {
-        name: 'event-bus',
-      });
+      log?.(
+        'warn',
+        `rejecting a message without id, type or JSON body (routing key ${msg.fields.routingKey})`,
+        {
+          name: 'event-bus',
+        },
+      );
       // Not requeued: it would come back forever. A dead-letter exchange on the queue keeps it.
       channel.nack(msg, false, false);
       return;
@@ -101,10 +105,14 @@ export async function consume(options: ConsumeOptions): Promise<Consumer> {
       await handler(event);
     } catch (err) {
       stats.failures++;
-      log?.('error', `the handler failed for event ${id} (${type}); it is requeued: ${(err as Error).message}`, {
-        name: 'event-bus',
-        event: id,
-      });
+      log?.(
+        'error',
+        `the handler failed for event ${id} (${type}); it is requeued: ${(err as Error).message}`,
+        {
+          name: 'event-bus',
+          event: id,
+        },
+      );
       await delay(retryDelayMs, stop.signal).catch(() => {});
       channel.nack(msg, false, true);
       return;
@@ -131,15 +139,21 @@ export async function consume(options: ConsumeOptions): Promise<Consumer> {
       let chain = Promise.resolve();
       await channel.consume(queue, (msg) => {
         if (!msg) return; // cancelled by the broker (queue deleted): the close handler reconnects
-        chain = chain.then(() => handle(channel, msg)).catch((err) => {
-          // An ack on a channel that closed meanwhile: the broker delivers the message again.
-          log?.('warn', `could not settle event ${msg.properties.messageId}: ${(err as Error).message}`, {
-            name: 'event-bus',
+        chain = chain
+          .then(() => handle(channel, msg))
+          .catch((err) => {
+            // An ack on a channel that closed meanwhile: the broker delivers the message again.
+            log?.('warn', `could not settle event ${msg.properties.messageId}: ${(err as Error).message}`, {
+              name: 'event-bus',
+            });
           });
-        });
       });
-      m.on('error', (err: Error) => log?.('warn', `broker connection error: ${err.message}`, { name: 'event-bus', uri: shown }));
-      channel.on('error', (err: Error) => log?.('warn', `broker channel error: ${err.message}`, { name: 'event-bus', uri: shown }));
+      m.on('error', (err: Error) =>
+        log?.('warn', `broker connection error: ${err.message}`, { name: 'event-bus', uri: shown }),
+      );
+      channel.on('error', (err: Error) =>
+        log?.('warn', `broker channel error: ${err.message}`, { name: 'event-bus', uri: shown }),
+      );
       log?.('info', `consuming ${queue} on ${shown}`, { name: 'event-bus', uri: shown });
       return m;
     } catch (err) {
@@ -173,14 +187,18 @@ export async function consume(options: ConsumeOptions): Promise<Consumer> {
         wait = retryDelayMs;
       } catch (err) {
         if (stop.signal.aborted) break;
-        log?.('warn', `reconnecting to ${shown} failed: ${(err as Error).message}`, { name: 'event-bus', uri: shown });
+        log?.('warn', `reconnecting to ${shown} failed: ${(err as Error).message}`, {
+          name: 'event-bus',
+          uri: shown,
+        });
         wait = Math.min(30_000, wait * 2);
       }
     }
     stopped();
   };
 
-  if (signal?.aborted) throw new EventBusError('ERR_EVENTBUS_ABORTED', 'the consumer was stopped before it started');
+  if (signal?.aborted)
+    throw new EventBusError('ERR_EVENTBUS_ABORTED', 'the consumer was stopped before it started');
   const first = await open();
   signal?.addEventListener('abort', () => stop.abort(), { once: true });
   void run(first);

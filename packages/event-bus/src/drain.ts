@@ -66,9 +66,7 @@ export async function drainOutbox(
     let confirmed = events.length;
     let failure: EventBusError | undefined;
     try {
-      await publisher.publishBatch(
-        events.map((e) => ({ message: e, routingKey: options.routingKey?.(e) })),
-      );
+      await publisher.publishBatch(events.map((e) => ({ message: e, routingKey: options.routingKey?.(e) })));
     } catch (err) {
       if (!(err instanceof EventBusError)) throw err;
       failure = err;
@@ -106,10 +104,14 @@ export async function drainOutbox(
       });
     }
     retries++;
-    log?.('warn', `publishing events failed (${failure.code}), trying again in ${wait} ms: ${failure.message}`, {
-      name: 'event-bus',
-      code: failure.code,
-    });
+    log?.(
+      'warn',
+      `publishing events failed (${failure.code}), trying again in ${wait} ms: ${failure.message}`,
+      {
+        name: 'event-bus',
+        code: failure.code,
+      },
+    );
     try {
       await delay(wait, signal);
     } catch {

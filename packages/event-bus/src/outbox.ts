@@ -86,7 +86,9 @@ async function guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
     return await fn();
   } catch (err) {
     if (err instanceof EventBusError) throw err;
-    throw new EventBusError('ERR_EVENTBUS_STORE', `${what}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    throw new EventBusError('ERR_EVENTBUS_STORE', `${what}: ${(err as Error)?.message ?? String(err)}`, {
+      cause: err,
+    });
   }
 }
 
@@ -113,7 +115,14 @@ function createRepository(ctx: StoreExtensionContext): Outbox {
             .values({ id, type: event.type, payload, created, published: null })
             .returning('seq')
             .executeTakeFirstOrThrow();
-          return { seq: Number(r.seq), id, type: event.type, payload: JSON.parse(payload), created, published: null };
+          return {
+            seq: Number(r.seq),
+            id,
+            type: event.type,
+            payload: JSON.parse(payload),
+            created,
+            published: null,
+          };
         } catch (err) {
           if (isUniqueViolation(err)) {
             throw new EventBusError('ERR_EVENTBUS_DUPLICATE', `event ${id} is already in the outbox`, {
@@ -172,10 +181,7 @@ function createRepository(ctx: StoreExtensionContext): Outbox {
       return guard('counting the outbox', async () => {
         const r = await db
           .selectFrom('eventbus_outbox')
-          .select((eb) => [
-            eb.fn.countAll().as('total'),
-            eb.fn.count('published').as('published'),
-          ])
+          .select((eb) => [eb.fn.countAll().as('total'), eb.fn.count('published').as('published')])
           .executeTakeFirstOrThrow();
         const total = Number(r.total);
         const published = Number(r.published);

@@ -139,9 +139,13 @@ export async function connectPublisher(options: PublisherOptions): Promise<Event
           { url: shown, cause: err },
         );
       };
-      model.on('error', (err: Error) => log?.('warn', `broker connection error: ${err.message}`, { name: 'event-bus', uri: shown }));
+      model.on('error', (err: Error) =>
+        log?.('warn', `broker connection error: ${err.message}`, { name: 'event-bus', uri: shown }),
+      );
       model.on('close', drop);
-      channel.on('error', (err: Error) => log?.('warn', `broker channel error: ${err.message}`, { name: 'event-bus', uri: shown }));
+      channel.on('error', (err: Error) =>
+        log?.('warn', `broker channel error: ${err.message}`, { name: 'event-bus', uri: shown }),
+      );
       channel.on('close', drop);
       channel.on('return', (msg) => {
         const id = msg.properties.messageId;
@@ -157,18 +161,25 @@ export async function connectPublisher(options: PublisherOptions): Promise<Event
       // A channel-level refusal (exchange of another type, queue declared with other arguments).
       const e = err as { code?: number; message?: string };
       if (typeof e.code === 'number' && e.code >= 400) {
-        throw new EventBusError('ERR_EVENTBUS_REFUSED', `declaring exchange ${exchange} on ${shown}: ${e.message}`, {
-          url: shown,
-          detail: String(e.code),
-          cause: err,
-        });
+        throw new EventBusError(
+          'ERR_EVENTBUS_REFUSED',
+          `declaring exchange ${exchange} on ${shown}: ${e.message}`,
+          {
+            url: shown,
+            detail: String(e.code),
+            cause: err,
+          },
+        );
       }
       throw connectError(err, url, 'setting up the channel on');
     }
   };
 
   const connection = (): Promise<Connection> => {
-    if (closed) return Promise.reject(new EventBusError('ERR_EVENTBUS_CLOSED', 'the publisher is closed', { url: shown }));
+    if (closed)
+      return Promise.reject(
+        new EventBusError('ERR_EVENTBUS_CLOSED', 'the publisher is closed', { url: shown }),
+      );
     if (current && !current.lost) return Promise.resolve(current);
     connecting ??= open().then(
       (c) => {
@@ -193,7 +204,9 @@ export async function connectPublisher(options: PublisherOptions): Promise<Event
     for (const it of items) {
       const key = it.routingKey ?? it.message.type;
       if (!ROUTING_KEY.test(key)) {
-        throw new EventBusError('ERR_EVENTBUS_INVALID', `invalid routing key '${key}'`, { eventId: it.message.id });
+        throw new EventBusError('ERR_EVENTBUS_INVALID', `invalid routing key '${key}'`, {
+          eventId: it.message.id,
+        });
       }
     }
     if (items.length === 0) return;
@@ -202,7 +215,12 @@ export async function connectPublisher(options: PublisherOptions): Promise<Event
       conn = await connection();
     } catch (err) {
       throw err instanceof EventBusError
-        ? new EventBusError(err.code, err.message, { url: err.url, detail: err.detail, confirmed: 0, cause: err.cause })
+        ? new EventBusError(err.code, err.message, {
+            url: err.url,
+            detail: err.detail,
+            confirmed: 0,
+            cause: err.cause,
+          })
         : err;
     }
     // Every message of the batch goes on this one channel, in order: if it dies, none of the rest is sent on
@@ -232,11 +250,15 @@ export async function connectPublisher(options: PublisherOptions): Promise<Event
                 queueMicrotask(() =>
                   reject(
                     conn.lost ??
-                      new EventBusError('ERR_EVENTBUS_REFUSED', `the broker refused event ${message.id}: ${err.message}`, {
-                        url: shown,
-                        eventId: message.id,
-                        cause: err,
-                      }),
+                      new EventBusError(
+                        'ERR_EVENTBUS_REFUSED',
+                        `the broker refused event ${message.id}: ${err.message}`,
+                        {
+                          url: shown,
+                          eventId: message.id,
+                          cause: err,
+                        },
+                      ),
                   ),
                 );
               } else if (conn.returned.delete(message.id)) {
@@ -259,9 +281,13 @@ export async function connectPublisher(options: PublisherOptions): Promise<Event
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         reject(
-          new EventBusError('ERR_EVENTBUS_TIMEOUT', `no confirm from ${shown} within ${confirmTimeoutMs} ms`, {
-            url: shown,
-          }),
+          new EventBusError(
+            'ERR_EVENTBUS_TIMEOUT',
+            `no confirm from ${shown} within ${confirmTimeoutMs} ms`,
+            {
+              url: shown,
+            },
+          ),
         );
       }, confirmTimeoutMs);
     });

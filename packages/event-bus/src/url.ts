@@ -18,7 +18,10 @@ export function checkAmqpUrl(url: string): void {
     u = new URL(url);
   } catch {}
   if (!u || (u.protocol !== 'amqp:' && u.protocol !== 'amqps:') || !u.hostname) {
-    throw new EventBusError('ERR_EVENTBUS_CONFIG', `'${redactAmqpUrl(url)}' is not an amqp:// or amqps:// URL`);
+    throw new EventBusError(
+      'ERR_EVENTBUS_CONFIG',
+      `'${redactAmqpUrl(url)}' is not an amqp:// or amqps:// URL`,
+    );
   }
 }
 
@@ -30,7 +33,10 @@ export function connectError(err: unknown, url: string, what: string): EventBusE
   const shown = redactAmqpUrl(url);
   // amqplib reports a refused login as a closed connection with 403 ACCESS_REFUSED (or a SASL failure), and an
   // unknown vhost as 530 NOT_ALLOWED.
-  if (e.code === 403 || /ACCESS_REFUSED|ACCESS-REFUSED|NOT_ALLOWED|Handshake terminated by server: 403|530/.test(message)) {
+  if (
+    e.code === 403 ||
+    /ACCESS_REFUSED|ACCESS-REFUSED|NOT_ALLOWED|Handshake terminated by server: 403|530/.test(message)
+  ) {
     return new EventBusError('ERR_EVENTBUS_AUTH', `${what} ${shown}: refused by the broker (${message})`, {
       url: shown,
       detail: typeof e.code === 'string' ? e.code : 'ACCESS_REFUSED',

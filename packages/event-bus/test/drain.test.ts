@@ -2,7 +2,17 @@
 // acknowledges after its handler and drops a second delivery of an id; a handler failure requeues the event.
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectPublisher, consume, drainOutbox, outboxExtension, type ReceivedEvent } from '../src/index.js';
-import { amqpUrl, declareQueue, deleteQueue, dialects, expectCode, takeAll, testStore, uniqueName, until } from './helpers.js';
+import {
+  amqpUrl,
+  declareQueue,
+  deleteQueue,
+  dialects,
+  expectCode,
+  takeAll,
+  testStore,
+  uniqueName,
+  until,
+} from './helpers.js';
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
@@ -16,7 +26,8 @@ describe.each(dialects())('drainOutbox on %s', (dialect) => {
     const outbox = t.store.extension(outboxExtension);
     await t.store.transaction(async ({ extension }) => {
       const o = extension(outboxExtension);
-      for (let i = 0; i < 1000; i++) await o.enqueue({ id: `ev-${i}`, type: 'AvailablePostfix', payload: { i } });
+      for (let i = 0; i < 1000; i++)
+        await o.enqueue({ id: `ev-${i}`, type: 'AvailablePostfix', payload: { i } });
     });
     const exchange = uniqueName('ex');
     const queue = uniqueName('q');
@@ -25,7 +36,10 @@ describe.each(dialects())('drainOutbox on %s', (dialect) => {
     const publisher = await connectPublisher({ url: amqpUrl(), exchange });
     cleanup.push(() => publisher.close());
     const batches: number[] = [];
-    const r = await drainOutbox(outbox, publisher, { batch: 128, onPublished: (evs) => batches.push(evs.length) });
+    const r = await drainOutbox(outbox, publisher, {
+      batch: 128,
+      onPublished: (evs) => batches.push(evs.length),
+    });
     expect(r).toEqual({ published: 1000, retries: 0 });
     expect(batches).toEqual([128, 128, 128, 128, 128, 128, 128, 104]);
     expect(await outbox.counts()).toEqual({ pending: 0, published: 1000 });

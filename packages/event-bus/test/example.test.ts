@@ -32,7 +32,20 @@ process.stdin.on('data', (d) => (input += d)).on('end', () => {
   );
   const proc = spawn(
     process.execPath,
-    [example, '--url', amqpUrl(), '--exchange', exchange, '--queue', queue, '--retry-delay', '50', '--', process.execPath, handler],
+    [
+      example,
+      '--url',
+      amqpUrl(),
+      '--exchange',
+      exchange,
+      '--queue',
+      queue,
+      '--retry-delay',
+      '50',
+      '--',
+      process.execPath,
+      handler,
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';

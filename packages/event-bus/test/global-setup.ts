@@ -21,7 +21,8 @@ function start(script: string, name: string): string {
 export default function setup(project: TestProject): void {
   const amqp = process.env.TEST_AMQP_URL || start('start-rabbitmq.sh', 'TEST_AMQP_URL');
   const sqliteOnly = process.env.HEPIX_STORE_DIALECTS === 'sqlite' && process.env.CI !== 'true';
-  const pg = process.env.TEST_POSTGRES_URL || (sqliteOnly ? '' : start('start-postgres.sh', 'TEST_POSTGRES_URL'));
+  const pg =
+    process.env.TEST_POSTGRES_URL || (sqliteOnly ? '' : start('start-postgres.sh', 'TEST_POSTGRES_URL'));
   project.provide('TEST_AMQP_URL', amqp);
   project.provide('TEST_POSTGRES_URL', pg);
   if (process.env.HEPIX_SKIP_BUILD !== '1') {

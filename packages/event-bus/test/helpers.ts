@@ -82,7 +82,12 @@ export interface RawMessage {
 }
 
 /** Declares a durable queue bound to `exchange` (declared durable topic) before anything is published. */
-export async function declareQueue(url: string, exchange: string, queue: string, bindingKey = '#'): Promise<void> {
+export async function declareQueue(
+  url: string,
+  exchange: string,
+  queue: string,
+  bindingKey = '#',
+): Promise<void> {
   const conn = await amqp.connect(url);
   try {
     const ch = await conn.createChannel();
@@ -129,12 +134,16 @@ export async function deleteQueue(url: string, queue: string): Promise<void> {
   }
 }
 
-export async function expectCode(p: Promise<unknown> | (() => unknown), code: string): Promise<Error & Record<string, unknown>> {
+export async function expectCode(
+  p: Promise<unknown> | (() => unknown),
+  code: string,
+): Promise<Error & Record<string, unknown>> {
   try {
     await (typeof p === 'function' ? p() : p);
   } catch (err) {
     const e = err as Error & Record<string, unknown>;
-    if (e.code !== code) throw new Error(`expected ${code}, got ${String(e.code)}: ${e.message}`, { cause: e });
+    if (e.code !== code)
+      throw new Error(`expected ${code}, got ${String(e.code)}: ${e.message}`, { cause: e });
     return e;
   }
   throw new Error(`expected ${code}, but it succeeded`);

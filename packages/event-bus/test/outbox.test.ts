@@ -17,10 +17,19 @@ async function fresh(dialect: 'sqlite' | 'postgres') {
 describe.each(dialects())('the outbox on %s', (dialect) => {
   it('keeps events in seq order and returns only the pending ones', async () => {
     const { outbox } = await fresh(dialect);
-    const a = await outbox.enqueue({ id: 'e-1', type: 'AvailablePrefix', payload: { n: 1, text: 'caf\u00e9' } });
+    const a = await outbox.enqueue({
+      id: 'e-1',
+      type: 'AvailablePrefix',
+      payload: { n: 1, text: 'caf\u00e9' },
+    });
     const b = await outbox.enqueue({ type: 'AvailablePostfix', payload: { n: 2 } });
     const c = await outbox.enqueue({ id: 'e-3', type: 'ExpirePostfix', payload: [3] });
-    expect(a).toMatchObject({ id: 'e-1', type: 'AvailablePrefix', payload: { n: 1, text: 'caf\u00e9' }, published: null });
+    expect(a).toMatchObject({
+      id: 'e-1',
+      type: 'AvailablePrefix',
+      payload: { n: 1, text: 'caf\u00e9' },
+      published: null,
+    });
     expect(b.id).toMatch(/^[0-9a-f-]{36}$/);
     expect(a.seq).toBeLessThan(b.seq);
     expect(b.seq).toBeLessThan(c.seq);
@@ -54,7 +63,11 @@ describe.each(dialects())('the outbox on %s', (dialect) => {
     await expect(
       store.transaction(async ({ subscriber, extension }) => {
         await subscriber.createEndorser('desy', [signer]);
-        await extension(outboxExtension).enqueue({ id: 'ev-rolled-back', type: 'EndorserAdded', payload: {} });
+        await extension(outboxExtension).enqueue({
+          id: 'ev-rolled-back',
+          type: 'EndorserAdded',
+          payload: {},
+        });
         throw new Error('the state change failed after the event was written');
       }),
     ).rejects.toThrow('the state change failed');
@@ -63,7 +76,11 @@ describe.each(dialects())('the outbox on %s', (dialect) => {
 
     await store.transaction(async ({ subscriber, extension }) => {
       await subscriber.createEndorser('desy', [signer]);
-      await extension(outboxExtension).enqueue({ id: 'ev-committed', type: 'EndorserAdded', payload: { e: 'desy' } });
+      await extension(outboxExtension).enqueue({
+        id: 'ev-committed',
+        type: 'EndorserAdded',
+        payload: { e: 'desy' },
+      });
     });
     expect(await outbox.get('ev-committed')).toMatchObject({ payload: { e: 'desy' } });
     expect((await store.subscriber.listEndorsers()).map((e) => e.identifier)).toEqual(['desy']);
@@ -73,7 +90,10 @@ describe.each(dialects())('the outbox on %s', (dialect) => {
     const { outbox } = await fresh(dialect);
     await outbox.enqueue({ id: 'same', type: 'T', payload: 1 });
     const before = await outbox.pending();
-    const dup = await expectCode(outbox.enqueue({ id: 'same', type: 'T', payload: 2 }), 'ERR_EVENTBUS_DUPLICATE');
+    const dup = await expectCode(
+      outbox.enqueue({ id: 'same', type: 'T', payload: 2 }),
+      'ERR_EVENTBUS_DUPLICATE',
+    );
     expect(dup.eventId).toBe('same');
     await expectCode(outbox.enqueue({ type: '', payload: 1 }), 'ERR_EVENTBUS_INVALID');
     await expectCode(outbox.enqueue({ type: 'has space', payload: 1 }), 'ERR_EVENTBUS_INVALID');

@@ -23,7 +23,12 @@ describe('connectPublisher', () => {
     cleanup.push(() => deleteQueue(amqpUrl(), queue));
     const p = await publisherOn(exchange);
     expect(p.exchange).toBe(exchange);
-    await p.publish({ id: 'ev-1', type: 'AvailablePostfix', payload: { type: 'AvailablePostfix', n: 1 }, seq: 7 });
+    await p.publish({
+      id: 'ev-1',
+      type: 'AvailablePostfix',
+      payload: { type: 'AvailablePostfix', n: 1 },
+      seq: 7,
+    });
     await p.publish({ id: 'ev-2', type: 'ExpirePrefix', payload: ['x'] }, { routingKey: 'site.a.expire' });
     // Confirmed means the broker has it: it is in the queue now, without waiting.
     expect(await takeAll(amqpUrl(), queue)).toEqual([
@@ -35,7 +40,14 @@ describe('connectPublisher', () => {
         persistent: true,
         routingKey: 'AvailablePostfix',
       },
-      { id: 'ev-2', type: 'ExpirePrefix', seq: undefined, body: ['x'], persistent: true, routingKey: 'site.a.expire' },
+      {
+        id: 'ev-2',
+        type: 'ExpirePrefix',
+        seq: undefined,
+        body: ['x'],
+        persistent: true,
+        routingKey: 'site.a.expire',
+      },
     ]);
   });
 
@@ -75,7 +87,10 @@ describe('connectPublisher', () => {
   it('a wrong password is ERR_EVENTBUS_AUTH, a broker that is not there ERR_EVENTBUS_CONNECT, a bad URL ERR_EVENTBUS_CONFIG', async () => {
     const wrong = new URL(amqpUrl());
     wrong.password = 'wrong';
-    const auth = await expectCode(connectPublisher({ url: wrong.toString(), exchange: 'x' }), 'ERR_EVENTBUS_AUTH');
+    const auth = await expectCode(
+      connectPublisher({ url: wrong.toString(), exchange: 'x' }),
+      'ERR_EVENTBUS_AUTH',
+    );
     expect(String(auth.url)).not.toContain('wrong');
     expect(auth.message).not.toContain('wrong');
     const port = await new Promise<number>((resolve) => {
@@ -114,7 +129,10 @@ describe('connectPublisher', () => {
       ]),
       'ERR_EVENTBUS_INVALID',
     );
-    await expectCode(p.publish({ id: 'k', type: 'T', payload: 1 }, { routingKey: '' }), 'ERR_EVENTBUS_INVALID');
+    await expectCode(
+      p.publish({ id: 'k', type: 'T', payload: 1 }, { routingKey: '' }),
+      'ERR_EVENTBUS_INVALID',
+    );
     expect(await takeAll(amqpUrl(), queue)).toEqual([]);
     await p.close();
     await expectCode(p.publish({ id: 'after', type: 'T', payload: 1 }), 'ERR_EVENTBUS_CLOSED');

@@ -10,12 +10,17 @@ afterAll(() => deleteQueue(amqpUrl(), 'vmcatcher-readme'));
 
 it('the README usage example works', () => {
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-  const usage = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]).find((b) => b.includes('drainOutbox'));
+  const usage = [...readme.matchAll(/```js\n([\s\S]*?)```/g)]
+    .map((m) => m[1])
+    .find((b) => b.includes('drainOutbox'));
   expect(usage).toBeDefined();
   const file = fileURLToPath(new URL(`../readme-example-${process.pid}.mjs`, import.meta.url));
   writeFileSync(file, usage!);
   try {
-    const out = execFileSync(process.execPath, [file], { encoding: 'utf8', env: { ...process.env, AMQP_URL: amqpUrl() } });
+    const out = execFileSync(process.execPath, [file], {
+      encoding: 'utf8',
+      env: { ...process.env, AMQP_URL: amqpUrl() },
+    });
     expect(out.split('\n').filter(Boolean)).toEqual([
       '{ pending: 1, published: 0 }',
       '{ published: 1, retries: 0 }',

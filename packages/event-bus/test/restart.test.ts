@@ -38,14 +38,21 @@ it('delivers every event in order after a broker restart in the middle of a drai
     const outbox = t.store.extension(outboxExtension);
     await t.store.transaction(async ({ extension }) => {
       const o = extension(outboxExtension);
-      for (let i = 0; i < 1000; i++) await o.enqueue({ id: `r-${i}`, type: 'AvailablePostfix', payload: { i } });
+      for (let i = 0; i < 1000; i++)
+        await o.enqueue({ id: `r-${i}`, type: 'AvailablePostfix', payload: { i } });
     });
     const exchange = uniqueName('ex');
     const queue = uniqueName('q');
     await declareQueue(url, exchange, queue);
 
     const handled: ReceivedEvent[] = [];
-    const consumer = await consume({ url, exchange, queue, retryDelayMs: 200, handler: async (e) => void handled.push(e) });
+    const consumer = await consume({
+      url,
+      exchange,
+      queue,
+      retryDelayMs: 200,
+      handler: async (e) => void handled.push(e),
+    });
     const publisher = await connectPublisher({ url, exchange });
     let restart: Promise<void> | undefined;
     let handledAtStop = -1;

@@ -126,9 +126,17 @@ export function toObjectStoreError(
       return new ObjectStoreError('ERR_OBJECT_CONFIG', `${what}: ${s3Code}${detail}`, base);
     }
     if (status >= 500) {
-      return new ObjectStoreError('ERR_OBJECT_SERVER', `${what}: the server failed (HTTP ${status})${detail}`, base);
+      return new ObjectStoreError(
+        'ERR_OBJECT_SERVER',
+        `${what}: the server failed (HTTP ${status})${detail}`,
+        base,
+      );
     }
-    return new ObjectStoreError('ERR_OBJECT_INTERNAL', `${what}: HTTP ${status} ${s3Code ?? ''}${detail}`, base);
+    return new ObjectStoreError(
+      'ERR_OBJECT_INTERNAL',
+      `${what}: HTTP ${status} ${s3Code ?? ''}${detail}`,
+      base,
+    );
   }
   const code = e.code ?? (err as { cause?: { code?: string } })?.cause?.code;
   if (e.name === 'CredentialsProviderError') {

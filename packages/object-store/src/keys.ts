@@ -85,6 +85,8 @@ export function checkMetadata(metadata: Record<string, string> | undefined, key?
     total += k.length + v.length;
   }
   if (total > 2048) {
-    throw new ObjectStoreError('ERR_OBJECT_INVALID', `metadata of ${total} bytes is more than 2 KiB`, { key });
+    throw new ObjectStoreError('ERR_OBJECT_INVALID', `metadata of ${total} bytes is more than 2 KiB`, {
+      key,
+    });
   }
 }

@@ -239,7 +239,9 @@ export function createObjectStore(options: ObjectStoreOptions): ObjectStore {
           Bucket: bucket,
           Key: to,
           CopySource: copySource(from),
-          ...(metadata ? { MetadataDirective: 'REPLACE', Metadata: metadata } : { MetadataDirective: 'COPY' }),
+          ...(metadata
+            ? { MetadataDirective: 'REPLACE', Metadata: metadata }
+            : { MetadataDirective: 'COPY' }),
         }),
         what,
         to,
@@ -253,7 +255,8 @@ export function createObjectStore(options: ObjectStoreOptions): ObjectStore {
       to,
     );
     const uploadId = created.UploadId;
-    if (!uploadId) throw new ObjectStoreError('ERR_OBJECT_INTERNAL', `${what}: no upload id`, { bucket, key: to });
+    if (!uploadId)
+      throw new ObjectStoreError('ERR_OBJECT_INTERNAL', `${what}: no upload id`, { bucket, key: to });
     try {
       const count = Math.ceil(src.size / copyPartSize);
       const parts = await mapLimit(
@@ -358,7 +361,11 @@ export function createObjectStore(options: ObjectStoreOptions): ObjectStore {
             );
             for (const o of r.Contents ?? []) {
               if (!o.Key) continue;
-              yield { key: rel(o.Key), size: Number(o.Size ?? 0), lastModified: o.LastModified ?? new Date(0) };
+              yield {
+                key: rel(o.Key),
+                size: Number(o.Size ?? 0),
+                lastModified: o.LastModified ?? new Date(0),
+              };
             }
             token = r.IsTruncated ? r.NextContinuationToken : undefined;
           } while (token);
@@ -371,8 +378,15 @@ export function createObjectStore(options: ObjectStoreOptions): ObjectStore {
       let range: string | undefined;
       if (opts.range) {
         const { start, end } = opts.range;
-        if (!Number.isSafeInteger(start) || start < 0 || (end !== undefined && !(Number.isSafeInteger(end) && end >= start))) {
-          throw new ObjectStoreError('ERR_OBJECT_INVALID', `invalid range ${start}-${end ?? ''}`, { bucket, key: k });
+        if (
+          !Number.isSafeInteger(start) ||
+          start < 0 ||
+          (end !== undefined && !(Number.isSafeInteger(end) && end >= start))
+        ) {
+          throw new ObjectStoreError('ERR_OBJECT_INVALID', `invalid range ${start}-${end ?? ''}`, {
+            bucket,
+            key: k,
+          });
         }
         range = `bytes=${start}-${end ?? ''}`;
       }
@@ -387,7 +401,9 @@ export function createObjectStore(options: ObjectStoreOptions): ObjectStore {
       if (!body) throw new ObjectStoreError('ERR_OBJECT_INTERNAL', `${what}: no body`, { bucket, key: k });
       // The body's own errors (a connection broken mid-object) become ObjectStoreErrors too.
       const out = new PassThrough();
-      body.on('error', (err) => out.destroy(toObjectStoreError(err, what, { bucket, key: k, signal: opts.signal })));
+      body.on('error', (err) =>
+        out.destroy(toObjectStoreError(err, what, { bucket, key: k, signal: opts.signal })),
+      );
       out.on('close', () => {
         if (!body.readableEnded) body.destroy();
       });
@@ -419,13 +435,22 @@ export function createObjectStore(options: ObjectStoreOptions): ObjectStore {
         for (const u of r.Uploads ?? []) {
           if (!u.Key || !u.UploadId || (u.Initiated && u.Initiated.getTime() > cutoff)) continue;
           try {
-            await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }));
+            await client.send(
+              new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }),
+            );
             aborted++;
-            log?.('info', `aborted the stale multipart upload of ${s3url(u.Key)} started ${u.Initiated?.toISOString()}`, {
-              name: 'object-store',
-            });
+            log?.(
+              'info',
+              `aborted the stale multipart upload of ${s3url(u.Key)} started ${u.Initiated?.toISOString()}`,
+              {
+                name: 'object-store',
+              },
+            );
           } catch (err) {
-            const e = toObjectStoreError(err, `aborting the upload of ${s3url(u.Key)}`, { bucket, key: u.Key });
+            const e = toObjectStoreError(err, `aborting the upload of ${s3url(u.Key)}`, {
+              bucket,
+              key: u.Key,
+            });
             // Another worker cleaning up at the same time got there first.
             if (e.code !== 'ERR_OBJECT_NOT_FOUND') throw e;
           }

@@ -72,10 +72,14 @@ export async function putStream(
   const queueSize = options.queueSize ?? 2;
   let partSize = options.partSize ?? 16 * MiB;
   if (!(partSize >= MIN_PART) || !Number.isSafeInteger(partSize) || !(queueSize >= 1)) {
-    throw new ObjectStoreError('ERR_OBJECT_INVALID', 'partSize must be at least 5 MiB and queueSize at least 1', {
-      bucket,
-      key,
-    });
+    throw new ObjectStoreError(
+      'ERR_OBJECT_INVALID',
+      'partSize must be at least 5 MiB and queueSize at least 1',
+      {
+        bucket,
+        key,
+      },
+    );
   }
   if (size !== undefined && !(Number.isSafeInteger(size) && size >= 0)) {
     throw new ObjectStoreError('ERR_OBJECT_INVALID', `invalid size ${size}`, { bucket, key });
@@ -126,16 +130,21 @@ export async function putStream(
         .catch((err) => {
           throw fail(err, `starting the upload of ${url}`);
         });
-      if (!r.UploadId) throw new ObjectStoreError('ERR_OBJECT_INTERNAL', `no upload id for ${url}`, { bucket, key });
+      if (!r.UploadId)
+        throw new ObjectStoreError('ERR_OBJECT_INTERNAL', `no upload id for ${url}`, { bucket, key });
       uploadId = r.UploadId;
       log?.('debug', `multipart upload of ${url} started`, { name: 'object-store', uploadId });
     }
     const n = ++partNumber;
     if (n > MAX_PARTS) {
-      throw new ObjectStoreError('ERR_OBJECT_INVALID', `${url} needs more than ${MAX_PARTS} parts: raise partSize`, {
-        bucket,
-        key,
-      });
+      throw new ObjectStoreError(
+        'ERR_OBJECT_INVALID',
+        `${url} needs more than ${MAX_PARTS} parts: raise partSize`,
+        {
+          bucket,
+          key,
+        },
+      );
     }
     while (inflight.size >= queueSize) await Promise.race(inflight);
     if (failure) throw failure;

@@ -50,7 +50,11 @@ export async function putVerified(
   const url = store.url(finalKey);
   if (options.skipIfPresent ?? true) {
     const head = await store.head(finalKey);
-    if (head && head.metadata.sha512 === expected && (expectedSize === undefined || head.size === expectedSize)) {
+    if (
+      head &&
+      head.metadata.sha512 === expected &&
+      (expectedSize === undefined || head.size === expectedSize)
+    ) {
       body.destroy();
       return { created: false, key: finalKey, url, size: head.size, sha512: expected, etag: head.etag };
     }
@@ -96,12 +100,16 @@ export async function putVerified(
       }
       digest = hash.digest('hex');
       if (digest !== expected) {
-        throw new ObjectStoreError('ERR_OBJECT_INTEGRITY', `${url}: the image's sha512 is ${digest}, not ${expected}`, {
-          key: finalKey,
-          mismatch: 'sha512',
-          expected,
-          actual: digest,
-        });
+        throw new ObjectStoreError(
+          'ERR_OBJECT_INTEGRITY',
+          `${url}: the image's sha512 is ${digest}, not ${expected}`,
+          {
+            key: finalKey,
+            mismatch: 'sha512',
+            expected,
+            actual: digest,
+          },
+        );
       }
     },
   });

@@ -164,12 +164,16 @@ export async function textOf(stream: Readable): Promise<string> {
   return Buffer.concat(parts).toString('utf8');
 }
 
-export async function expectCode(p: Promise<unknown> | (() => unknown), code: string): Promise<Error & Record<string, unknown>> {
+export async function expectCode(
+  p: Promise<unknown> | (() => unknown),
+  code: string,
+): Promise<Error & Record<string, unknown>> {
   try {
     await (typeof p === 'function' ? p() : p);
   } catch (err) {
     const e = err as Error & Record<string, unknown>;
-    if (e.code !== code) throw new Error(`expected ${code}, got ${String(e.code)}: ${e.message}`, { cause: e });
+    if (e.code !== code)
+      throw new Error(`expected ${code}, got ${String(e.code)}: ${e.message}`, { cause: e });
     return e;
   }
   throw new Error(`expected ${code}, but it succeeded`);

@@ -11,7 +11,9 @@ afterAll(() => dropBucket(bucket));
 
 it('the README usage example works', () => {
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-  const usage = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]).find((b) => b.includes('putVerified'));
+  const usage = [...readme.matchAll(/```js\n([\s\S]*?)```/g)]
+    .map((m) => m[1])
+    .find((b) => b.includes('putVerified'));
   expect(usage).toBeDefined();
   const file = fileURLToPath(new URL(`../readme-example-${process.pid}.mjs`, import.meta.url));
   writeFileSync(file, usage!);

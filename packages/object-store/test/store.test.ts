@@ -101,13 +101,19 @@ describe('objects', () => {
       copyPartSize: 5 * 1024 ** 2,
     });
     try {
-      await small.putStream('mc/src', big.stream(), { metadata: { sha512: big.sha512() }, partSize: 5 * 1024 ** 2 });
+      await small.putStream('mc/src', big.stream(), {
+        metadata: { sha512: big.sha512() },
+        partSize: 5 * 1024 ** 2,
+      });
       await small.copy('mc/src', 'mc/dst');
       const head = await small.head('mc/dst');
       expect(head).toMatchObject({ size: 12 * 1024 ** 2 + 123, metadata: { sha512: big.sha512() } });
       // A multipart object's ETag names its part count: 3 parts of at most 5 MiB.
       expect(head!.etag).toMatch(/-3"$/);
-      expect(await sha512Of(await small.get('mc/dst'))).toEqual({ sha512: big.sha512(), size: 12 * 1024 ** 2 + 123 });
+      expect(await sha512Of(await small.get('mc/dst'))).toEqual({
+        sha512: big.sha512(),
+        size: 12 * 1024 ** 2 + 123,
+      });
     } finally {
       small.close();
     }
@@ -127,7 +133,9 @@ describe('errors', () => {
       const e = await expectCode(s.get('k'), 'ERR_OBJECT_NOT_FOUND');
       expect(e.s3Code).toBe('NoSuchBucket');
       expect(await s.head('k')).toBeUndefined();
-      expect((await expectCode(s.putStream('k', body('x')), 'ERR_OBJECT_NOT_FOUND')).s3Code).toBe('NoSuchBucket');
+      expect((await expectCode(s.putStream('k', body('x')), 'ERR_OBJECT_NOT_FOUND')).s3Code).toBe(
+        'NoSuchBucket',
+      );
     } finally {
       s.close();
     }
@@ -161,7 +169,11 @@ describe('errors', () => {
         srv.close(() => resolve(p));
       });
     });
-    const s = createObjectStore({ url: `s3://${bucket}/x`, env: { ...awsEnv(), AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${port}` }, maxAttempts: 1 });
+    const s = createObjectStore({
+      url: `s3://${bucket}/x`,
+      env: { ...awsEnv(), AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${port}` },
+      maxAttempts: 1,
+    });
     try {
       await expectCode(s.head('k'), 'ERR_OBJECT_NETWORK');
     } finally {
@@ -171,12 +183,18 @@ describe('errors', () => {
 
   it('bad configuration is ERR_OBJECT_CONFIG at creation', async () => {
     await expectCode(() => createObjectStore({ url: 'file:///tmp/x' }), 'ERR_OBJECT_CONFIG');
-    await expectCode(() => createObjectStore({ url: 's3://images', endpoint: 'ftp://x' }), 'ERR_OBJECT_CONFIG');
+    await expectCode(
+      () => createObjectStore({ url: 's3://images', endpoint: 'ftp://x' }),
+      'ERR_OBJECT_CONFIG',
+    );
     await expectCode(
       () => createObjectStore({ url: 's3://images', env: { AWS_CA_BUNDLE: '/nonexistent/ca.pem' } }),
       'ERR_OBJECT_CONFIG',
     );
-    await expectCode(() => createObjectStore({ url: 's3://images', copyPartSize: 1024 }), 'ERR_OBJECT_CONFIG');
+    await expectCode(
+      () => createObjectStore({ url: 's3://images', copyPartSize: 1024 }),
+      'ERR_OBJECT_CONFIG',
+    );
   });
 
   it('bad keys and metadata are ERR_OBJECT_INVALID and store nothing', async () => {

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ObjectStore, type UploadProgress } from '../src/index.js';
+import type { ObjectStore, UploadProgress } from '../src/index.js';
 import {
   allKeys,
   awsEnv,
@@ -91,7 +91,10 @@ describe('multipart upload while streaming', () => {
     expect(await uploadsInProgress(bucket)).toEqual([]);
     expect(await store.abortStaleUploads('', 0)).toBe(0);
     // An already aborted signal sends nothing at all.
-    await expectCode(store.putStream('abort/early', generatedBody(1000).stream(), { signal: ac.signal }), 'ERR_OBJECT_ABORTED');
+    await expectCode(
+      store.putStream('abort/early', generatedBody(1000).stream(), { signal: ac.signal }),
+      'ERR_OBJECT_ABORTED',
+    );
     expect(await store.head('abort/early')).toBeUndefined();
   });
 
@@ -101,7 +104,9 @@ describe('multipart upload while streaming', () => {
     body.on('data', () => {
       if (++n === 12) body.destroy(new Error('the download broke'));
     });
-    await expect(store.putStream('broken/body', body, { partSize: 5 * MiB })).rejects.toThrow('the download broke');
+    await expect(store.putStream('broken/body', body, { partSize: 5 * MiB })).rejects.toThrow(
+      'the download broke',
+    );
     expect(await store.head('broken/body')).toBeUndefined();
     expect(await uploadsInProgress(bucket)).toEqual([]);
   });

@@ -3,7 +3,16 @@
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { imageKey, type ObjectStore, putVerified } from '../src/index.js';
-import { allKeys, bucketName, dropBucket, expectCode, generatedBody, sha512Of, testStore, uploadsInProgress } from './helpers.js';
+import {
+  allKeys,
+  bucketName,
+  dropBucket,
+  expectCode,
+  generatedBody,
+  sha512Of,
+  testStore,
+  uploadsInProgress,
+} from './helpers.js';
 
 const MiB = 1024 ** 2;
 const bucket = bucketName();
@@ -29,7 +38,11 @@ describe.each([
     const before = await allKeys(bucket);
     const wrong = 'f'.repeat(128);
     const e = await expectCode(
-      putVerified(store, imageKey(wrong), body.stream(), { expectedSha512: wrong, expectedSize: size, partSize: 5 * MiB }),
+      putVerified(store, imageKey(wrong), body.stream(), {
+        expectedSha512: wrong,
+        expectedSize: size,
+        partSize: 5 * MiB,
+      }),
       'ERR_OBJECT_INTEGRITY',
     );
     expect(e).toMatchObject({ mismatch: 'sha512', expected: wrong, actual: sha512 });
