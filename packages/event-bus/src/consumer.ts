@@ -4,7 +4,7 @@
 import { delay, type Logger } from '@hepix/common';
 import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { EventBusError } from './errors.js';
-import { checkAmqpUrl, connectError, redactAmqpUrl } from './url.js';
+import { checkAmqpUrl, connectError, redactAmqpUrl, setupError } from './url.js';
 
 export interface ReceivedEvent {
   id: string;
@@ -24,6 +24,8 @@ export interface ConsumeOptions {
   /** A durable queue (declared) bound to the exchange with `bindingKey` (default `#`: every event). */
   queue: string;
   bindingKey?: string;
+  /** Arguments of the queue when it is declared (`{ 'x-queue-type': 'quorum' }`); they must match an existing queue's. */
+  queueArguments?: Record<string, unknown>;
   /** Runs for each new event; the message is acknowledged once it resolves. A throw requeues the message. */
   handler: (event: ReceivedEvent) => Promise<void>;
   /** How many handled ids are remembered to drop duplicates (default 10 000). */
@@ -129,10 +131,17 @@ export async function consume(options: ConsumeOptions): Promise<Consumer> {
     } catch (err) {
       throw connectError(err, url, 'connecting to');
     }
+    // amqplib emits 'error' on a refusal by the broker as well as rejecting the call: listen from the start.
+    m.on('error', (err: Error) =>
+      log?.('warn', `broker connection error: ${err.message}`, { name: 'event-bus', uri: shown }),
+    );
     try {
       const channel = await m.createChannel();
+      channel.on('error', (err: Error) =>
+        log?.('warn', `broker channel error: ${err.message}`, { name: 'event-bus', uri: shown }),
+      );
       await channel.assertExchange(exchange, options.exchangeType ?? 'topic', { durable: true });
-      await channel.assertQueue(queue, { durable: true });
+      await channel.assertQueue(queue, { durable: true, arguments: options.queueArguments });
       await channel.bindQueue(queue, exchange, options.bindingKey ?? '#');
       // One unacknowledged message at a time: handled in queue order.
       await channel.prefetch(1);
@@ -148,17 +157,11 @@ export async function consume(options: ConsumeOptions): Promise<Consumer> {
             });
           });
       });
-      m.on('error', (err: Error) =>
-        log?.('warn', `broker connection error: ${err.message}`, { name: 'event-bus', uri: shown }),
-      );
-      channel.on('error', (err: Error) =>
-        log?.('warn', `broker channel error: ${err.message}`, { name: 'event-bus', uri: shown }),
-      );
       log?.('info', `consuming ${queue} on ${shown}`, { name: 'event-bus', uri: shown });
       return m;
     } catch (err) {
       await m.close().catch(() => {});
-      throw connectError(err, url, 'setting up the consumer on');
+      throw setupError(err, url, `setting up the consumer of ${queue} on`);
     }
   };
 

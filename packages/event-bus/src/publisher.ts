@@ -4,7 +4,7 @@
 import type { Logger } from '@hepix/common';
 import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { EventBusError } from './errors.js';
-import { checkAmqpUrl, connectError, redactAmqpUrl } from './url.js';
+import { checkAmqpUrl, connectError, redactAmqpUrl, setupError } from './url.js';
 
 /** An event as it travels: `id` becomes the AMQP message-id, `payload` the JSON body. */
 export interface BusEvent {
@@ -28,9 +28,9 @@ export interface PublisherOptions {
   exchangeType?: 'topic' | 'direct' | 'fanout' | 'headers';
   /**
    * Also declare this durable queue, bound to the exchange with `bindingKey` (default `#`), so that events are
-   * kept even before the first consumer exists.
+   * kept even before the first consumer exists; `arguments` are the queue's (`{ 'x-queue-type': 'quorum' }`).
    */
-  queue?: { name: string; bindingKey?: string };
+  queue?: { name: string; bindingKey?: string; arguments?: Record<string, unknown> };
   /**
    * Refuse a message no queue is bound for (`ERR_EVENTBUS_UNROUTABLE`) instead of letting the broker drop it
    * (default true: loss-free needs a queue).
@@ -123,11 +123,18 @@ export async function connectPublisher(options: PublisherOptions): Promise<Event
     } catch (err) {
       throw connectError(err, url, 'connecting to');
     }
+    // amqplib emits 'error' on a refusal by the broker as well as rejecting the call: listen from the start.
+    model.on('error', (err: Error) =>
+      log?.('warn', `broker connection error: ${err.message}`, { name: 'event-bus', uri: shown }),
+    );
     try {
       const channel = await model.createConfirmChannel();
+      channel.on('error', (err: Error) =>
+        log?.('warn', `broker channel error: ${err.message}`, { name: 'event-bus', uri: shown }),
+      );
       await channel.assertExchange(exchange, exchangeType, { durable: true });
       if (options.queue) {
-        await channel.assertQueue(options.queue.name, { durable: true });
+        await channel.assertQueue(options.queue.name, { durable: true, arguments: options.queue.arguments });
         await channel.bindQueue(options.queue.name, exchange, options.queue.bindingKey ?? '#');
       }
       const conn: Connection = { model, channel, returned: new Set() };
@@ -139,13 +146,7 @@ export async function connectPublisher(options: PublisherOptions): Promise<Event
           { url: shown, cause: err },
         );
       };
-      model.on('error', (err: Error) =>
-        log?.('warn', `broker connection error: ${err.message}`, { name: 'event-bus', uri: shown }),
-      );
       model.on('close', drop);
-      channel.on('error', (err: Error) =>
-        log?.('warn', `broker channel error: ${err.message}`, { name: 'event-bus', uri: shown }),
-      );
       channel.on('close', drop);
       channel.on('return', (msg) => {
         const id = msg.properties.messageId;
@@ -158,20 +159,7 @@ export async function connectPublisher(options: PublisherOptions): Promise<Event
       return conn;
     } catch (err) {
       await model.close().catch(() => {});
-      // A channel-level refusal (exchange of another type, queue declared with other arguments).
-      const e = err as { code?: number; message?: string };
-      if (typeof e.code === 'number' && e.code >= 400) {
-        throw new EventBusError(
-          'ERR_EVENTBUS_REFUSED',
-          `declaring exchange ${exchange} on ${shown}: ${e.message}`,
-          {
-            url: shown,
-            detail: String(e.code),
-            cause: err,
-          },
-        );
-      }
-      throw connectError(err, url, 'setting up the channel on');
+      throw setupError(err, url, `declaring exchange ${exchange} on`);
     }
   };
 

@@ -49,3 +49,24 @@ export function connectError(err: unknown, url: string, what: string): EventBusE
     cause: err,
   });
 }
+
+/**
+ * Maps a failure while setting up a channel: a refusal of the broker (406 PRECONDITION_FAILED for an exchange or
+ * queue declared with other arguments, 404, …) is `ERR_EVENTBUS_REFUSED`; anything else as {@link connectError}.
+ */
+export function setupError(err: unknown, url: string, what: string): EventBusError {
+  if (err instanceof EventBusError) return err;
+  const e = (err ?? {}) as { code?: unknown; message?: string };
+  if (typeof e.code === 'number' && e.code >= 400 && e.code !== 403) {
+    return new EventBusError(
+      'ERR_EVENTBUS_REFUSED',
+      `${what} ${redactAmqpUrl(url)}: ${e.message ?? String(err)}`,
+      {
+        url: redactAmqpUrl(url),
+        detail: String(e.code),
+        cause: err,
+      },
+    );
+  }
+  return connectError(err, url, what);
+}

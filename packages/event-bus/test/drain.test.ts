@@ -87,6 +87,41 @@ describe('drainOutbox failures', () => {
 });
 
 describe('consume', () => {
+  it('works on a quorum queue declared by the publisher, and refuses a queue declared otherwise', async () => {
+    const exchange = uniqueName('ex');
+    const queue = uniqueName('q');
+    cleanup.push(() => deleteQueue(amqpUrl(), queue));
+    const quorum = { 'x-queue-type': 'quorum' };
+    const publisher = await connectPublisher({
+      url: amqpUrl(),
+      exchange,
+      queue: { name: queue, arguments: quorum },
+    });
+    cleanup.push(() => publisher.close());
+    await publisher.publish({ id: 'q-1', type: 'AvailablePostfix', payload: { q: 1 } });
+    await expectCode(
+      consume({
+        url: amqpUrl(),
+        exchange,
+        queue,
+        queueArguments: { 'x-queue-type': 'classic' },
+        handler: async () => {},
+      }),
+      'ERR_EVENTBUS_REFUSED',
+    );
+    const seen: string[] = [];
+    const consumer = await consume({
+      url: amqpUrl(),
+      exchange,
+      queue,
+      queueArguments: quorum,
+      handler: async (e) => void seen.push(e.id),
+    });
+    cleanup.push(() => consumer.close());
+    await until(() => seen.length === 1);
+    expect(seen).toEqual(['q-1']);
+  });
+
   it('hands each event to the handler once, in order, acks after it, drops duplicates, requeues on failure', async () => {
     const exchange = uniqueName('ex');
     const queue = uniqueName('q');

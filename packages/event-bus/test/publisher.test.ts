@@ -109,6 +109,26 @@ describe('connectPublisher', () => {
     await expectCode(connectPublisher({ url: amqpUrl(), exchange: '' }), 'ERR_EVENTBUS_CONFIG');
   });
 
+  it('an exchange or queue that exists with other settings is ERR_EVENTBUS_REFUSED', async () => {
+    const exchange = uniqueName('ex');
+    const queue = uniqueName('q');
+    await declareQueue(amqpUrl(), exchange, queue);
+    cleanup.push(() => deleteQueue(amqpUrl(), queue));
+    const e = await expectCode(
+      connectPublisher({ url: amqpUrl(), exchange, exchangeType: 'fanout' }),
+      'ERR_EVENTBUS_REFUSED',
+    );
+    expect(e.detail).toBe('406');
+    await expectCode(
+      connectPublisher({
+        url: amqpUrl(),
+        exchange,
+        queue: { name: queue, arguments: { 'x-max-length': 5 } },
+      }),
+      'ERR_EVENTBUS_REFUSED',
+    );
+  });
+
   it('a lazy publisher connects on the first publish; a broker that is down fails it with ERR_EVENTBUS_CONNECT and confirmed 0', async () => {
     const lazy = await connectPublisher({ url: 'amqp://u:p@127.0.0.1:1', exchange: 'x', lazy: true });
     const e = await expectCode(lazy.publish({ id: 'l-1', type: 'T', payload: 1 }), 'ERR_EVENTBUS_CONNECT');
