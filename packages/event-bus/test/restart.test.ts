@@ -1,6 +1,7 @@
-// The broker stopped in the middle of a drain and started again (its own broker from scripts/start-rabbitmq.sh,
-// in a state directory of its own, so no other test sees it go): every event is delivered once it is back, in
-// order, none lost; a duplicate, if any, carries the same id, and the consumer drops it.
+// A broker of its own (scripts/start-rabbitmq.sh in a state directory of its own, so no other test sees it go)
+// stopped in the middle of a drain and started again: every event is delivered once it is back, in order, none
+// lost; a duplicate, if any, carries the same id, and the consumer drops it. Then the same broker blocking its
+// publishers (a memory alarm): confirms time out, and the drain gets through once the alarm is lifted.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { connectPublisher, consume, drainOutbox, outboxExtension, type ReceivedEvent } from '../src/index.js';
-import { declareQueue, dialects, testStore, uniqueName, until } from './helpers.js';
+import { declareQueue, dialects, expectCode, takeAll, testStore, uniqueName, until } from './helpers.js';
 
 const run = promisify(execFile);
 const script = fileURLToPath(new URL('../../../scripts/start-rabbitmq.sh', import.meta.url));
@@ -94,6 +95,45 @@ it('delivers every event in order after a broker restart in the middle of a drai
     expect(seqs.every((s, i) => i === 0 || s > seqs[i - 1])).toBe(true);
     expect(consumer.stats.handled).toBe(1000);
     expect(consumer.stats.failures).toBe(0);
+  } finally {
+    await t.dispose();
+  }
+});
+
+it('a broker that stops confirming (publishers blocked by a memory alarm) is ERR_EVENTBUS_TIMEOUT; the drain gets through once it is lifted', async () => {
+  const t = await testStore('sqlite');
+  try {
+    const outbox = t.store.extension(outboxExtension);
+    await outbox.enqueue({ id: 'blocked-1', type: 'AvailablePostfix', payload: { n: 1 } });
+    const exchange = uniqueName('ex');
+    const queue = uniqueName('q');
+    await declareQueue(url, exchange, queue);
+    const publisher = await connectPublisher({ url, exchange, confirmTimeoutMs: 1500 });
+    try {
+      await broker('ctl', 'set_vm_memory_high_watermark', '0');
+      const e = await expectCode(
+        publisher.publish({ id: 'direct-1', type: 'T', payload: 1 }),
+        'ERR_EVENTBUS_TIMEOUT',
+      );
+      expect(e.confirmed).toBe(0);
+      // The drain retries while the broker is silent, and gets through once the alarm is lifted.
+      const drained = drainOutbox(outbox, publisher, { retryDelayMs: 200, maxRetryDelayMs: 500 });
+      await until(async () => (await outbox.counts()).pending === 1);
+      await new Promise((r) => setTimeout(r, 2000));
+      await broker('ctl', 'set_vm_memory_high_watermark', '0.4');
+      const r = await drained;
+      expect(r.published).toBe(1);
+      expect(await outbox.counts()).toEqual({ pending: 0, published: 1 });
+    } finally {
+      await broker('ctl', 'set_vm_memory_high_watermark', '0.4').catch(() => {});
+      await publisher.close();
+    }
+    // The event arrived, perhaps more than once, always with its id. What the blocked connection had written is
+    // read once the alarm is lifted, so the timed-out direct publish may arrive too: unconfirmed is not "lost",
+    // only "not known to be delivered".
+    const ids = (await takeAll(url, queue)).map((m) => m.id);
+    expect(ids).toContain('blocked-1');
+    expect(ids.every((id) => id === 'blocked-1' || id === 'direct-1')).toBe(true);
   } finally {
     await t.dispose();
   }
