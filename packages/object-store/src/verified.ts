@@ -80,6 +80,10 @@ export async function putVerified(
     },
   });
   body.on('error', (err) => hashing.destroy(err));
+  // An upload that fails or is aborted destroys `hashing`; the download behind it must stop too.
+  hashing.on('close', () => {
+    if (!body.readableEnded) body.destroy();
+  });
   body.pipe(hashing);
 
   let digest: string | undefined;

@@ -91,6 +91,26 @@ describe.each([
   });
 });
 
+it('a failed upload stops the download it reads from', async () => {
+  const download = generatedBody(40 * MiB, 9).stream();
+  const ac = new AbortController();
+  const h = 'e'.repeat(128);
+  await expectCode(
+    putVerified(store, imageKey(h), download, {
+      expectedSha512: h,
+      partSize: 5 * MiB,
+      signal: ac.signal,
+      onProgress: (p) => {
+        if (p.readBytes > 12 * MiB) ac.abort();
+      },
+    }),
+    'ERR_OBJECT_ABORTED',
+  );
+  expect(download.destroyed).toBe(true);
+  expect(await store.head(imageKey(h))).toBeUndefined();
+  expect(await uploadsInProgress(bucket)).toEqual([]);
+});
+
 it('putVerified refuses a malformed sha512 with ERR_OBJECT_INVALID before reading anything', async () => {
   const before = await allKeys(bucket);
   await expectCode(
