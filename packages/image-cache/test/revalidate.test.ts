@@ -28,7 +28,16 @@ describe('withdrawalCode', () => {
     ['a revoked signer', sig('ERR_SMIME_REVOKED'), 'ERR_SMIME_REVOKED'],
     ['an expired certificate', sig('ERR_SMIME_CERT_EXPIRED'), 'ERR_SMIME_CERT_EXPIRED'],
     ['a CA no longer trusted', sig('ERR_SMIME_UNTRUSTED'), 'ERR_SMIME_UNTRUSTED'],
-    ['a CA without policy any more', sig('ERR_SMIME_UNRESTRICTED_CA'), 'ERR_SMIME_UNRESTRICTED_CA'],
+    [
+      'a CA without policy, checked without allowUnrestrictedCa: undecided',
+      sig('ERR_SMIME_UNRESTRICTED_CA'),
+      undefined,
+    ],
+    [
+      'a self-signed signer, checked without allowUnrestrictedCa: undecided',
+      sig('ERR_SMIME_SELF_SIGNED_SIGNER'),
+      undefined,
+    ],
     ['outside the namespace', sig('ERR_SMIME_NAMESPACE'), 'ERR_SMIME_NAMESPACE'],
     ['a signature failure without S/MIME code', sig(), 'ERR_LIST_SIGNATURE'],
     ['no CRL: undecided', sig('ERR_SMIME_CRL_MISSING'), undefined],

@@ -9,14 +9,18 @@ import type { TrustStore } from '@hepix/smime-x509';
 
 /**
  * S/MIME verdicts that do not say the endorsement is gone, only that it cannot be confirmed now: a CRL that
- * is missing, out of date or unusable (fetch-crl did not run), a clock behind the certificate, a bug. Withdrawing
- * on these would empty a site's cache for an operational hiccup; the fetched list is refused all the same.
+ * is missing, out of date or unusable (fetch-crl did not run), a clock behind the certificate, a CA accepted
+ * only under `--allow-unrestricted-ca` checked by a run without it (a configuration difference between two
+ * runs, not news about the endorser), a bug. Withdrawing on these would empty a site's cache for an
+ * operational hiccup; the fetched list is refused all the same.
  */
 const UNDECIDED_SMIME_CODES: ReadonlySet<string> = new Set([
   'ERR_SMIME_CRL_MISSING',
   'ERR_SMIME_CRL_EXPIRED',
   'ERR_SMIME_CRL_INVALID',
   'ERR_SMIME_CERT_NOT_YET_VALID',
+  'ERR_SMIME_UNRESTRICTED_CA',
+  'ERR_SMIME_SELF_SIGNED_SIGNER',
   'ERR_SMIME_BAD_KEY',
   'ERR_SMIME_INTERNAL',
 ]);
