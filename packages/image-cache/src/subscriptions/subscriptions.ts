@@ -192,9 +192,13 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
   const fetchOptions = options.fetch ?? {};
   const limits = transferLimits(fetchOptions);
   for (const [name, value] of Object.entries(limits)) {
-    const positive = name === 'minRate' ? value >= 0 : value > 0;
-    if (!Number.isFinite(value) || !positive)
-      throw new ImageCacheError('ERR_SUB_INVALID_ARGUMENT', `fetch.${name} must be a positive number`);
+    const zeroAllowed = name === 'minRate';
+    if (!Number.isFinite(value) || value < 0 || (value === 0 && !zeroAllowed)) {
+      throw new ImageCacheError(
+        'ERR_SUB_INVALID_ARGUMENT',
+        `fetch.${name} must be a ${zeroAllowed ? 'non-negative' : 'positive'} number`,
+      );
+    }
   }
   const timeout = fetchOptions.timeoutMs ?? 60_000;
   const transport =
@@ -209,9 +213,24 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
       log,
     });
 
-  /** The trust store: the injected one, or the CA directory as it is now (read once per call of update). */
-  async function loadTrust(): Promise<TrustStore> {
-    if (options.trust) return options.trust;
+  let cachedTrust: Promise<TrustStore> | undefined;
+  /**
+   * The trust store: the injected one, or the CA directory. `fresh` reads the directory again (every update
+   * does, so a revoked certificate or a removed CA counts at the next run); a failed read is not kept.
+   */
+  function loadTrust(fresh = false): Promise<TrustStore> {
+    if (options.trust) return Promise.resolve(options.trust);
+    if (fresh || !cachedTrust) {
+      const reading = readTrust();
+      cachedTrust = reading;
+      reading.catch(() => {
+        if (cachedTrust === reading) cachedTrust = undefined;
+      });
+    }
+    return cachedTrust;
+  }
+
+  async function readTrust(): Promise<TrustStore> {
     const dir = options.certDir;
     if (!dir)
       throw new ImageCacheError('ERR_SUB_NO_TRUST_ANCHOR', 'No trust anchor: set a certificate directory');
@@ -251,7 +270,6 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
       tls: tlsFor(mode),
       credentials,
       limits,
-      headers: { 'user-agent': fetchOptions.userAgent ?? 'vmcatcher' },
       ...(fetchOptions.maxBytes === undefined ? {} : { maxBytes: fetchOptions.maxBytes }),
     });
   }
@@ -540,7 +558,7 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
       async () => {
         const subs = await select(selection);
         // One read of the CA directory per run: the current trust for every fetched and stored list.
-        const anchors = await loadTrust().then(
+        const anchors = await loadTrust(true).then(
           (trust) => ({ trust }),
           (err: unknown) => ({ error: asUpdateError(err, 'Loading the trust anchors') }),
         );
