@@ -283,7 +283,8 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
     if (!URL.canParse(url))
       throw new ImageCacheError('ERR_SUB_INVALID_ARGUMENT', `Invalid URL '${redactUrl(url)}'`);
     const parsed = parseListUrl(url);
-    const slog = withFields(log, { uri: parsed.url });
+    // The subscription's identifier is known once the list is open; until then lines name the URL only.
+    let slog = withFields(log, { uri: parsed.url });
     const credentials = {
       username: opts.credentials?.username ?? parsed.username,
       password: opts.credentials?.password ?? parsed.password,
@@ -298,6 +299,7 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
     const fetched = await fetchFor(parsed.url, trustAnchor, credentials);
     const at = now();
     const opened = await openList(fetched.data, { trust, at, crl });
+    slog = withFields(log, { subscription: opened.identifier, uri: parsed.url });
     reportWarnings(opened, opened.identifier, warn);
 
     let endorser = await store.subscriber.findEndorserByPrincipal(opened.signer);
@@ -356,9 +358,7 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
       endorser: endorser.identifier,
       images,
     });
-    slog('info', `Subscribed to '${opened.identifier}' at '${parsed.url}'`, {
-      subscription: opened.identifier,
-    });
+    slog('info', `Subscribed to '${opened.identifier}' at '${parsed.url}'`);
     return {
       subscription,
       endorser: endorser.identifier,
