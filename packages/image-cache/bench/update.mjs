@@ -127,8 +127,8 @@ if (ref.status !== 0) throw new Error('reference shell loop failed');
 t0 = performance.now();
 let r = await subs.update({}, { concurrency: CONCURRENCY });
 const firstMs = performance.now() - t0;
-if (r.status !== 0)
-  throw new Error(`first update failed: ${JSON.stringify(r.results.find((x) => x.status)?.error?.message)}`);
+if (r.results.some((x) => x.error))
+  throw new Error(`first update failed: ${JSON.stringify(r.results.find((x) => x.error)?.error?.message)}`);
 
 t0 = performance.now();
 r = await subs.update({}, { concurrency: CONCURRENCY });

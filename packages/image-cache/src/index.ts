@@ -1,41 +1,41 @@
-// Subscriptions (list retrieval, verification, updates): src/subscriptions, src/fetch.
+// Subscriptions (updates on @hepix/imagelist-client, re-validation of stored lists): src/subscriptions.
 export {
-  fetchImageList,
-  type FetchedList,
-  type FetchListOptions,
-  type FetchLogger,
-  ListFetcher,
-  type ListFetcherOptions,
-  type ParsedListUrl,
-  parseListUrl,
-  redactUrl,
-  type TlsTrustMode,
-} from './fetch/index.js';
-export {
-  type CrlPolicy,
-  checkDates,
+  checkStoredList,
   createSubscriptions,
   imageInstances,
+  type ListFetchOptions,
   type NewImageEvent,
-  SUBSCRIPTION_STATUS,
+  type RevalidateOptions,
+  revalidateStoredLists,
+  type StoredListCheck,
+  SUBSCRIPTION_ERROR_CODES,
   type SubscribeOptions,
   type SubscribeResult,
-  SubscriptionError,
   type SubscriptionErrorCode,
-  type SubscriptionErrorContext,
-  type SubscriptionLogger,
   type Subscriptions,
   type SubscriptionsOptions,
+  type SubscriptionUpdateError,
   type SubscriptionUpdateResult,
-  statusSeverity,
   type UpdateOptions,
   type UpdateOutcome,
   type UpdateResult,
   type UpdateSelection,
-  type VerifiedImageList,
-  verifyImageList,
-  worstStatus,
+  withdrawalCode,
 } from './subscriptions/index.js';
+
+// Transfer limits shared by list fetches and image downloads (--fetch-timeout, --min-rate).
+export {
+  belowMinRate,
+  DEFAULT_FETCH_TIMEOUT_SECONDS,
+  DEFAULT_MIN_RATE_BYTES_PER_SECOND,
+  DEFAULT_RATE_WINDOW_SECONDS,
+  type RateSample,
+  type RateWatch,
+  type TransferLimits,
+  transferDeadline,
+  transferLimits,
+  watchRate,
+} from './deadlines.js';
 
 // Events for the administrator's event command (reference §3.5).
 export {

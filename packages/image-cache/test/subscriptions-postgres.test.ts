@@ -96,14 +96,14 @@ describe('subscriptions on PostgreSQL', () => {
     https.serve('/pg.list', list('1.0'));
     await subs.subscribe(`${https.url}/pg.list`, { trustAnchor: 'igtf' });
     let r = await subs.update();
-    expect(r.status).toBe(0);
+    expect(r.results[0].error).toBeUndefined();
     expect(r.results[0].outcome).toBe('updated');
     expect((await store.subscriber.listImages({ subscription: LIST })).map((i) => i.state)).toEqual([2, 2]);
 
     const before = await store.subscriber.getLatestImageList(LIST);
     https.serve('/pg.list', list('0.9'));
     r = await subs.update();
-    expect(r.status).toBe(17);
+    expect(r.results[0].error?.code).toBe('ERR_LIST_LOWER_VERSION');
     expect((await store.subscriber.getLatestImageList(LIST))?.id).toBe(before?.id);
 
     https.serve('/pg.list', list('2.0'));

@@ -58,6 +58,26 @@ function decodeJson(content: Uint8Array): unknown {
   }
 }
 
+/**
+ * A schema warning for people. One about an image (a dropped one above all) names it: its position and its
+ * `dc:identifier` when it has one, which the site needs to tell the publisher what went missing.
+ */
+function describeIssue(w: unknown, json: unknown): string {
+  if (typeof w === 'string') return w;
+  const { path, message } = w as { path?: unknown; message?: unknown };
+  const text = metadataString(message ?? w);
+  const m = typeof path === 'string' ? /\/hv:images\/(\d+)(?:\/|$)/.exec(path) : null;
+  if (!m) return text;
+  const root = (json ?? {}) as Record<string, unknown>;
+  const body = (root['hv:imagelist'] ?? root) as Record<string, unknown>;
+  const entry = Array.isArray(body['hv:images']) ? body['hv:images'][Number(m[1])] : undefined;
+  const image = (entry as { 'hv:image'?: unknown } | undefined)?.['hv:image'];
+  const id = (image as Record<string, unknown> | undefined)?.['dc:identifier'];
+  const named = typeof id === 'string' && id !== '' ? ` '${id}'` : '';
+  const at = path === undefined ? '' : ` (${String(path)})`;
+  return `image ${m[1]}${named}: ${text}${at}`;
+}
+
 function endorsersOf(list: Record<string, unknown>): Record<string, unknown>[] {
   const field = list['hv:endorser'];
   return (Array.isArray(field) ? field : [field]).map((e) =>
@@ -103,11 +123,9 @@ export async function openList(data: Uint8Array, options: OpenListOptions): Prom
   }
   const document = detailed.list as Record<string, unknown>;
   const list = document['hv:imagelist'] as Record<string, unknown>;
-  const warnings = detailed.warnings.map((w) =>
-    typeof w === 'string' ? w : metadataString((w as { message?: unknown }).message ?? w),
-  );
-  const smimeWarnings = (verified as { warnings?: unknown }).warnings;
-  if (Array.isArray(smimeWarnings)) for (const w of smimeWarnings) warnings.push(String(w));
+  const warnings = detailed.warnings.map((w) => describeIssue(w, json));
+  // SmimeWarning objects ({ code, message }): their message, not "[object Object]".
+  for (const w of verified.warnings ?? []) warnings.push(w.message || w.code);
 
   const signer = {
     subject: canonicalDn(verified.signer.subject),

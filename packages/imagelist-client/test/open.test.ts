@@ -6,6 +6,7 @@ import {
   makeListJson,
   makePki,
   makeTempDir,
+  signList,
   signWithOpenssl,
   type TestPki,
 } from '@hepix/test-support';
@@ -115,5 +116,25 @@ describe('openList', () => {
       }),
       'ERR_LIST_NOT_IMAGELIST',
     );
+  });
+
+  it('warns in words: a SHA-1 signature, and every dropped image named by position and identifier', async () => {
+    const doc = JSON.parse(list());
+    const good = doc['hv:imagelist']['hv:images'][0];
+    const broken = structuredClone(good);
+    broken['hv:image']['dc:identifier'] = 'bad00000-0000-4000-8000-000000000001';
+    delete broken['hv:image']['hv:uri'];
+    doc['hv:imagelist']['hv:images'] = [good, broken, { 'hv:image': { 'hv:size': 3 } }];
+    const opened = await openList(signList(JSON.stringify(doc), pki.endorser, { digest: 'sha1' }), {
+      trust,
+      at: new Date(),
+    });
+    expect(opened.images.map((i) => i['dc:identifier'])).toEqual(['858a817e-0ca2-473f-89d3-d5bdfc51968e']);
+    expect(opened.warnings.some((w) => w.includes('[object Object]'))).toBe(false);
+    expect(opened.warnings.some((w) => /SHA-?1/i.test(w))).toBe(true);
+    const dropped = opened.warnings.filter((w) => w.includes('image dropped'));
+    expect(dropped.some((w) => w.startsWith("image 1 'bad00000-0000-4000-8000-000000000001': "))).toBe(true);
+    expect(dropped.some((w) => w.startsWith('image 2: '))).toBe(true);
+    expect(dropped.every((w) => /\(\/hv:imagelist\/hv:images\/[12]/.test(w))).toBe(true);
   });
 });

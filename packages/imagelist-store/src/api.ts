@@ -227,7 +227,19 @@ export interface StoredImageListSummary {
   dataHash: string;
   /** Set when the list was found expired (or superseded by nothing newer past its expiry). */
   expired?: Date;
+  /** Set when its endorsement was withdrawn (see `withdrawImageList`); it then makes no image available. */
+  withdrawn?: ListWithdrawal;
   signer: Principal;
+}
+
+/** Why a stored list no longer endorses its images although it has not expired. */
+export interface ListWithdrawal {
+  /** When it was first found withdrawn. */
+  at: Date;
+  /** A stable code of the reason, e.g. `ERR_SMIME_REVOKED`, `ERR_SMIME_UNTRUSTED`, `ERR_LIST_NOT_AUTHORISED`. */
+  code: string;
+  /** The reason for people (and for an expiry event). */
+  reason: string;
 }
 
 export interface StoredImageList extends StoredImageListSummary {
@@ -264,7 +276,7 @@ export interface SubscribedImage {
   /** ImageDefinition.cache: subscribed for caching. */
   cache: boolean;
   /** The original state bitmap: bit 0 = cache, bit 1 = available (latest instance belongs to the
-   * subscription's latest, unexpired list and the subscription is authorised). */
+   * subscription's latest list, neither expired nor withdrawn, and the subscription is authorised). */
   state: number;
   latest?: ImageInstance;
 }
@@ -354,6 +366,12 @@ export interface SubscriberRepository {
    */
   recordImageList(subscription: string, input: RecordImageListInput): Promise<RecordImageListResult>;
   markImageListExpired(imageListId: number, at: Date): Promise<void>;
+  /**
+   * Withdraws a stored list: its images lose the available bit and leave `listCacheCandidates`. The first
+   * withdrawal is kept; nothing reverses it (only a newer list instance recorded after it makes images
+   * available again). `ERR_STORE_NOT_FOUND` for an unknown id, `ERR_STORE_INVALID` for an empty code.
+   */
+  withdrawImageList(imageListId: number, withdrawal: ListWithdrawal): Promise<void>;
 
   listImages(filter?: { subscription?: string }): Promise<SubscribedImage[]>;
   /** All definitions with this identifier (the same image may be in several subscriptions). */

@@ -5,6 +5,7 @@ export type {
   ImageInstance,
   ImportResult,
   LegacyMigration,
+  ListWithdrawal,
   Metadata,
   OpenStoreOptions,
   Principal,

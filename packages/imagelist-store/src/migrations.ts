@@ -338,11 +338,27 @@ function leases(): Migration {
   };
 }
 
+/**
+ * 0.5: a stored list whose endorsement was withdrawn (its signer revoked, expired, no longer trusted or no
+ * longer authorised) keeps its row, with when, a stable code and a reason; it makes no image available.
+ */
+function listWithdrawal(): Migration {
+  return {
+    async up(db: AnyDb) {
+      // One column per statement: SQLite's ALTER TABLE adds one column at a time.
+      for (const column of ['withdrawn', 'withdrawn_code', 'withdrawn_reason']) {
+        await db.schema.alterTable('sub_imagelist').addColumn(column, 'text').execute();
+      }
+    },
+  };
+}
+
 export const MIGRATION_NAMES = [
   '0001_initial',
   '0002_failed_events_and_checksums',
   '0003_canonical_dns',
   '0004_leases',
+  '0005_list_withdrawal',
 ] as const;
 
 /** The store's migrations; `upTo` limits them (used to build a store "made by an older version"). */
@@ -355,6 +371,7 @@ export function storeMigrations(
     '0002_failed_events_and_checksums': failedEventsAndChecksums(dialect),
     '0003_canonical_dns': canonicalDns(options.log),
     '0004_leases': leases(),
+    '0005_list_withdrawal': listWithdrawal(),
   };
   const { upTo } = options;
   return {

@@ -84,6 +84,10 @@ export interface SubImagelistTable {
   expires: string;
   version: string;
   expired: string | null;
+  /** Set (with code and reason) when the list's endorsement was withdrawn: trust or authorisation gone. */
+  withdrawn: string | null;
+  withdrawn_code: string | null;
+  withdrawn_reason: string | null;
   signer_subject: string;
   signer_issuer: string;
   metadata: string;

@@ -189,6 +189,7 @@ describe.each(dialects())('store lifecycle on %s', (dialect) => {
         'migration 0002_failed_events_and_checksums: Success',
         'migration 0003_canonical_dns: Success',
         'migration 0004_leases: Success',
+        'migration 0005_list_withdrawal: Success',
       ]);
       expect((await store.subscriber.listEndorsers()).map((e) => e.identifier)).toEqual(['e']);
       expect(
@@ -231,6 +232,7 @@ describe.each(dialects())('store lifecycle on %s', (dialect) => {
         '0002_failed_events_and_checksums',
         '0003_canonical_dns',
         '0004_leases',
+        '0005_list_withdrawal',
       ]);
     });
   });

@@ -260,6 +260,44 @@ describe.each(dialects())('subscriber repository on %s', (dialect) => {
     expect(await s.listCacheCandidates()).toEqual([]);
   });
 
+  it('withdraws a stored list: its images lose the available bit until a newer list is recorded', async () => {
+    const s = store.subscriber;
+    await subscribe(0, [{ identifier: 'a', cache: true }]);
+    const r = await s.recordImageList(SUB, listInput('1', ['a']));
+    const at = new Date('2026-03-01T12:30:00Z');
+    await s.withdrawImageList(r.imageListId, {
+      at,
+      code: 'ERR_SMIME_REVOKED',
+      reason: 'the signer was revoked',
+    });
+    const withdrawn = { at, code: 'ERR_SMIME_REVOKED', reason: 'the signer was revoked' };
+    expect((await s.getImages('a'))[0].state).toBe(1);
+    expect(await s.listCacheCandidates()).toEqual([]);
+    expect((await s.getLatestImageList(SUB))?.withdrawn).toEqual(withdrawn);
+    expect((await s.getSubscription(SUB))?.latest?.withdrawn).toEqual(withdrawn);
+    expect((await s.getLatestImageList(SUB))?.expired).toBeUndefined();
+
+    // The first withdrawal is kept; bad input changes nothing.
+    await s.withdrawImageList(r.imageListId, { at: clock, code: 'ERR_LIST_NOT_AUTHORISED', reason: 'later' });
+    await expectCode(
+      s.withdrawImageList(r.imageListId, { at: clock, code: ' ', reason: 'no code' }),
+      'ERR_STORE_INVALID',
+    );
+    await expectCode(
+      s.withdrawImageList(999_999, { at: clock, code: 'ERR_SMIME_REVOKED', reason: '' }),
+      'ERR_STORE_NOT_FOUND',
+    );
+    expect((await s.getLatestImageList(SUB))?.withdrawn).toEqual(withdrawn);
+
+    // Only a list recorded after it makes the image available again.
+    const r2 = await s.recordImageList(SUB, listInput('2', ['a']));
+    expect((await s.getImages('a'))[0].state).toBe(3);
+    expect((await s.listCacheCandidates()).map((c) => [c.identifier, c.list.id])).toEqual([
+      ['a', r2.imageListId],
+    ]);
+    expect((await s.getLatestImageList(SUB))?.withdrawn).toBeUndefined();
+  });
+
   it('lets the same image UUID live in two subscriptions', async () => {
     const s = store.subscriber;
     await subscribe(0, [{ identifier: 'shared', cache: false }]);

@@ -1,6 +1,5 @@
-// Opening a signed list: the only module that imports the list verification of @hepix/image-cache (the next
-// wave moves it into @hepix/imagelist-client with the same shape, so switching is this one import).
-import { checkDates, verifyImageList } from '@hepix/image-cache';
+// Opening a signed list: the only module that imports the list verification (@hepix/imagelist-client).
+import { openList as openSignedList } from '@hepix/imagelist-client';
 import { canonicalDn, type TrustStore } from '@hepix/smime-x509';
 import { MarketplaceError } from './errors.js';
 
@@ -63,19 +62,19 @@ function signatureError(cause: unknown, data: Uint8Array): MarketplaceError {
  * checks that the signer is the list's `hv:endorser` (`hv:dn` and `hv:ca`). Dates are checked by `checkListDates`.
  */
 export async function openList(data: Uint8Array, options: OpenListOptions): Promise<OpenedList> {
-  let v: Awaited<ReturnType<typeof verifyImageList>>;
+  let v: Awaited<ReturnType<typeof openSignedList>>;
   try {
-    v = await verifyImageList(data, { trust: options.trust, at: options.at, crl: options.crl ?? 'require' });
+    v = await openSignedList(data, { trust: options.trust, at: options.at, crl: options.crl ?? 'require' });
   } catch (cause) {
     const code = (cause as { code?: unknown }).code;
     const message = (cause as Error).message;
     switch (code) {
-      case 'ERR_SUB_VALIDATION':
+      case 'ERR_LIST_SIGNATURE':
         throw signatureError(cause, data);
-      case 'ERR_SUB_NOT_JSON':
-      case 'ERR_SUB_NOT_IMAGELIST':
+      case 'ERR_LIST_NOT_JSON':
+      case 'ERR_LIST_NOT_IMAGELIST':
         throw new MarketplaceError('ERR_MARKET_NOT_IMAGELIST', message, { reason: code, cause });
-      case 'ERR_SUB_DN_MISMATCH':
+      case 'ERR_LIST_SIGNER_MISMATCH':
         throw new MarketplaceError('ERR_MARKET_SIGNER_MISMATCH', message, { reason: code, cause });
       default:
         throw new MarketplaceError('ERR_MARKET_INTERNAL', `verifying the list failed: ${message}`, { cause });
@@ -97,17 +96,18 @@ export async function openList(data: Uint8Array, options: OpenListOptions): Prom
 
 /** Refuses a list created in the future or already expired at `now`. */
 export function checkListDates(list: OpenedList, now: Date): void {
-  try {
-    checkDates(list as Parameters<typeof checkDates>[0], now);
-  } catch (cause) {
-    const code = (cause as { code?: unknown }).code;
-    const message = (cause as Error).message;
-    if (code === 'ERR_SUB_EXPIRED')
-      throw new MarketplaceError('ERR_MARKET_EXPIRED', message, { list: list.identifier, cause });
-    if (code === 'ERR_SUB_CREATED_IN_FUTURE')
-      throw new MarketplaceError('ERR_MARKET_CREATED_IN_FUTURE', message, { list: list.identifier, cause });
-    throw new MarketplaceError('ERR_MARKET_INTERNAL', `checking the list dates failed: ${message}`, {
-      cause,
-    });
+  if (now.getTime() < list.created.getTime()) {
+    throw new MarketplaceError(
+      'ERR_MARKET_CREATED_IN_FUTURE',
+      `Image list '${list.identifier}' has an invalid creation date in the future (${list.created.toISOString()})`,
+      { list: list.identifier },
+    );
+  }
+  if (now.getTime() > list.expires.getTime()) {
+    throw new MarketplaceError(
+      'ERR_MARKET_EXPIRED',
+      `Image list '${list.identifier}' has expired (${list.expires.toISOString()})`,
+      { list: list.identifier },
+    );
   }
 }

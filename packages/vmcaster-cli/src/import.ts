@@ -140,7 +140,7 @@ export interface FetchOptions {
 }
 
 /**
- * Fetches a list over https, http or file with the subscribers' retriever (`@hepix/image-cache`): https verifies
+ * Fetches a list over https, http or file with the shared list client (`@hepix/imagelist-client`): https verifies
  * the server against the system roots (plus `tlsCa`), redirects are followed but never from https to http nor
  * to file:, and the size is bounded.
  */
@@ -153,14 +153,20 @@ export async function fetchList(uri: string, options: FetchOptions = {}): Promis
   }
   if (url.protocol !== 'file:' && url.protocol !== 'http:' && url.protocol !== 'https:')
     throw new VmcasterError('ERR_VMCASTER_DOWNLOAD', `Invalid protocol '${url.protocol}' in ${uri}`);
-  const { fetchImageList } = await import('@hepix/image-cache');
+  const [{ fetchList: fetchSignedList }, { createTransport }] = await Promise.all([
+    import('@hepix/imagelist-client'),
+    import('@hepix/transport'),
+  ]);
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const transport = createTransport({
+    userAgent: 'vmcaster',
+    connectTimeoutMs: timeoutMs,
+    idleTimeoutMs: timeoutMs,
+  });
   try {
-    const fetched = await fetchImageList(uri, {
-      trustAnchor: 'browser',
-      userAgent: 'vmcaster',
-      timeoutMs: options.timeoutMs ?? 60_000,
+    const fetched = await fetchSignedList(transport, uri, {
+      tls: options.tlsCa ? { mode: 'browser', extraCa: [options.tlsCa] } : { mode: 'browser' },
       maxBytes: options.maxBytes ?? 64 * 1024 * 1024,
-      ...(options.tlsCa ? { extraCa: [options.tlsCa] } : {}),
     });
     return fetched.data;
   } catch (cause) {
@@ -172,6 +178,8 @@ export async function fetchList(uri: string, options: FetchOptions = {}): Promis
         : `cannot fetch ${uri}: ${(cause as Error).message}`,
       { cause },
     );
+  } finally {
+    await transport.close();
   }
 }
 

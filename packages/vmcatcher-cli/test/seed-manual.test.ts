@@ -334,7 +334,7 @@ describe('over HTTPS on 127.0.0.1', () => {
     served = signWithOpenssl(list('1.0', { uri: url() }), pki.endorser, tmp);
     r = await shA(`vmcatcher_subscribe -d ${db()} -U --json`);
     expect(r.status).toBe(17);
-    expect(JSON.parse(r.stdout)[0]).toMatchObject({ code: 'ERR_SUB_LOWER_VERSION', status: 17 });
+    expect(JSON.parse(r.stdout)[0]).toMatchObject({ code: 'ERR_LIST_LOWER_VERSION', status: 17 });
 
     const text = signWithOpenssl(list('2.0', { uri: url() }), pki.endorser, tmp).toString('utf8');
     served = Buffer.from(text.replace('CERN Virtual Machine', 'CERN Virtual Machinf'));

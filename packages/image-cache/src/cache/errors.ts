@@ -1,4 +1,8 @@
+import type { SubscriptionErrorCode } from '../subscriptions/codes.js';
+
 export type ImageCacheErrorCode =
+  /** The subscription engine's codes (src/subscriptions/codes.ts). */
+  | SubscriptionErrorCode
   /** A cache directory is missing, not a directory, or not writable. */
   | 'ERR_CACHE_DIRECTORY'
   /** A `cache.index` file is not a JSON object. */

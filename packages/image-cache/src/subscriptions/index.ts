@@ -1,26 +1,21 @@
+export { SUBSCRIPTION_ERROR_CODES, type SubscriptionErrorCode } from './codes.js';
+export { imageInstances } from './images.js';
 export {
-  checkDates,
-  type CrlPolicy,
-  imageInstances,
-  type VerifiedImageList,
-  verifyImageList,
-} from './check.js';
-export {
-  SUBSCRIPTION_STATUS,
-  SubscriptionError,
-  type SubscriptionErrorCode,
-  type SubscriptionErrorContext,
-  statusSeverity,
-  worstStatus,
-} from './errors.js';
+  checkStoredList,
+  type RevalidateOptions,
+  revalidateStoredLists,
+  type StoredListCheck,
+  withdrawalCode,
+} from './revalidate.js';
 export {
   createSubscriptions,
+  type ListFetchOptions,
   type NewImageEvent,
   type SubscribeOptions,
   type SubscribeResult,
-  type SubscriptionLogger,
   type Subscriptions,
   type SubscriptionsOptions,
+  type SubscriptionUpdateError,
   type SubscriptionUpdateResult,
   type UpdateOptions,
   type UpdateOutcome,

@@ -1,20 +1,37 @@
 // Subscribing to signed image lists and updating them: the library behind `vmcatcher_subscribe -s/-U`.
-import { createHash, randomUUID } from 'node:crypto';
-import type { Logger } from '@hepix/common';
-import type {
-  Principal,
-  Store,
-  StoredImageList,
-  Subscription,
-  TrustAnchorMode,
-  UpdateMode,
+// Fetching, opening (S/MIME, schema, signer = declared endorser) and the update decision are
+// @hepix/imagelist-client's; this module only orchestrates: select the subscriptions, fetch each within its
+// limits, decide, record the list with its image rows in the store, announce new images, re-validate what is
+// stored, all under one store lock.
+import { randomUUID } from 'node:crypto';
+import { mapLimit, messageOf, noopLogger, type Logger, sha512Hex, withFields } from '@hepix/common';
+import {
+  type CrlPolicy,
+  decideUpdate,
+  type FetchedList,
+  type ListFacts,
+  ListClientError,
+  type OpenedList,
+  openList,
+  parseListUrl,
+} from '@hepix/imagelist-client';
+import {
+  type ListWithdrawal,
+  type Principal,
+  type Store,
+  StoreError,
+  type StoredImageList,
+  type Subscription,
+  type TrustAnchorMode,
+  type UpdateMode,
 } from '@hepix/imagelist-store';
 import { TrustStore } from '@hepix/smime-x509';
-import { ListFetcher, type ListFetcherOptions, parseListUrl, redactUrl } from '../fetch/fetch.js';
-import { type CrlPolicy, checkDates, imageInstances, verifyImageList, versionOrder } from './check.js';
-import { SubscriptionError, worstStatus } from './errors.js';
-
-export type SubscriptionLogger = Logger;
+import { createTransport, redactUrl, type TlsTrust, type Transport } from '@hepix/transport';
+import { ImageCacheError } from '../cache/errors.js';
+import { type TransferLimits, transferLimits } from '../deadlines.js';
+import { fetchWithinLimits } from './fetch.js';
+import { imageInstances } from './images.js';
+import { checkStoredList } from './revalidate.js';
 
 /** Delivered once per image the first time it appears in a subscription's list without being registered. */
 export interface NewImageEvent {
@@ -27,18 +44,43 @@ export interface NewImageEvent {
   accepted: boolean;
 }
 
+/** How lists are fetched (the transport the engine makes, and the limits of every fetch). */
+export interface ListFetchOptions extends Partial<TransferLimits> {
+  /** Connect timeout, and idle timeout for the headers and between two body chunks (default 60 000 ms). */
+  timeoutMs?: number;
+  /** Redirects followed at most (default 5). */
+  maxRedirects?: number;
+  /** Largest list accepted, in bytes (default 64 MiB). */
+  maxBytes?: number;
+  /** Environment read for HTTPS_PROXY/HTTP_PROXY/NO_PROXY (and lower-case forms); default process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Concurrent connections per origin (default 16). */
+  connections?: number;
+  /** Extra PEM CA certificates trusted with the system roots for trust anchor `browser` (e.g. a site CA). */
+  extraCa?: string[];
+  /** Default `vmcatcher`. */
+  userAgent?: string;
+}
+
 export interface SubscriptionsOptions {
   store: Store;
   /** Grid CA directory: S/MIME trust anchors, and TLS roots for subscriptions with trust anchor `igtf`. */
   certDir?: string;
-  /** A trust store already loaded (otherwise loaded from certDir on first use). */
+  /** A trust store already loaded, used as it is (otherwise certDir is read at the start of every update). */
   trust?: TrustStore;
+  /**
+   * Accept CAs without a `.namespaces`/`.signing_policy` file and self-signed signers, each with a warning
+   * (`--allow-unrestricted-ca`; applies to a trust store read from certDir). Default false.
+   */
+  allowUnrestrictedCa?: boolean;
   /** CRL policy for signature checks (default `require`: a current CRL of every CA in the chain). */
   crl?: CrlPolicy;
+  /** Decides list validity (dates, certificates, CRLs); transfer deadlines are wall-clock time. */
   now?: () => Date;
-  log?: SubscriptionLogger;
-  /** Transport options (timeouts, proxies from `env`, size limit). */
-  fetch?: Omit<ListFetcherOptions, 'certDir' | 'log'>;
+  log?: Logger;
+  /** The transport lists are fetched with (not closed by `close()`); default one made from `fetch`. */
+  transport?: Transport;
+  fetch?: ListFetchOptions;
   /** Awaited after the list is stored; failures are logged and do not fail the update. */
   onNewImage?: (event: NewImageEvent) => Promise<void>;
   /** How long `update` waits for another process's update to finish (default 10 minutes). */
@@ -81,26 +123,29 @@ export interface UpdateOptions {
 
 export type UpdateOutcome = 'updated' | 'unchanged' | 'rejected';
 
+/** What a rejected update carries: the list client's, the store's, or this package's error, with its code. */
+export type SubscriptionUpdateError = ListClientError | StoreError | ImageCacheError;
+
 export interface SubscriptionUpdateResult {
   subscription: string;
   uri: string;
-  /** 0, 32 (new images refused; list imported) or the status of `error`. */
-  status: number;
   outcome: UpdateOutcome;
-  error?: SubscriptionError;
+  /** Why the fetched list was not imported (`outcome` `rejected`). */
+  error?: SubscriptionUpdateError;
   /** Set when a new list instance was stored. */
   imageListId?: number;
   version?: string;
   accepted: string[];
+  /** New images refused by update mode 0 (the list was imported): the original's status 32. */
   refused: string[];
   warnings: string[];
   /** The stored list was marked expired during this update. */
   markedExpired: boolean;
+  /** The stored list was withdrawn during this update (its signer is no longer trusted or authorised). */
+  withdrawn?: ListWithdrawal;
 }
 
 export interface UpdateResult {
-  /** The worst per-subscription status (rejections outrank 32). */
-  status: number;
   results: SubscriptionUpdateResult[];
 }
 
@@ -111,7 +156,7 @@ export interface Subscriptions {
   update(selection?: UpdateSelection, options?: UpdateOptions): Promise<UpdateResult>;
   /** Resolves a selection to subscriptions; `ERR_SUB_NOT_FOUND` for an unknown identifier or URI. */
   select(selection?: UpdateSelection): Promise<Subscription[]>;
-  /** Re-verifies the stored signed list of a subscription and returns the signed content. */
+  /** Re-verifies the stored signed list of a subscription (now) and returns the signed content. */
   verifiedMessage(
     subscription: string,
   ): Promise<{ content: Uint8Array; signer: Principal; list: StoredImageList }>;
@@ -120,53 +165,126 @@ export interface Subscriptions {
 
 const LOCK_NAME = 'vmcatcher-subscribe-update';
 
-function sha512Hex(data: Uint8Array): string {
-  return createHash('sha512').update(data).digest('hex');
+function facts(stored: StoredImageList): ListFacts {
+  return {
+    identifier: stored.subscription,
+    version: stored.version,
+    created: stored.created,
+    expires: stored.expires,
+    dataHash: stored.dataHash,
+  };
 }
 
-async function pool<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return out;
+/** Errors with a code of their own pass through; anything else is a bug of this engine. */
+function asUpdateError(err: unknown, what: string): SubscriptionUpdateError {
+  if (err instanceof ListClientError || err instanceof StoreError || err instanceof ImageCacheError)
+    return err;
+  return new ImageCacheError('ERR_SUB_INTERNAL', `${what} failed unexpectedly: ${messageOf(err)}`, {
+    cause: err,
+  });
 }
 
 export function createSubscriptions(options: SubscriptionsOptions): Subscriptions {
   const { store } = options;
   const now = options.now ?? (() => new Date());
-  const log: SubscriptionLogger = options.log ?? (() => {});
+  const log: Logger = options.log ?? noopLogger;
   const crl = options.crl ?? 'require';
-  const fetcher = new ListFetcher({ ...options.fetch, certDir: options.certDir, log });
-  let trustPromise: Promise<TrustStore> | undefined = options.trust
-    ? Promise.resolve(options.trust)
-    : undefined;
+  const fetchOptions = options.fetch ?? {};
+  const limits = transferLimits(fetchOptions);
+  for (const [name, value] of Object.entries(limits)) {
+    const zeroAllowed = name === 'minRate';
+    if (!Number.isFinite(value) || value < 0 || (value === 0 && !zeroAllowed)) {
+      throw new ImageCacheError(
+        'ERR_SUB_INVALID_ARGUMENT',
+        `fetch.${name} must be a ${zeroAllowed ? 'non-negative' : 'positive'} number`,
+      );
+    }
+  }
+  const timeout = fetchOptions.timeoutMs ?? 60_000;
+  const transport =
+    options.transport ??
+    createTransport({
+      userAgent: fetchOptions.userAgent ?? 'vmcatcher',
+      connectTimeoutMs: timeout,
+      idleTimeoutMs: timeout,
+      maxRedirects: fetchOptions.maxRedirects ?? 5,
+      connections: fetchOptions.connections ?? 16,
+      ...(fetchOptions.env ? { env: fetchOptions.env } : {}),
+      log,
+    });
 
-  function trust(): Promise<TrustStore> {
-    if (!trustPromise) {
-      if (!options.certDir) {
-        return Promise.reject(
-          new SubscriptionError('ERR_SUB_NO_TRUST_ANCHOR', 'No trust anchor: set a certificate directory'),
-        );
-      }
-      const dir = options.certDir;
-      trustPromise = TrustStore.fromDirectory(dir).catch((cause: unknown) => {
-        trustPromise = undefined;
-        throw new SubscriptionError('ERR_SUB_NO_TRUST_ANCHOR', `Cannot load the trust anchors in '${dir}'`, {
-          cause,
-        });
+  let cachedTrust: Promise<TrustStore> | undefined;
+  /**
+   * The trust store: the injected one, or the CA directory. `fresh` reads the directory again (every update
+   * does, so a revoked certificate or a removed CA counts at the next run); a failed read is not kept.
+   */
+  function loadTrust(fresh = false): Promise<TrustStore> {
+    if (options.trust) return Promise.resolve(options.trust);
+    if (fresh || !cachedTrust) {
+      const reading = readTrust();
+      cachedTrust = reading;
+      reading.catch(() => {
+        if (cachedTrust === reading) cachedTrust = undefined;
       });
     }
-    return trustPromise as Promise<TrustStore>;
+    return cachedTrust;
+  }
+
+  async function readTrust(): Promise<TrustStore> {
+    const dir = options.certDir;
+    if (!dir)
+      throw new ImageCacheError('ERR_SUB_NO_TRUST_ANCHOR', 'No trust anchor: set a certificate directory');
+    try {
+      return await TrustStore.fromDirectory(dir, {
+        allowUnrestrictedCa: options.allowUnrestrictedCa === true,
+      });
+    } catch (cause) {
+      throw new ImageCacheError('ERR_SUB_NO_TRUST_ANCHOR', `Cannot load the trust anchors in '${dir}'`, {
+        path: dir,
+        cause,
+      });
+    }
+  }
+
+  function tlsFor(mode: TrustAnchorMode): TlsTrust {
+    if (mode === 'none') return { mode: 'none' };
+    if (mode === 'igtf') {
+      if (!options.certDir)
+        throw new ImageCacheError(
+          'ERR_SUB_NO_TRUST_ANCHOR',
+          'Trust anchor igtf needs a certificate directory',
+        );
+      return { mode: 'igtf', certDir: options.certDir };
+    }
+    return fetchOptions.extraCa?.length
+      ? { mode: 'browser', extraCa: fetchOptions.extraCa }
+      : { mode: 'browser' };
+  }
+
+  function fetchFor(
+    url: string,
+    mode: TrustAnchorMode,
+    credentials: { username?: string; password?: string },
+  ) {
+    return fetchWithinLimits(transport, url, {
+      tls: tlsFor(mode),
+      credentials,
+      limits,
+      ...(fetchOptions.maxBytes === undefined ? {} : { maxBytes: fetchOptions.maxBytes }),
+    });
+  }
+
+  /** Logs what openList accepted with reservations (SHA-1, unrestricted CA, dropped images): the site must see it. */
+  function reportWarnings(opened: OpenedList, subscription: string, warn: (m: string) => void): void {
+    for (const w of opened.warnings) warn(`Image list of subscription '${subscription}': ${w}`);
   }
 
   async function subscribe(url: string, opts: SubscribeOptions = {}): Promise<SubscribeResult> {
+    if (!URL.canParse(url))
+      throw new ImageCacheError('ERR_SUB_INVALID_ARGUMENT', `Invalid URL '${redactUrl(url)}'`);
     const parsed = parseListUrl(url);
+    // The subscription's identifier is known once the list is open; until then lines name the URL only.
+    let slog = withFields(log, { uri: parsed.url });
     const credentials = {
       username: opts.credentials?.username ?? parsed.username,
       password: opts.credentials?.password ?? parsed.password,
@@ -175,46 +293,55 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
     const warnings: string[] = [];
     const warn = (m: string) => {
       warnings.push(m);
-      log('warn', m);
+      slog('warn', m);
     };
-    const anchors = await trust();
-    const fetched = await fetcher.fetch(parsed.url, { trustAnchor, credentials });
+    const trust = await loadTrust();
+    const fetched = await fetchFor(parsed.url, trustAnchor, credentials);
     const at = now();
-    const v = await verifyImageList(fetched.data, { trust: anchors, at, crl });
-    for (const w of v.warnings) log('debug', `${v.identifier}: ${w}`);
-    checkDates(v, at);
-    if (!v.identifier)
-      throw new SubscriptionError('ERR_SUB_IDENTIFIER', 'The list has an empty dc:identifier');
-    if (v.uri !== parsed.url) warn('list hv:uri does not match subscription uri');
+    const opened = await openList(fetched.data, { trust, at, crl });
+    slog = withFields(log, { subscription: opened.identifier, uri: parsed.url });
+    reportWarnings(opened, opened.identifier, warn);
 
-    let endorser = await store.subscriber.findEndorserByPrincipal(v.signer);
+    let endorser = await store.subscriber.findEndorserByPrincipal(opened.signer);
+    // The list's own checks first (identifier, dates), as an update would make them; then the endorser.
+    const decision = decideUpdate(
+      undefined,
+      { ...opened, dataHash: sha512Hex(fetched.data) },
+      { referenceTime: at, authorised: true },
+    );
+    if (decision.kind === 'refuse')
+      throw new ListClientError(decision.code, decision.message, { url: parsed.url });
+    if (opened.uri !== parsed.url) warn('list hv:uri does not match subscription uri');
+
     let autoEndorsed = false;
     if (!endorser) {
       if (!opts.autoEndorse) {
-        throw new SubscriptionError(
-          'ERR_SUB_NOT_AUTHORISED',
-          `Endorser '${v.signer.subject}' issued by '${v.signer.issuer}' is not known; create it with vmcatcher_endorser --create or use --auto-endorse`,
-          { subscription: v.identifier, url: parsed.url },
+        throw new ImageCacheError(
+          'ERR_SUB_UNKNOWN_ENDORSER',
+          `Endorser '${opened.signer.subject}' issued by '${opened.signer.issuer}' is not known; create it with vmcatcher_endorser --create or use --auto-endorse`,
+          { uri: parsed.url },
         );
       }
-      warn(`Auto-endorsing '${v.signer.subject}' issued by '${v.signer.issuer}'`);
-      endorser = await store.subscriber.createEndorser(randomUUID(), [v.signer]);
+      warn(`Auto-endorsing '${opened.signer.subject}' issued by '${opened.signer.issuer}'`);
+      endorser = await store.subscriber.createEndorser(randomUUID(), [opened.signer]);
       autoEndorsed = true;
     }
-    if (await store.subscriber.getSubscription(v.identifier)) {
-      throw new SubscriptionError('ERR_SUB_CONFLICT', `Already subscribed to image list '${v.identifier}'`, {
-        subscription: v.identifier,
-        url: parsed.url,
-      });
+    if (await store.subscriber.getSubscription(opened.identifier)) {
+      throw new ImageCacheError(
+        'ERR_SUB_CONFLICT',
+        `Already subscribed to image list '${opened.identifier}'`,
+        {
+          uri: parsed.url,
+        },
+      );
     }
     if (await store.subscriber.getSubscriptionByUri(parsed.url)) {
-      throw new SubscriptionError('ERR_SUB_CONFLICT', `A subscription to '${parsed.url}' already exists`, {
-        subscription: v.identifier,
-        url: parsed.url,
+      throw new ImageCacheError('ERR_SUB_CONFLICT', `A subscription to '${parsed.url}' already exists`, {
+        uri: parsed.url,
       });
     }
     const updateMode = opts.updateMode ?? 0;
-    const images = imageInstances(v, warn).map((i) => ({
+    const images = imageInstances(opened, warn).map((i) => ({
       identifier: i.identifier,
       cache: updateMode === 3,
     }));
@@ -222,8 +349,8 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
     if (credentials.username !== undefined) creds.username = credentials.username;
     if (credentials.password !== undefined) creds.password = credentials.password;
     const subscription = await store.subscriber.createSubscription({
-      identifier: v.identifier,
-      description: typeof v.list['dc:description'] === 'string' ? (v.list['dc:description'] as string) : '',
+      identifier: opened.identifier,
+      description: typeof opened.list['dc:description'] === 'string' ? opened.list['dc:description'] : '',
       uri: parsed.url,
       trustAnchor,
       updateMode,
@@ -231,7 +358,7 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
       endorser: endorser.identifier,
       images,
     });
-    log('info', `Subscribed to '${v.identifier}' at '${parsed.url}'`);
+    slog('info', `Subscribed to '${opened.identifier}' at '${parsed.url}'`);
     return {
       subscription,
       endorser: endorser.identifier,
@@ -245,173 +372,130 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
     const ids = selection.identifiers ?? [];
     const uris = selection.uris ?? [];
     if (ids.length && uris.length) {
-      throw new SubscriptionError('ERR_SUB_INVALID_ARGUMENT', 'Conflicting selectors.');
+      throw new ImageCacheError('ERR_SUB_INVALID_ARGUMENT', 'Conflicting selectors.');
     }
     if (!ids.length && !uris.length) return store.subscriber.listSubscriptions();
     const out: Subscription[] = [];
     for (const id of ids) {
       const s = await store.subscriber.getSubscription(id);
-      if (!s)
-        throw new SubscriptionError('ERR_SUB_NOT_FOUND', `No subscription '${id}'`, { subscription: id });
+      if (!s) throw new ImageCacheError('ERR_SUB_NOT_FOUND', `No subscription '${id}'`);
       out.push(s);
     }
     for (const uri of uris) {
       const s = await store.subscriber.getSubscriptionByUri(uri);
-      if (!s)
-        throw new SubscriptionError('ERR_SUB_NOT_FOUND', `No subscription with URI '${uri}'`, { url: uri });
+      if (!s) throw new ImageCacheError('ERR_SUB_NOT_FOUND', `No subscription with URI '${uri}'`, { uri });
       out.push(s);
     }
     return out;
   }
 
-  /** Image identifiers of a stored list, from its signed content (it was verified when stored). */
-  async function previousImageIds(stored: StoredImageList | undefined): Promise<Set<string>> {
+  /** Image identifiers of a stored list, from its signed content (verified when it was stored). */
+  async function previousImageIds(
+    stored: StoredImageList | undefined,
+    trust: TrustStore,
+  ): Promise<Set<string>> {
     if (!stored) return new Set();
     try {
-      const v = await verifyImageList(stored.data, {
-        trust: await trust(),
-        at: stored.imported,
-        crl: 'ignore',
-      });
+      const v = await openList(stored.data, { trust, at: stored.imported, crl: 'ignore' });
       return new Set(v.images.map((i) => String(i['dc:identifier'] ?? '')));
     } catch {
       return new Set();
     }
   }
 
-  async function markExpiredIfDue(
-    stored: StoredImageList | undefined,
-    at: Date,
-    reason: string,
-    result: SubscriptionUpdateResult,
-  ): Promise<void> {
-    if (!stored || stored.expired) return;
-    await store.subscriber.markImageListExpired(stored.id, at);
-    result.markedExpired = true;
-    log('warn', `Image list of subscription '${result.subscription}' marked expired: ${reason}`);
-  }
-
-  async function updateOne(sub: Subscription, opts: UpdateOptions): Promise<SubscriptionUpdateResult> {
+  async function updateOne(
+    sub: Subscription,
+    opts: UpdateOptions,
+    anchors: { trust: TrustStore } | { error: SubscriptionUpdateError },
+  ): Promise<SubscriptionUpdateResult> {
+    const trust = 'trust' in anchors ? anchors.trust : undefined;
     const result: SubscriptionUpdateResult = {
       subscription: sub.identifier,
       uri: sub.uri,
-      status: 0,
       outcome: 'unchanged',
       accepted: [],
       refused: [],
       warnings: [],
       markedExpired: false,
     };
+    const slog = withFields(log, { subscription: sub.identifier, uri: sub.uri });
     const warn = (m: string) => {
       result.warnings.push(m);
-      log('warn', m);
+      slog('warn', m);
     };
-    log('info', `Updating:${sub.identifier}`);
+    const markExpired = async (stored: StoredImageList, at: Date, reason: string) => {
+      if (stored.expired || result.markedExpired) return;
+      await store.subscriber.markImageListExpired(stored.id, at);
+      result.markedExpired = true;
+      slog('warn', `Image list of subscription '${sub.identifier}' marked expired: ${reason}`);
+    };
+    slog('info', `Updating:${sub.identifier}`);
     let stored: StoredImageList | undefined;
     try {
       stored = await store.subscriber.getLatestImageList(sub.identifier);
+      if (!trust) throw (anchors as { error: SubscriptionUpdateError }).error;
       const credentials = await store.subscriber.getCredentials(sub.identifier);
-      const anchors = await trust();
-      let fetched: Awaited<ReturnType<ListFetcher['fetch']>>;
-      try {
-        fetched = await fetcher.fetch(sub.uri, { trustAnchor: sub.trustAnchor, credentials });
-      } catch (err) {
-        if (err instanceof SubscriptionError)
-          throw new SubscriptionError(err.code, err.message, {
-            ...ctxOf(err),
-            subscription: sub.identifier,
-            cause: err.cause ?? err,
-          });
-        throw err;
-      }
+      const fetched: FetchedList = await fetchFor(sub.uri, sub.trustAnchor, credentials);
       const at = now();
       const dataHash = sha512Hex(fetched.data);
-      const v = await verifyImageList(fetched.data, {
-        trust: anchors,
-        at,
-        crl,
-        subscription: sub.identifier,
-      });
-      if (v.uri !== sub.uri) {
+      const opened = await openList(fetched.data, { trust, at, crl });
+      reportWarnings(opened, sub.identifier, warn);
+      if (opened.uri !== sub.uri) {
         warn(
-          `list hv:uri does not match subscription uri ('${redactUrl(v.uri)}' in the list, '${sub.uri}' subscribed; the subscription is not moved)`,
+          `list hv:uri does not match subscription uri ('${redactUrl(opened.uri)}' in the list, '${sub.uri}' subscribed; the subscription is not moved)`,
         );
       }
-      if (v.identifier !== sub.identifier) {
-        throw new SubscriptionError(
-          'ERR_SUB_IDENTIFIER',
-          `The list's dc:identifier '${v.identifier}' does not match the subscription '${sub.identifier}'`,
-          { subscription: sub.identifier },
-        );
-      }
-      try {
-        checkDates(v, at, sub.identifier);
-      } catch (err) {
-        // An authentic, authorised list that says it has expired also retires what we hold, when it is not
-        // older than it (fix of the original, which left expired lists' images available forever).
-        if (
-          err instanceof SubscriptionError &&
-          err.code === 'ERR_SUB_EXPIRED' &&
-          stored &&
-          (await store.subscriber.isAuthorised(sub.identifier, v.signer)) &&
-          versionOrder(v.version, stored.version) >= 0
-        ) {
-          await markExpiredIfDue(stored, at, 'the published list has expired', result);
+      const authorised = await store.subscriber.isAuthorised(sub.identifier, opened.signer);
+      const decision = decideUpdate(
+        stored && facts(stored),
+        { ...opened, dataHash },
+        {
+          referenceTime: at,
+          expectedIdentifier: sub.identifier,
+          authorised,
+          // A withdrawn list is never reinstated in place: the same bytes, fetched and valid again (the
+          // endorser re-linked, the CA back), are recorded as a new list instance.
+          force: opts.force === true || stored?.withdrawn !== undefined,
+        },
+      );
+      if (decision.kind !== 'accept') {
+        if (stored && decision.retireStored) await markExpired(stored, at, decision.reason ?? decision.kind);
+        if (decision.kind === 'refuse') {
+          const detail =
+            decision.code === 'ERR_LIST_NOT_AUTHORISED'
+              ? `Endorser '${opened.signer.subject}' issued by '${opened.signer.issuer}' is not authorised on subscription '${sub.identifier}'`
+              : decision.message;
+          throw new ListClientError(decision.code, detail, { url: fetched.url });
         }
-        throw err;
-      }
-      if (!(await store.subscriber.isAuthorised(sub.identifier, v.signer))) {
-        throw new SubscriptionError(
-          'ERR_SUB_NOT_AUTHORISED',
-          `Endorser '${v.signer.subject}' issued by '${v.signer.issuer}' is not authorised on subscription '${sub.identifier}'`,
-          { subscription: sub.identifier },
-        );
-      }
-      if (stored && stored.dataHash === dataHash && !opts.force) {
-        log('debug', `Subscription '${sub.identifier}' unchanged`);
-        result.version = stored.version;
+        slog('debug', `Subscription '${sub.identifier}' unchanged`);
+        result.version = stored?.version ?? opened.version;
         return result;
       }
-      if (stored && stored.dataHash !== dataHash) {
-        const order = versionOrder(v.version, stored.version);
-        if (order < 0) {
-          throw new SubscriptionError(
-            'ERR_SUB_LOWER_VERSION',
-            `Image list '${sub.identifier}' has a lower version number (${v.version}) than the stored one (${stored.version})`,
-            { subscription: sub.identifier },
-          );
-        }
-        if (v.created.getTime() < stored.created.getTime()) {
-          throw new SubscriptionError(
-            'ERR_SUB_ROLLBACK',
-            `Image list '${sub.identifier}' was created (${v.created.toISOString()}) before the stored one (${stored.created.toISOString()}): rollback refused`,
-            { subscription: sub.identifier },
-          );
-        }
-        if (order === 0) warn(`Image list '${sub.identifier}' changed without a new version (${v.version})`);
+      for (const w of decision.warnings) warn(w);
+      if (stored?.withdrawn) {
+        slog('info', `Image list of subscription '${sub.identifier}' is valid again; recorded anew`);
       }
-      const images = imageInstances(v, warn);
-      const metadata: Record<string, unknown> = { ...v.list };
+      const images = imageInstances(opened, warn);
+      const metadata: Record<string, unknown> = { ...opened.list };
       delete metadata['hv:images'];
       const recorded = await store.subscriber.recordImageList(sub.identifier, {
         data: fetched.data,
         dataHash,
-        created: v.created,
-        expires: v.expires,
-        version: v.version,
-        signer: v.signer,
+        created: opened.created,
+        expires: opened.expires,
+        version: opened.version,
+        signer: opened.signer,
         metadata,
         images,
       });
       result.outcome = 'updated';
       result.imageListId = recorded.imageListId;
-      result.version = v.version;
+      result.version = opened.version;
       result.accepted = recorded.accepted;
       // Refused images are reported (and announced) once: when they first appear, not on every update.
-      const before = recorded.refused.length ? await previousImageIds(stored) : new Set<string>();
+      const before = recorded.refused.length ? await previousImageIds(stored, trust) : new Set<string>();
       result.refused = recorded.refused.filter((id) => !before.has(id));
       if (result.refused.length) {
-        result.status = 32;
         warn(`Subscription '${sub.identifier}' refused new image(s): ${result.refused.join(', ')}`);
       }
       if (options.onNewImage) {
@@ -426,39 +510,46 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
           try {
             await options.onNewImage({ subscription: sub, image, imageList: metadata, accepted });
           } catch (err) {
-            warn(`SubscriptionImageNew handler failed for image '${id}': ${(err as Error).message}`);
+            warn(`SubscriptionImageNew handler failed for image '${id}': ${messageOf(err)}`);
           }
         }
       }
       return result;
     } catch (err) {
-      const e =
-        err instanceof SubscriptionError
-          ? err
-          : new SubscriptionError(
-              'ERR_SUB_CONFLICT',
-              `Update of '${sub.identifier}' failed: ${(err as Error).message}`,
-              {
-                subscription: sub.identifier,
-                cause: err,
-              },
-            );
-      result.status = e.status;
+      const e = asUpdateError(err, `Update of '${sub.identifier}'`);
       result.error = e;
       result.outcome = 'rejected';
-      log('error', e.message);
+      slog('error', e.message, { code: e.code });
       return result;
     } finally {
-      // Whatever the fetch gave, a stored list past its own expiry no longer makes its images available.
-      try {
-        const latest = result.outcome === 'updated' ? undefined : stored;
-        if (latest && !latest.expired && now().getTime() > latest.expires.getTime()) {
-          await markExpiredIfDue(latest, now(), 'past its dc:date:expires', result);
+      // What is stored is judged on its own whatever the fetch gave (a failed download included): past its
+      // expiry it is marked expired; signed by someone no longer trusted or authorised, it is withdrawn. A list
+      // just imported, or fetched again byte for byte and accepted, needs neither.
+      if (stored && trust && result.outcome === 'rejected') {
+        try {
+          await judgeStored(stored, trust, result, markExpired, slog);
+        } catch (err) {
+          slog('error', `Cannot re-validate the stored list of '${sub.identifier}': ${messageOf(err)}`);
         }
-      } catch (err) {
-        log('error', `Cannot mark the list of '${sub.identifier}' expired: ${(err as Error).message}`);
       }
     }
+  }
+
+  async function judgeStored(
+    stored: StoredImageList,
+    trust: TrustStore,
+    result: SubscriptionUpdateResult,
+    markExpired: (stored: StoredImageList, at: Date, reason: string) => Promise<void>,
+    slog: Logger,
+  ): Promise<void> {
+    if (stored.withdrawn || stored.expired || result.markedExpired) return;
+    const at = now();
+    if (at.getTime() > stored.expires.getTime()) {
+      await markExpired(stored, at, 'past its dc:date:expires');
+      return;
+    }
+    const check = await checkStoredList(store, trust, stored, { at, crl, log: slog });
+    if (check.withdrawal) result.withdrawn = check.withdrawal;
   }
 
   async function update(selection: UpdateSelection = {}, opts: UpdateOptions = {}): Promise<UpdateResult> {
@@ -466,10 +557,15 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
       LOCK_NAME,
       async () => {
         const subs = await select(selection);
-        const results = await pool(subs, opts.concurrency ?? 8, (s) => updateOne(s, opts));
-        return { status: worstStatus(results.map((r) => r.status)), results };
+        // One read of the CA directory per run: the current trust for every fetched and stored list.
+        const anchors = await loadTrust(true).then(
+          (trust) => ({ trust }),
+          (err: unknown) => ({ error: asUpdateError(err, 'Loading the trust anchors') }),
+        );
+        const results = await mapLimit(subs, opts.concurrency ?? 8, (s) => updateOne(s, opts, anchors));
+        return { results };
       },
-      // A whole -U can take minutes (60 s timeouts per list): wait for a running one rather than fail.
+      // A whole -U can take minutes (a deadline per list): wait for a running one rather than fail.
       { waitMs: options.lockWaitMs ?? 600_000 },
     );
   }
@@ -477,12 +573,10 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
   async function verifiedMessage(subscription: string) {
     const list = await store.subscriber.getLatestImageList(subscription);
     if (!list) {
-      throw new SubscriptionError('ERR_SUB_NOT_FOUND', `Subscription '${subscription}' needs an update.`, {
-        subscription,
-      });
+      throw new ImageCacheError('ERR_SUB_NOT_FOUND', `Subscription '${subscription}' needs an update.`);
     }
-    const v = await verifyImageList(list.data, { trust: await trust(), at: now(), crl, subscription });
-    return { content: v.content, signer: v.signer, list };
+    const opened = await openList(list.data, { trust: await loadTrust(), at: now(), crl });
+    return { content: opened.content, signer: opened.signer, list };
   }
 
   return {
@@ -490,15 +584,8 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
     update,
     select,
     verifiedMessage,
-    close: () => fetcher.close(),
+    close: async () => {
+      if (!options.transport) await transport.close();
+    },
   };
 }
-
-function ctxOf(err: SubscriptionError) {
-  const c: { url?: string; httpStatus?: number } = {};
-  if (err.url !== undefined) c.url = err.url;
-  if (err.httpStatus !== undefined) c.httpStatus = err.httpStatus;
-  return c;
-}
-
-export type { VerifiedImageList } from './check.js';

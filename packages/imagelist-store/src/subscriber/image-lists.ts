@@ -9,7 +9,7 @@ import { checkPrincipal, requireSub, type SummaryRow, subRow, summary } from './
 
 export type ImageListMethods = Pick<
   SubscriberRepository,
-  'getLatestImageList' | 'recordImageList' | 'markImageListExpired'
+  'getLatestImageList' | 'recordImageList' | 'markImageListExpired' | 'withdrawImageList'
 >;
 
 export interface ImageListRow {
@@ -163,6 +163,27 @@ export function createImageLists(ctx: RepoContext): ImageListMethods & ImageList
         // The first time it was found expired is kept.
         if (row.expired === null)
           await q.updateTable('sub_imagelist').set({ expired: when }).where('id', '=', imageListId).execute();
+      });
+    },
+    async withdrawImageList(imageListId, withdrawal) {
+      const code = typeof withdrawal?.code === 'string' ? withdrawal.code.trim() : '';
+      if (code === '') throw invalid('a withdrawal needs a code', 'image list instance', String(imageListId));
+      const when = toDb(withdrawal.at);
+      const reason = String(withdrawal.reason ?? '');
+      await ctx.tx(async ({ q }) => {
+        const row = await q
+          .selectFrom('sub_imagelist')
+          .select(['id', 'withdrawn'])
+          .where('id', '=', imageListId)
+          .executeTakeFirst();
+        if (!row) throw notFound('image list instance', String(imageListId));
+        // The first withdrawal is kept: what was found first is why the images went.
+        if (row.withdrawn === null)
+          await q
+            .updateTable('sub_imagelist')
+            .set({ withdrawn: when, withdrawn_code: code, withdrawn_reason: reason })
+            .where('id', '=', imageListId)
+            .execute();
       });
     },
 

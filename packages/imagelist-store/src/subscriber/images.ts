@@ -136,6 +136,9 @@ async function images(
       'l.version as l_version',
       'l.data_hash as l_data_hash',
       'l.expired as l_expired',
+      'l.withdrawn as l_withdrawn',
+      'l.withdrawn_code as l_withdrawn_code',
+      'l.withdrawn_reason as l_withdrawn_reason',
       'l.signer_subject as l_signer_subject',
       'l.signer_issuer as l_signer_issuer',
     ])
@@ -161,6 +164,7 @@ async function images(
       .where('s.authorised', '=', 1)
       .whereRef('i.imagelist_id', '=', 's.latest_list_id')
       .where('l.expired', 'is', null)
+      .where('l.withdrawn', 'is', null)
       .where('l.expires', '>', now);
   }
   const rows = await query.execute();
@@ -173,6 +177,7 @@ async function images(
       r.latest_list_id !== null &&
       toNum(r.imagelist_id) === toNum(r.latest_list_id) &&
       (r.l_expired === null || r.l_expired === undefined) &&
+      (r.l_withdrawn === null || r.l_withdrawn === undefined) &&
       (r.l_expires ?? '') > now;
     const out: Listed = {
       identifier: r.d_identifier,
@@ -207,6 +212,9 @@ async function images(
         version: r.l_version!,
         data_hash: r.l_data_hash!,
         expired: r.l_expired ?? null,
+        withdrawn: r.l_withdrawn ?? null,
+        withdrawn_code: r.l_withdrawn_code ?? null,
+        withdrawn_reason: r.l_withdrawn_reason ?? null,
         signer_subject: r.l_signer_subject!,
         signer_issuer: r.l_signer_issuer!,
       });

@@ -59,6 +59,7 @@ export function createSubscriberRepository(ctx: RepoContext): SubscriberReposito
     getLatestImageList: p.imageLists.getLatestImageList,
     recordImageList: p.imageLists.recordImageList,
     markImageListExpired: p.imageLists.markImageListExpired,
+    withdrawImageList: p.imageLists.withdrawImageList,
     listImages: p.images.listImages,
     getImages: p.images.getImages,
     findImagesBySha512: p.images.findImagesBySha512,

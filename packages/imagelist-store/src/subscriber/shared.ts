@@ -36,6 +36,9 @@ export type SummaryRow = Pick<
   | 'version'
   | 'data_hash'
   | 'expired'
+  | 'withdrawn'
+  | 'withdrawn_code'
+  | 'withdrawn_reason'
   | 'signer_subject'
   | 'signer_issuer'
 > & { id: number };
@@ -51,6 +54,13 @@ export function summary(r: SummaryRow): StoredImageListSummary {
     signer: { subject: r.signer_subject, issuer: r.signer_issuer },
   };
   if (r.expired !== null && r.expired !== undefined) s.expired = fromDb(r.expired);
+  if (r.withdrawn !== null && r.withdrawn !== undefined) {
+    s.withdrawn = {
+      at: fromDb(r.withdrawn),
+      code: r.withdrawn_code ?? '',
+      reason: r.withdrawn_reason ?? '',
+    };
+  }
   return s;
 }
 

@@ -71,6 +71,9 @@ async function subscriptions(q: Db, where?: { identifier?: string; uri?: string 
       'l.version',
       'l.data_hash',
       'l.expired',
+      'l.withdrawn',
+      'l.withdrawn_code',
+      'l.withdrawn_reason',
       'l.signer_subject',
       'l.signer_issuer',
     ])

@@ -2,7 +2,12 @@
 // @hepix/image-cache (with the S/MIME stack) is loaded only by the actions that verify lists: listing stays fast.
 
 import { randomUUID } from 'node:crypto';
-import type { NewImageEvent, Subscriptions, VmcatcherEvent } from '@hepix/image-cache';
+import type {
+  NewImageEvent,
+  SubscriptionUpdateResult,
+  Subscriptions,
+  VmcatcherEvent,
+} from '@hepix/image-cache';
 import type { Store, Subscription, TrustAnchorMode, UpdateMode } from '@hepix/imagelist-store';
 import {
   CliError,
@@ -11,6 +16,7 @@ import {
   certDirFrom,
   emit,
   exitCodeFor,
+  fmtDate,
   processIo,
   runTool,
   withStore,
@@ -23,16 +29,24 @@ import {
   subscriptionJson,
   TRUST_ANCHOR_NAMES,
 } from '../common/format.js';
+import { EXIT, statusSeverity, worstStatus } from '../common/exit.js';
 import { flag, list, type OptionSpec, str } from '../common/options.js';
+import { TRANSFER_LIMIT_OPTIONS, transferLimitsFrom } from './limits.js';
 
 /** The URL with any password replaced (no dependency on the verification stack). */
 function redactUrl(url: string): string {
   return url.replace(/\/\/([^/@:]*):[^/@]*@/, '//$1:***@');
 }
 
-/** Rejections outrank 32 (new images refused, list imported), as in the library's worstStatus. */
-function statusSeverity(status: number): number {
-  return status === 0 ? 0 : status === 32 ? 1 : 2 + status;
+/** The original vmcatcher's status of one subscription's update: its error's, 32 for refused images, or 0. */
+function updateStatus(r: SubscriptionUpdateResult): number {
+  if (r.error) return exitCodeFor(r.error).exitCode;
+  return r.refused.length ? EXIT.ERR_SUB_IMAGE_REFUSED : 0;
+}
+
+/** VMCATCHER_ALLOW_UNRESTRICTED_CA=1 (or true/yes) as --allow-unrestricted-ca. */
+function envFlag(value: string | undefined): boolean {
+  return value !== undefined && ['1', 'true', 'yes'].includes(value.trim().toLowerCase());
 }
 
 export const SUBSCRIBE_OPTIONS: OptionSpec[] = [
@@ -179,6 +193,13 @@ export const SUBSCRIBE_OPTIONS: OptionSpec[] = [
     metavar: 'N',
     help: 'Subscriptions fetched and verified at once during -U (default 8).',
   },
+  ...TRANSFER_LIMIT_OPTIONS,
+  {
+    dest: 'allowUnrestrictedCa',
+    long: ['allow-unrestricted-ca'],
+    kind: 'flag',
+    help: 'Accept CAs without a .namespaces/.signing_policy file and self-signed signers, with a warning (env VMCATCHER_ALLOW_UNRESTRICTED_CA=1).',
+  },
 ];
 
 const ACTIONS = [
@@ -265,11 +286,16 @@ function eventHandler(
 async function engine(ctx: CommonContext, store: Store, certDir: string): Promise<Subscriptions> {
   const imageCache = await import('@hepix/image-cache');
   const onNewImage = eventHandler(imageCache, ctx, store, certDir);
+  const allowUnrestrictedCa =
+    flag(ctx.options, 'allowUnrestrictedCa') || envFlag(ctx.env.VMCATCHER_ALLOW_UNRESTRICTED_CA);
+  if (allowUnrestrictedCa)
+    ctx.log('warn', 'CAs without a namespace or signing policy file, and self-signed signers, are accepted');
   return imageCache.createSubscriptions({
     store,
     certDir,
+    allowUnrestrictedCa,
     log: (level, message, fields) => ctx.log(level, message, { name: 'db_actions', ...fields }),
-    fetch: { env: ctx.env },
+    fetch: { env: ctx.env, ...transferLimitsFrom(ctx) },
     ...(onNewImage ? { onNewImage } : {}),
   });
 }
@@ -298,6 +324,7 @@ async function subscribeMain(ctx: CommonContext): Promise<number> {
   const concurrency = Number(str(o, 'concurrency') ?? 8);
   if (!Number.isInteger(concurrency) || concurrency < 1)
     throw new CliError('ERR_CLI_USAGE_VALUE', '--concurrency must be a positive integer.');
+  transferLimitsFrom(ctx); // checked before the store is opened
 
   return withStore(ctx, async (store) => {
     const sub = store.subscriber;
@@ -369,11 +396,10 @@ async function subscribeMain(ctx: CommonContext): Promise<number> {
                 warnings: r.warnings,
               });
             } catch (err) {
-              const e = err as { status?: number; code?: string; message: string };
+              const { exitCode: status, message, code } = exitCodeFor(err);
               const shown = redactUrl(url);
-              ctx.log('error', `Failed to subscribe to '${shown}': ${e.message}`);
-              const status = typeof e.status === 'number' ? e.status : exitCodeFor(err).exitCode;
-              json.push({ code: e.code ?? null, message: e.message, status, uri: shown });
+              ctx.log('error', `Failed to subscribe to '${shown}': ${message}`, { code });
+              json.push({ code, message, status, uri: shown });
               if (statusSeverity(status) > statusSeverity(rc)) rc = status;
             }
           }
@@ -397,16 +423,19 @@ async function subscribeMain(ctx: CommonContext): Promise<number> {
                   message: x.error?.message ?? null,
                   outcome: x.outcome,
                   refused: x.refused,
-                  status: x.status,
+                  status: updateStatus(x),
                   subscription: x.subscription,
                   version: x.version ?? null,
                   markedExpired: x.markedExpired,
+                  withdrawn: x.withdrawn
+                    ? { at: fmtDate(x.withdrawn.at), code: x.withdrawn.code, reason: x.withdrawn.reason }
+                    : null,
                   warnings: x.warnings,
                 })),
               ),
             );
           }
-          return r.status;
+          return worstStatus(r.results.map(updateStatus));
         } finally {
           await subs.close();
         }
@@ -535,7 +564,7 @@ async function subscribeMain(ctx: CommonContext): Promise<number> {
           const subs = await engine(ctx, store, certDir);
           try {
             const r = await subs.update(selection, { concurrency, force: true });
-            return r.status;
+            return worstStatus(r.results.map(updateStatus));
           } finally {
             await subs.close();
           }

@@ -134,24 +134,15 @@ export const EXIT = {
   ERR_LIST_ROLLBACK: 18,
   ERR_LIST_INTERNAL: EXIT_INTERNAL,
 
-  ERR_SUB_DOWNLOAD: 10,
-  ERR_SUB_REDIRECT: 10,
-  ERR_SUB_VALIDATION: 11,
-  ERR_SUB_DN_MISMATCH: 12,
-  ERR_SUB_NOT_AUTHORISED: 13,
-  ERR_SUB_NO_TRUST_ANCHOR: 14,
-  ERR_SUB_CONFLICT: 15,
-  ERR_SUB_LOWER_VERSION: 17,
-  ERR_SUB_ROLLBACK: 18,
-  ERR_SUB_IDENTIFIER: 31,
-  ERR_SUB_IMAGE_REFUSED: 32,
-  ERR_SUB_CREATED_IN_FUTURE: 33,
-  ERR_SUB_EXPIRED: 34,
-  ERR_SUB_NOT_JSON: 37,
-  ERR_SUB_NOT_IMAGELIST: 38,
-  ERR_SUB_TLS: 50,
+  // The list's own failures are ERR_LIST_* above; these are the subscription engine's.
   ERR_SUB_NOT_FOUND: 1,
   ERR_SUB_INVALID_ARGUMENT: 1,
+  ERR_SUB_CONFLICT: 15,
+  ERR_SUB_NO_TRUST_ANCHOR: 14,
+  ERR_SUB_UNKNOWN_ENDORSER: 13,
+  ERR_SUB_IMAGE_REFUSED: 32,
+  ERR_SUB_TOO_SLOW: 10,
+  ERR_SUB_INTERNAL: EXIT_INTERNAL,
 
   ERR_CACHE_DIRECTORY: 1,
   ERR_CACHE_INDEX: 1,
@@ -172,6 +163,23 @@ export const EXIT = {
   ERR_POLICY_INPUT: EXIT_INTERNAL,
   ERR_POLICY_INTERNAL: EXIT_INTERNAL,
 } as const satisfies Record<VmcatcherCode, number>;
+
+/**
+ * Severity for picking the exit status of a run over several subscriptions: any rejection outranks the
+ * informational 32 ("new images refused, list imported"), and 0 ranks lowest.
+ */
+export function statusSeverity(status: number): number {
+  if (status === 0) return 0;
+  if (status === EXIT.ERR_SUB_IMAGE_REFUSED) return 1;
+  return 2 + status;
+}
+
+/** The worst of several statuses (see statusSeverity). */
+export function worstStatus(statuses: Iterable<number>): number {
+  let worst = 0;
+  for (const s of statuses) if (statusSeverity(s) > statusSeverity(worst)) worst = s;
+  return worst;
+}
 
 /** The exit status and the message to log for anything thrown out of a tool. */
 export function exitCodeFor(err: unknown): { exitCode: number; message: string; code: string } {
