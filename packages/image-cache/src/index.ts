@@ -45,7 +45,10 @@ export {
   EVENT_VARIABLE_NAMES,
   LEGACY_EVENT_TYPES,
   eventEnvironment,
+  MAX_EVENT_VALUE_BYTES,
   runEventCommand,
+  TRUNCATED_VARIABLE,
+  TRUNCATION_MARKER,
 } from './events/index.js';
 export type {
   AnyVmcatcherEvent,
@@ -61,32 +64,66 @@ export type {
   VmcatcherEvent,
 } from './events/index.js';
 
+// Deadlines of list fetches and image downloads (shared with the subscriptions).
+export {
+  DEFAULT_FETCH_TIMEOUT_MS,
+  DEFAULT_MIN_RATE_BYTES_PER_S,
+  type DeadlineOptions,
+  transferAllowanceMs,
+  transferDeadline,
+} from './deadlines.js';
+
 // The image cache (vmcatcher_cache).
 export {
+  asCacheError,
+  CACHE_AREAS,
+  CACHE_ERROR_CODES,
+  createDirectoryStorage,
   createImageCache,
+  DEFAULT_EXPIRED_KEEP,
+  DEFAULT_MAX_EVENT_ATTEMPTS,
+  EXPIRE_REASONS,
   expiryTimestamp,
+  IMAGE_CACHE_ERROR_CODES,
+  INDEX_FILE,
   ImageCacheError,
   imageFileName,
+  imageSource,
+  imageTrust,
+  MESSAGES_DIR,
+  parseIndex,
   readIndex,
   serializeIndex,
   writeIndex,
 } from './cache/index.js';
 export type {
+  CacheArea,
   CacheDirectories,
+  CacheErrorCode,
   CacheHooks,
   CacheIndex,
   CacheIndexEntry,
   CacheRunActions,
+  CacheRunFailure,
   CacheRunSummary,
+  CacheStorage,
+  Candidate,
+  DirectoryStorageOptions,
   DownloadOptions,
   ExpireReason,
+  FoundKind,
   ImageCache,
   ImageCacheErrorCode,
+  ImageCacheErrorContext,
   ImageCacheOptions,
   ImageHookEvent,
   ImageNewHookEvent,
+  PartialFile,
   ProcessHookEvent,
   ProgressHookEvent,
+  RetryEventsOptions,
   RetryEventsResult,
+  StoredFile,
   VerifyFailedHookEvent,
+  VerifyReason,
 } from './cache/index.js';

@@ -130,6 +130,9 @@ export async function prepareStoreAt(
     uri: listUri,
     endorser: 'endorser-1',
     updateMode: 3,
+    // What vmcatcher_subscribe gives a new subscription: its servers (lists and images) verified against the
+    // system roots.
+    trustAnchor: 'browser',
     images: imageIds.map((identifier) => ({ identifier, cache: true })),
   });
   await store.subscriber.updateSubscription(subscription, { authorised: true });
