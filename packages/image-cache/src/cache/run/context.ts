@@ -52,6 +52,8 @@ export class RunContext {
   readonly candidates = new Map<string, Candidate>();
   /** Candidates by identifier alone, for entries of old versions that do not name their subscription. */
   readonly byIdentifier = new Map<string, Candidate[]>();
+  /** Paths already reported as `ERR_CACHE_UNSAFE_FILE`. */
+  readonly unsafeReported = new Set<string>();
   /** Subscriptions whose newest list this run found expired (and marked so). */
   readonly listExpired = new Set<string>();
   /** What each area held when the run started (name → what was found). */

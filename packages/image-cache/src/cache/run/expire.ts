@@ -59,6 +59,11 @@ export function recordFailure(
   subscription: string | undefined,
   err: ImageCacheError,
 ): void {
+  // One report per planted file, whichever step meets it first.
+  if (err.code === 'ERR_CACHE_UNSAFE_FILE' && err.path !== undefined) {
+    if (ctx.unsafeReported.has(err.path)) return;
+    ctx.unsafeReported.add(err.path);
+  }
   ctx.summary.failed.push({
     identifier,
     ...(subscription ? { subscription } : {}),

@@ -1,9 +1,12 @@
 // Step 2: what is in the areas that the cache did not put there. The originals deleted every file their indexes
 // did not name (reference §6.12); such files, links, FIFOs and devices are left alone and reported, and their
-// names are never used for an image.
+// names are never used for an image. A link or other non-regular file is also a failure of the run
+// (`ERR_CACHE_UNSAFE_FILE`): someone planted it where the cache writes.
 import { entryFilename } from '../entries.js';
+import { ImageCacheError } from '../errors.js';
 import { CACHE_AREAS } from '../storage.js';
 import type { RunContext } from './context.js';
+import { recordFailure } from './expire.js';
 
 export async function scanAreas(ctx: RunContext): Promise<void> {
   const { storage, indexes } = ctx;
@@ -27,6 +30,17 @@ export async function scanAreas(ctx: RunContext): Promise<void> {
         { name: 'cache' },
       );
       ctx.summary.foreign.push(path);
+      if (f.kind !== 'file') {
+        const err = new ImageCacheError(
+          'ERR_CACHE_UNSAFE_FILE',
+          `${path} is a ${f.kind}; left alone, never followed`,
+          {
+            path,
+            found: f.kind,
+          },
+        );
+        recordFailure(ctx, f.name, undefined, err);
+      }
     }
   }
 }
