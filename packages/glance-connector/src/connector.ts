@@ -418,7 +418,7 @@ export function createGlanceConnector(options: GlanceConnectorOptions): GlanceCo
     // Only the version that left the cache; a newer one already in Glance stays.
     const images = (await managed(facts.identifier)).filter((m) => versionOf(m.image) === facts.sha512);
     let next: ImageFacts | undefined;
-    if (reason !== 'list-expired' && reason !== 'corrupt') {
+    if (reason !== 'expired' && reason !== 'corrupt') {
       if (options.store) next = await storeCandidate(facts.identifier);
       else
         log('warn', `${facts.identifier}: no store to tell whether a newer version follows; expiring`, {

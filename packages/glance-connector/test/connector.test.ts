@@ -272,7 +272,7 @@ describe('expiry', () => {
     await c.available(facts(id, disk), disk);
     const [img] = await glanceImages(tag);
     expect(await glanceMembers(String(img.id))).toEqual(['project-b']);
-    await c.expire(facts(id, disk), 'list-expired');
+    await c.expire(facts(id, disk), 'expired');
     const [kept, ...more] = await glanceImages(tag);
     expect(more).toEqual([]);
     expect(kept).toMatchObject({ id: img.id, status: 'deactivated' });

@@ -135,3 +135,27 @@ export function watchRate(
     },
   };
 }
+
+// Image downloads of `vmcatcher_cache` are held to an overall deadline per attempt from the image's size (known
+// from the signed list), with their own defaults: an image is large and the rate is an average over the attempt.
+
+/** Default minimum average rate of an image download (bytes per second): 128 KiB/s, 1 GiB gets about 2 h 15 min. */
+export const DEFAULT_MIN_RATE_BYTES_PER_S = 128 * 1024;
+/** Default allowance on top of size / rate, for connecting, TLS and the server's first byte: 120 s. */
+export const DEFAULT_FETCH_TIMEOUT_MS = 120_000;
+
+export interface DeadlineOptions {
+  /** Minimum average rate in bytes per second (default {@link DEFAULT_MIN_RATE_BYTES_PER_S}). */
+  minRate?: number;
+  /** Fixed allowance in milliseconds (default {@link DEFAULT_FETCH_TIMEOUT_MS}). */
+  fetchTimeoutMs?: number;
+}
+
+/** How long transferring `bytes` of an image may take: `fetchTimeoutMs + bytes / minRate`, in milliseconds. */
+export function transferAllowanceMs(bytes: number, options: DeadlineOptions = {}): number {
+  const minRate = options.minRate ?? DEFAULT_MIN_RATE_BYTES_PER_S;
+  const fixed = options.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS;
+  if (!(minRate > 0)) throw new RangeError(`minimum rate must be positive: ${minRate}`);
+  if (!(fixed >= 0)) throw new RangeError(`fetch timeout must not be negative: ${fixed}`);
+  return transferDeadline({ fetchTimeoutSeconds: fixed / 1000, minRate }, 0, Math.max(0, bytes));
+}

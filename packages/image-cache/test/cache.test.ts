@@ -134,8 +134,12 @@ describe('download', () => {
       'sl:arch': 'x86_64',
       filename: id,
     });
-    expect(String(entry.message)).toContain('application/x-pkcs7-signature');
+    // The signed list is kept once beside the index, by its sha512, not in every entry.
+    expect(entry.message).toBeUndefined();
     expect(entry.msgHash).toMatch(/^[0-9a-f]{128}$/);
+    const message = await readFile(join(work, 'cache', 'cache.index.messages', String(entry.msgHash)));
+    expect(message.toString('utf8')).toContain('application/x-pkcs7-signature');
+    expect(sha512(message)).toBe(entry.msgHash);
     // Written like json.dumps(sort_keys=True, indent=4).
     const text = await readFile(join(work, 'cache', 'cache.index'), 'utf8');
     expect(text.startsWith(`{\n    "${id}": {\n        "DownLoadTrys"`)).toBe(true);
@@ -342,7 +346,7 @@ describe('transports', () => {
       store = await prepareStore(join(work, 'db.sqlite'), SUB, [a, b]);
       await publish(store, pki, work, SUB, imgs);
       const refused = await cacheFor({ download: { retries: 0 } }).cache.run();
-      expect(refused.failed.map((f) => [f.identifier, f.code])).toEqual([[a, 'ERR_CACHE_DOWNLOAD']]);
+      expect(refused.failed.map((f) => [f.identifier, f.code])).toEqual([[a, 'ERR_CACHE_TLS']]);
       expect(refused.downloaded).toEqual([b]);
       expect(server.requests.map((r) => [r.path, r.status])).toEqual([
         ['/moved/b.img', 302],
@@ -372,11 +376,16 @@ describe('transports', () => {
       const ca = await readFile(join(pki.dir, 'ca/ca.pem'), 'utf8');
       const summary = await cacheFor({ download: { ca, retries: 2 } }).cache.run();
       expect(summary.downloaded).toEqual([]);
-      expect(summary.failed.map((f) => [f.identifier, f.code])).toEqual([[id, 'ERR_CACHE_DOWNLOAD']]);
+      expect(summary.failed.map((f) => [f.identifier, f.code])).toEqual([[id, 'ERR_CACHE_REDIRECT']]);
       expect(server.requests).toEqual([]); // the http server was never asked
       expect(tlsServer.requests.map((r) => [r.path, r.status])).toEqual([['/down.img', 302]]); // no retries
-      // Nothing reached the cache (only the empty partial file, kept for a later run, as for any failure).
-      expect((await tree(join(work, 'cache'))).filter((f) => !f.includes('/'))).toEqual(['cache.index']);
+      // A refusal leaves the cache as it was: nothing in it, no partial file, no partial entry.
+      expect(await tree(join(work, 'cache'))).toEqual([
+        'cache.index',
+        'expired/cache.index',
+        'partial/cache.index',
+      ]);
+      expect(await readIndex(join(work, 'cache', 'partial'))).toEqual({});
     } finally {
       await tlsServer.close();
     }
@@ -396,7 +405,7 @@ describe('transports', () => {
       const missing = await cacheFor({
         download: { retries: 0, tls: { mode: 'igtf', certDir: join(work, 'no-such-dir') } },
       }).cache.run();
-      expect(missing.failed.map((f) => f.code)).toEqual(['ERR_CACHE_DOWNLOAD']);
+      expect(missing.failed.map((f) => f.code)).toEqual(['ERR_CACHE_TRUST']);
       expect(tlsServer.requests).toEqual([]);
       const summary = await cacheFor({
         download: { tls: { mode: 'igtf', certDir: join(pki.dir, 'certificates') } },
@@ -408,14 +417,14 @@ describe('transports', () => {
     }
   });
 
-  it('copies file: URLs with the same verification', async () => {
+  it('copies file: URLs with the same verification when the site allows them', async () => {
     const id = '99999999-0000-4000-8000-0000000000f1';
     const data = imageData(30_000);
     const src = join(work, 'source.img');
     await writeFile(src, data);
     store = await prepareStore(join(work, 'db.sqlite'), SUB, [id]);
     await publish(store, pki, work, SUB, [{ identifier: id, data, uri: `file://${src}` }]);
-    expect((await cacheFor().cache.run()).downloaded).toEqual([id]);
+    expect((await cacheFor({ allowFileUris: true }).cache.run()).downloaded).toEqual([id]);
     expect(sha512(await readFile(join(work, 'cache', id)))).toBe(sha512(data));
   });
 });
@@ -484,7 +493,7 @@ describe('expire', () => {
     const summary = await cache.run();
     expect(summary.expired).toEqual([a]);
     expect(summary.downloaded).toEqual([]);
-    expect(reasons).toEqual(['list-expired']);
+    expect(reasons).toEqual(['expired']);
     expect(await events()).toEqual([
       'ProcessPrefix  ',
       `ExpirePrefix ${a} ${a}`,
@@ -615,10 +624,10 @@ describe('events and hooks', () => {
     ]);
     expect(failed[0].error).toBe('exit 7');
     // Still failing: the first is bumped, nothing is delivered out of order.
-    expect(await cache.retryEvents()).toEqual({ delivered: 0, remaining: 6 });
+    expect(await cache.retryEvents()).toEqual({ delivered: 0, remaining: 6, movedToDead: 0, dead: 0 });
     expect((await store.subscriber.listFailedEvents())[0].attempts).toBeGreaterThan(failed[0].attempts);
     await writeFile(flag, '');
-    expect(await cache.retryEvents()).toEqual({ delivered: 6, remaining: 0 });
+    expect(await cache.retryEvents()).toEqual({ delivered: 6, remaining: 0, movedToDead: 0, dead: 0 });
     const lines = await events();
     expect(lines.map((l) => l.split(' ').slice(0, 2).join(' ').trim())).toEqual([
       'ProcessPrefix',
@@ -662,7 +671,7 @@ describe('events and hooks', () => {
       eventCommand: 'exit 1',
       newImageEventCommand: `echo "$VMCATCHER_EVENT_TYPE $VMCATCHER_EVENT_DC_IDENTIFIER $VMCATCHER_EVENT_UUID_SESSION" >> '${eventLog}'`,
     });
-    expect(await cache.retryEvents()).toEqual({ delivered: 1, remaining: 0 });
+    expect(await cache.retryEvents()).toEqual({ delivered: 1, remaining: 0, movedToDead: 0, dead: 0 });
     expect(await events()).toEqual(['SubscriptionImageNew new-image s-1']);
   });
 

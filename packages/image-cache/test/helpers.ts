@@ -38,7 +38,7 @@ export async function publish(
   work: string,
   subscription: string,
   images: TestImage[],
-  options: { created?: Date; expires?: Date; vo?: string } = {},
+  options: { created?: Date; expires?: Date; vo?: string; listExtra?: Record<string, unknown> } = {},
 ): Promise<void> {
   const created = options.created ?? new Date('2026-01-01T00:00:00Z');
   const expires = options.expires ?? new Date('2099-01-01T00:00:00Z');
@@ -71,6 +71,7 @@ export async function publish(
     'hv:version': version,
     'hv:uri': `http://127.0.0.1/${subscription}`,
     ...(options.vo ? { 'ad:vo': options.vo } : {}),
+    ...options.listExtra,
   };
   const doc = { 'hv:imagelist': { ...listMeta, 'hv:images': hvImages } };
   // Both files stay in `work` for inspection after a failure.
@@ -130,6 +131,9 @@ export async function prepareStoreAt(
     uri: listUri,
     endorser: 'endorser-1',
     updateMode: 3,
+    // What vmcatcher_subscribe gives a new subscription: its servers (lists and images) verified against the
+    // system roots.
+    trustAnchor: 'browser',
     images: imageIds.map((identifier) => ({ identifier, cache: true })),
   });
   await store.subscriber.updateSubscription(subscription, { authorised: true });

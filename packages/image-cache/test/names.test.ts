@@ -18,6 +18,11 @@ describe('imageFileName', () => {
     expect(imageFileName('cache.index')).toBe('cache%2Eindex');
     expect(imageFileName('.hidden')).toBe('%2Ehidden');
     expect(imageFileName('a b/ü')).toBe('a%20b%2F%C3%BC');
+    // The cache's own names: the default sub-directories and anything starting with the index's name.
+    expect(imageFileName('partial')).toBe('%70artial');
+    expect(imageFileName('expired')).toBe('%65xpired');
+    expect(imageFileName('cache.index.messages')).toBe('cache%2Eindex%2Emessages');
+    expect(imageFileName('__proto__')).toBe('__proto__');
   });
 
   it('always gives one safe path component, distinct for distinct identifiers', () => {
@@ -28,7 +33,9 @@ describe('imageFileName', () => {
         (a, b) => {
           for (const name of [imageFileName(a), imageFileName(b)]) {
             expect(name).toMatch(/^[A-Za-z0-9_%-][A-Za-z0-9._%-]*$/);
-            expect(name).not.toBe('cache.index');
+            expect(name.startsWith('cache.index')).toBe(false);
+            expect(['partial', 'expired']).not.toContain(name);
+            expect(name).not.toContain('+'); // kept for the second copy of an identifier (`<name>+1`)
             expect(name.length).toBeLessThanOrEqual(200);
           }
           if (a !== b) expect(imageFileName(a)).not.toBe(imageFileName(b));
@@ -36,7 +43,7 @@ describe('imageFileName', () => {
       ),
       { numRuns: 2000 },
     );
-  });
+  }, 60_000);
 
   it('replaces over-long names by a digest', () => {
     const name = imageFileName('x'.repeat(300));

@@ -307,7 +307,10 @@ export interface FailedEvent {
   /** The event as delivered (JSON-serialisable). */
   payload: Record<string, unknown>;
   error: string;
+  /** Deliveries tried so far (the first one included). */
   attempts: number;
+  /** When the event was moved to the dead-letter list (it is no longer retried in order). */
+  dead?: Date;
 }
 
 export interface SubscriberRepository {
@@ -394,9 +397,12 @@ export interface SubscriberRepository {
     payload: Record<string, unknown>;
     error: string;
   }): Promise<number>;
-  listFailedEvents(): Promise<FailedEvent[]>;
-  /** After a successful re-delivery. */
+  /** Oldest first; `dead: false` only the live queue, `dead: true` only the dead-letter list (default both). */
+  listFailedEvents(filter?: { dead?: boolean }): Promise<FailedEvent[]>;
+  /** After a successful re-delivery, or to drop an event. */
   deleteFailedEvent(id: number): Promise<void>;
-  /** After another failed re-delivery. */
-  bumpFailedEvent(id: number, error: string): Promise<void>;
+  /** After another failed re-delivery: one more attempt and the new error; returns the attempts now. */
+  bumpFailedEvent(id: number, error: string): Promise<number>;
+  /** Moves an event to the dead-letter list (kept for inspection and `--include-dead`, skipped otherwise). */
+  markFailedEventDead(id: number): Promise<void>;
 }

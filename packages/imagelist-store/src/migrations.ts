@@ -353,12 +353,22 @@ function listWithdrawal(): Migration {
   };
 }
 
+/** 0.6: failed events that exhausted their attempts move to a dead-letter list instead of blocking the queue. */
+function failedEventDeadLetters(): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema.alterTable('sub_failed_event').addColumn('dead', 'text').execute();
+    },
+  };
+}
+
 export const MIGRATION_NAMES = [
   '0001_initial',
   '0002_failed_events_and_checksums',
   '0003_canonical_dns',
   '0004_leases',
   '0005_list_withdrawal',
+  '0006_failed_event_dead_letters',
 ] as const;
 
 /** The store's migrations; `upTo` limits them (used to build a store "made by an older version"). */
@@ -372,6 +382,7 @@ export function storeMigrations(
     '0003_canonical_dns': canonicalDns(options.log),
     '0004_leases': leases(),
     '0005_list_withdrawal': listWithdrawal(),
+    '0006_failed_event_dead_letters': failedEventDeadLetters(),
   };
   const { upTo } = options;
   return {

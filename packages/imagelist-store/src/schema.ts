@@ -125,6 +125,8 @@ export interface SubFailedEventTable {
   payload: string;
   error: string;
   attempts: number;
+  /** Set when the event was moved to the dead-letter list (0005). */
+  dead: string | null;
 }
 
 export interface Database {

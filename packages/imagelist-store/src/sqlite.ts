@@ -6,7 +6,7 @@
 // file header, and an original vmcatcher database must first be copied aside byte for byte.
 
 import { randomBytes } from 'node:crypto';
-import { constants, existsSync, statSync } from 'node:fs';
+import { closeSync, constants, existsSync, fchmodSync, openSync, statSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import {
@@ -122,8 +122,37 @@ function sqliteCode(err: unknown): unknown {
 }
 
 /**
+ * A database this dialect creates holds Basic-auth passwords: it is created empty with mode 0600 (SQLite gives
+ * its -wal and -shm files the database's mode), whatever the umask. An existing file is left as it is; its
+ * directory is never changed.
+ */
+function createPrivate(path: string, shown: string): void {
+  let fd: number;
+  try {
+    fd = openSync(
+      path,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      0o600,
+    );
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'EEXIST') return;
+    throw new StoreError(
+      'ERR_STORE_OPEN',
+      `cannot create ${shown}: ${(cause as Error).message} (is the directory writable?)`,
+      { url: shown },
+      { cause },
+    );
+  }
+  try {
+    fchmodSync(fd, 0o600);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
  * Opens the SQLite file (checking its directory first, for clear errors) and returns the store dialect. Nothing
- * is written before `prepare()`.
+ * is written before `prepare()` but a new, empty, private file (see createPrivate).
  */
 export async function createSqliteDialect(options: SqliteStoreDialectOptions): Promise<StoreDialect> {
   const { path } = options;
@@ -149,6 +178,7 @@ export async function createSqliteDialect(options: SqliteStoreDialectOptions): P
     }
   }
   const Database = await loadLibsql();
+  if (!memory && !options.readOnly) createPrivate(path, shown);
   let db: LibsqlDatabase;
   try {
     db = new Database(path, { timeout });

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
@@ -82,6 +82,28 @@ describe('openStore errors', () => {
     await usingStore(`sqlite:///${t.dir}/store.db`, async (s) => expect(s.dialect).toBe('sqlite'), {
       mustExist: true,
     });
+  });
+
+  it('creates a new SQLite database private (0600, its WAL files too) and leaves an existing one and the directory as they are', async () => {
+    const t = tempDir();
+    cleanups.push(() => t.dispose());
+    chmodSync(t.dir, 0o755);
+    const old = process.umask(0o002);
+    try {
+      const path = join(t.dir, 'vmcatcher.db');
+      await usingStore(`sqlite:///${path}`, async (s) => {
+        await s.subscriber.createEndorser('e', [{ subject: '/CN=a', issuer: '/CN=b' }]);
+        for (const f of [path, `${path}-wal`, `${path}-shm`]) expect(statSync(f).mode & 0o777).toBe(0o600);
+      });
+      expect(statSync(t.dir).mode & 0o777).toBe(0o755);
+      const shared = join(t.dir, 'shared.db');
+      writeFileSync(shared, '');
+      chmodSync(shared, 0o640);
+      await (await openStore(`sqlite:///${shared}`)).close();
+      expect(statSync(shared).mode & 0o777).toBe(0o640);
+    } finally {
+      process.umask(old);
+    }
   });
 
   it('gives ERR_STORE_OPEN for a read-only database directory or file', async () => {
@@ -190,6 +212,7 @@ describe.each(dialects())('store lifecycle on %s', (dialect) => {
         'migration 0003_canonical_dns: Success',
         'migration 0004_leases: Success',
         'migration 0005_list_withdrawal: Success',
+        'migration 0006_failed_event_dead_letters: Success',
       ]);
       expect((await store.subscriber.listEndorsers()).map((e) => e.identifier)).toEqual(['e']);
       expect(
@@ -233,6 +256,7 @@ describe.each(dialects())('store lifecycle on %s', (dialect) => {
         '0003_canonical_dns',
         '0004_leases',
         '0005_list_withdrawal',
+        '0006_failed_event_dead_letters',
       ]);
     });
   });

@@ -403,7 +403,7 @@ describe.each(dialects())('subscriber repository on %s', (dialect) => {
       payload: { VMCATCHER_EVENT_DC_IDENTIFIER: 'a' },
       error: 'exit 1',
     });
-    await s.bumpFailedEvent(id, 'exit 2');
+    expect(await s.bumpFailedEvent(id, 'exit 2')).toBe(2);
     expect(await s.listFailedEvents()).toEqual([
       {
         id,
@@ -418,5 +418,21 @@ describe.each(dialects())('subscriber repository on %s', (dialect) => {
     await expectCode(s.deleteFailedEvent(id), 'ERR_STORE_NOT_FOUND');
     await expectCode(s.bumpFailedEvent(id, 'x'), 'ERR_STORE_NOT_FOUND');
     expect(await s.listFailedEvents()).toEqual([]);
+  });
+
+  it('moves an event that failed too often to the dead-letter list, keeping the order of the rest', async () => {
+    const s = store.subscriber;
+    const ids: number[] = [];
+    for (const type of ['ExpirePrefix', 'ExpirePostfix', 'ProcessPostfix'])
+      ids.push(await s.recordFailedEvent({ type, payload: { type }, error: 'exit 1' }));
+    await s.markFailedEventDead(ids[0]);
+    expect((await s.listFailedEvents({ dead: false })).map((f) => f.id)).toEqual([ids[1], ids[2]]);
+    const dead = await s.listFailedEvents({ dead: true });
+    expect(dead.map((f) => [f.id, f.type, f.dead])).toEqual([[ids[0], 'ExpirePrefix', clock]]);
+    expect((await s.listFailedEvents()).map((f) => f.id)).toEqual(ids);
+    await expectCode(s.markFailedEventDead(99_999), 'ERR_STORE_NOT_FOUND');
+    expect((await s.listFailedEvents()).map((f) => f.id)).toEqual(ids);
+    await s.deleteFailedEvent(ids[0]);
+    expect(await s.listFailedEvents({ dead: true })).toEqual([]);
   });
 });

@@ -213,7 +213,7 @@ describe('vmcatcher_cache', () => {
     expect(JSON.parse(checked.stdout).downloaded).toEqual([]);
   });
 
-  it('kills a hung handler at --event-timeout and exits 0; --retry-events re-delivers', async () => {
+  it('kills a hung handler at --event-timeout and exits 89 (an event failed); --retry-events re-delivers', async () => {
     const id = '9f3c2b1a-0000-4000-8000-0000000000c1';
     const db = join(work, 'vmcatcher.db');
     const store = await prepareStore(db, SUB, [id]);
@@ -231,7 +231,7 @@ describe('vmcatcher_cache', () => {
       ],
       env,
     );
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(89);
     expect(Date.now() - started).toBeLessThan(15_000);
     expect(r.stderr).toMatch(/AvailablePostfix: handler timed out/);
     const retry = await runCache(

@@ -174,7 +174,11 @@ describe('the manual, as written', () => {
 
     // "Make the directories for caching the images. Now cache the images."
     expect(sh('mkdir cache cache/partial cache/expired').status).toBe(0);
+    // The image is a local file here: a site serving images from a local mirror allows file: URIs explicitly.
     r = sh('vmcatcher_cache');
+    expect(r.status).toBe(87);
+    expect(r.stderr).toContain('image URI is a local file (file:), refused');
+    r = sh('VMCATCHER_CACHE_ALLOW_FILE_URIS=1 vmcatcher_cache');
     expect(r.status).toBe(0);
     expect(readFileSync(join(work, 'cache', '858a817e-0ca2-473f-89d3-d5bdfc51968e')).length).toBe(image.size);
     r = sh('find cache/ | sort');

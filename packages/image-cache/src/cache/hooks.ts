@@ -1,3 +1,4 @@
+import type { ImageCacheErrorCode } from './errors.js';
 import type { CacheIndexEntry } from './index-file.js';
 
 /** What every image hook receives. */
@@ -5,9 +6,15 @@ export interface ImageHookEvent {
   /** The run's session id (also `VMCATCHER_EVENT_UUID_SESSION`). */
   session: string;
   identifier: string;
+  /** The subscription (list `dc:identifier`) the image belongs to. */
+  subscription: string;
   /** Flat image and list metadata, as in a `cache.index` entry (without the signed `message`). */
   metadata: CacheIndexEntry;
-  /** The image file's basename in `directory` (for `image:expire:after`, the name in the expired directory). */
+  /**
+   * The image file's basename in its directory (for `image:expire:after`, the name in the expired directory). It
+   * is `<identifier>` for an ordinary identifier, and `<identifier>+<n>` for the same identifier in a second
+   * subscription: use it, never the identifier, to find the file.
+   */
   filename: string;
   /** The absolute path of the file the step concerns. */
   path: string;
@@ -31,6 +38,7 @@ export interface ImageNewHookEvent {
 export interface VerifyFailedHookEvent {
   session: string;
   identifier: string;
+  subscription: string;
   metadata: CacheIndexEntry;
   /** Where the mismatch was found: a fresh download or a cached file re-hashed by `check`. */
   stage: 'download' | 'check';
@@ -42,6 +50,7 @@ export interface VerifyFailedHookEvent {
 export interface ProgressHookEvent {
   session: string;
   identifier: string;
+  subscription: string;
   bytes: number;
   total: number;
   /** Set when the transfer resumed a partial file. */
@@ -71,13 +80,31 @@ export interface CacheHooks {
   progress?: Hooks<ProgressHookEvent>;
 }
 
+/**
+ * Why an image left the cache (also `metadata.reason` and `VMCATCHER_EVENT_REASON` of ExpirePrefix and
+ * ExpirePostfix). Later versions may add `policy` and `deprecated`: treat an unknown reason like `not-endorsed`.
+ */
 export type ExpireReason =
-  /** No longer subscribed, available, in the newest list, or its sha512/size changed. */
+  /** No longer subscribed for caching, or its subscription was deleted, deauthorised or refused the image. */
   | 'not-endorsed'
-  /** The list it came from has expired. */
-  | 'list-expired'
-  /** `check` found the cached file corrupt. */
+  /** The list it came from has expired (`dc:date:expires` passed, or the list was marked expired). */
+  | 'expired'
+  /** The newest list no longer has the image with these bytes: removed, or replaced by another sha512/size. */
+  | 'withdrawn'
+  /** `check` found the cached file corrupt or missing. */
   | 'corrupt';
+
+/** Every expiry reason, in a stable order. */
+export const EXPIRE_REASONS: readonly ExpireReason[] = ['not-endorsed', 'expired', 'withdrawn', 'corrupt'];
+
+export interface CacheRunFailure {
+  identifier: string;
+  subscription?: string;
+  code: ImageCacheErrorCode;
+  message: string;
+  /** `ERR_CACHE_VERIFY` / `ERR_CACHE_CORRUPT`: which check failed. */
+  reason?: 'size' | 'sha512' | 'missing';
+}
 
 export interface CacheRunSummary {
   session: string;
@@ -89,10 +116,14 @@ export interface CacheRunSummary {
   verified: string[];
   /** Steps a `before` hook vetoed. */
   vetoed: { identifier: string; step: 'available' | 'expire' }[];
-  /** Images that could not be cached, with the error code. */
-  failed: { identifier: string; code: string; message: string }[];
+  /** Images that could not be cached, or cached files found corrupt or unsafe, with the error code. */
+  failed: CacheRunFailure[];
   /** Files in the cache directories that the cache did not create (left alone). */
   foreign: string[];
+  /** Old expired copies removed by the retention rule (`expiredKeep`), as names in the expired directory. */
+  pruned: string[];
+  /** Events the event command failed for (recorded for `retryEvents`). */
+  eventFailures: { type: string; identifier?: string; failedEventId?: number }[];
 }
 
 export async function callHooks<E>(hooks: Hooks<E> | undefined, event: E): Promise<void> {

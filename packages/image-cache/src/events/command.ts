@@ -1,5 +1,6 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
 import { eventEnvironment } from './environment.js';
 import type { AnyVmcatcherEvent, EventLogger } from './types.js';
 
@@ -22,6 +23,8 @@ export interface EventCommandResult {
   timedOut: boolean;
   stdout: string;
   stderr: string;
+  /** Why the handler could not be started at all (`E2BIG`, `ENOENT` of /bin/sh, …), when it could not. */
+  spawnError?: string;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -98,9 +101,16 @@ export function runEventCommand(
   const graceMs = options.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
   const log = options.log ?? (() => {});
   const max = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT;
-  const env = eventEnvironment(event, options.env ?? process.env);
   const stdout = new Capture(max);
   const stderr = new Capture(max);
+  let env: Record<string, string>;
+  let input: string;
+  try {
+    env = eventEnvironment(event, options.env ?? process.env);
+    input = `${JSON.stringify(event)}\n`;
+  } catch (err) {
+    return Promise.resolve(notStarted(event, err, log));
+  }
 
   return new Promise<EventCommandResult>((resolve) => {
     let settled = false;
@@ -112,11 +122,19 @@ export function runEventCommand(
     let killed = false;
     let pollTimer: NodeJS.Timeout | undefined;
 
-    const child = spawn('/bin/sh', ['-c', command], {
-      env,
-      detached: true, // own process group, so a timeout reaches every process the handler started
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    let child: ChildProcessByStdio<Writable, Readable, Readable>;
+    try {
+      child = spawn('/bin/sh', ['-c', command], {
+        env,
+        detached: true, // own process group, so a timeout reaches every process the handler started
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+    } catch (err) {
+      // spawn throws at once for E2BIG (an environment the kernel refuses) and a few others.
+      resolve(notStarted(event, err, log));
+      return;
+    }
+    const { stdin: childIn, stdout: childOut, stderr: childErr } = child;
 
     const finish = (result: EventCommandResult): void => {
       if (settled) return;
@@ -125,23 +143,31 @@ export function runEventCommand(
       clearTimeout(killTimer);
       clearInterval(pollTimer);
       // A process the handler left in the background must not keep this run waiting on our pipes.
-      child.stdout?.destroy();
-      child.stderr?.destroy();
-      child.stdin?.destroy();
+      childOut.destroy();
+      childErr.destroy();
+      childIn.destroy();
+      const failed = result.timedOut || result.exitCode !== 0;
+      // The handler's stderr belongs with its failure, in the same line (the formatter escapes it).
+      const said = result.stderr.trim() ? `; stderr: ${result.stderr.trim().slice(0, 4000)}` : '';
+      const about = aboutEvent(event);
       if (result.timedOut) {
-        log('error', `event ${event.type}: handler timed out after ${timeoutMs} ms and was killed`);
+        log(
+          'error',
+          `event ${event.type}: handler timed out after ${timeoutMs} ms and was killed${said}`,
+          about,
+        );
       } else if (result.exitCode !== 0) {
         log(
           'error',
-          `event ${event.type}: handler failed (${result.exitCode === null ? `signal ${result.signal}` : `exit ${result.exitCode}`})`,
+          `event ${event.type}: handler failed (${result.exitCode === null ? `signal ${result.signal}` : `exit ${result.exitCode}`})${said}`,
+          about,
         );
       } else {
-        log('debug', `event ${event.type}: handler succeeded`);
+        log('debug', `event ${event.type}: handler succeeded`, about);
+        if (result.stderr) log('debug', `event ${event.type} stderr: ${result.stderr}`, about);
       }
       if (result.stdout)
-        log(result.exitCode === 0 ? 'debug' : 'info', `event ${event.type} stdout: ${result.stdout}`);
-      if (result.stderr)
-        log(result.exitCode === 0 ? 'debug' : 'info', `event ${event.type} stderr: ${result.stderr}`);
+        log(failed ? 'info' : 'debug', `event ${event.type} stdout: ${result.stdout}`, about);
       resolve(result);
     };
     const result = (): EventCommandResult => ({
@@ -168,9 +194,9 @@ export function runEventCommand(
       }, 50);
     }, timeoutMs);
 
-    child.stdout.on('data', (c: Buffer) => stdout.push(c));
-    child.stderr.on('data', (c: Buffer) => stderr.push(c));
-    child.stdin.on('error', () => {}); // EPIPE: the handler does not read its input
+    childOut.on('data', (c: Buffer) => stdout.push(c));
+    childErr.on('data', (c: Buffer) => stderr.push(c));
+    childIn.on('error', () => {}); // EPIPE: the handler does not read its input
     child.on('error', (err) => {
       stderr.push(Buffer.from(String(err.message)));
       exited = true;
@@ -195,6 +221,24 @@ export function runEventCommand(
         if (!closed) finish(result());
       }, 200);
     });
-    child.stdin.end(`${JSON.stringify(event)}\n`);
+    childIn.end(input);
   });
+}
+
+function aboutEvent(event: AnyVmcatcherEvent): { image?: string; subscription?: string } {
+  const m = event.metadata ?? {};
+  const image = m['dc:identifier'] ?? m.uuid;
+  const subscription = m['hv:imagelist.dc:identifier'];
+  return {
+    ...(typeof image === 'string' ? { image } : {}),
+    ...(typeof subscription === 'string' ? { subscription } : {}),
+  };
+}
+
+/** The result of a handler that could not be started; logged as the failure it is. */
+function notStarted(event: AnyVmcatcherEvent, err: unknown, log: EventLogger): EventCommandResult {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  const why = code ?? (err instanceof Error ? err.message : String(err));
+  log('error', `event ${event.type}: handler could not be started (${why})`, aboutEvent(event));
+  return { exitCode: null, signal: null, timedOut: false, stdout: '', stderr: '', spawnError: why };
 }

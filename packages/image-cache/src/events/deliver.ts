@@ -11,6 +11,7 @@ export interface DeliverEventResult extends EventCommandResult {
 
 /** How a failed delivery is described in the store. */
 export function describeFailure(r: EventCommandResult, timeoutMs: number): string {
+  if (r.spawnError) return `could not be started: ${r.spawnError}`;
   if (r.timedOut) return `timed out after ${timeoutMs} ms`;
   if (r.exitCode === null) return `killed by ${r.signal}`;
   return `exit ${r.exitCode}${r.stderr ? `: ${r.stderr.trim().slice(0, 2000)}` : ''}`;

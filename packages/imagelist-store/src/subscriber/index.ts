@@ -71,6 +71,7 @@ export function createSubscriberRepository(ctx: RepoContext): SubscriberReposito
     listFailedEvents: p.failedEvents.listFailedEvents,
     deleteFailedEvent: p.failedEvents.deleteFailedEvent,
     bumpFailedEvent: p.failedEvents.bumpFailedEvent,
+    markFailedEventDead: p.failedEvents.markFailedEventDead,
   };
   return guard('subscriber', repo, ctx.dialect.url);
 }

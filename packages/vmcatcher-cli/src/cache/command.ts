@@ -1,9 +1,30 @@
 // vmcatcher_cache (and `vmcatcher cache`): options and environment of reference §3.4 on the shared CLI context
-// (-d/-v/-q/--log-config/--json, one error-to-exit-code mapping); the work is @hepix/image-cache's.
-import { LEVEL_NUMBERS, type Logger } from '@hepix/common';
-import { type CacheRunSummary, createImageCache, type ProgressHookEvent } from '@hepix/image-cache';
-import { type CliIo, type CommonContext, processIo, runTool, withStore } from '../common/context.js';
-import { count, flag, type OptionSpec, str, UsageError } from '../common/options.js';
+// (-d/-v/-q/--log-config/--json, one error-to-exit-code mapping); the work is @hepix/image-cache's. A run's
+// per-image failures become the exit status of their class (EXIT), so cron and monitoring can tell a full
+// disk from a bad download.
+import { escapeControl, LEVEL_NUMBERS, type Logger } from '@hepix/common';
+import {
+  type CacheRunSummary,
+  createImageCache,
+  DEFAULT_EXPIRED_KEEP,
+  DEFAULT_FETCH_TIMEOUT_MS,
+  DEFAULT_MAX_EVENT_ATTEMPTS,
+  DEFAULT_MIN_RATE_BYTES_PER_S,
+  type ImageCacheErrorCode,
+  type ProgressHookEvent,
+} from '@hepix/image-cache';
+import type { FailedEvent } from '@hepix/imagelist-store';
+import {
+  type CliIo,
+  type CommonContext,
+  DEFAULT_CERT_DIR,
+  processIo,
+  runTool,
+  withStore,
+} from '../common/context.js';
+import { EXIT } from '../common/exit.js';
+import { pipeSafe } from '../common/format.js';
+import { count, flag, list, type OptionSpec, str, UsageError } from '../common/options.js';
 
 export const CACHE_OPTIONS: OptionSpec[] = [
   {
@@ -73,13 +94,113 @@ export const CACHE_OPTIONS: OptionSpec[] = [
     help: 'Re-deliver recorded failed events, oldest first, then exit (SubscriptionImageNew: VMCATCHER_SUB_EVENT).',
   },
   {
+    dest: 'includeDead',
+    long: ['include-dead'],
+    kind: 'flag',
+    help: 'With --retry-events: re-deliver the dead-letter list too.',
+  },
+  {
+    dest: 'failedEvents',
+    long: ['failed-events'],
+    kind: 'flag',
+    help: 'List the recorded failed events: <id> <queued|dead> <attempts> <type> <recorded> <image> <error>; then exit.',
+  },
+  {
+    dest: 'dropEvent',
+    long: ['drop-event'],
+    kind: 'append',
+    metavar: 'ID',
+    help: 'Forget a recorded failed event (queued or dead), then exit.',
+  },
+  {
+    dest: 'eventAttempts',
+    long: ['event-attempts'],
+    kind: 'value',
+    metavar: 'N',
+    help: `Deliveries of a failed event before it moves to the dead-letter list (env VMCATCHER_CACHE_EVENT_ATTEMPTS, default ${DEFAULT_MAX_EVENT_ATTEMPTS}).`,
+  },
+  {
     dest: 'concurrency',
     long: ['concurrency'],
     kind: 'value',
     metavar: 'N',
     help: 'Parallel downloads (env VMCATCHER_CACHE_CONCURRENCY, default 2).',
   },
+  {
+    dest: 'lockWait',
+    long: ['lock-wait'],
+    kind: 'value',
+    metavar: 'SECONDS',
+    help: 'How long to wait for another run holding the cache lock, then exit 75 (env VMCATCHER_CACHE_LOCK_WAIT, default 30).',
+  },
+  {
+    dest: 'certDir',
+    long: ['cert-dir'],
+    kind: 'value',
+    metavar: 'DIR',
+    help: `Grid CA directory authenticating the https image servers of igtf subscriptions (env VMCATCHER_DIR_CERT, default ${DEFAULT_CERT_DIR}).`,
+  },
+  {
+    dest: 'allowFileUris',
+    long: ['allow-file-uris'],
+    kind: 'flag',
+    help: 'Also copy images whose hv:uri is a local file: URI (a local mirror; env VMCATCHER_CACHE_ALLOW_FILE_URIS=1). Default: http and https only.',
+  },
+  {
+    dest: 'minRate',
+    long: ['min-rate'],
+    kind: 'value',
+    metavar: 'BYTES_PER_S',
+    help: `Lowest average download rate: an image download must end within --fetch-timeout + size/rate, else it is retried or fails (env VMCATCHER_CACHE_MIN_RATE, default ${DEFAULT_MIN_RATE_BYTES_PER_S}).`,
+  },
+  {
+    dest: 'fetchTimeout',
+    long: ['fetch-timeout'],
+    kind: 'value',
+    metavar: 'SECONDS',
+    help: `Fixed part of each download's deadline (env VMCATCHER_CACHE_FETCH_TIMEOUT, default ${DEFAULT_FETCH_TIMEOUT_MS / 1000}).`,
+  },
+  {
+    dest: 'expiredKeep',
+    long: ['expired-keep'],
+    kind: 'value',
+    metavar: 'N',
+    help: `Expired copies kept per image, newest first; older ones are deleted (env VMCATCHER_CACHE_EXPIRED_KEEP, default ${DEFAULT_EXPIRED_KEEP}; "all" keeps every one).`,
+  },
 ];
+
+/**
+ * When a run has several kinds of failure, the first of these decides the exit status (the statuses are in
+ * EXIT): what needs an administrator most comes first.
+ */
+export const FAILURE_ORDER: readonly ImageCacheErrorCode[] = [
+  'ERR_CACHE_INTERNAL',
+  'ERR_CACHE_NO_SPACE',
+  'ERR_CACHE_UNSAFE_FILE',
+  'ERR_CACHE_VERIFY',
+  'ERR_CACHE_CORRUPT',
+  'ERR_CACHE_TRUST',
+  'ERR_CACHE_TLS',
+  'ERR_CACHE_REDIRECT',
+  'ERR_CACHE_URI_REFUSED',
+  'ERR_CACHE_DEADLINE',
+  'ERR_CACHE_DOWNLOAD',
+  'ERR_CACHE_GAVE_UP',
+  'ERR_CACHE_EVENT',
+];
+
+/** The exit status of a finished run: 0, or the status of its most important kind of failure. */
+export function runExitStatus(summary: CacheRunSummary): number {
+  const codes = new Set<ImageCacheErrorCode>(summary.failed.map((f) => f.code));
+  if (summary.eventFailures.length) codes.add('ERR_CACHE_EVENT');
+  for (const code of FAILURE_ORDER) if (codes.has(code)) return EXIT[code];
+  const [other] = codes;
+  return other === undefined ? 0 : EXIT[other];
+}
+
+const EXIT_HELP = `Exit status: 0 success; 1 a run-level failure (directories, index, store); 2 usage error;
+${FAILURE_ORDER.map((c) => `${EXIT[c]} ${c}`).join(', ')} (the first of these that occurred);
+${EXIT.ERR_STORE_LOCKED} another run holds the lock (ERR_STORE_LOCKED); ${EXIT.ERR_CACHE_INTERNAL} internal error.`;
 
 function truthy(v: string | undefined): boolean {
   return v !== undefined && /^(1|true|yes|on)$/i.test(v.trim());
@@ -92,6 +213,29 @@ function positiveNumber(text: string | undefined, fallback: number, what: string
     throw new UsageError(`${what} must be a positive ${integer ? 'integer' : 'number'}: ${text}`);
   }
   return n;
+}
+
+function keepCount(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_EXPIRED_KEEP;
+  if (text.trim().toLowerCase() === 'all') return Number.POSITIVE_INFINITY;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0)
+    throw new UsageError(`--expired-keep must be a whole number of copies or "all": ${text}`);
+  return n;
+}
+
+function failedEventLine(f: FailedEvent): string {
+  const metadata = (f.payload.metadata ?? {}) as Record<string, unknown>;
+  const image = metadata['dc:identifier'] ?? '';
+  return [
+    f.id,
+    f.dead ? 'dead' : 'queued',
+    f.attempts,
+    escapeControl(f.type),
+    f.recorded.toISOString(),
+    escapeControl(String(image)),
+    escapeControl(f.error),
+  ].join('\t');
 }
 
 async function cacheMain(ctx: CommonContext): Promise<number> {
@@ -113,6 +257,38 @@ async function cacheMain(ctx: CommonContext): Promise<number> {
     '--concurrency',
     true,
   );
+  const minRate = positiveNumber(
+    str(o, 'minRate') ?? env.VMCATCHER_CACHE_MIN_RATE,
+    DEFAULT_MIN_RATE_BYTES_PER_S,
+    '--min-rate',
+    false,
+  );
+  const fetchTimeoutSec = positiveNumber(
+    str(o, 'fetchTimeout') ?? env.VMCATCHER_CACHE_FETCH_TIMEOUT,
+    DEFAULT_FETCH_TIMEOUT_MS / 1000,
+    '--fetch-timeout',
+    false,
+  );
+  const eventAttempts = positiveNumber(
+    str(o, 'eventAttempts') ?? env.VMCATCHER_CACHE_EVENT_ATTEMPTS,
+    DEFAULT_MAX_EVENT_ATTEMPTS,
+    '--event-attempts',
+    true,
+  );
+  const lockWaitSec = positiveNumber(
+    str(o, 'lockWait') ?? env.VMCATCHER_CACHE_LOCK_WAIT,
+    30,
+    '--lock-wait',
+    false,
+  );
+  const expiredKeep = keepCount(str(o, 'expiredKeep') ?? env.VMCATCHER_CACHE_EXPIRED_KEEP);
+  const drop = list(o, 'dropEvent').map((id) => {
+    const n = Number(id);
+    if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--drop-event takes an event id: ${id}`);
+    return n;
+  });
+  if (flag(o, 'includeDead') && !flag(o, 'retryEvents'))
+    throw new UsageError('--include-dead goes with --retry-events');
   const actions = {
     download: flag(o, 'download') || truthy(env.VMCATCHER_CACHE_ACTION_DOWNLOAD),
     check: flag(o, 'sha512') || truthy(env.VMCATCHER_CACHE_ACTION_CHECK),
@@ -134,7 +310,7 @@ async function cacheMain(ctx: CommonContext): Promise<number> {
   const progress = (p: ProgressHookEvent) => {
     const pct = p.total ? Math.floor((p.bytes / p.total) * 100) : 100;
     io.stderr(
-      `\r\x1b[K${p.identifier}: ${pct}% (${Math.round(p.bytes / 1048576)} of ${Math.round(p.total / 1048576)} MiB)`,
+      `\r\x1b[K${escapeControl(p.identifier)}: ${pct}% (${Math.round(p.bytes / 1048576)} of ${Math.round(p.total / 1048576)} MiB)`,
     );
     progressShown = true;
   };
@@ -149,19 +325,42 @@ async function cacheMain(ctx: CommonContext): Promise<number> {
       ...(env.VMCATCHER_SUB_EVENT ? { newImageEventCommand: env.VMCATCHER_SUB_EVENT } : {}),
       eventTimeoutMs: timeoutSec * 1000,
       eventEnv: env,
+      certDir: str(o, 'certDir') ?? env.VMCATCHER_DIR_CERT ?? DEFAULT_CERT_DIR,
+      allowFileUris: flag(o, 'allowFileUris') || truthy(env.VMCATCHER_CACHE_ALLOW_FILE_URIS),
+      download: { minRate, fetchTimeoutMs: fetchTimeoutSec * 1000 },
+      expiredKeep,
+      maxEventAttempts: eventAttempts,
+      lockWaitMs: lockWaitSec * 1000,
       ...(tty ? { hooks: { progress } } : {}),
     });
+    if (flag(o, 'failedEvents')) {
+      const all = await imageCache.failedEvents();
+      if (json) io.stdout(`${JSON.stringify(all, null, 2)}\n`);
+      else for (const f of all) io.stdout(`${failedEventLine(f)}\n`);
+      return 0;
+    }
+    if (drop.length) {
+      for (const id of drop) {
+        await imageCache.dropEvent(id);
+        ctx.log('info', `dropped the failed event ${id}`, { name: 'cache' });
+      }
+      return 0;
+    }
     if (flag(o, 'retryEvents')) {
       if (!command && !env.VMCATCHER_SUB_EVENT) {
         throw new UsageError(
           '--retry-events needs an event command: -x, VMCATCHER_CACHE_EVENT or VMCATCHER_SUB_EVENT',
         );
       }
-      const r = await imageCache.retryEvents();
+      const r = await imageCache.retryEvents({ includeDead: flag(o, 'includeDead') });
       if (json) io.stdout(`${JSON.stringify(r)}\n`);
       else
-        ctx.log('info', `re-delivered ${r.delivered} events, ${r.remaining} still failed`, { name: 'cache' });
-      return r.remaining === 0 ? 0 : 1;
+        ctx.log(
+          'info',
+          `re-delivered ${r.delivered} events; ${r.remaining} still queued, ${r.movedToDead} moved to the dead-letter list (${r.dead} there)`,
+          { name: 'cache' },
+        );
+      return r.remaining === 0 && r.movedToDead === 0 ? 0 : EXIT.ERR_CACHE_EVENT;
     }
     let summary: CacheRunSummary;
     try {
@@ -171,7 +370,7 @@ async function cacheMain(ctx: CommonContext): Promise<number> {
       progressShown = false;
     }
     if (json) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
-    return summary.failed.length ? 1 : 0;
+    return runExitStatus(summary);
   });
 }
 
@@ -187,12 +386,13 @@ export function runCacheCommand(
       usage: 'vmcatcher_cache [options]',
       description:
         'Downloads the subscribed images, verifies them against the signed lists, moves them into the cache, ' +
-        'expires what is no longer endorsed and runs the event command for every change.',
+        'expires what is no longer endorsed and runs the event command for every change.\n\n' +
+        EXIT_HELP,
       options: CACHE_OPTIONS,
     },
     argv,
     env,
-    io,
+    pipeSafe(io),
     cacheMain,
   );
 }

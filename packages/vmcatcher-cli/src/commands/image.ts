@@ -1,4 +1,5 @@
 // vmcatcher_image: list images with their state bitmap, subscribe/unsubscribe them for caching (§3.3).
+import { escapeControl } from '@hepix/common';
 import type { SubscribedImage } from '@hepix/imagelist-store';
 import {
   CliError,
@@ -13,7 +14,9 @@ import {
 import {
   imageInfoLines,
   imageJson,
+  imageListLine,
   jsonText,
+  pipeSafe,
   subscriptionInfoLines,
   subscriptionJson,
 } from '../common/format.js';
@@ -58,6 +61,13 @@ export const IMAGE_OPTIONS: OptionSpec[] = [
     kind: 'append',
     metavar: 'HASH',
     help: 'Select images by sha512 of any stored instance.',
+  },
+  {
+    dest: 'subscription',
+    long: ['subscription'],
+    kind: 'value',
+    metavar: 'UUID',
+    help: 'Only images of this subscription (needed by -a when an identifier is in several subscriptions).',
   },
   {
     dest: 'output',
@@ -110,7 +120,7 @@ export function runImageCommand(
     },
     args,
     env,
-    io,
+    pipeSafe(io),
     imageMain,
   );
 }
@@ -127,15 +137,19 @@ async function imageMain(ctx: CommonContext): Promise<number> {
   }
   const uuids = list(o, 'uuid');
   const hashes = list(o, 'sha512');
+  const only = str(o, 'subscription');
   if (uuids.length && hashes.length) throw new CliError('ERR_CLI_ACTION', 'Conflicting selectors.');
 
   return withStore(ctx, async (store) => {
     const sub = store.subscriber;
-    // One group of definitions per selector (an image may be in several subscriptions).
+    // One group of definitions per selector: an identifier is scoped by its subscription, and may be in several.
     const groups = async (): Promise<SubscribedImage[][]> => {
-      if (uuids.length) return Promise.all(uuids.map((u) => sub.getImages(u)));
-      if (hashes.length) return Promise.all(hashes.map((h) => sub.findImagesBySha512(h.toLowerCase())));
-      return (await sub.listImages()).map((i) => [i]);
+      let found: SubscribedImage[][];
+      if (uuids.length) found = await Promise.all(uuids.map((u) => sub.getImages(u)));
+      else if (hashes.length)
+        found = await Promise.all(hashes.map((h) => sub.findImagesBySha512(h.toLowerCase())));
+      else found = (await sub.listImages(only === undefined ? {} : { subscription: only })).map((i) => [i]);
+      return only === undefined ? found : found.map((g) => g.filter((i) => i.subscription === only));
     };
     switch (action) {
       case 'list': {
@@ -147,7 +161,7 @@ async function imageMain(ctx: CommonContext): Promise<number> {
             ),
           );
         } else {
-          for (const i of images) ctx.io.stdout(`${i.identifier}\t${i.state}\t${i.subscription}\n`);
+          for (const i of images) ctx.io.stdout(`${imageListLine(i)}\n`);
         }
         return 0;
       }
@@ -157,15 +171,28 @@ async function imageMain(ctx: CommonContext): Promise<number> {
           throw new CliError('ERR_CLI_ACTION', 'Select images with -u or -s.');
         const selectors = uuids.length ? uuids : hashes;
         const found = await groups();
+        if (action === 'add' && uuids.length) {
+          // The same identifier from two endorsers is two images: subscribing to "it" must say which.
+          for (const [k, group] of found.entries()) {
+            const subscriptions = [...new Set(group.map((g) => g.subscription))];
+            if (subscriptions.length > 1) {
+              throw new CliError(
+                'ERR_CLI_IMAGE_AMBIGUOUS',
+                `Image '${escapeControl(selectors[k])}' is in several subscriptions (${subscriptions
+                  .map(escapeControl)
+                  .join(', ')}); choose one with --subscription UUID. Nothing was changed.`,
+              );
+            }
+          }
+        }
         let rc = 0;
         for (const [k, group] of found.entries()) {
           if (!group.length) {
-            ctx.log('error', `Image '${selectors[k]}' not found.`);
+            ctx.log('error', `Image '${escapeControl(selectors[k])}' not found.`);
             rc = 1;
             continue;
           }
-          for (const id of new Set(group.map((g) => g.identifier)))
-            await sub.setImageCache(id, action === 'add');
+          for (const g of group) await sub.setImageCache(g.identifier, action === 'add', g.subscription);
         }
         return rc;
       }
@@ -176,7 +203,7 @@ async function imageMain(ctx: CommonContext): Promise<number> {
         let rc = 0;
         for (const [k, group] of found.entries()) {
           if (!group.length) {
-            ctx.log('error', `Image '${(uuids.length ? uuids : hashes)[k]}' not found.`);
+            ctx.log('error', `Image '${escapeControl((uuids.length ? uuids : hashes)[k])}' not found.`);
             rc = 1;
             continue;
           }

@@ -24,9 +24,9 @@ import {
 import {
   imageJson,
   jsonText,
-  pyBool,
   subscriptionInfoLines,
   subscriptionJson,
+  subscriptionListLine,
   TRUST_ANCHOR_NAMES,
 } from '../common/format.js';
 import { EXIT, statusSeverity, worstStatus } from '../common/exit.js';
@@ -362,10 +362,7 @@ async function subscribeMain(ctx: CommonContext): Promise<number> {
             ),
           );
         } else {
-          for (const s of all)
-            ctx.io.stdout(
-              `${s.identifier}\t${pyBool(s.authorised)}\t${TRUST_ANCHOR_NAMES[s.trustAnchor]}\t${s.uri}\n`,
-            );
+          for (const s of all) ctx.io.stdout(`${subscriptionListLine(s)}\n`);
         }
         return 0;
       }

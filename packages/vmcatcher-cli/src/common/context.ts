@@ -1,7 +1,7 @@
 // What every vmcatcher tool shares: -v/-q counters and --log-config, the database URL (-d, VMCATCHER_RDBMS),
 // the output format (-f, VMCATCHER_OUTPUT_FORMAT, --json), and the one place mapping errors to exit codes.
-import { existsSync, writeFileSync } from 'node:fs';
-import { type OpenStoreOptions, openStore, type Store } from '@hepix/imagelist-store';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { type OpenStoreOptions, openStore, parseStoreUrl, type Store } from '@hepix/imagelist-store';
 import pkg from '../../package.json' with { type: 'json' };
 import { CliError, exitCodeFor } from './exit.js';
 import { type CliLogger, type LogConfig, makeLogger, readLogConfig } from './logging.js';
@@ -175,11 +175,38 @@ export async function runTool(
   }
 }
 
+/** The SQLite file of a database URL, when it names one that exists. */
+function existingSqliteFile(url: string): string | undefined {
+  try {
+    const parsed = parseStoreUrl(url);
+    return parsed.dialect === 'sqlite' && parsed.path !== ':memory:' && existsSync(parsed.path)
+      ? parsed.path
+      : undefined;
+  } catch {
+    return undefined; // openStore reports the URL
+  }
+}
+
+/** Basic-auth passwords in a file other users can read: say so, with the command that fixes it. */
+async function warnIfReadable(ctx: CommonContext, store: Store, path: string): Promise<void> {
+  const mode = statSync(path).mode & 0o777;
+  if ((mode & 0o044) === 0) return;
+  if (!(await store.subscriber.listSubscriptions()).some((s) => s.hasPassword)) return;
+  const files = [path, `${path}-wal`, `${path}-shm`].filter((f) => existsSync(f));
+  ctx.log(
+    'warn',
+    `${path} holds Basic-auth passwords and other users can read it (mode ${mode.toString(8).padStart(4, '0')}); run: chmod 600 ${files.join(' ')}`,
+    { name: 'db' },
+  );
+}
+
 export async function withStore<T>(
   ctx: CommonContext,
   fn: (store: Store) => Promise<T>,
   options: Omit<OpenStoreOptions, 'log'> = {},
 ): Promise<T> {
+  // Only a database that existed before: one this tool creates is private (0600) already.
+  const existing = existingSqliteFile(ctx.database);
   const store = await openStore(ctx.database, {
     ...options,
     log: (level, message) => {
@@ -188,6 +215,7 @@ export async function withStore<T>(
     },
   });
   try {
+    if (existing) await warnIfReadable(ctx, store, existing);
     return await fn(store);
   } finally {
     await store.close();

@@ -30,6 +30,8 @@ export const CLI_ERROR_CODES = [
   'ERR_CLI_IMAGE_REGISTERED',
   /** `import-legacy` found data on both sides and was not told to replace it. */
   'ERR_CLI_IMPORT_CONFLICT',
+  /** `vmcatcher_image -a -u UUID` matches images of several subscriptions and none was chosen. */
+  'ERR_CLI_IMAGE_AMBIGUOUS',
   /** A failure the tools did not foresee (a bug): reported with its stack at debug level. */
   'ERR_CLI_INTERNAL',
 ] as const;
@@ -66,6 +68,7 @@ export const EXIT = {
   ERR_CLI_ENDORSER_CREATE: 12,
   ERR_CLI_IMAGE_REGISTERED: 39,
   ERR_CLI_IMPORT_CONFLICT: 15,
+  ERR_CLI_IMAGE_AMBIGUOUS: 41,
   ERR_CLI_INTERNAL: EXIT_INTERNAL,
 
   ERR_STORE_URL: 1,
@@ -74,7 +77,8 @@ export const EXIT = {
   ERR_STORE_NOT_FOUND: 1,
   ERR_STORE_CONFLICT: 15,
   ERR_STORE_INVALID: 1,
-  ERR_STORE_LOCKED: 1,
+  // Another run holds the lock (sysexits' EX_TEMPFAIL: try again later).
+  ERR_STORE_LOCKED: 75,
   ERR_STORE_LEGACY: 1,
   ERR_STORE_INTERNAL: EXIT_INTERNAL,
 
@@ -144,13 +148,23 @@ export const EXIT = {
   ERR_SUB_TOO_SLOW: 10,
   ERR_SUB_INTERNAL: EXIT_INTERNAL,
 
+  // vmcatcher_cache: each class of failure its own status (80-89); TLS and trust as for lists.
   ERR_CACHE_DIRECTORY: 1,
   ERR_CACHE_INDEX: 1,
-  ERR_CACHE_DOWNLOAD: 1,
-  ERR_CACHE_VERIFY: 1,
-  ERR_CACHE_NO_SPACE: 1,
   ERR_CACHE_VETOED: 1,
-  ERR_CACHE_GAVE_UP: 1,
+  ERR_CACHE_DOWNLOAD: 80,
+  ERR_CACHE_DEADLINE: 81,
+  ERR_CACHE_REDIRECT: 82,
+  ERR_CACHE_VERIFY: 83,
+  ERR_CACHE_CORRUPT: 84,
+  ERR_CACHE_NO_SPACE: 85,
+  ERR_CACHE_GAVE_UP: 86,
+  ERR_CACHE_URI_REFUSED: 87,
+  ERR_CACHE_UNSAFE_FILE: 88,
+  ERR_CACHE_EVENT: 89,
+  ERR_CACHE_TLS: 50,
+  ERR_CACHE_TRUST: 14,
+  ERR_CACHE_INTERNAL: EXIT_INTERNAL,
 
   // A site policy that cannot be read or parsed stops the run with a status of its own.
   ERR_POLICY_SYNTAX: 40,

@@ -1,16 +1,55 @@
 // The original line formats (reference §3.8), so scripts parsing vmcatcher output keep working, and the
-// stable JSON equivalents.
+// stable JSON equivalents. Every value a publisher (or a list server) controls is control-character escaped in
+// the line formats (escapeControl of @hepix/common): a tab or newline in a title can never forge a field or a
+// line. JSON output needs no escaping beyond JSON's own.
+import { escapeControl } from '@hepix/common';
 import type {
   Principal,
   StoredImageListSummary,
   SubscribedImage,
   Subscription,
 } from '@hepix/imagelist-store';
-import { fmtDate } from './context.js';
+import { type CliIo, fmtDate, processIo } from './context.js';
+
+/**
+ * The tools' output on a pipe that may close early (`vmcatcher_image -l | head -1`): once standard output is
+ * gone (EPIPE), the rest is dropped quietly instead of ending with a stack trace. Other I/O is unchanged.
+ */
+export function pipeSafe(io: CliIo): CliIo {
+  if (io !== processIo) return io;
+  if (!watchingStdout) {
+    watchingStdout = true;
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+      stdoutClosed = true;
+    });
+  }
+  return {
+    stdout: (text) => {
+      if (!stdoutClosed) process.stdout.write(text);
+    },
+    stderr: io.stderr,
+  };
+}
+let watchingStdout = false;
+let stdoutClosed = false;
 
 export const TRUST_ANCHOR_NAMES = { none: 'None', browser: 'Browser', igtf: 'IGTF' } as const;
 
 export const pyBool = (b: boolean): string => (b ? 'True' : 'False');
+
+/** A publisher-controlled value in a line format. */
+const e = (v: unknown): string => escapeControl(String(v));
+
+/** `vmcatcher_subscribe -l`: `<uuid>\t<True|False>\t<None|Browser|IGTF>\t<uri>`. */
+export function subscriptionListLine(s: Subscription): string {
+  return `${e(s.identifier)}\t${pyBool(s.authorised)}\t${TRUST_ANCHOR_NAMES[s.trustAnchor]}\t${e(s.uri)}`;
+}
+
+/** `vmcatcher_image -l`: `<image uuid>\t<state>\t<subscription uuid>`. */
+export function imageListLine(i: SubscribedImage): string {
+  return `${e(i.identifier)}\t${i.state}\t${e(i.subscription)}`;
+}
 
 export interface SubscriptionView {
   subscription: Subscription;
@@ -23,16 +62,16 @@ export interface SubscriptionView {
 export function subscriptionInfoLines(view: SubscriptionView): string[] {
   const s = view.subscription;
   const lines = [
-    `imagelist.dc:identifier=${s.identifier}`,
-    `subscription.dc:identifier=${s.identifier}`,
-    `subscription.dc:description=${s.description}`,
+    `imagelist.dc:identifier=${e(s.identifier)}`,
+    `subscription.dc:identifier=${e(s.identifier)}`,
+    `subscription.dc:description=${e(s.description)}`,
     `subscription.sl:authorised=${pyBool(s.authorised)}`,
-    `subscription.hv:uri=${s.uri}`,
+    `subscription.hv:uri=${e(s.uri)}`,
     `subscription.hv:uri.trustAnchor=${TRUST_ANCHOR_NAMES[s.trustAnchor]}`,
   ];
   if (s.hasUsername) {
     lines.push(
-      `subscription.hv:uri.username=${view.usernameIsToken || view.username === undefined ? '********' : view.username}`,
+      `subscription.hv:uri.username=${view.usernameIsToken || view.username === undefined ? '********' : e(view.username)}`,
     );
   }
   // Passwords are never printed (the original printed them in clear).
@@ -58,22 +97,23 @@ export function imageInfoLines(image: SubscribedImage, signer?: Principal): stri
   const i = image.latest;
   if (i) {
     lines.push(
-      `image.dc:description=${i.description}`,
-      `image.dc:title=${i.title}`,
-      `image.hv:hypervisor=${i.hypervisor}`,
-      `image.hv:size=${i.size}`,
-      `image.hv:uri=${i.uri}`,
-      `image.hv:version=${i.version}`,
+      `image.dc:description=${e(i.description)}`,
+      `image.dc:title=${e(i.title)}`,
+      `image.hv:hypervisor=${e(i.hypervisor)}`,
+      `image.hv:size=${e(i.size)}`,
+      `image.hv:uri=${e(i.uri)}`,
+      `image.hv:version=${e(i.version)}`,
       // The original printed the hypervisor here (bug); this prints the architecture.
-      `image.sl:arch=${i.arch}`,
-      `image.sl:checksum:sha512=${i.sha512}`,
-      `image.sl:comments=${i.comments}`,
-      `image.sl:os=${i.os}`,
-      `image.sl:osversion=${i.osversion}`,
+      `image.sl:arch=${e(i.arch)}`,
+      `image.sl:checksum:sha512=${e(i.sha512)}`,
+      `image.sl:comments=${e(i.comments)}`,
+      `image.sl:os=${e(i.os)}`,
+      `image.sl:osversion=${e(i.osversion)}`,
     );
   }
-  lines.push(`imagedef.dc:identifier=${image.identifier}`, `imagedef.cache=${image.cache ? 1 : 0}`);
-  if (signer) lines.push(`endorser:hv:subject=${signer.subject}`, `endorser:hv:issuer=${signer.issuer}`);
+  lines.push(`imagedef.dc:identifier=${e(image.identifier)}`, `imagedef.cache=${image.cache ? 1 : 0}`);
+  if (signer)
+    lines.push(`endorser:hv:subject=${e(signer.subject)}`, `endorser:hv:issuer=${e(signer.issuer)}`);
   return lines;
 }
 

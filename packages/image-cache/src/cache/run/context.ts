@@ -1,0 +1,114 @@
+// What the steps of one cache run share: the options, the storage, the store, the three indexes, the
+// candidates, the summary, and the locks that keep commits and name choices one at a time.
+import { randomUUID } from 'node:crypto';
+import { type Logger, withFields } from '@hepix/common';
+import type { Store, StoredImageList } from '@hepix/imagelist-store';
+import type { Transport } from '@hepix/transport';
+import type { ExtendedEventType } from '../../events/types.js';
+import type { Candidate } from '../entries.js';
+import type { CacheHooks, CacheRunSummary } from '../hooks.js';
+import type { CacheStorage, StoredFile } from '../storage.js';
+import type { DownloadOptions } from '../transfer.js';
+import { RunEvents } from './events.js';
+import type { Indexes } from './indexes.js';
+import { SpaceLedger } from './space.js';
+
+/** The options of createImageCache with their defaults applied. */
+export interface Settings {
+  concurrency: number;
+  maxAttempts: number;
+  download: DownloadOptions;
+  allowFileUris: boolean;
+  certDir: string | undefined;
+  expiredKeep: number;
+  hooks: CacheHooks;
+  commandEvents: readonly ExtendedEventType[];
+  eventCommand: string | undefined;
+  eventTimeoutMs: number;
+  eventKillGraceMs: number | undefined;
+  eventEnv: NodeJS.ProcessEnv | undefined;
+  sleep: ((ms: number) => Promise<void>) | undefined;
+}
+
+/** One async operation at a time, in call order. */
+export class Mutex {
+  #tail: Promise<unknown> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#tail.then(fn);
+    this.#tail = next.catch(() => {});
+    return next;
+  }
+}
+
+export interface RunActions {
+  download: boolean;
+  check: boolean;
+  expire: boolean;
+}
+
+export class RunContext {
+  readonly session = randomUUID();
+  readonly summary: CacheRunSummary;
+  readonly candidates = new Map<string, Candidate>();
+  /** Candidates by identifier alone, for entries of old versions that do not name their subscription. */
+  readonly byIdentifier = new Map<string, Candidate[]>();
+  /** Paths already reported as `ERR_CACHE_UNSAFE_FILE`. */
+  readonly unsafeReported = new Set<string>();
+  /** Subscriptions whose newest list this run found expired (and marked so). */
+  readonly listExpired = new Set<string>();
+  /** What each area held when the run started (name → what was found). */
+  readonly found = {
+    cache: new Map<string, StoredFile>(),
+    partial: new Map<string, StoredFile>(),
+    expired: new Map<string, StoredFile>(),
+  };
+  /** Commits and expiries (hooks, events, moves, index) one at a time, as the originals delivered events. */
+  readonly serial = new Mutex();
+  /** Name choices and space reservations one at a time, so that two downloads never pick the same. */
+  readonly allocation = new Mutex();
+  readonly #lists = new Map<string, Promise<StoredImageList | undefined>>();
+  readonly events: RunEvents;
+  /** Free space promised to the downloads in flight (they write into the partial area). */
+  readonly space: SpaceLedger;
+
+  constructor(
+    readonly store: Store,
+    readonly storage: CacheStorage,
+    readonly settings: Settings,
+    readonly actions: RunActions,
+    readonly log: Logger,
+    readonly now: () => Date,
+    readonly transport: Transport,
+    readonly indexes: Indexes,
+    readonly signal: AbortSignal | undefined,
+  ) {
+    this.summary = {
+      session: this.session,
+      downloaded: [],
+      expired: [],
+      verified: [],
+      vetoed: [],
+      failed: [],
+      foreign: [],
+      pruned: [],
+      eventFailures: [],
+    };
+    this.events = new RunEvents(store, settings, log, this.session, storage.locations, this.summary);
+    this.space = new SpaceLedger(storage, 'partial');
+  }
+
+  /** A logger whose lines name the image and its subscription. */
+  about(image: string, subscription: string | undefined): Logger {
+    return withFields(this.log, { image, ...(subscription ? { subscription } : {}) });
+  }
+
+  /** The subscription's newest stored list (its bytes and list-level keys), read once per run, when needed. */
+  list(subscription: string): Promise<StoredImageList | undefined> {
+    let p = this.#lists.get(subscription);
+    if (!p) {
+      p = this.store.subscriber.getLatestImageList(subscription);
+      this.#lists.set(subscription, p);
+    }
+    return p;
+  }
+}

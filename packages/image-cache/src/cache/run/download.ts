@@ -1,0 +1,244 @@
+// Step 6: download every candidate that is not cached, `concurrency` at a time: refused URIs and trust problems
+// first (nothing is written), then a partial file of the cache's own (a foreign file at the usual name is left
+// alone and the download goes to another), space reserved across the parallel downloads, the transfer, and the
+// commit. A failure of one image never stops the others; it is in `summary.failed`.
+import { mapLimit, messageOf } from '@hepix/common';
+import {
+  type Candidate,
+  entryFilename,
+  eventMetadata,
+  indexEntry,
+  sameImage,
+  withFields,
+} from '../entries.js';
+import { asCacheError, ImageCacheError } from '../errors.js';
+import { callHooks } from '../hooks.js';
+import type { CacheIndexEntry } from '../index-file.js';
+import { imageFileName, uniqueName } from '../names.js';
+import type { PartialFile } from '../storage.js';
+import { imageSource, imageTrust, transfer } from '../transfer.js';
+import { candidateFor } from './candidates.js';
+import { verifyFailed } from './check.js';
+import { commitAvailable } from './commit.js';
+import type { RunContext } from './context.js';
+import { recordFailure } from './expire.js';
+
+export async function downloadStep(ctx: RunContext): Promise<void> {
+  const { indexes, storage } = ctx;
+  const cachedBy = new Map<Candidate, CacheIndexEntry>();
+  for (const [key, entry] of indexes.cache.list()) {
+    const c = candidateFor(ctx, key, entry);
+    if (c) cachedBy.set(c, entry);
+  }
+  // Partial files of images no longer wanted (or wanted with other bytes, or cached meanwhile) are ours to remove.
+  for (const [key, entry] of indexes.partial.list()) {
+    const c = candidateFor(ctx, key, entry);
+    if (c && sameImage(entry, c.latest) && !cachedBy.has(c)) continue;
+    const name = entryFilename(key, entry);
+    try {
+      await storage.remove('partial', name);
+    } catch (err) {
+      if (!(err instanceof ImageCacheError && err.code === 'ERR_CACHE_UNSAFE_FILE')) throw err;
+      ctx.log('warn', `${err.message}`, { name: 'cache' });
+    }
+    indexes.partial.delete(key);
+  }
+  await indexes.save();
+
+  const todo: Candidate[] = [];
+  for (const c of ctx.candidates.values()) {
+    const cached = cachedBy.get(c);
+    if (!cached) todo.push(c);
+    else if (!sameImage(cached, c.latest))
+      ctx.about(c.identifier, c.subscription)(
+        'warn',
+        'an older copy is still cached (its expiry was vetoed)',
+      );
+  }
+  await mapLimit(todo, ctx.settings.concurrency, async (c) => {
+    try {
+      await downloadOne(ctx, c);
+    } catch (err) {
+      const e = asCacheError(err, { image: c.identifier, subscription: c.subscription });
+      ctx.about(c.identifier, c.subscription)('error', e.message, { code: e.code });
+      recordFailure(ctx, c.identifier, c.subscription, e);
+    }
+  });
+}
+
+async function downloadOne(ctx: RunContext, c: Candidate): Promise<void> {
+  const { indexes, storage, settings } = ctx;
+  const id = c.identifier;
+  const img = c.latest;
+  const about = { image: id, subscription: c.subscription };
+  const log = ctx.about(id, c.subscription);
+  // Refusals first: they change nothing, not even the attempt count.
+  const url = imageSource(img.uri, settings.allowFileUris, about);
+  const tls =
+    url.protocol === 'file:'
+      ? { mode: 'none' as const }
+      : imageTrust(settings.download, c.trustAnchor, settings.certDir, about);
+  const msgHash = c.list.dataHash;
+  const previous = indexes.partial.find(c.subscription, id);
+  const trys = previous?.[1].DownLoadTrys as { count?: number; msgHash?: string } | undefined;
+  const count = trys && trys.msgHash === msgHash ? Number(trys.count ?? 0) : 0;
+  if (count >= settings.maxAttempts) {
+    throw new ImageCacheError(
+      'ERR_CACHE_GAVE_UP',
+      `${count} failed downloads for this list; giving up until a new image list`,
+      { ...about, uri: url.href },
+    );
+  }
+  const list = await ctx.list(c.subscription);
+
+  // Name, space and the entry are decided one download at a time (two downloads never share a name).
+  const { key, name, file, reservation } = await ctx.allocation.run(async () => {
+    const ownName = previous ? entryFilename(previous[0], previous[1]) : undefined;
+    let name = ownName;
+    let have = 0;
+    if (name !== undefined) {
+      const f = await storage.stat('partial', name);
+      if (f && f.kind !== 'file') {
+        log(
+          'warn',
+          `${storage.path('partial', name)} is a ${f.kind}, not the partial file the cache made; leaving it alone`,
+        );
+        name = undefined;
+      } else {
+        have = f?.size ?? 0;
+      }
+    }
+    const taken = new Set([...indexes.partial.filenames(), ...ctx.found.partial.keys()]);
+    name ??= await freeName(ctx, imageFileName(id), taken);
+    const reservation = await ctx.space.reserve(Math.max(0, img.size - have), about);
+    try {
+      const key = previous?.[0] ?? indexes.partial.newKey(id);
+      // The entry is saved before the file is written, so the file is never taken for a foreign one.
+      const entry = withFields(indexEntry(c, list?.metadata, msgHash, name), {
+        DownLoadTrys: { count: count + 1, msgHash },
+      });
+      indexes.partial.set(key, entry);
+      await indexes.save();
+      let file: PartialFile | undefined;
+      for (let tries = 0; !file; tries++) {
+        try {
+          // Only the cache's own partial file is resumed; a new name is created exclusively.
+          file = await storage.openPartial(name, { resume: name === ownName });
+        } catch (err) {
+          if (!(err instanceof ImageCacheError && err.code === 'ERR_CACHE_UNSAFE_FILE') || tries >= 3)
+            throw err;
+          // Something appeared at that name since: leave it, take another.
+          log('warn', `${err.message}`);
+          taken.add(name);
+          name = await freeName(ctx, imageFileName(id), taken);
+          indexes.partial.set(key, withFields(entry, { filename: name }));
+          await indexes.save();
+        }
+      }
+      return { key, name, file, reservation };
+    } catch (err) {
+      reservation.release();
+      throw err;
+    }
+  });
+
+  let lastTenth = -1;
+  const entry = indexes.partial.get(key) as CacheIndexEntry;
+  try {
+    const r = await transfer(
+      {
+        image: id,
+        subscription: c.subscription,
+        url,
+        file,
+        size: img.size,
+        sha512: img.sha512,
+        tls,
+        log,
+        ...(settings.sleep ? { sleep: settings.sleep } : {}),
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
+        onBytes: (n) => reservation.wrote(n),
+        onProgress: (bytes, total) => {
+          const p = { session: ctx.session, identifier: id, subscription: c.subscription, bytes, total };
+          // Not awaited: a slow progress hook must not slow the transfer.
+          void Promise.resolve()
+            .then(() => callHooks(ctx.settings.hooks.progress, p))
+            .catch((err) => log('warn', `progress hook failed: ${messageOf(err)}`));
+          const tenth = Math.floor((bytes / Math.max(total, 1)) * 10);
+          if (tenth !== lastTenth && settings.commandEvents.includes('ImageProgress')) {
+            lastTenth = tenth;
+            void ctx.events.fireExtended(
+              'ImageProgress',
+              eventMetadata(entry, { 'vmcatcher:progress.bytes': bytes, 'vmcatcher:progress.total': total }),
+            );
+          }
+        },
+      },
+      settings.download,
+      ctx.transport,
+    );
+    if (r.resumedFrom > 0) log('debug', `resumed from byte ${r.resumedFrom} after ${r.attempts} attempts`);
+  } catch (err) {
+    await file.close().catch(() => {});
+    reservation.release();
+    await failed(ctx, c, key, name, previous?.[1], err);
+    throw err;
+  }
+  await file.close();
+  reservation.release();
+  await commitAvailable(ctx, c, key, name, list);
+}
+
+/** Refusals of the policy or the configuration: the cache is left as it was before the attempt. */
+const REFUSED = new Set(['ERR_CACHE_TLS', 'ERR_CACHE_TRUST', 'ERR_CACHE_REDIRECT', 'ERR_CACHE_URI_REFUSED']);
+
+/**
+ * What a failed transfer leaves: a mismatch removes the partial file (the attempt counts); a full disk removes
+ * it too (it cannot be resumed into; not counted); a refusal undoes the attempt; anything else keeps the file
+ * for a resume.
+ */
+async function failed(
+  ctx: RunContext,
+  c: Candidate,
+  key: string,
+  name: string,
+  previous: CacheIndexEntry | undefined,
+  err: unknown,
+) {
+  const { indexes, storage } = ctx;
+  if (!(err instanceof ImageCacheError)) return;
+  const log = ctx.about(c.identifier, c.subscription);
+  const entry = indexes.partial.get(key);
+  const undo = async (removeFile: boolean) => {
+    if (removeFile) await storage.remove('partial', name).catch(() => false);
+    if (previous) indexes.partial.set(key, previous);
+    else indexes.partial.delete(key);
+    await indexes.save().catch((e) => log('warn', `cannot save the partial index: ${messageOf(e)}`));
+  };
+  if (err.code === 'ERR_CACHE_VERIFY') {
+    await storage.remove('partial', name).catch(() => false);
+    await verifyFailed(ctx, {
+      identifier: c.identifier,
+      subscription: c.subscription,
+      metadata: entry ? eventMetadata(entry) : {},
+      stage: 'download',
+      reason: err.reason === 'sha512' ? 'sha512' : 'size',
+      expected: { size: c.latest.size, sha512: c.latest.sha512.toLowerCase() },
+    });
+  } else if (err.code === 'ERR_CACHE_NO_SPACE') {
+    await undo(true);
+    log('error', `removed the partial file ${name}: the disk is full`);
+  } else if (REFUSED.has(err.code)) {
+    const f = await storage.stat('partial', name);
+    await undo(f?.kind === 'file' && f.size === 0);
+  }
+}
+
+/** The first of `base`, `base+1`, … that no entry uses and nothing occupies in the partial area. */
+async function freeName(ctx: RunContext, base: string, taken: Set<string>): Promise<string> {
+  for (;;) {
+    const name = uniqueName(base, (n) => taken.has(n));
+    if (!(await ctx.storage.stat('partial', name))) return name;
+    taken.add(name);
+  }
+}
