@@ -113,13 +113,62 @@ export interface PublisherImage {
   imageLists: string[];
 }
 
+/** One list, image or endorser of an {@link ImportPlan}: its key and its metadata as stored (strings). */
+export interface ImportPlanList {
+  identifier: string;
+  /** Without the reserved keys `dc:identifier`, `hv:endorser`, `hv:images`. */
+  metadata: Metadata;
+}
+export interface ImportPlanImage {
+  identifier: string;
+  /** Without `dc:identifier`. */
+  metadata: Metadata;
+}
+export interface ImportPlanEndorser {
+  /** The endorser's DN, in either OpenSSL spelling (stored canonical). */
+  dn: string;
+  metadata: Metadata;
+}
+
+/** Which metadata {@link ImportPlan.replace} is asked about. */
+export interface ImportSubject {
+  kind: 'imagelist' | 'image';
+  identifier: string;
+}
+
+/**
+ * A format-agnostic import, applied by `applyImport` in one transaction. The caller (the publisher package)
+ * has read the document; the store writes the rows and asks `replace` wherever stored metadata exists.
+ */
+export interface ImportPlan {
+  list: ImportPlanList;
+  /** The list's images, in list order (each identifier once). */
+  images: ImportPlanImage[];
+  /** The list's endorsers (each DN once, after canonicalisation). */
+  endorsers: ImportPlanEndorser[];
+  /**
+   * Whether `incoming` replaces the `stored` metadata of the existing list or of an existing image. Called
+   * inside the transaction with what is stored there; it must be pure (no I/O). New rows are always written.
+   */
+  replace(stored: Metadata, incoming: Metadata, subject: ImportSubject): boolean;
+}
+
 export interface ImportResult {
   identifier: string;
   created: boolean;
-  /** False when the stored list has a newer `hv:version` than the import, so its metadata was kept. */
+  /** False when `replace` kept the stored list's metadata. */
   metadataUpdated: boolean;
   images: { identifier: string; created: boolean; metadataUpdated: boolean }[];
   endorsers: { dn: string; created: boolean }[];
+}
+
+/** A list with the metadata of its bound endorsers and images, in binding order, read in one transaction. */
+export interface PublisherImageListContents {
+  identifier: string;
+  metadata: Metadata;
+  updated?: Date;
+  endorsers: { dn: string; metadata: Metadata }[];
+  images: { identifier: string; metadata: Metadata }[];
 }
 
 export interface PublisherRepository {
@@ -156,20 +205,16 @@ export interface PublisherRepository {
   unbindImage(imageList: string, image: string): Promise<void>;
 
   /**
-   * Imports a parsed HEPiX document (`{"hv:imagelist": {...}}`, or the legacy unwrapped object) in one
-   * transaction: the list, its images (bound) and endorsers (bound, keyed by `hv:x509.hv:dn`). Metadata of an
-   * existing list or image is replaced only when the import's `hv:version` is the same or newer
-   * (compareVersions). Non-string values are stored as their JSON text.
+   * Applies an import plan in one transaction: the list (created, or its metadata replaced when `replace` says
+   * so), its images (created or, per `replace`, updated; all bound) and endorsers (created, or their metadata
+   * merged when the list's was replaced; all bound). When an existing list's metadata is replaced its image set
+   * becomes the plan's: images not in the plan are unbound, never deleted. A malformed plan is
+   * `ERR_STORE_INVALID` before any row is touched; any failure leaves the store as it was.
    */
-  importImageList(document: unknown): Promise<ImportResult>;
+  applyImport(plan: ImportPlan): Promise<ImportResult>;
 
-  /**
-   * The list as it would be published, without new dates or version: `{"hv:imagelist": {...metadata,
-   * "dc:identifier", "hv:endorser": {"hv:x509": {...}} (an array when several are bound, none → absent),
-   * "hv:images": [{"hv:image": {...}}]}}`. Integer-valued keys (`hv:size`, `hv:ram_minimum`,
-   * `hv:core_minimum`) are emitted as numbers when their stored text is an integer; everything else as strings.
-   */
-  exportImageList(identifier: string): Promise<Record<string, unknown>>;
+  /** The list with its bound endorsers and images, or undefined when there is no such list. */
+  getImageListContents(identifier: string): Promise<PublisherImageListContents | undefined>;
 }
 
 // ---------------------------------------------------------------------------------------------------------

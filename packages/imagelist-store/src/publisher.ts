@@ -1,12 +1,15 @@
 // The publisher (vmcaster) repository: endorsers (keyed by their canonical DN), image lists and images with free
-// key/value metadata. The list-format functions (importImageList, exportImageList, parseImport, importWins) move
-// to the publisher package later; until then they live here.
+// key/value metadata. The store does not know the list format: reading a document, the version rule of imports
+// and the shape of an exported list are @hepix/imagelist-publisher's; here an import is a plan of rows and a
+// caller's rule saying whether incoming metadata replaces what is stored.
 import type {
+  ImportPlan,
   ImportResult,
   Metadata,
   PublisherEndorser,
   PublisherImage,
   PublisherImageList,
+  PublisherImageListContents,
   PublisherRepository,
 } from './api.js';
 import { batches, bulkInsert } from './bulk.js';
@@ -16,19 +19,12 @@ import { conflict, invalid, notFound, StoreError } from './errors.js';
 import { guard } from './guard.js';
 import type { AnyKysely, AnyTransaction } from './schema.js';
 import { encodeMetadata, fromDb } from './util.js';
-import { compareVersions } from './versions.js';
 export type OwnerTable = 'pub_endorser' | 'pub_imagelist' | 'pub_image';
 export type BindingTable = 'pub_imagelist_endorser' | 'pub_imagelist_image';
 
 const LIST_RESERVED = new Set(['dc:identifier', 'hv:endorser', 'hv:images']);
 const IMAGE_RESERVED = new Set(['dc:identifier']);
 const NONE = new Set<string>();
-/** Image keys exported as JSON numbers when their stored text is an integer. */
-const INTEGER_KEYS = new Set(['hv:size', 'hv:ram_minimum', 'hv:core_minimum']);
-
-function text(v: unknown): string {
-  return typeof v === 'string' ? v : (JSON.stringify(v) ?? 'null');
-}
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -84,20 +80,37 @@ function checkMetadata(metadata: Metadata, reserved: Set<string>, entity: string
   }
 }
 
-/** Metadata is replaced only when the import is the same version or newer (vmcaster §4.4). */
-function importWins(stored: string | undefined, incoming: string | undefined): boolean {
-  if (stored === undefined) return true;
-  if (incoming === undefined) return false;
-  return compareVersions(stored, incoming) <= 0;
-}
-
-function exportImage(identifier: string, metadata: Metadata): Record<string, unknown> {
-  const img: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(metadata)) {
-    img[k] = INTEGER_KEYS.has(k) && /^-?\d+$/.test(v) && Number.isSafeInteger(Number(v)) ? Number(v) : v;
+/** Checks a plan before any row is touched: identifiers, string metadata, no reserved keys, no duplicates. */
+function checkPlan(plan: ImportPlan): ImportPlan {
+  if (!isObject(plan) || !isObject(plan.list)) throw invalid('an import plan needs a list');
+  const { identifier } = plan.list;
+  if (typeof identifier !== 'string' || identifier === '')
+    throw invalid('the image list of an import needs a non-empty identifier', 'image list');
+  checkMetadata(plan.list.metadata, LIST_RESERVED, 'image list', identifier);
+  if (!Array.isArray(plan.images) || !Array.isArray(plan.endorsers))
+    throw invalid('an import plan needs arrays of images and endorsers', 'image list', identifier);
+  if (typeof plan.replace !== 'function')
+    throw invalid('an import plan needs a replace rule', 'image list', identifier);
+  const images = new Set<string>();
+  for (const image of plan.images) {
+    const id = image?.identifier;
+    if (typeof id !== 'string' || id === '')
+      throw invalid('an image of the import has no identifier', 'image');
+    if (images.has(id)) throw invalid(`image '${id}' appears twice in the import`, 'image', id);
+    images.add(id);
+    checkMetadata(image.metadata, IMAGE_RESERVED, 'image', id);
   }
-  img['dc:identifier'] = identifier;
-  return img;
+  const endorsers: ImportPlan['endorsers'] = [];
+  for (const e of plan.endorsers) {
+    if (typeof e?.dn !== 'string' || e.dn.trim() === '')
+      throw invalid('an endorser of the import has no DN', 'endorser');
+    const dn = canonicalDn(e.dn);
+    if (endorsers.some((x) => x.dn === dn))
+      throw invalid(`endorser '${dn}' appears twice in the import`, 'endorser', dn);
+    checkMetadata(e.metadata, NONE, 'endorser', dn);
+    endorsers.push({ dn, metadata: e.metadata });
+  }
+  return { ...plan, endorsers };
 }
 
 function createPublisher(ctx: RepoContext): PublisherRepository & PublisherInternals {
@@ -255,49 +268,51 @@ function createPublisher(ctx: RepoContext): PublisherRepository & PublisherInter
     });
   }
 
-  async function importImageList(document: unknown): Promise<ImportResult> {
-    const parsed = parseImport(document);
+  async function applyImport(input: ImportPlan): Promise<ImportResult> {
+    const parsed = checkPlan(input);
+    const identifier = parsed.list.identifier;
     const d = ctx.dialect.sql;
     return tx(async (trx) => {
       const now = ctx.now().toISOString();
-      const existingList = await row(trx, 'pub_imagelist', parsed.identifier);
+      const existingList = await row(trx, 'pub_imagelist', identifier);
       const created = existingList === undefined;
       let listId: number;
       let metadataUpdated = true;
       if (!existingList) {
         const r = await trx
           .insertInto('pub_imagelist')
-          .values({ identifier: parsed.identifier, metadata: encodeMetadata(parsed.metadata), updated: now })
+          .values({ identifier, metadata: encodeMetadata(parsed.list.metadata), updated: now })
           .returning('id')
           .executeTakeFirstOrThrow();
         listId = Number(r.id);
       } else {
         listId = Number(existingList.id);
-        metadataUpdated = importWins(
-          decode(existingList.metadata)['hv:version'],
-          parsed.metadata['hv:version'],
-        );
-        if (metadataUpdated) await writeMetadata(trx, 'pub_imagelist', listId, parsed.metadata);
+        metadataUpdated = parsed.replace(decode(existingList.metadata), parsed.list.metadata, {
+          kind: 'imagelist',
+          identifier,
+        });
+        if (metadataUpdated) await writeMetadata(trx, 'pub_imagelist', listId, parsed.list.metadata);
         else await touch(trx, listId);
       }
 
       // Images as set-based statements: a list may hold thousands.
       const ids = parsed.images.map((i) => i.identifier);
-      const known = new Map<string, { id: number; version?: string }>();
+      const known = new Map<string, { id: number; metadata?: Metadata }>();
       for (const part of batches(ids)) {
         const rows = await trx
           .selectFrom('pub_image')
           .select(['id', 'identifier', 'metadata'])
           .where('identifier', 'in', d.valuesList(part, 'text'))
           .execute();
-        for (const r of rows)
-          known.set(r.identifier, { id: Number(r.id), version: decode(r.metadata)['hv:version'] });
+        for (const r of rows) known.set(r.identifier, { id: Number(r.id), metadata: decode(r.metadata) });
       }
       const images: ImportResult['images'] = [];
       const writes: [string, string][] = [];
       for (const image of parsed.images) {
         const old = known.get(image.identifier);
-        const wins = !old || importWins(old.version, image.metadata['hv:version']);
+        const wins =
+          !old?.metadata ||
+          parsed.replace(old.metadata, image.metadata, { kind: 'image', identifier: image.identifier });
         images.push({ identifier: image.identifier, created: !old, metadataUpdated: wins });
         if (wins) writes.push([image.identifier, encodeMetadata(image.metadata)]);
       }
@@ -378,33 +393,38 @@ function createPublisher(ctx: RepoContext): PublisherRepository & PublisherInter
             .execute();
         endorsers.push({ dn: e.dn, created: !old });
       }
-      return { identifier: parsed.identifier, created, metadataUpdated, images, endorsers };
+      return { identifier, created, metadataUpdated, images, endorsers };
     });
   }
 
-  async function exportImageList(identifier: string): Promise<Record<string, unknown>> {
+  async function getImageListContents(identifier: string): Promise<PublisherImageListContents | undefined> {
     return tx(async (trx) => {
-      const list = await requireRow(trx, 'pub_imagelist', identifier, 'image list');
-      const out: Record<string, unknown> = { ...decode(list.metadata), 'dc:identifier': identifier };
+      const list = await row(trx, 'pub_imagelist', identifier);
+      if (!list) return undefined;
+      const listId = Number(list.id);
       const endorsers = await trx
         .selectFrom('pub_imagelist_endorser as b')
         .innerJoin('pub_endorser as e', 'e.id', 'b.member_id')
         .select(['e.dn', 'e.metadata'])
-        .where('b.imagelist_id', '=', list.id)
+        .where('b.imagelist_id', '=', listId)
         .orderBy('b.id')
         .execute();
-      const x509 = endorsers.map((e) => ({ 'hv:x509': { ...decode(e.metadata), 'hv:dn': e.dn } }));
-      if (x509.length === 1) out['hv:endorser'] = x509[0];
-      else if (x509.length > 1) out['hv:endorser'] = x509;
       const images = await trx
         .selectFrom('pub_imagelist_image as b')
         .innerJoin('pub_image as i', 'i.id', 'b.member_id')
         .select(['i.identifier', 'i.metadata'])
-        .where('b.imagelist_id', '=', list.id)
+        .where('b.imagelist_id', '=', listId)
         .orderBy('b.id')
         .execute();
-      out['hv:images'] = images.map((i) => ({ 'hv:image': exportImage(i.identifier, decode(i.metadata)) }));
-      return { 'hv:imagelist': out };
+      const out: PublisherImageListContents = {
+        identifier,
+        metadata: decode(list.metadata),
+        endorsers: endorsers.map((e) => ({ dn: e.dn, metadata: decode(e.metadata) })),
+        images: images.map((i) => ({ identifier: i.identifier, metadata: decode(i.metadata) })),
+      };
+      const updated = fromDb(list.updated);
+      if (updated) out.updated = updated;
+      return out;
     });
   }
 
@@ -494,8 +514,8 @@ function createPublisher(ctx: RepoContext): PublisherRepository & PublisherInter
     bindImage: (imageList, image) => bind('pub_imagelist_image', imageList, 'pub_image', 'image', image),
     unbindImage: (imageList, image) => unbind('pub_imagelist_image', imageList, 'pub_image', 'image', image),
 
-    importImageList,
-    exportImageList,
+    applyImport,
+    getImageListContents,
   };
 
   const internals: PublisherInternals = {
@@ -554,62 +574,4 @@ export function createPublisherRepository(ctx: RepoContext): PublisherRepository
 
 export function createPublisherInternals(ctx: RepoContext): PublisherInternals & PublisherRepository {
   return createPublisher(ctx);
-}
-
-interface ParsedImport {
-  identifier: string;
-  metadata: Metadata;
-  images: { identifier: string; metadata: Metadata }[];
-  endorsers: { dn: string; metadata: Metadata }[];
-}
-
-/** Validates the shape of an import before any row is touched. */
-function parseImport(document: unknown): ParsedImport {
-  if (!isObject(document)) throw invalid('an image list document must be a JSON object');
-  const wrapped = document['hv:imagelist'];
-  const list = wrapped === undefined ? document : wrapped;
-  if (!isObject(list)) throw invalid("'hv:imagelist' must be an object");
-  const identifier = list['dc:identifier'];
-  if (typeof identifier !== 'string' || identifier === '') {
-    throw invalid("the image list has no 'dc:identifier' string", 'image list');
-  }
-  const metadata: Metadata = {};
-  for (const [k, v] of Object.entries(list)) if (!LIST_RESERVED.has(k)) metadata[k] = text(v);
-
-  const rawImages = list['hv:images'] ?? [];
-  if (!Array.isArray(rawImages)) throw invalid("'hv:images' must be an array", 'image list', identifier);
-  const byId = new Map<string, Metadata>();
-  rawImages.forEach((entry, i) => {
-    const image = isObject(entry) ? entry['hv:image'] : undefined;
-    if (!isObject(image))
-      throw invalid(`'hv:images[${i}]' is not an {"hv:image": {…}} object`, 'image list', identifier);
-    const id = image['dc:identifier'];
-    if (typeof id !== 'string' || id === '')
-      throw invalid(`'hv:images[${i}]' has no 'dc:identifier' string`, 'image', String(i));
-    const meta: Metadata = {};
-    for (const [k, v] of Object.entries(image)) if (k !== 'dc:identifier') meta[k] = text(v);
-    byId.delete(id);
-    byId.set(id, meta);
-  });
-
-  const rawEndorsers = list['hv:endorser'] === undefined ? [] : ([] as unknown[]).concat(list['hv:endorser']);
-  const endorsers: ParsedImport['endorsers'] = [];
-  rawEndorsers.forEach((entry, i) => {
-    const x509 = isObject(entry) ? entry['hv:x509'] : undefined;
-    if (!isObject(x509))
-      throw invalid(`'hv:endorser' entry ${i} has no 'hv:x509' object`, 'image list', identifier);
-    const raw = x509['hv:dn'];
-    if (typeof raw !== 'string' || raw.trim() === '')
-      throw invalid(`'hv:endorser' entry ${i} has no 'hv:dn' string`, 'endorser');
-    const dn = canonicalDn(raw);
-    const meta: Metadata = {};
-    for (const [k, v] of Object.entries(x509)) if (k !== 'hv:dn') meta[k] = text(v);
-    if (!endorsers.some((e) => e.dn === dn)) endorsers.push({ dn, metadata: meta });
-  });
-  return {
-    identifier,
-    metadata,
-    images: [...byId].map(([id, meta]) => ({ identifier: id, metadata: meta })),
-    endorsers,
-  };
 }

@@ -127,18 +127,15 @@ describe.each(dialects())('canonical DNs on %s', (dialect) => {
     await p.setEndorserKeys(V3.subject, { 'hv:ca': SPACED.issuer });
     await p.addImageList('list');
     await p.bindEndorser('list', V3.subject);
-    const out = (await p.exportImageList('list'))['hv:imagelist'] as Record<string, unknown>;
-    expect(out['hv:endorser']).toEqual({
-      'hv:x509': { 'dc:creator': 'Owen', 'hv:ca': V1.issuer, 'hv:dn': V1.subject },
-    });
+    expect((await p.getImageListContents('list'))?.endorsers).toEqual([
+      { dn: V1.subject, metadata: { 'dc:creator': 'Owen', 'hv:ca': V1.issuer } },
+    ]);
     // An import naming the endorser in the other spelling finds the same one.
-    const r = await p.importImageList({
-      'hv:imagelist': {
-        'dc:identifier': 'list',
-        'hv:version': '2',
-        'hv:endorser': { 'hv:x509': { 'hv:dn': V3.subject, 'hv:ca': V3.issuer } },
-        'hv:images': [],
-      },
+    const r = await p.applyImport({
+      list: { identifier: 'list', metadata: { 'hv:version': '2' } },
+      endorsers: [{ dn: V3.subject, metadata: { 'hv:ca': V3.issuer } }],
+      images: [],
+      replace: () => true,
     });
     expect(r.endorsers).toEqual([{ dn: V1.subject, created: false }]);
     expect(await p.listEndorsers()).toEqual([V1.subject]);

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { type Kysely, sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openStore, type Store } from '../src/index.js';
+import { type ImportPlan, openStore, type Store } from '../src/index.js';
 import { createTestDatabase, dialects, expectCode, fakeSha, freshStore, withRawDb } from './helpers.js';
 
 async function failOn(
@@ -72,22 +72,20 @@ async function rows(db: Kysely<Record<string, Record<string, unknown>>>): Promis
   return out;
 }
 
-function bigList(version: string, n: number, poison?: number) {
+/** An import plan of one big list whose every image carries the list's version; `replace` always says yes. */
+function bigList(version: string, n: number, poison?: number): ImportPlan {
   return {
-    'hv:imagelist': {
-      'dc:identifier': 'big',
-      'hv:version': version,
-      'dc:title': `big ${version}`,
-      'hv:endorser': { 'hv:x509': { 'hv:dn': '/CN=E', 'hv:ca': '/CN=CA' } },
-      'hv:images': Array.from({ length: n }, (_, i) => ({
-        'hv:image': {
-          'dc:identifier': `img-${i}`,
-          'hv:version': version,
-          'dc:title': i === poison ? 'boom' : `image ${i} v${version}`,
-          'hv:size': i,
-        },
-      })),
-    },
+    list: { identifier: 'big', metadata: { 'dc:title': `big ${version}`, 'hv:version': version } },
+    endorsers: [{ dn: '/CN=E', metadata: { 'hv:ca': '/CN=CA' } }],
+    images: Array.from({ length: n }, (_, i) => ({
+      identifier: `img-${i}`,
+      metadata: {
+        'hv:version': version,
+        'dc:title': i === poison ? 'boom' : `image ${i} v${version}`,
+        'hv:size': String(i),
+      },
+    })),
+    replace: () => true,
   };
 }
 
@@ -104,25 +102,23 @@ describe.each(dialects())('injected failures on %s', (dialect) => {
     await failOn(store, url, 'pub_image', 'metadata', 'boom');
     const before = await snapshot(url);
     expect(
-      (await expectCode(store.publisher.importImageList(bigList('1', 2500, 1700)), 'ERR_STORE_INTERNAL'))
-        .message,
+      (await expectCode(store.publisher.applyImport(bigList('1', 2500, 1700)), 'ERR_STORE_INTERNAL')).message,
     ).toMatch(/injected failure/);
     expect(await snapshot(url)).toEqual(before);
     expect(await store.publisher.listImages()).toEqual([]);
   });
 
   it('a failure in the middle of an update leaves the previous version intact', async () => {
-    await store.publisher.importImageList(bigList('1', 2000));
+    await store.publisher.applyImport(bigList('1', 2000));
     await failOn(store, url, 'pub_image', 'metadata', 'boom');
     const before = await snapshot(url);
     expect(
-      (await expectCode(store.publisher.importImageList(bigList('2', 2100, 1999)), 'ERR_STORE_INTERNAL'))
-        .message,
+      (await expectCode(store.publisher.applyImport(bigList('2', 2100, 1999)), 'ERR_STORE_INTERNAL')).message,
     ).toMatch(/injected failure/);
     expect(await snapshot(url)).toEqual(before);
-    const out = (await store.publisher.exportImageList('big'))['hv:imagelist'] as Record<string, unknown>;
-    expect(out['hv:version']).toBe('1');
-    expect((out['hv:images'] as unknown[]).length).toBe(2000);
+    const out = await store.publisher.getImageListContents('big');
+    expect(out?.metadata['hv:version']).toBe('1');
+    expect(out?.images.length).toBe(2000);
   });
 
   it('a failure while recording a fetched list leaves subscription, definitions and pointers as they were', async () => {
@@ -220,11 +216,9 @@ describe.each(dialects())('a process killed during an import on %s', (dialect) =
         if (list) {
           expect(list.images).toHaveLength(n);
           const versions = new Set(
-            (
-              (await store.publisher.exportImageList('killed'))['hv:imagelist'] as {
-                'hv:images': { 'hv:image': Record<string, unknown> }[];
-              }
-            )['hv:images'].map((i) => i['hv:image']['hv:version']),
+            (await store.publisher.getImageListContents('killed'))?.images.map(
+              (i) => i.metadata['hv:version'],
+            ),
           );
           // Every image carries the version of one complete import.
           expect(versions).toEqual(new Set([list.metadata['hv:version']]));

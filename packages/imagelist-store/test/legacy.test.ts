@@ -264,10 +264,9 @@ describe.each(dialects())('legacy vmcaster import on %s', (dialect) => {
       updated: new Date('2014-01-21T10:11:12Z'),
     });
     expect((await p.getImage('img-unbound'))?.metadata).toEqual({ 'hv:version': '0.0.2' });
-    const out = (await p.exportImageList('list-uuid'))['hv:imagelist'] as Record<string, unknown>;
-    expect(out['hv:images']).toEqual([
-      { 'hv:image': { 'dc:identifier': 'img-b', 'hv:size': 2048 } },
-      { 'hv:image': { 'dc:identifier': 'img-a', 'dc:title': 'A', 'hv:size': 1024 } },
+    expect((await p.getImageListContents('list-uuid'))?.images).toEqual([
+      { identifier: 'img-b', metadata: { 'hv:size': '2048' } },
+      { identifier: 'img-a', metadata: { 'dc:title': 'A', 'hv:size': '1024' } },
     ]);
   });
 

@@ -1,23 +1,22 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Store } from '../src/index.js';
+import type { ImportPlan, ImportSubject, Metadata, Store } from '../src/index.js';
 import { dialects, expectCode, freshStore } from './helpers.js';
 
 const DN = '/C=DE/O=GermanGrid/OU=DESY/CN=Owen Synge';
 const CA = '/C=DE/O=GermanGrid/CN=GridKa-CA';
 
-function listDoc(version: string, images: Record<string, unknown>[], extra: Record<string, unknown> = {}) {
+/** A plan for list-1 at `version`; `replace` is the caller's rule (here: a plain string comparison). */
+function plan(
+  version: string,
+  images: [string, Record<string, string>][],
+  extra: Partial<ImportPlan> = {},
+): ImportPlan {
   return {
-    'hv:imagelist': {
-      'dc:identifier': 'list-1',
-      'dc:title': 'Test list',
-      'hv:version': version,
-      'hv:uri': 'https://example.org/list-1.smime',
-      'hv:endorser': {
-        'hv:x509': { 'hv:dn': DN, 'hv:ca': CA, 'dc:creator': 'Owen', 'hv:email': 'o@example.org' },
-      },
-      'hv:images': images.map((i) => ({ 'hv:image': i })),
-      ...extra,
-    },
+    list: { identifier: 'list-1', metadata: { 'dc:title': `Test list ${version}`, 'hv:version': version } },
+    images: images.map(([identifier, metadata]) => ({ identifier, metadata })),
+    endorsers: [{ dn: DN, metadata: { 'hv:ca': CA, 'dc:creator': 'Owen' } }],
+    replace: (stored, incoming) => (stored['hv:version'] ?? '') <= (incoming['hv:version'] ?? ''),
+    ...extra,
   };
 }
 
@@ -114,164 +113,187 @@ describe.each(dialects())('publisher repository on %s', (dialect) => {
     expect((await store.publisher.getImageList('L'))?.updated).toEqual(clock);
   });
 
-  it('imports a document and exports it back in the published shape', async () => {
-    const doc = listDoc('1.0', [
-      {
-        'dc:identifier': 'img-1',
-        'hv:size': 1024,
-        'hv:version': '1',
-        'sl:os': 'Linux',
-        'hv:ram_minimum': '512',
-      },
-      { 'dc:identifier': 'img-2', 'hv:size': '2048', 'hv:version': '1', 'ad:extra': { nested: true } },
-    ]);
-    const r = await store.publisher.importImageList(doc);
+  it('applies a plan and reads the list back with its endorsers and images in binding order', async () => {
+    const p = store.publisher;
+    const r = await p.applyImport(
+      plan('1', [
+        ['img-2', { 'hv:size': '2048', 'hv:version': '1' }],
+        ['img-1', { 'hv:size': '1024', 'hv:version': '1', 'ad:extra': '{"nested":true}' }],
+      ]),
+    );
     expect(r).toEqual({
       identifier: 'list-1',
       created: true,
       metadataUpdated: true,
       images: [
-        { identifier: 'img-1', created: true, metadataUpdated: true },
         { identifier: 'img-2', created: true, metadataUpdated: true },
+        { identifier: 'img-1', created: true, metadataUpdated: true },
       ],
       endorsers: [{ dn: DN, created: true }],
     });
-    const out = await store.publisher.exportImageList('list-1');
-    expect(out).toEqual({
-      'hv:imagelist': {
-        'dc:identifier': 'list-1',
-        'dc:title': 'Test list',
-        'hv:version': '1.0',
-        'hv:uri': 'https://example.org/list-1.smime',
-        'hv:endorser': {
-          'hv:x509': { 'hv:dn': DN, 'hv:ca': CA, 'dc:creator': 'Owen', 'hv:email': 'o@example.org' },
+    expect(await p.getImageListContents('list-1')).toEqual({
+      identifier: 'list-1',
+      metadata: { 'dc:title': 'Test list 1', 'hv:version': '1' },
+      updated: clock,
+      endorsers: [{ dn: DN, metadata: { 'hv:ca': CA, 'dc:creator': 'Owen' } }],
+      images: [
+        { identifier: 'img-2', metadata: { 'hv:size': '2048', 'hv:version': '1' } },
+        {
+          identifier: 'img-1',
+          metadata: { 'hv:size': '1024', 'hv:version': '1', 'ad:extra': '{"nested":true}' },
         },
-        'hv:images': [
-          {
-            'hv:image': {
-              'dc:identifier': 'img-1',
-              'hv:size': 1024,
-              'hv:version': '1',
-              'sl:os': 'Linux',
-              'hv:ram_minimum': 512,
-            },
-          },
-          {
-            'hv:image': {
-              'dc:identifier': 'img-2',
-              'hv:size': 2048,
-              'hv:version': '1',
-              'ad:extra': '{"nested":true}',
-            },
-          },
-        ],
-      },
+      ],
     });
-    // The stored metadata is text, as vmcaster keeps it.
-    expect((await store.publisher.getImage('img-1'))?.metadata['hv:size']).toBe('1024');
+    expect(await p.getImageListContents('nope')).toBeUndefined();
+    await p.addImageList('empty');
+    expect(await p.getImageListContents('empty')).toMatchObject({ endorsers: [], images: [] });
   });
 
-  it('exports several endorsers as an array, none as absent, no images as an empty array', async () => {
+  it('asks replace with the stored metadata, inside the import, and follows its answer', async () => {
     const p = store.publisher;
-    await p.addImageList('L', { 'hv:version': '1' });
-    let out = (await p.exportImageList('L'))['hv:imagelist'] as Record<string, unknown>;
-    expect(out['hv:endorser']).toBeUndefined();
-    expect(out['hv:images']).toEqual([]);
-    await p.addEndorser('/CN=A', { 'hv:ca': '/CN=CA' });
-    await p.addEndorser('/CN=B');
-    await p.bindEndorser('L', '/CN=A');
-    await p.bindEndorser('L', '/CN=B');
-    out = (await p.exportImageList('L'))['hv:imagelist'] as Record<string, unknown>;
-    expect(out['hv:endorser']).toEqual([
-      { 'hv:x509': { 'hv:ca': '/CN=CA', 'hv:dn': '/CN=A' } },
-      { 'hv:x509': { 'hv:dn': '/CN=B' } },
-    ]);
-    await expectCode(p.exportImageList('nope'), 'ERR_STORE_NOT_FOUND');
-  });
-
-  it('accepts the legacy unwrapped format', async () => {
-    const doc = listDoc('1', [{ 'dc:identifier': 'i', 'hv:version': '1' }])['hv:imagelist'];
-    const r = await store.publisher.importImageList(doc);
-    expect(r.identifier).toBe('list-1');
-    expect((await store.publisher.getImageList('list-1'))?.images).toEqual(['i']);
-  });
-
-  it('replaces metadata only for the same or a newer hv:version (split_numeric_sort)', async () => {
-    const p = store.publisher;
-    await p.importImageList(
-      listDoc('1.10', [
-        { 'dc:identifier': 'a', 'hv:version': '2.0', 'dc:title': 'A2' },
-        { 'dc:identifier': 'b', 'hv:version': '1.0', 'dc:title': 'B1' },
+    await p.applyImport(
+      plan('2', [
+        ['a', { 'hv:version': '2', 'dc:title': 'A2' }],
+        ['b', { 'hv:version': '1' }],
       ]),
     );
     await p.setImageListKeys('list-1', { 'local:note': 'mine' });
-    // An older list (1.9 < 1.10 numerically) keeps the stored list metadata; per image the image version rules.
-    const older = await p.importImageList(
-      listDoc(
-        '1.9',
+    const asked: [Metadata, Metadata, ImportSubject][] = [];
+    // A rule that keeps the list and image a, and replaces image b; c is new and written regardless.
+    const r = await p.applyImport(
+      plan(
+        '1',
         [
-          { 'dc:identifier': 'a', 'hv:version': '1.9', 'dc:title': 'A-old' },
-          { 'dc:identifier': 'b', 'hv:version': '1.0.1', 'dc:title': 'B-newer' },
+          ['a', { 'hv:version': '1', 'dc:title': 'A-old' }],
+          ['b', { 'hv:version': '3', 'dc:title': 'B3' }],
+          ['c', { 'hv:version': '1' }],
         ],
-        { 'dc:title': 'old title' },
+        {
+          replace: (stored, incoming, subject) => {
+            asked.push([stored, incoming, subject]);
+            return subject.identifier === 'b';
+          },
+        },
       ),
     );
-    expect(older.created).toBe(false);
-    expect(older.metadataUpdated).toBe(false);
-    expect(older.images).toEqual([
+    expect(asked).toEqual([
+      [
+        { 'dc:title': 'Test list 2', 'hv:version': '2', 'local:note': 'mine' },
+        { 'dc:title': 'Test list 1', 'hv:version': '1' },
+        { kind: 'imagelist', identifier: 'list-1' },
+      ],
+      [
+        { 'hv:version': '2', 'dc:title': 'A2' },
+        { 'hv:version': '1', 'dc:title': 'A-old' },
+        { kind: 'image', identifier: 'a' },
+      ],
+      [{ 'hv:version': '1' }, { 'hv:version': '3', 'dc:title': 'B3' }, { kind: 'image', identifier: 'b' }],
+    ]);
+    expect(r.metadataUpdated).toBe(false);
+    expect(r.images).toEqual([
       { identifier: 'a', created: false, metadataUpdated: false },
       { identifier: 'b', created: false, metadataUpdated: true },
+      { identifier: 'c', created: true, metadataUpdated: true },
     ]);
-    expect((await p.getImageList('list-1'))?.metadata).toMatchObject({
-      'dc:title': 'Test list',
-      'hv:version': '1.10',
-      'local:note': 'mine',
-    });
-    expect((await p.getImage('a'))?.metadata['dc:title']).toBe('A2');
-    expect((await p.getImage('b'))?.metadata['dc:title']).toBe('B-newer');
+    const kept = await p.getImageListContents('list-1');
+    expect(kept?.metadata).toEqual({ 'dc:title': 'Test list 2', 'hv:version': '2', 'local:note': 'mine' });
+    expect(kept?.images.map((i) => [i.identifier, i.metadata['dc:title']])).toEqual([
+      ['a', 'A2'],
+      ['b', 'B3'],
+      ['c', undefined],
+    ]);
 
-    // The same version is accepted and replaces the metadata (keys not in the import go away).
-    const same = await p.importImageList(
-      listDoc('1.10', [{ 'dc:identifier': 'a', 'hv:version': '2.0', 'dc:title': 'A2b' }]),
-    );
-    expect(same.metadataUpdated).toBe(true);
-    const list = await p.getImageList('list-1');
-    expect(list?.metadata['local:note']).toBeUndefined();
-    // The list's image set is the import's: b is unbound but still exists.
-    expect(list?.images).toEqual(['a']);
-    expect(await p.listImages()).toEqual(['a', 'b']);
+    // A replaced list takes the plan's image set: a and c are unbound (they still exist), b stays.
+    const replaced = await p.applyImport(plan('3', [['b', { 'hv:version': '3' }]]));
+    expect(replaced.metadataUpdated).toBe(true);
+    expect((await p.getImageList('list-1'))?.images).toEqual(['b']);
+    expect((await p.getImageList('list-1'))?.metadata['local:note']).toBeUndefined();
+    expect(await p.listImages()).toEqual(['a', 'b', 'c']);
   });
 
-  it('rejects malformed documents without touching the store', async () => {
+  it('refuses malformed plans before touching anything', async () => {
     const p = store.publisher;
-    await p.importImageList(listDoc('1', [{ 'dc:identifier': 'a', 'hv:version': '1' }]));
-    const before = await p.exportImageList('list-1');
-    await expectCode(p.importImageList(null), 'ERR_STORE_INVALID');
-    await expectCode(p.importImageList({ 'hv:imagelist': { 'dc:title': 'no id' } }), 'ERR_STORE_INVALID');
-    await expectCode(p.importImageList(listDoc('2', [{ 'dc:title': 'no identifier' }])), 'ERR_STORE_INVALID');
-    await expectCode(p.importImageList(listDoc('2', [], { 'hv:images': 'nope' })), 'ERR_STORE_INVALID');
+    await p.applyImport(plan('1', [['a', { 'hv:version': '1' }]]));
+    const before = await p.getImageListContents('list-1');
+    const bad: [string, unknown][] = [
+      ['no plan', null],
+      ['no identifier', { ...plan('2', []), list: { identifier: '', metadata: {} } }],
+      [
+        'reserved list key',
+        { ...plan('2', []), list: { identifier: 'list-1', metadata: { 'hv:images': '[]' } } },
+      ],
+      ['non-string value', plan('2', [['a', { 'hv:size': 5 as unknown as string }]])],
+      ['reserved image key', plan('2', [['a', { 'dc:identifier': 'b' }]])],
+      [
+        'image twice',
+        plan('2', [
+          ['a', {}],
+          ['a', {}],
+        ]),
+      ],
+      ['image without identifier', plan('2', [['', {}]])],
+      ['endorser without DN', plan('2', [], { endorsers: [{ dn: ' ', metadata: {} }] })],
+      [
+        'one endorser in two spellings',
+        plan('2', [], {
+          endorsers: [
+            { dn: '/CN=host/vm.example.org', metadata: {} },
+            { dn: '/CN=host\\/vm.example.org', metadata: {} },
+          ],
+        }),
+      ],
+      ['no replace rule', { ...plan('2', []), replace: undefined }],
+    ];
+    for (const [what, p2] of bad) {
+      const err = await expectCode(p.applyImport(p2 as ImportPlan), 'ERR_STORE_INVALID');
+      expect(err.message, what).toBeTruthy();
+    }
+    // A rule that throws rolls the import back.
     await expectCode(
-      p.importImageList(listDoc('2', [], { 'hv:endorser': { 'hv:x509': { 'hv:ca': CA } } })),
-      'ERR_STORE_INVALID',
+      p.applyImport(
+        plan(
+          '2',
+          [
+            ['new', {}],
+            ['a', {}],
+          ],
+          {
+            replace: (_s, _i, subject) => {
+              if (subject.kind === 'image') throw new Error('rule failed');
+              return true;
+            },
+          },
+        ),
+      ),
+      'ERR_STORE_INTERNAL',
     );
-    expect(await p.exportImageList('list-1')).toEqual(before);
+    expect(await p.getImageListContents('list-1')).toEqual(before);
     expect(await p.listImageLists()).toEqual(['list-1']);
+    expect(await p.listImages()).toEqual(['a']);
   });
 
-  it('imports a list-valued hv:endorser and binds existing endorsers without duplicating them', async () => {
+  it('binds existing endorsers without duplicating them, merging their metadata when the list is replaced', async () => {
     const p = store.publisher;
-    await p.addEndorser(DN, { 'hv:ca': CA });
-    const r = await p.importImageList(
-      listDoc('1', [], {
-        'hv:endorser': [{ 'hv:x509': { 'hv:dn': DN, 'hv:ca': CA } }, { 'hv:x509': { 'hv:dn': '/CN=Two' } }],
+    await p.addEndorser(DN, { 'hv:email': 'o@example.org' });
+    const r = await p.applyImport(
+      plan('1', [], {
+        endorsers: [
+          { dn: DN, metadata: { 'hv:ca': CA } },
+          { dn: '/CN=Two', metadata: {} },
+        ],
       }),
     );
     expect(r.endorsers).toEqual([
       { dn: DN, created: false },
       { dn: '/CN=Two', created: true },
     ]);
-    await p.importImageList(listDoc('1', []));
+    await p.applyImport(plan('1', []));
     expect((await p.getImageList('list-1'))?.endorsers).toEqual([DN, '/CN=Two']);
     expect(await p.listEndorsers()).toEqual(['/CN=Two', DN].sort());
+    expect((await p.getEndorser(DN))?.metadata).toEqual({
+      'hv:email': 'o@example.org',
+      'hv:ca': CA,
+      'dc:creator': 'Owen',
+    });
   });
 });

@@ -1,8 +1,5 @@
-import { compareVersions as schemaCompare } from '@hepix/hepix-imagelist-schema';
-import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseStoreUrl, redactUrl, StoreError } from '../src/index.js';
-import { compareVersions } from '../src/versions.js';
 
 const pathOf = (url: string, cwd?: string) => (parseStoreUrl(url, cwd) as { path: string }).path;
 
@@ -67,38 +64,5 @@ describe('parseStoreUrl', () => {
       expect((e as Error).message).not.toContain('topsecret');
       expect((e as StoreError).url).toBe('mysql://user:***@h/d');
     }
-  });
-});
-
-describe('compareVersions (split_numeric_sort ordering, sort-order sign)', () => {
-  it.each([
-    ['1', '2', -1],
-    ['1.2', '1.2', 0],
-    ['1.9', '1.10', -1],
-    ['1.2', '1.2.1', -1],
-    ['0.0.9', '0.0.10', -1],
-    ['3.3.0-1', '3.3.0-2', -1],
-    ['20150618211400', '20150618211401', -1],
-    ['1.0a', '1.0b', -1],
-    ['1.a', '1.1', -1],
-    ['1.99999999999999999999', '1.100000000000000000000', -1],
-  ])('compareVersions(%j, %j) = %d', (a, b, expected) => {
-    expect(compareVersions(a, b)).toBe(expected);
-    expect(compareVersions(b, a)).toBe(-expected || 0);
-  });
-
-  it('agrees with @hepix/hepix-imagelist-schema on random versions', () => {
-    const part = fc.oneof(
-      fc.stringMatching(/^[0-9]{1,3}$/),
-      fc.stringMatching(/^[a-z]{1,2}[0-9]?$/),
-      fc.constantFrom('-', '.', '/', ','),
-    );
-    const version = fc.array(part, { minLength: 1, maxLength: 6 }).map((p) => p.join(''));
-    fc.assert(
-      fc.property(version, version, (a, b) => {
-        expect(compareVersions(a, b)).toBe(schemaCompare(a, b));
-      }),
-      { numRuns: 2000 },
-    );
   });
 });

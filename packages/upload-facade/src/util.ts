@@ -87,6 +87,27 @@ export function tempName(finalName: string): string {
   return `.${finalName}.${randomBytes(6).toString('hex')}.part`;
 }
 
+/** Exactly the names {@link tempName} makes: what a sweep may remove, and nothing else. */
+const TEMP_NAME = /^\..+\.[0-9a-f]{12}\.part$/;
+
+/** True for a name {@link tempName} could have made. */
+export function isTempName(name: string): boolean {
+  return TEMP_NAME.test(name);
+}
+
+/** Default age after which an untouched temporary file is a leftover of a killed upload: one hour. */
+export const DEFAULT_STALE_TEMP_AGE_S = 3600;
+
+/**
+ * The `staleTempAge` option in seconds (`0` or `false` turns the sweep off). An upload in progress writes its
+ * temporary file all the time, so one untouched for this long belongs to a process that was killed.
+ */
+export function staleTempAge(options: Record<string, unknown> | undefined, protocol: string): number {
+  const v = opt(options, 'staleTempAge');
+  if (v === false) return 0;
+  return optNumber(options, 'staleTempAge', protocol) ?? DEFAULT_STALE_TEMP_AGE_S;
+}
+
 export function abortedError(target: string, protocol: string, cause?: unknown): UploadError {
   return new UploadError('ERR_UPLOAD_ABORTED', `upload to ${target} aborted`, { target, protocol, cause });
 }

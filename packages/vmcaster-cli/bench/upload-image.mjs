@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Benchmark: `vmcaster --upload-image` of a large file to a local directory and to sftp on loopback, against
-// `sha512sum FILE && cp FILE DEST` and `sha512sum FILE && scp FILE HOST:DEST` measured in the same run.
+// `sha512sum FILE && cp FILE DEST` and `sha512sum FILE && scp FILE HOST:DEST` measured in the same run; and the
+// local copy alone (the upload backend's chunked copy with progress, in a node process) against `cp`.
 // Size: VMCASTER_BENCH_MB (default 2048). Runs: VMCASTER_BENCH_RUNS (default 1; the best is kept).
 // Needs a build (`pnpm build`) and, for sftp, scripts/start-sshd.sh (started when TEST_SSH_HOST is unset).
 import { spawnSync } from 'node:child_process';
@@ -154,6 +155,24 @@ try {
       }),
     })),
   };
+  // The local backend's copy by itself (chunks with progress and abort checks) against cp, both as processes.
+  const facade = new URL('../node_modules/@hepix/upload-facade/dist/index.js', import.meta.url).href;
+  const copyScript = `const { localBackend } = await import(${JSON.stringify(facade)}); let n = 0;
+    await localBackend({}).put(process.argv[1], process.argv[2], { onProgress: () => n++, signal: new AbortController().signal });
+    if (n < 2) throw new Error('no progress reported');`;
+  const copyAlone = {
+    mine: best(() => ({
+      t: timed(() => sh(process.execPath, ['--input-type=module', '-e', copyScript, join(local, 'copy.img'), image])),
+    })),
+    ref: best(() => ({ t: timed(() => sh('cp', [image, join(local, 'cp.img')])) })),
+    // The backend fsyncs the copy before renaming it into place; cp does not.
+    refSync: best(() => ({
+      t: timed(() => {
+        sh('cp', [image, join(local, 'cp.img')]);
+        sh('sync', [join(local, 'cp.img')]);
+      }),
+    })),
+  };
   for (const name of ['local', 'sftp']) {
     for (const mode of ['new size', 'same size']) {
       const mine = best(() => {
@@ -186,6 +205,15 @@ try {
         ` | ratio vmcaster/reference ${(r.mine.t / r.ref.t).toFixed(2)}`,
     );
   }
+  for (const [label, ref] of [
+    ['cp', copyAlone.ref],
+    ['cp && sync', copyAlone.refSync],
+  ])
+    console.log(
+      `${'local copy alone'.padEnd(18)} backend ${copyAlone.mine.t.toFixed(2)} s (${(mib / copyAlone.mine.t).toFixed(0)} MiB/s)` +
+        ` | ${label} ${ref.t.toFixed(2)} s (${(mib / ref.t).toFixed(0)} MiB/s)` +
+        ` | speed backend/${label} ${(ref.t / copyAlone.mine.t).toFixed(2)}`,
+    );
   rmSync(ssh.root, { recursive: true, force: true });
 } finally {
   rmSync(work, { recursive: true, force: true });

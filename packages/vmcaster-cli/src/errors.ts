@@ -1,49 +1,20 @@
-// One error class for the publisher; the CLI maps `code` to an exit status in one place (exit-codes.ts).
+// The CLI's own error class, for what only the command line can get wrong (arguments, the configuration file,
+// files named on the command line). Everything else is an error of the libraries, mapped in exit.ts.
+import { HepixError } from '@hepix/common';
 
-export type VmcasterErrorCode =
-  | 'ERR_VMCASTER_USAGE'
-  | 'ERR_VMCASTER_CONFIG'
-  | 'ERR_VMCASTER_NOT_FOUND'
-  | 'ERR_VMCASTER_CONFLICT'
-  | 'ERR_VMCASTER_IMAGE_NOT_BOUND'
-  | 'ERR_VMCASTER_IMAGE_NO_URI'
-  | 'ERR_VMCASTER_FORMAT'
-  | 'ERR_VMCASTER_COMPRESS'
-  | 'ERR_VMCASTER_IMAGELIST_INVALID'
-  | 'ERR_VMCASTER_NO_URI'
-  | 'ERR_VMCASTER_CREDENTIALS'
-  | 'ERR_VMCASTER_KEY'
-  | 'ERR_VMCASTER_PASSPHRASE'
-  | 'ERR_VMCASTER_KEY_USAGE'
-  | 'ERR_VMCASTER_NO_DIGITAL_SIGNATURE'
-  | 'ERR_VMCASTER_ENDORSER_MISMATCH'
-  | 'ERR_VMCASTER_UPLOAD_CONFIG'
-  | 'ERR_VMCASTER_UPLOAD'
-  | 'ERR_VMCASTER_DOWNLOAD'
-  | 'ERR_VMCASTER_VERIFY';
+export const CLI_ERROR_CODES = [
+  /** Unknown option, more than one action, a missing selection or value. */
+  'ERR_CLI_USAGE',
+  /** No upload configuration file could be found. */
+  'ERR_CLI_CONFIG',
+  /** An endorser, list or image named on the command line, or a file to read, does not exist. */
+  'ERR_CLI_NOT_FOUND',
+  /** A bug of the CLI itself. */
+  'ERR_CLI_INTERNAL',
+] as const;
 
-export interface VmcasterErrorOptions {
-  cause?: unknown;
-  /** The image list, image or endorser the error is about. */
-  subject?: string;
-  /** Further details, one per line (validation issues, transfer output). */
-  details?: string[];
-}
+export type CliErrorCode = (typeof CLI_ERROR_CODES)[number];
 
-export class VmcasterError extends Error {
-  override readonly name = 'VmcasterError';
-  readonly code: VmcasterErrorCode;
-  readonly subject?: string;
-  readonly details: string[];
-
-  constructor(code: VmcasterErrorCode, message: string, options: VmcasterErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-    this.subject = options.subject;
-    this.details = options.details ?? [];
-  }
-}
-
-export function isVmcasterError(error: unknown): error is VmcasterError {
-  return error instanceof VmcasterError;
+export class CliError extends HepixError<CliErrorCode> {
+  override readonly name = 'CliError';
 }

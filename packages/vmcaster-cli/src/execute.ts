@@ -1,36 +1,45 @@
-// Runs one Request against the store and the upload facade. Returns what to print; never prints itself.
+// Runs one Request: composes @hepix/imagelist-publisher and the store, and says what to print. It never prints
+// itself and holds no domain logic.
 import { readFile } from 'node:fs/promises';
+import type { Logger } from '@hepix/common';
+import type { ImportOutcome, SignerIdentity, TargetSource, UploadPhase } from '@hepix/imagelist-publisher';
 import type { PublisherRepository } from '@hepix/imagelist-store';
-import { VmcasterError } from './errors.js';
-import type { ImportOutcome } from './import.js';
-import type { SignerIdentity } from './publish.js';
+import type { TlsTrust, Transport } from '@hepix/transport';
+import { CliError } from './errors.js';
+import { STATUS } from './exit.js';
 import type { Action, Entity } from './request.js';
-import type { UploadPhase, UploadTarget } from './upload-image.js';
 
-// The crypto, schema and transfer modules are loaded only by the actions that need them: listing and editing
-// metadata then start as fast as the store allows.
-const publishModule = () => import('./publish.js');
-const importModule = () => import('./import.js');
+// The publisher library (crypto, schema, transfers) is loaded only by the actions that need it: listing and
+// editing metadata then start as fast as the store allows.
+const publisher = () => import('@hepix/imagelist-publisher');
 const serialize = async (doc: unknown) =>
   (await import('@hepix/hepix-imagelist-schema')).serializeImageList(doc).trimEnd();
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export interface SigningSettings {
+  /** PEM certificate or PKCS#12 file. */
+  certificateFile: string;
+  keyFile: string;
+  /** `certificateFile` is PKCS#12 (`--p12-cert`). */
+  pkcs12: boolean;
+  passphrase: () => Promise<string | undefined>;
+}
 
 export interface ExecuteContext {
   store: PublisherRepository;
   /** Creates the upload target on first use (it needs the configuration file). */
-  target: () => Promise<UploadTarget>;
-  certificateFile: string;
-  keyFile: string;
-  passphrase: () => Promise<string | undefined>;
-  /** Subject and issuer of the signing certificate, if one can be read (for `--imagelist-show`). */
+  target: TargetSource;
+  signing: SigningSettings;
+  /** Subject and issuer of the signing certificate, if one can be read without a passphrase (for a preview). */
   signerIdentity?: () => Promise<SignerIdentity | undefined>;
   lifetimeDays: number;
   caDir: string;
   noVerify: boolean;
-  tlsCa?: string;
+  /** The HTTP client for downloads, created on first use. */
+  transport: () => Promise<Transport>;
+  /** How https servers of downloads are authenticated. */
+  tls: TlsTrust;
   now?: () => Date;
-  log: (level: LogLevel, message: string) => void;
+  log: Logger;
   onProgress?: (phase: UploadPhase, done: number, total: number | undefined) => void;
   /** Aborts a running upload (Ctrl-C): nothing is left at the target and the store is not changed. */
   signal?: AbortSignal;
@@ -41,7 +50,7 @@ export interface Output {
   text: string[];
   /** The same result for `--json`. */
   json: unknown;
-  /** Non-zero when the action ran but the result is not good (an invalid list shown). */
+  /** Set when the action ran but the result is not good (an invalid list shown). */
   exitCode?: number;
   /** Extra lines for stderr (validation issues). */
   warnings?: string[];
@@ -49,9 +58,17 @@ export interface Output {
 
 const out = (text: string[], json: unknown): Output => ({ text, json });
 
-function notFound(entity: Entity, id: string): VmcasterError {
+function notFound(entity: Entity, id: string): CliError {
   const what = entity === 'imagelist' ? 'image list' : entity;
-  return new VmcasterError('ERR_VMCASTER_NOT_FOUND', `${what} ${id} does not exist`, { subject: id });
+  return new CliError('ERR_CLI_NOT_FOUND', `${what} ${id} does not exist`);
+}
+
+async function readInput(file: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (cause) {
+    throw new CliError('ERR_CLI_NOT_FOUND', `cannot read ${file}: ${(cause as Error).message}`, { cause });
+  }
 }
 
 async function getMetadata(
@@ -88,6 +105,7 @@ function importText(r: ImportOutcome): string[] {
 
 export async function execute(action: Action, ctx: ExecuteContext): Promise<Output> {
   const { store } = ctx;
+  const now = ctx.now ?? (() => new Date());
   switch (action.kind) {
     case 'list': {
       const ids =
@@ -100,28 +118,36 @@ export async function execute(action: Action, ctx: ExecuteContext): Promise<Outp
     }
     case 'show': {
       if (action.entity === 'imagelist' && action.stored) {
-        const doc = await (await publishModule()).exportImageList(store, action.id);
+        const doc = await (await publisher()).exportImageList(store, action.id);
         return out([await serialize(doc)], doc);
       }
       if (action.entity === 'imagelist') {
         const signer = await ctx.signerIdentity?.().catch(() => undefined);
-        const { document: doc, issues } = await (await publishModule()).previewImageList(store, action.id, {
+        const {
+          document: doc,
+          issues,
+          warnings,
+        } = await (await publisher()).previewImageList(store, action.id, {
           signer,
-          now: (ctx.now ?? (() => new Date()))(),
+          now: now(),
           lifetimeDays: ctx.lifetimeDays,
         });
+        const notes = warnings.map((w) => `${w} (published as it is)`);
         return {
           text: [await serialize(doc)],
           json: doc,
           ...(issues.length
             ? {
-                exitCode: 20,
+                exitCode: STATUS.LIST_INCOMPLETE,
                 warnings: [
+                  ...notes,
                   `image list ${action.id} would not pass strict validation:`,
                   ...issues.map((i) => `  ${i}`),
                 ],
               }
-            : {}),
+            : notes.length
+              ? { warnings: notes }
+              : {}),
         };
       }
       if (action.entity === 'endorser') {
@@ -136,19 +162,9 @@ export async function execute(action: Action, ctx: ExecuteContext): Promise<Outp
       return out([JSON.stringify(json, null, 4)], { ...json, imageLists: img.imageLists });
     }
     case 'add': {
-      try {
-        if (action.entity === 'endorser') await store.addEndorser(action.id);
-        else if (action.entity === 'imagelist') await store.addImageList(action.id);
-        else await store.addImage(action.id);
-      } catch (err) {
-        if ((err as { code?: string }).code === 'ERR_STORE_CONFLICT')
-          throw new VmcasterError(
-            'ERR_VMCASTER_CONFLICT',
-            `${action.entity === 'imagelist' ? 'image list' : action.entity} ${action.id} already exists`,
-            { subject: action.id, cause: err },
-          );
-        throw err;
-      }
+      if (action.entity === 'endorser') await store.addEndorser(action.id);
+      else if (action.entity === 'imagelist') await store.addImageList(action.id);
+      else await store.addImage(action.id);
       return out([`added ${action.entity} ${action.id}`], { added: action.entity, id: action.id });
     }
     case 'del': {
@@ -165,31 +181,12 @@ export async function execute(action: Action, ctx: ExecuteContext): Promise<Outp
     }
     case 'set':
     case 'set-from-file': {
-      let value: string;
-      if (action.kind === 'set') value = action.value;
-      else {
-        try {
-          value = (await readFile(action.file, 'utf8')).replace(/\r?\n$/, '');
-        } catch (cause) {
-          throw new VmcasterError(
-            'ERR_VMCASTER_NOT_FOUND',
-            `cannot read ${action.file}: ${(cause as Error).message}`,
-            { cause },
-          );
-        }
-      }
+      const value =
+        action.kind === 'set'
+          ? action.value
+          : (await readInput(action.file)).toString('utf8').replace(/\r?\n$/, '');
       await getMetadata(store, action.entity, action.id);
-      try {
-        await setKeys(store, action.entity, action.id, { [action.key]: value });
-      } catch (err) {
-        if ((err as { code?: string }).code === 'ERR_STORE_INVALID')
-          throw new VmcasterError(
-            'ERR_VMCASTER_USAGE',
-            `the key ${action.key} cannot be set: ${(err as Error).message}`,
-            { cause: err },
-          );
-        throw err;
-      }
+      await setKeys(store, action.entity, action.id, { [action.key]: value });
       return out([`${action.id}: ${action.key} = ${JSON.stringify(value)}`], {
         id: action.id,
         key: action.key,
@@ -214,11 +211,7 @@ export async function execute(action: Action, ctx: ExecuteContext): Promise<Outp
         [
           `${verb} endorser ${action.endorser} ${action.kind === 'bind' ? 'to' : 'from'} image list ${action.imageList}`,
         ],
-        {
-          [verb]: true,
-          imageList: action.imageList,
-          endorser: action.endorser,
-        },
+        { [verb]: true, imageList: action.imageList, endorser: action.endorser },
       );
     }
     case 'bind-image':
@@ -236,11 +229,7 @@ export async function execute(action: Action, ctx: ExecuteContext): Promise<Outp
         [
           `${verb} image ${action.image} ${action.kind === 'bind-image' ? 'to' : 'from'} image list ${action.imageList}`,
         ],
-        {
-          [verb]: true,
-          imageList: action.imageList,
-          image: action.image,
-        },
+        { [verb]: true, imageList: action.imageList, image: action.image },
       );
     }
     case 'list-endorsers':
@@ -254,40 +243,44 @@ export async function execute(action: Action, ctx: ExecuteContext): Promise<Outp
     case 'import-json': {
       if (action.kind === 'import-smime' && ctx.noVerify)
         ctx.log('warn', `importing ${action.file} WITHOUT verifying its signature (--no-verify)`);
-      const { importSignedImageList, importJsonImageList } = await importModule();
+      const data = await readInput(action.file);
+      const p = await publisher();
       const r =
         action.kind === 'import-smime'
-          ? await importSignedImageList(store, action.file, {
+          ? await p.importSignedImageList(store, data, {
               caDir: ctx.caDir,
               noVerify: ctx.noVerify,
-              now: ctx.now,
+              now,
+              log: ctx.log,
+              source: action.file,
             })
-          : await importJsonImageList(store, action.file);
+          : await p.importJsonImageList(store, data, { source: action.file, log: ctx.log });
       return out(importText(r), r);
     }
     case 'download': {
       if (ctx.noVerify)
         ctx.log('warn', 'importing the downloaded list WITHOUT verifying its signature (--no-verify)');
-      const r = await (await importModule()).downloadImageList(store, action.imageList, {
+      const r = await (await publisher()).downloadImageList(store, action.imageList, {
+        transport: await ctx.transport(),
+        tls: ctx.tls,
         caDir: ctx.caDir,
         noVerify: ctx.noVerify,
-        now: ctx.now,
-        tlsCa: ctx.tlsCa,
-        log: (l, m) => ctx.log(l, m),
+        now,
+        log: ctx.log,
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
       });
       return out([`downloaded ${r.uri}`, ...importText(r)], r);
     }
     case 'upload-image': {
-      const { uploadImage } = await import('./upload-image.js');
-      const r = await uploadImage({
+      const r = await (await publisher()).uploadImage({
         store,
         target: ctx.target,
         image: action.image,
         file: action.file,
-        now: ctx.now,
-        log: (l, m) => ctx.log(l, m),
-        onProgress: ctx.onProgress,
-        signal: ctx.signal,
+        now,
+        log: ctx.log,
+        ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
       });
       const text = r.changed
         ? [
@@ -299,23 +292,23 @@ export async function execute(action: Action, ctx: ExecuteContext): Promise<Outp
       return out(text, r);
     }
     case 'publish': {
-      const { loadSigner } = await import('./signer.js');
-      const { publishImageList } = await publishModule();
-      const signer = await loadSigner({
-        certificateFile: ctx.certificateFile,
-        keyFile: ctx.keyFile,
-        passphrase: ctx.passphrase,
+      const p = await publisher();
+      const signer = await p.loadSigner({
+        certificateFile: ctx.signing.certificateFile,
+        keyFile: ctx.signing.keyFile,
+        pkcs12: ctx.signing.pkcs12,
+        passphrase: ctx.signing.passphrase,
       });
-      const r = await publishImageList({
+      const r = await p.publishImageList({
         store,
         target: ctx.target,
         imageList: action.imageList,
         signer,
-        keyLabel: ctx.keyFile,
-        signal: ctx.signal,
+        keyLabel: ctx.signing.pkcs12 ? ctx.signing.certificateFile : ctx.signing.keyFile,
         lifetimeDays: ctx.lifetimeDays,
-        now: ctx.now,
-        log: (l, m) => ctx.log(l, m),
+        now,
+        log: ctx.log,
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
       });
       return out(
         [
@@ -324,6 +317,45 @@ export async function execute(action: Action, ctx: ExecuteContext): Promise<Outp
         ],
         { imageList: r.imageList, uri: r.uri, version: r.version, created: r.created, expires: r.expires },
       );
+    }
+    case 'deprecate': {
+      await (await publisher()).deprecateImage(store, action.image, action.reason);
+      return out(
+        [`image ${action.image} deprecated: ${action.reason.trim()} (published by the next list upload)`],
+        {
+          image: action.image,
+          deprecated: action.reason.trim(),
+        },
+      );
+    }
+    case 'undeprecate': {
+      const r = await (await publisher()).undeprecateImage(store, action.image);
+      return out(
+        [
+          r.changed
+            ? `image ${action.image} no longer deprecated`
+            : `image ${action.image} was not deprecated`,
+        ],
+        { image: action.image, changed: r.changed },
+      );
+    }
+    case 'add-location':
+    case 'remove-location': {
+      const p = await publisher();
+      const r =
+        action.kind === 'add-location'
+          ? await p.addImageLocation(store, action.image, action.url)
+          : await p.removeImageLocation(store, action.image, action.url);
+      const line =
+        action.kind === 'remove-location'
+          ? `image ${action.image}: location ${action.url} removed`
+          : 'added' in r && !r.added
+            ? `image ${action.image}: location ${action.url} was listed already`
+            : `image ${action.image}: location ${action.url} added`;
+      return out([line, ...r.locations.map((l) => `  ${l}`)], {
+        image: action.image,
+        locations: r.locations,
+      });
     }
     case 'help':
     case 'version':

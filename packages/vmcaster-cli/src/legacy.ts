@@ -1,7 +1,7 @@
 // The flag-style command lines of vmcaster 0.0.1+ (`--select-imagelist X --upload-imagelist`) and of the
 // noun-first releases before it (`--imagelist X --imagelist-show`, `--connect`, `--update`), translated to a
 // Request. Exactly one action per run, as in the original.
-import { VmcasterError } from './errors.js';
+import { CliError } from './errors.js';
 import { type Action, defaultOptions, type Entity, type GlobalOptions, type Request } from './request.js';
 
 type Value = 'none' | 'required' | 'optional';
@@ -32,7 +32,7 @@ const need = (s: State, entity: Entity, flag: string): string => {
         : entity === 'image'
           ? '--select-image UUID'
           : '--select-endorser DN';
-    throw new VmcasterError('ERR_VMCASTER_USAGE', `${flag} needs ${sel}`);
+    throw new CliError('ERR_CLI_USAGE', `${flag} needs ${sel}`);
   }
   return id;
 };
@@ -74,6 +74,12 @@ def(['--x509-cert'], 'required', (s, v) => {
 });
 def(['--x509-key'], 'required', (s, v) => {
   s.options.x509Key = v;
+});
+def(['--p12-cert'], 'required', (s, v) => {
+  s.options.p12Cert = v;
+});
+def(['--log-format'], 'required', (s, v) => {
+  s.options.logFormat = v;
 });
 def(['--passphrase-file'], 'required', (s, v) => {
   s.options.passphraseFile = v;
@@ -159,10 +165,7 @@ for (const entity of Object.keys(entityNames) as Entity[]) {
         if (file !== undefined) return { kind: 'set-from-file', entity, id, key, file };
         const value = s.keyValue[entity];
         if (value === undefined)
-          throw new VmcasterError(
-            'ERR_VMCASTER_USAGE',
-            `--key-set-${entity} needs --key-value-${entity} VALUE`,
-          );
+          throw new CliError('ERR_CLI_USAGE', `--key-set-${entity} needs --key-value-${entity} VALUE`);
         return { kind: 'set', entity, id, key, value };
       });
     },
@@ -179,8 +182,7 @@ for (const entity of Object.keys(entityNames) as Entity[]) {
     (s, v) => {
       const key = v;
       action(s, `del ${entity} key`, () => {
-        if (key === undefined)
-          throw new VmcasterError('ERR_VMCASTER_USAGE', `--key-del-${entity} needs a KEY`);
+        if (key === undefined) throw new CliError('ERR_CLI_USAGE', `--key-del-${entity} needs a KEY`);
         return { kind: 'unset', entity, id: need(s, entity, `--key-del-${entity}`), key };
       });
     },
@@ -261,7 +263,7 @@ export function legacyFlags(): string[] {
   return [...specs.keys()];
 }
 
-/** Translates a flag-style command line into a Request. Throws ERR_VMCASTER_USAGE. */
+/** Translates a flag-style command line into a Request. Throws ERR_CLI_USAGE. */
 export function parseLegacyArgs(argv: readonly string[]): Request {
   const state: State = {
     options: defaultOptions(),
@@ -286,28 +288,28 @@ export function parseLegacyArgs(argv: readonly string[]): Request {
     }
     const spec = specs.get(arg);
     if (!spec) {
-      if (arg.startsWith('-')) throw new VmcasterError('ERR_VMCASTER_USAGE', `unknown option ${arg}`);
-      throw new VmcasterError('ERR_VMCASTER_USAGE', `unexpected argument '${arg}'`);
+      if (arg.startsWith('-')) throw new CliError('ERR_CLI_USAGE', `unknown option ${arg}`);
+      throw new CliError('ERR_CLI_USAGE', `unexpected argument '${arg}'`);
     }
     let value: string | undefined = inline;
     if (spec.value === 'required' && value === undefined) {
-      if (i + 1 >= argv.length) throw new VmcasterError('ERR_VMCASTER_USAGE', `${arg} needs a value`);
+      if (i + 1 >= argv.length) throw new CliError('ERR_CLI_USAGE', `${arg} needs a value`);
       value = argv[++i];
     } else if (spec.value === 'optional' && value === undefined) {
       const next = argv[i + 1];
       if (next !== undefined && !next.startsWith('-')) value = argv[++i];
     } else if (spec.value === 'none' && inline !== undefined) {
-      throw new VmcasterError('ERR_VMCASTER_USAGE', `${arg} takes no value`);
+      throw new CliError('ERR_CLI_USAGE', `${arg} takes no value`);
     }
     spec.apply(state, value);
   }
   if (state.actions.some((a) => a.name === 'help'))
     return { action: { kind: 'help' }, options: state.options, notes: state.notes };
   if (state.actions.length === 0)
-    throw new VmcasterError('ERR_VMCASTER_USAGE', 'no action given (see vmcaster --help)');
+    throw new CliError('ERR_CLI_USAGE', 'no action given (see vmcaster --help)');
   if (state.actions.length > 1)
-    throw new VmcasterError(
-      'ERR_VMCASTER_USAGE',
+    throw new CliError(
+      'ERR_CLI_USAGE',
       `To many actions added: ${state.actions.map((a) => a.name).join(', ')}; give exactly one`,
     );
   return { action: state.actions[0].build(), options: state.options, notes: state.notes };

@@ -1,17 +1,19 @@
 // The whole command-line program as a function: parse (either style), run, print, return the exit status.
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import type { createUploadFacade } from '@hepix/upload-facade';
+import type { UploadTarget } from '@hepix/imagelist-publisher';
 import { openStore } from '@hepix/imagelist-store';
-import { VmcasterError } from './errors.js';
-import { type ExecuteContext, execute, type LogLevel } from './execute.js';
-import { EXIT, exitCodeFor } from './exit-codes.js';
+import type { TlsTrust, Transport } from '@hepix/transport';
+import type { createUploadFacade } from '@hepix/upload-facade';
+import { CliError } from './errors.js';
+import { type ExecuteContext, execute } from './execute.js';
+import { exitCodeFor, STATUS, STATUS_MEANINGS } from './exit.js';
 import { parseLegacyArgs } from './legacy.js';
+import { createCliLogger, parseLogFormat } from './log.js';
 import { MODERN_COMMANDS, parseModernArgs } from './modern.js';
 import { promptPassphrase } from './prompt.js';
 import type { Request } from './request.js';
 import { findConfigFile, resolveSettings } from './settings.js';
-import type { UploadTarget } from './upload-image.js';
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -46,6 +48,13 @@ export function packageVersion(): string {
   }
 }
 
+/** The exit statuses as `--help` lists them (from the exit table: a test keeps README and help the same). */
+export function exitStatusHelp(): string {
+  return Object.entries(STATUS_MEANINGS)
+    .map(([code, meaning]) => `  ${code.padStart(3)}  ${meaning}`)
+    .join('\n');
+}
+
 export const HELP = `vmcaster: publish signed HEPiX image lists and their images
 
 Subcommands (vmcaster <noun> <verb> --help for details):
@@ -60,6 +69,8 @@ Subcommands (vmcaster <noun> <verb> --help for details):
   vmcaster imagelist download UUID          (fetch hv:uri, verify, import)
   vmcaster image list|show|add|del|keys|set|unset [UUID] [KEY] [VALUE]
   vmcaster image upload FILE --image UUID
+  vmcaster image deprecate UUID --reason TEXT | undeprecate UUID   (sl:deprecated)
+  vmcaster image add-location UUID URL | remove-location UUID URL  (sl:locations)
 
 Flag style (vmcaster 0.0.x; exactly one action per run):
   --list-imagelist --list-image --list-endorser          (also --imagelist-list, --image-list, --endorser-list)
@@ -84,6 +95,7 @@ Options (both styles):
   --x509-dir DIR          env VMCASTER_X509_DIR; default ~/.globus
   --x509-cert PATH        env VMCASTER_X509_CERT, DISH_CERT; default DIR/usercert.pem
   --x509-key PATH         env VMCASTER_X509_KEY, DISH_KEY; default DIR/userkey.pem
+  --p12-cert PATH         sign with a PKCS#12 file (certificate and key; a .p12/.pfx --x509-cert works too)
   --passphrase-file PATH  passphrase of an encrypted key (else env VMCASTER_X509_PASSPHRASE, else a prompt)
   --ca-dir DIR            trust directory for imports; default /etc/grid-security/certificates
   --no-verify             import a signed list without verifying it (warns)
@@ -91,8 +103,12 @@ Options (both styles):
   --flag F                uploader flag (repeatable)
   --json                  JSON output for listings and shows
   -v, --verbose / -q, --quiet
+  --log-format text|json  messages on stderr as text lines (default) or JSON objects
   --no-progress           no progress bar
   -h, --help / -V, --version
+
+Exit statuses:
+${exitStatusHelp()}
 `;
 
 /** `--flag egiappdb:insert=true` → `{ 'egiappdb:insert': 'true' }`; a bare name means `true`. */
@@ -104,14 +120,6 @@ export function parseFlags(flags: string[]): Record<string, string> {
     else out[f.slice(0, eq)] = f.slice(eq + 1);
   }
   return out;
-}
-
-function createLogger(io: CliIo, verbosity: number) {
-  const threshold: Record<LogLevel, number> = { error: -2, warn: -1, info: 0, debug: 1 };
-  return (level: LogLevel, message: string) => {
-    if (verbosity >= threshold[level])
-      io.stderr(`vmcaster: ${level === 'info' ? '' : `${level}: `}${message}\n`);
-  };
 }
 
 function progressBar(io: CliIo) {
@@ -145,66 +153,55 @@ async function parse(argv: string[]): Promise<Request | { usage: string }> {
   return parseLegacyArgs(argv);
 }
 
-function printError(io: CliIo, err: unknown, verbosity: number): void {
-  const message = err instanceof Error ? err.message : String(err);
-  io.stderr(`vmcaster: error: ${message}\n`);
-  if (err instanceof VmcasterError) for (const d of err.details) io.stderr(`  ${d}\n`);
-  else {
-    const issues = (err as { issues?: { path: string; message: string }[] })?.issues;
-    if (Array.isArray(issues)) for (const i of issues) io.stderr(`  ${i.path || '/'}: ${i.message}\n`);
-  }
-  if (verbosity > 0) {
-    let cause = (err as { cause?: unknown })?.cause;
-    while (cause) {
-      io.stderr(
-        `  caused by: ${cause instanceof Error ? `${(cause as { code?: string }).code ?? cause.name}: ${cause.message}` : String(cause)}\n`,
-      );
-      cause = (cause as { cause?: unknown }).cause;
-    }
-    if (verbosity > 1 && err instanceof Error && err.stack) io.stderr(`${err.stack}\n`);
-  }
-}
-
 /** Runs vmcaster with these arguments and returns the exit status. */
 export async function runCli(argv: string[], ioOverride: Partial<CliIo> = {}): Promise<number> {
   const io: CliIo = { ...defaultIo(), ...ioOverride };
+  const clock = io.now ?? (() => new Date());
   let request: Request;
   try {
     const parsed = await parse(argv);
     if ('usage' in parsed) {
       io.stdout(parsed.usage.endsWith('\n') ? parsed.usage : `${parsed.usage}\n`);
-      return EXIT.OK;
+      return STATUS.OK;
     }
     request = parsed;
   } catch (err) {
-    printError(io, err, 0);
+    createCliLogger(io.stderr, 0, 'text', clock).error(err);
     return exitCodeFor(err);
   }
   const { action, options } = request;
-  const log = createLogger(io, options.verbosity);
+  let logger: ReturnType<typeof createCliLogger>;
+  try {
+    logger = createCliLogger(io.stderr, options.verbosity, parseLogFormat(options.logFormat), clock);
+  } catch (err) {
+    createCliLogger(io.stderr, 0, 'text', clock).error(err);
+    return exitCodeFor(err);
+  }
+  const { log } = logger;
   for (const n of request.notes) log('warn', n);
   if (action.kind === 'help') {
     io.stdout(HELP);
-    return EXIT.OK;
+    return STATUS.OK;
   }
   if (action.kind === 'version') {
     io.stdout(`${packageVersion()}\n`);
-    return EXIT.OK;
+    return STATUS.OK;
   }
 
-  // Ctrl-C (or SIGTERM) aborts a transfer cleanly instead of killing the process mid-write.
+  // Ctrl-C (or SIGTERM) aborts a transfer cleanly instead of killing the process mid-write; a second one exits.
   const aborter = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
-    if (aborter.signal.aborted) process.exit(130);
+    if (aborter.signal.aborted) process.exit(STATUS.INTERRUPTED);
     log('warn', `${signal}: aborting`);
-    aborter.abort(new VmcasterError('ERR_VMCASTER_UPLOAD', `interrupted by ${signal}`));
+    aborter.abort(new CliError('ERR_CLI_USAGE', `interrupted by ${signal}`));
   };
   if (io.handleSignals) {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   }
   let store: Awaited<ReturnType<typeof openStore>> | undefined;
-  let facade: Awaited<ReturnType<typeof createUploadFacade>> | undefined;
+  let facade: ReturnType<typeof createUploadFacade> | undefined;
+  let transport: Transport | undefined;
   const bar =
     io.stderrIsTTY && options.progress !== false && !options.json && options.verbosity >= 0
       ? progressBar(io)
@@ -217,6 +214,7 @@ export async function runCli(argv: string[], ioOverride: Partial<CliIo> = {}): P
         x509Dir: options.x509Dir,
         x509Cert: options.x509Cert,
         x509Key: options.x509Key,
+        p12Cert: options.p12Cert,
         lifetimeDays: options.lifetimeDays,
         caDir: options.caDir,
       },
@@ -226,14 +224,15 @@ export async function runCli(argv: string[], ioOverride: Partial<CliIo> = {}): P
     // The store's warnings (an original vmcaster database migrated in place, a lock taken over) are shown;
     // its migration and lock-wait notes only with -v.
     store = await openStore(settings.database, {
-      log: (level, message) => log(level === 'warn' || level === 'error' ? level : 'debug', message),
+      log: (level, message, fields) =>
+        log(level === 'warn' || level === 'error' ? level : 'debug', message, { ...fields, name: 'db' }),
     });
     const target = async (): Promise<UploadTarget> => {
       if (facade) return facade;
       const file = findConfigFile(settings);
       if (!file)
-        throw new VmcasterError(
-          'ERR_VMCASTER_CONFIG',
+        throw new CliError(
+          'ERR_CLI_CONFIG',
           `no configuration file: give -C PATH, set VMCASTER_CFG, or create ${settings.configFileCandidates.join(' or ')}`,
         );
       log('debug', `configuration ${file}`);
@@ -242,8 +241,8 @@ export async function runCli(argv: string[], ioOverride: Partial<CliIo> = {}): P
       facade = createUploadFacade({
         config,
         flags: parseFlags(options.flags),
-        log: (level: string, message: string) =>
-          log(level === 'error' ? 'error' : level === 'warn' ? 'warn' : 'debug', message),
+        log: (level, message) =>
+          log(level === 'error' ? 'error' : level === 'warn' ? 'warn' : 'debug', message, { name: 'upload' }),
       });
       return facade;
     };
@@ -252,28 +251,44 @@ export async function runCli(argv: string[], ioOverride: Partial<CliIo> = {}): P
         try {
           return (await readFile(options.passphraseFile, 'utf8')).replace(/\r?\n$/, '');
         } catch (cause) {
-          throw new VmcasterError(
-            'ERR_VMCASTER_CREDENTIALS',
+          throw new CliError(
+            'ERR_CLI_NOT_FOUND',
             `cannot read the passphrase file ${options.passphraseFile}`,
-            { cause },
+            {
+              cause,
+            },
           );
         }
       }
       const env = io.env.VMCASTER_X509_PASSPHRASE;
       if (env !== undefined) return env;
-      if (io.stdinIsTTY) return promptPassphrase(`Enter pass phrase for ${settings.x509Key}: `);
+      const keyFile =
+        settings.pkcs12 || /\.(p12|pfx)$/i.test(settings.x509Cert) ? settings.x509Cert : settings.x509Key;
+      if (io.stdinIsTTY) return promptPassphrase(`Enter pass phrase for ${keyFile}: `);
       return undefined;
     };
+    let tls: TlsTrust = { mode: 'browser' };
+    if (options.tlsCaFile) {
+      try {
+        tls = { mode: 'browser', extraCa: [await readFile(options.tlsCaFile, 'utf8')] };
+      } catch (cause) {
+        throw new CliError('ERR_CLI_NOT_FOUND', `cannot read the CA file ${options.tlsCaFile}`, { cause });
+      }
+    }
     const ctx: ExecuteContext = {
       signal: aborter.signal,
       store: store.publisher,
       target,
-      certificateFile: settings.x509Cert,
-      keyFile: settings.x509Key,
-      passphrase,
+      signing: {
+        certificateFile: settings.x509Cert,
+        keyFile: settings.x509Key,
+        pkcs12: settings.pkcs12,
+        passphrase,
+      },
+      // A preview names the endorser of a PEM certificate; a PKCS#12 one would need its passphrase.
       signerIdentity: async () => {
-        const pem = await readFile(settings.x509Cert, 'utf8').catch(() => undefined);
-        if (!pem) return undefined;
+        const pem = await readFile(settings.x509Cert, 'latin1').catch(() => undefined);
+        if (!pem?.includes('-----BEGIN CERTIFICATE-----')) return undefined;
         const { certificateInfo, loadCertificate } = await import('@hepix/smime-x509');
         const info = certificateInfo(await loadCertificate(pem));
         return { subject: info.subject, issuer: info.issuer };
@@ -281,27 +296,33 @@ export async function runCli(argv: string[], ioOverride: Partial<CliIo> = {}): P
       lifetimeDays: settings.lifetimeDays,
       caDir: settings.caDir,
       noVerify: options.noVerify,
-      tlsCa: options.tlsCaFile ? await readFile(options.tlsCaFile, 'utf8') : undefined,
-      now: io.now,
+      transport: async () => {
+        const { createTransport } = await import('@hepix/transport');
+        transport ??= createTransport({ userAgent: `vmcaster/${packageVersion()}`, log });
+        return transport;
+      },
+      tls,
+      now: clock,
       log,
-      onProgress: bar ? (phase, done, total) => bar.update(phase, done, total) : undefined,
+      ...(bar ? { onProgress: (phase, done, total) => bar.update(phase, done, total) } : {}),
     };
     const result = await execute(action, ctx);
     bar?.end();
     if (options.json) io.stdout(`${JSON.stringify(result.json, null, 2)}\n`);
     else for (const line of result.text) io.stdout(`${line}\n`);
     for (const w of result.warnings ?? []) log('warn', w);
-    return result.exitCode ?? EXIT.OK;
+    return result.exitCode ?? STATUS.OK;
   } catch (err) {
     bar?.end();
-    printError(io, err, options.verbosity);
-    return aborter.signal.aborted ? EXIT.INTERRUPTED : exitCodeFor(err, { action: action.kind });
+    logger.error(err);
+    return aborter.signal.aborted ? STATUS.INTERRUPTED : exitCodeFor(err);
   } finally {
     if (io.handleSignals) {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
-    await (facade as { dispose?: () => unknown } | undefined)?.dispose?.();
+    await facade?.dispose();
+    await transport?.close();
     await store?.close();
   }
 }

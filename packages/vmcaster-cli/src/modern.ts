@@ -8,7 +8,7 @@ import {
   renderUsage,
   runCommand,
 } from 'citty';
-import { VmcasterError } from './errors.js';
+import { CliError } from './errors.js';
 import { type Action, defaultOptions, type Entity, type GlobalOptions, type Request } from './request.js';
 
 const common = {
@@ -26,6 +26,7 @@ const common = {
   json: { type: 'boolean', description: 'print JSON' },
   verbose: { type: 'boolean', alias: 'v', description: 'more messages (repeatable)' },
   quiet: { type: 'boolean', alias: 'q', description: 'fewer messages (repeatable)' },
+  'log-format': { type: 'string', description: 'text (default) or json lines on stderr' },
 } as const satisfies ArgsDef;
 
 const signing = {
@@ -35,6 +36,10 @@ const signing = {
   },
   'x509-cert': { type: 'string', description: 'signing certificate (env VMCASTER_X509_CERT)' },
   'x509-key': { type: 'string', description: 'private key (env VMCASTER_X509_KEY)' },
+  'p12-cert': {
+    type: 'string',
+    description: 'PKCS#12 file with the signing certificate and key (instead of --x509-cert/--x509-key)',
+  },
   'passphrase-file': {
     type: 'string',
     description: 'file holding the key passphrase (or env VMCASTER_X509_PASSPHRASE)',
@@ -76,6 +81,8 @@ function options(args: Parsed, raw: string[]): GlobalOptions {
   o.x509Dir = str('x509-dir');
   o.x509Cert = str('x509-cert');
   o.x509Key = str('x509-key');
+  o.p12Cert = str('p12-cert');
+  o.logFormat = str('log-format');
   o.passphraseFile = str('passphrase-file');
   o.lifetimeDays = str('lifetime');
   o.caDir = str('ca-dir');
@@ -116,7 +123,7 @@ function required(args: Parsed, name: string, ...alternatives: string[]): string
     const v = args[k];
     if (typeof v === 'string' && v !== '') return v;
   }
-  throw new VmcasterError('ERR_VMCASTER_USAGE', `missing ${name.toUpperCase()}`);
+  throw new CliError('ERR_CLI_USAGE', `missing ${name.toUpperCase()}`);
 }
 
 const id = (label: string) => ({ id: { type: 'positional', required: false, description: label } }) as const;
@@ -293,6 +300,34 @@ export function buildModernCommand(holder: Holder): CommandDef<ArgsDef> {
       },
       (a) => ({ kind: 'upload-image', file: required(a, 'file'), image: required(a, 'image') }),
     ),
+    deprecate: leaf(
+      holder,
+      'mark an image deprecated (sl:deprecated, published by the next list upload): deprecate UUID --reason TEXT',
+      {
+        ...id('image UUID'),
+        image: { type: 'string', description: 'image UUID' },
+        reason: { type: 'string', description: 'why subscribers should move away from it' },
+      },
+      (a) => ({ kind: 'deprecate', image: required(a, 'id', 'image'), reason: required(a, 'reason') }),
+    ),
+    undeprecate: leaf(
+      holder,
+      'remove the deprecation of an image: undeprecate UUID',
+      { ...id('image UUID'), image: { type: 'string', description: 'image UUID' } },
+      (a) => ({ kind: 'undeprecate', image: required(a, 'id', 'image') }),
+    ),
+    'add-location': leaf(
+      holder,
+      'add a further URL of the same bytes (sl:locations): add-location UUID URL',
+      { ...id('image UUID'), url: { type: 'positional', required: false, description: 'http(s) URL' } },
+      (a) => ({ kind: 'add-location', image: required(a, 'id'), url: required(a, 'url') }),
+    ),
+    'remove-location': leaf(
+      holder,
+      'remove a URL from sl:locations: remove-location UUID URL',
+      { ...id('image UUID'), url: { type: 'positional', required: false, description: 'http(s) URL' } },
+      (a) => ({ kind: 'remove-location', image: required(a, 'id'), url: required(a, 'url') }),
+    ),
   });
   const endorser = entityCommands(holder, 'endorser', 'endorser DN', {});
   return defineCommand({
@@ -327,13 +362,12 @@ export async function parseModernArgs(argv: string[]): Promise<Request | { usage
   try {
     await runCommand(root, { rawArgs: argv });
   } catch (err) {
-    if (err instanceof VmcasterError) throw err;
-    throw new VmcasterError('ERR_VMCASTER_USAGE', (err as Error).message.replace(/\x1b\[[0-9;]*m/g, ''), {
+    if (err instanceof CliError) throw err;
+    throw new CliError('ERR_CLI_USAGE', (err as Error).message.replace(/\x1b\[[0-9;]*m/g, ''), {
       cause: err,
     });
   }
-  if (!holder.request)
-    throw new VmcasterError('ERR_VMCASTER_USAGE', 'no command given (see vmcaster --help)');
+  if (!holder.request) throw new CliError('ERR_CLI_USAGE', 'no command given (see vmcaster --help)');
   if (argv.includes('--no-progress')) holder.request.options.progress = false;
   return holder.request;
 }

@@ -27,6 +27,10 @@ export type Action =
   | { kind: 'import-json'; file: string }
   | { kind: 'download'; imageList: string }
   | { kind: 'upload-image'; image: string; file: string }
+  | { kind: 'deprecate'; image: string; reason: string }
+  | { kind: 'undeprecate'; image: string }
+  | { kind: 'add-location'; image: string; url: string }
+  | { kind: 'remove-location'; image: string; url: string }
   | { kind: 'help' }
   | { kind: 'version' };
 
@@ -36,6 +40,8 @@ export interface GlobalOptions {
   x509Dir?: string;
   x509Cert?: string;
   x509Key?: string;
+  /** A PKCS#12 file holding the signing certificate and key (`--p12-cert`). */
+  p12Cert?: string;
   lifetimeDays?: string;
   caDir?: string;
   /** Extra CA file for https downloads. */
@@ -48,6 +54,8 @@ export interface GlobalOptions {
   verbosity: number;
   noVerify: boolean;
   progress?: boolean;
+  /** `text` (default) or `json` lines on stderr. */
+  logFormat?: string;
 }
 
 export interface Request {

@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { VmcasterError } from './errors.js';
+import { CliError } from './errors.js';
 
 export interface SettingsInput {
   database?: string;
@@ -11,6 +11,8 @@ export interface SettingsInput {
   x509Dir?: string;
   x509Cert?: string;
   x509Key?: string;
+  /** A PKCS#12 file instead of the PEM pair (`--p12-cert`). */
+  p12Cert?: string;
   lifetimeDays?: string | number;
   caDir?: string;
 }
@@ -21,8 +23,11 @@ export interface Settings {
   /** The configuration file to read; `configFileCandidates` when none was named. */
   configFile?: string;
   configFileCandidates: string[];
+  /** The signing certificate: PEM, or PKCS#12 (`--p12-cert`, or a `.p12`/`.pfx` name in the variables). */
   x509Cert: string;
   x509Key: string;
+  /** True when `x509Cert` was given as PKCS#12 with `--p12-cert`. */
+  pkcs12: boolean;
   lifetimeDays: number;
   /** Trust directory used to verify imported and downloaded lists. */
   caDir: string;
@@ -47,8 +52,14 @@ export function resolveSettings(input: SettingsInput = {}, env: Env = process.en
   const configFile = first(input.configFile, env.VMCASTER_CFG, env.DISH_CFG);
   const x509Dir = first(input.x509Dir, env.VMCASTER_X509_DIR, env.DISH_X509_DIR) ?? join(home, '.globus');
   const x509Cert =
-    first(input.x509Cert, env.VMCASTER_X509_CERT, env.VMCASTER_CERT, env.DISH_X509_CERT, env.DISH_CERT) ??
-    join(x509Dir, 'usercert.pem');
+    first(
+      input.p12Cert,
+      input.x509Cert,
+      env.VMCASTER_X509_CERT,
+      env.VMCASTER_CERT,
+      env.DISH_X509_CERT,
+      env.DISH_CERT,
+    ) ?? join(x509Dir, 'usercert.pem');
   const x509Key =
     first(input.x509Key, env.VMCASTER_X509_KEY, env.VMCASTER_KEY, env.DISH_X509_KEY, env.DISH_KEY) ??
     join(x509Dir, 'userkey.pem');
@@ -64,6 +75,7 @@ export function resolveSettings(input: SettingsInput = {}, env: Env = process.en
     configFileCandidates: [join(home, '.vmcaster.cfg'), SYSTEM_CONFIG_FILE],
     x509Cert,
     x509Key,
+    pkcs12: first(input.p12Cert) !== undefined,
     lifetimeDays,
     caDir,
   };
@@ -73,10 +85,7 @@ export function resolveSettings(input: SettingsInput = {}, env: Env = process.en
 export function parseLifetime(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1)
-    throw new VmcasterError(
-      'ERR_VMCASTER_USAGE',
-      `lifetime must be a whole number of days >= 1, got '${value}'`,
-    );
+    throw new CliError('ERR_CLI_USAGE', `lifetime must be a whole number of days >= 1, got '${value}'`);
   return n;
 }
 

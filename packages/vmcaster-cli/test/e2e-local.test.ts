@@ -127,7 +127,7 @@ describe('local directory target, served over HTTP', () => {
       env: { HOME: fresh, VMCASTER_CA_DIR: pki.certDir },
     });
     expect(refused.code).toBe(33);
-    expect(refused.stderr).toMatch(/cannot be verified/);
+    expect(refused.stderr).toMatch(/Signature validation failed/);
     expect((await vmcaster(['--imagelist-list'], { cwd: fresh, env: { HOME: fresh } })).stdout.trim()).toBe(
       '',
     );

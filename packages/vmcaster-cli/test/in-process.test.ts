@@ -1,92 +1,14 @@
-// The library API and runCli in-process, against a real SQLite store and the real local upload backend.
-import { spawnSync } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// runCli in-process, against a real SQLite store and the real local upload backend.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openStore, type Store } from '@hepix/imagelist-store';
-import { createUploadFacade, parseUploadConfig } from '@hepix/upload-facade';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { detectCompression } from '../src/compression.js';
+import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/main.js';
-import { uploadImage } from '../src/upload-image.js';
-import { sha512File } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmcaster-inproc-'));
 const www = join(dir, 'www');
-let store: Store;
-const config = parseUploadConfig(
-  `[t]\nserver = "img.example"\nprotocol = "local"\nuriMatch = "https://img.example/"\nuriReplace = ${JSON.stringify(`${www}/`)}\n`,
-);
-
-beforeAll(async () => {
-  store = await openStore(`sqlite:///${join(dir, 'store.db')}`);
-  await store.publisher.addImageList('L');
-});
-afterAll(async () => {
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-async function newImage(format: string): Promise<string> {
-  const id = randomUUID();
-  await store.publisher.addImage(id, {
-    'hv:uri': `https://img.example/images/${id}.img`,
-    'hv:format': format,
-  });
-  await store.publisher.bindImage('L', id);
-  return id;
-}
-
-describe('uploadImage compresses as hv:format asks, with the system bzip2 and xz', () => {
-  const source = join(dir, 'disk.raw');
-  beforeAll(() => writeFileSync(source, Buffer.concat([randomBytes(256 * 1024), Buffer.alloc(768 * 1024)])));
-  for (const [format, kind, program] of [
-    ['cpio.bz2', 'bzip2', 'bzip2'],
-    ['raw.xz', 'xz', 'xz'],
-    ['raw.gz', 'gzip', 'gzip'],
-  ] as const) {
-    it(`${format}`, async () => {
-      const id = await newImage(format);
-      const target = createUploadFacade({ config });
-      const phases = new Set<string>();
-      const at = new Date(Date.UTC(2030, 4, 6, 7, 8, 9));
-      const r = await uploadImage({
-        store: store.publisher,
-        target,
-        image: id,
-        file: source,
-        now: () => at,
-        onProgress: (phase) => phases.add(phase),
-      });
-      await target.dispose();
-      expect(r).toMatchObject({ changed: true, compressed: kind, version: '0.0.1' });
-      expect(r.uri).toBe(`https://img.example/images/${id}_2030-05-06_07-08-09.${format}`);
-      const published = join(www, 'images', `${id}_2030-05-06_07-08-09.${format}`);
-      expect(sha512File(published)).toBe(r.sha512);
-      expect(detectCompression(readFileSync(published).subarray(0, 8))).toBe(kind);
-      const back = spawnSync(program, ['-dc', published]);
-      expect(Buffer.compare(back.stdout, readFileSync(source))).toBe(0);
-      expect([...phases]).toEqual(['compress', 'upload']);
-      const stored = await store.publisher.getImage(id);
-      expect(stored?.metadata).toMatchObject({
-        'hv:uri': r.uri,
-        'hv:size': String(r.size),
-        'sl:checksum:sha512': r.sha512,
-        'hv:version': '0.0.1',
-      });
-    });
-  }
-  it('refuses a file compressed differently from hv:format', async () => {
-    const id = await newImage('raw.xz');
-    const gz = join(dir, 'disk.gz');
-    writeFileSync(gz, Buffer.from([0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 3]));
-    await expect(
-      uploadImage({ store: store.publisher, target: createUploadFacade({ config }), image: id, file: gz }),
-    ).rejects.toMatchObject({ code: 'ERR_VMCASTER_FORMAT' });
-    expect((await store.publisher.getImage(id))?.metadata['hv:version']).toBeUndefined();
-  });
-});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('runCli', () => {
   function io(extra: { tty?: boolean; env?: Record<string, string> } = {}) {
@@ -157,52 +79,28 @@ describe('runCli', () => {
     const d = io();
     expect(await runCli(['--add-endorser', '/C=DE/CN=A'], d.io)).toBe(4);
   });
-});
-
-describe('fetchList (for --download-imagelist)', () => {
-  let pkiDir: string;
-  let server: import('node:https').Server;
-  let port = 0;
-  beforeAll(async () => {
-    const { makePki } = await import('@hepix/test-support');
-    const { createServer } = await import('node:https');
-    pkiDir = join(dir, 'fetch-pki');
-    makePki(pkiDir);
-    server = createServer(
-      {
-        cert: readFileSync(join(pkiDir, 'server/cert.pem')),
-        key: readFileSync(join(pkiDir, 'server/key.pem')),
-      },
-      (req, res) => {
-        if (req.url === '/list.smime') res.writeHead(200).end('signed bytes');
-        else if (req.url === '/moved') res.writeHead(302, { location: '/list.smime' }).end();
-        else res.writeHead(404).end();
-      },
+  it('--log-format json: one JSON object per line, errors with their code', async () => {
+    const c = io();
+    expect(await runCli(['--select-image', 'nope', '--show-image', '--log-format', 'json', '-v'], c.io)).toBe(
+      3,
     );
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    port = (server.address() as { port: number }).port;
-  });
-  afterAll(() => new Promise<void>((r) => server.close(() => r())));
-
-  it('https with the server verified against the given CA, following redirects', async () => {
-    const { fetchList } = await import('../src/import.js');
-    const tlsCa = readFileSync(join(pkiDir, 'ca/ca.pem'), 'utf8');
-    expect(Buffer.from(await fetchList(`https://127.0.0.1:${port}/moved`, { tlsCa })).toString()).toBe(
-      'signed bytes',
-    );
-    // Unknown CA: refused.
-    await expect(fetchList(`https://127.0.0.1:${port}/list.smime`)).rejects.toMatchObject({
-      code: 'ERR_VMCASTER_DOWNLOAD',
+    const lines = c.err
+      .join('')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines.at(-1)).toMatchObject({
+      level: 'error',
+      name: 'vmcaster',
+      code: 'ERR_CLI_NOT_FOUND',
+      message: 'image nope does not exist',
     });
-    await expect(fetchList(`https://127.0.0.1:${port}/missing`, { tlsCa })).rejects.toThrow(
-      /HTTP status 404/,
-    );
-    await expect(fetchList('ftp://example.org/x')).rejects.toThrow(/Invalid protocol/);
-  });
-  it('file URLs', async () => {
-    const { fetchList } = await import('../src/import.js');
-    const f = join(dir, 'local.smime');
-    writeFileSync(f, 'local bytes');
-    expect(Buffer.from(await fetchList(`file://${f}`)).toString()).toBe('local bytes');
+    expect(lines.some((l) => l.level === 'debug' && /database sqlite/.test(l.message))).toBe(true);
+    const t = io();
+    expect(await runCli(['--select-image', 'nope', '--show-image'], t.io)).toBe(3);
+    expect(t.err.join('')).toBe('vmcaster: error: image nope does not exist\n');
+    const bad = io();
+    expect(await runCli(['--list-image', '--log-format', 'xml'], bad.io)).toBe(2);
+    expect(bad.err.join('')).toMatch(/--log-format must be text or json/);
   });
 });

@@ -125,6 +125,10 @@ describe('reference §4.1 options', () => {
       flags: ['a=b', 'c=d'],
       lifetimeDays: '7',
     });
+    expect(
+      parseLegacyArgs(sh('--p12-cert /me.p12 --log-format json --select-imagelist L --upload-imagelist'))
+        .options,
+    ).toMatchObject({ p12Cert: '/me.p12', logFormat: 'json' });
   });
   it('value files, key deletion, bindings of images', () => {
     expect(
@@ -209,7 +213,7 @@ describe('usage errors', () => {
       } catch (e) {
         caught = e;
       }
-      expect(caught).toMatchObject({ code: 'ERR_VMCASTER_USAGE' });
+      expect(caught).toMatchObject({ code: 'ERR_CLI_USAGE' });
       expect((caught as Error).message).toMatch(re);
     });
   }

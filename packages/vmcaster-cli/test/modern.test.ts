@@ -28,6 +28,13 @@ describe('subcommands translate to the same actions as the flag style', () => {
     [['imagelist', 'import-smime', 'x.smime'], { kind: 'import-smime', file: 'x.smime' }],
     [['imagelist', 'download', 'L'], { kind: 'download', imageList: 'L' }],
     [['image', 'list'], { kind: 'list', entity: 'image' }],
+    [['image', 'deprecate', 'U', '--reason', 'use V'], { kind: 'deprecate', image: 'U', reason: 'use V' }],
+    [['image', 'undeprecate', 'U'], { kind: 'undeprecate', image: 'U' }],
+    [['image', 'add-location', 'U', 'https://m/x'], { kind: 'add-location', image: 'U', url: 'https://m/x' }],
+    [
+      ['image', 'remove-location', 'U', 'https://m/x'],
+      { kind: 'remove-location', image: 'U', url: 'https://m/x' },
+    ],
   ];
   for (const [argv, action] of cases) {
     it(argv.join(' '), async () => {
@@ -61,14 +68,32 @@ describe('subcommands translate to the same actions as the flag style', () => {
       json: true,
     });
   });
+  it('--p12-cert and --log-format', async () => {
+    const r = await parseModernArgs([
+      'imagelist',
+      'publish',
+      'L',
+      '--p12-cert',
+      'me.p12',
+      '--log-format',
+      'json',
+    ]);
+    expect('options' in r && r.options).toMatchObject({ p12Cert: 'me.p12', logFormat: 'json' });
+  });
   it('help renders the usage of the named command', async () => {
     const r = await parseModernArgs(['image', 'upload', '--help']);
     expect('usage' in r && r.usage).toMatch(/USAGE vmcaster image upload/);
   });
   it('usage errors', async () => {
     await expect(parseModernArgs(['image', 'upload', 'f'])).rejects.toMatchObject({
-      code: 'ERR_VMCASTER_USAGE',
+      code: 'ERR_CLI_USAGE',
     });
-    await expect(parseModernArgs(['image', 'nope'])).rejects.toMatchObject({ code: 'ERR_VMCASTER_USAGE' });
+    await expect(parseModernArgs(['image', 'nope'])).rejects.toMatchObject({ code: 'ERR_CLI_USAGE' });
+    await expect(parseModernArgs(['image', 'deprecate', 'U'])).rejects.toMatchObject({
+      code: 'ERR_CLI_USAGE',
+    });
+    await expect(parseModernArgs(['image', 'add-location', 'U'])).rejects.toMatchObject({
+      code: 'ERR_CLI_USAGE',
+    });
   });
 });

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { findConfigFile, resolveSettings } from '../src/settings.js';
-import { newImageUri, uploadTimestamp } from '../src/upload-image.js';
 
 describe('resolveSettings', () => {
   it('defaults as the seeds document', () => {
@@ -43,6 +42,16 @@ describe('resolveSettings', () => {
     );
     expect(resolveSettings({}, { HOME: '/h', VMCASTER_X509_DIR: '/x' }).x509Cert).toBe('/x/usercert.pem');
   });
+  it('--p12-cert names the signing certificate as PKCS#12; DISH_CERT may name a .p12', () => {
+    expect(resolveSettings({ p12Cert: '/me.p12' }, { HOME: '/h', DISH_CERT: '/dc.pem' })).toMatchObject({
+      x509Cert: '/me.p12',
+      pkcs12: true,
+    });
+    expect(resolveSettings({}, { HOME: '/h', DISH_CERT: '/grid.p12' })).toMatchObject({
+      x509Cert: '/grid.p12',
+      pkcs12: false, // recognised by its name when loaded
+    });
+  });
   it('rejects a bad lifetime', () => {
     expect(() => resolveSettings({ lifetimeDays: '0' }, {})).toThrow(/lifetime/);
     expect(() => resolveSettings({ lifetimeDays: 'x' }, {})).toThrow(/lifetime/);
@@ -52,21 +61,5 @@ describe('resolveSettings', () => {
     expect(findConfigFile(s, (p) => p === '/etc/vmcaster/vmcaster.cfg')).toBe('/etc/vmcaster/vmcaster.cfg');
     expect(findConfigFile(s, () => true)).toBe('/h/.vmcaster.cfg');
     expect(findConfigFile(s, () => false)).toBeUndefined();
-  });
-});
-
-describe('new image URIs', () => {
-  const at = new Date(Date.UTC(2024, 0, 2, 3, 4, 5));
-  it('formats the UTC timestamp', () => {
-    expect(uploadTimestamp(at)).toBe('2024-01-02_03-04-05');
-  });
-  it('keeps scheme, host, port and directory', () => {
-    expect(newImageUri('https://h.example:2880/vm/images/old.img', 'u-1', 'raw.gz', at)).toBe(
-      'https://h.example:2880/vm/images/u-1_2024-01-02_03-04-05.raw.gz',
-    );
-    expect(newImageUri('http://h/x', 'u', undefined, at)).toBe('http://h/u_2024-01-02_03-04-05.img');
-  });
-  it('rejects a non-URI', () => {
-    expect(() => newImageUri('not a uri', 'u', undefined, at)).toThrow(/invalid hv:uri/);
   });
 });

@@ -1,11 +1,38 @@
 import { constants } from 'node:fs';
-import { copyFile, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
+import {
+  copyFile,
+  type FileHandle,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  rename,
+  stat,
+  unlink,
+} from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { UploadError } from '../errors.js';
-import type { BackendFactory, PutOptions, TargetStat, UploadBackend, UploadSource } from '../types.js';
-import { abortedError, checkRemotePath, Meter, openSource, optString, tempName, wrapError } from '../util.js';
+import type {
+  BackendFactory,
+  PutOptions,
+  TargetStat,
+  UploadBackend,
+  UploadLogger,
+  UploadSource,
+} from '../types.js';
+import {
+  abortedError,
+  checkRemotePath,
+  isTempName,
+  Meter,
+  openSource,
+  optString,
+  staleTempAge,
+  tempName,
+  wrapError,
+} from '../util.js';
 
 /** Resolves a `file://` URL or a path to an absolute local path, refusing hostile names. */
 export function localPath(target: string, root?: string): string {
@@ -35,12 +62,64 @@ async function syncDir(dir: string): Promise<void> {
   await d?.close();
 }
 
+/** Files up to this size are copied by the kernel in one call (copyFile): it takes well under a second. */
+export const SMALL_FILE_BYTES = 32 * 1024 * 1024;
+/** Chunk of the copy loop: large enough to run near memory speed, small enough to stop within milliseconds. */
+const CHUNK_BYTES = 2 * 1024 * 1024;
+/** Chunks in flight: reads and writes of different chunks overlap on libuv's thread pool (4 threads). */
+const LANES = 4;
+
 /**
- * Copies a file source inside the kernel (copy_file_range, reflinks where the filesystem has them): several
- * times faster than streaming through the process. An abort is honoured before the copy and before the rename;
- * progress is reported once the data is written.
+ * Copies `source` into the open temp file `out`. Node 20 has no copy_file_range binding and `copyFile` is all
+ * or nothing (no progress, no abort), so a large file is copied in chunks: LANES loops, each with one reused
+ * buffer, take the next chunk, read it and write it at its position (measured near `cp` speed on tmpfs; one
+ * read-then-write loop reached about 0.6 of it). Between chunks the signal is checked and progress reported.
  */
-async function fastCopy(
+async function copyChunks(source: string, out: FileHandle, size: number, opts: PutOptions, target: string) {
+  const input = await open(source, constants.O_RDONLY);
+  const changed = () =>
+    new UploadError('ERR_UPLOAD_FAILED', `source ${source} changed size while it was copied`, {
+      target,
+      protocol: 'local',
+    });
+  let next = 0;
+  let copied = 0;
+  let failure: { error: unknown } | undefined;
+  const lane = async () => {
+    const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+    try {
+      while (!failure) {
+        if (opts.signal?.aborted) throw abortedError(target, 'local', opts.signal.reason);
+        const position = next;
+        if (position >= size) return;
+        next += CHUNK_BYTES;
+        const want = Math.min(CHUNK_BYTES, size - position);
+        const { bytesRead } = await input.read(buffer, 0, want, position);
+        if (bytesRead !== want) throw changed();
+        for (let done = 0; done < bytesRead; ) {
+          const { bytesWritten } = await out.write(buffer, done, bytesRead - done, position + done);
+          done += bytesWritten;
+        }
+        copied += bytesRead;
+        opts.onProgress?.({ transferred: copied, total: size });
+      }
+    } catch (error) {
+      failure ??= { error };
+    }
+  };
+  try {
+    // Every lane has stopped before the handles are closed (and before the temp file is removed).
+    await Promise.all(Array.from({ length: LANES }, lane));
+    if (failure) throw failure.error;
+    const { bytesRead } = await input.read(Buffer.alloc(1), 0, 1, size);
+    if (bytesRead !== 0) throw changed();
+  } finally {
+    await input.close();
+  }
+}
+
+/** Copies a path source to `tmp` (small files by the kernel in one go, large ones in chunks), then renames. */
+async function copyPath(
   source: string,
   tmp: string,
   dest: string,
@@ -62,19 +141,24 @@ async function fastCopy(
       protocol: 'local',
     });
   const { signal } = opts;
+  let fh: FileHandle | undefined;
   try {
-    await copyFile(source, tmp, constants.COPYFILE_EXCL);
-    const fh = await open(tmp, 'r+');
-    try {
-      await fh.chmod(mode);
-      await fh.sync();
-    } finally {
-      await fh.close();
+    if (size <= SMALL_FILE_BYTES) {
+      await copyFile(source, tmp, constants.COPYFILE_EXCL);
+      fh = await open(tmp, 'r+');
+      opts.onProgress?.({ transferred: size, total: size });
+    } else {
+      fh = await open(tmp, 'wx', mode);
+      await copyChunks(source, fh, size, opts, target);
     }
-    opts.onProgress?.({ transferred: size, total: size });
+    await fh.chmod(mode);
+    await fh.sync();
+    await fh.close();
+    fh = undefined;
     if (signal?.aborted) throw abortedError(target, 'local', signal.reason);
     await rename(tmp, dest);
   } catch (err) {
+    await fh?.close().catch(() => {});
     await unlink(tmp).catch(() => {});
     if (signal?.aborted) throw abortedError(target, 'local', signal.reason);
     throw wrapError(err, 'ERR_UPLOAD_FAILED', `upload to ${dest} failed`, { target, protocol: 'local' });
@@ -82,12 +166,39 @@ async function fastCopy(
 }
 
 /**
+ * Removes the temporary files of uploads that were killed (SIGKILL, a crash) from `dir`: only names of the
+ * exact {@link tempName} pattern, only regular files, only when untouched for `ageS` seconds.
+ */
+export async function sweepLocalTemps(dir: string, ageS: number, log?: UploadLogger): Promise<string[]> {
+  if (ageS <= 0) return [];
+  const removed: string[] = [];
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const before = Date.now() - ageS * 1000;
+  for (const name of names) {
+    if (!isTempName(name)) continue;
+    const p = join(dir, name);
+    try {
+      const st = await lstat(p);
+      if (!st.isFile() || st.mtimeMs > before) continue;
+      await unlink(p);
+      removed.push(p);
+      log?.('warn', `removed ${p}, left behind by an upload that did not finish`);
+    } catch {
+      // gone meanwhile, or not ours to remove: leave it
+    }
+  }
+  return removed;
+}
+
+/**
  * `local`: targets are `file://` URLs or paths. Writes a temp file in the target directory, fsyncs it and
  * renames it over the target (atomic on POSIX); missing directories are created.
- * Options: `root` (base for relative paths), `mode` (file mode, octal string, default "0644").
+ * Options: `root` (base for relative paths), `mode` (file mode, octal string, default "0644"), `staleTempAge`
+ * (seconds after which a temp file of a killed upload in the target directory is removed; default 3600, 0 = never).
  */
-export const localBackend: BackendFactory = ({ options } = {}): UploadBackend => {
+export const localBackend: BackendFactory = ({ options, log } = {}): UploadBackend => {
   const root = optString(options, 'root', 'local');
+  const sweepAge = staleTempAge(options, 'local');
   const modeText = optString(options, 'mode', 'local') ?? '0644';
   if (!/^0?[0-7]{3,4}$/.test(modeText))
     throw new UploadError(
@@ -113,9 +224,10 @@ export const localBackend: BackendFactory = ({ options } = {}): UploadBackend =>
         protocol: 'local',
       });
     }
+    await sweepLocalTemps(dir, sweepAge, log);
     const tmp = join(dir, tempName(basename(dest)));
     if (typeof source === 'string') {
-      await fastCopy(source, tmp, dest, mode, target, opts);
+      await copyPath(source, tmp, dest, mode, target, opts);
       await syncDir(dir);
       return;
     }

@@ -20,6 +20,8 @@ import {
   optBool,
   optNumber,
   optString,
+  isTempName,
+  staleTempAge,
   tempName,
   throwIfAborted,
   wrapError,
@@ -136,6 +138,7 @@ export const sshBackend: BackendFactory = ({
   const readyTimeout = optNumber(options, 'readyTimeout', protocol) ?? 20_000;
   const concurrency = Math.max(1, optNumber(options, 'concurrency', protocol) ?? 32);
   const fsync = optBool(options, 'fsync', protocol) ?? true;
+  const sweepAge = staleTempAge(options, protocol);
   const modeText = optString(options, 'mode', protocol) ?? '0644';
   if (!/^0?[0-7]{3,4}$/.test(modeText))
     throw new UploadError(
@@ -331,6 +334,27 @@ export const sshBackend: BackendFactory = ({
     }
   }
 
+  /**
+   * Removes temp files of killed uploads from `dir`: exact tempName() names, regular files, untouched for
+   * `staleTempAge` seconds (by the server's mtime against this host's clock; the age dwarfs any clock skew).
+   */
+  async function sweep(c: Conn, dir: string): Promise<void> {
+    if (sweepAge <= 0) return;
+    type Entry = { filename: string; attrs: Stats };
+    const entries = await cb<Entry[]>((d) => c.sftp.readdir(dir, d)).catch(() => [] as Entry[]);
+    const before = Date.now() / 1000 - sweepAge;
+    for (const e of entries) {
+      if (!isTempName(e.filename) || !e.attrs.isFile() || e.attrs.mtime > before) continue;
+      const p = posix.join(dir, e.filename);
+      try {
+        await cb((d) => c.sftp.unlink(p, d));
+        log('warn', `removed ${p}, left behind by an upload that did not finish`);
+      } catch {
+        // gone meanwhile, or not ours to remove
+      }
+    }
+  }
+
   async function put(target: string, source: UploadSource, opts: PutOptions = {}): Promise<void> {
     const t = parseSshTarget(target, protocol);
     const { signal } = opts;
@@ -340,6 +364,7 @@ export const sshBackend: BackendFactory = ({
     try {
       c = await connect(t);
       await mkdirp(c, posix.dirname(t.path));
+      await sweep(c, posix.dirname(t.path));
     } catch (err) {
       throw wrapError(err, 'ERR_UPLOAD_FAILED', `cannot prepare ${target}`, ctx);
     }

@@ -7,7 +7,7 @@ import { open } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { VmcasterError } from './errors.js';
+import { PublisherError } from './errors.js';
 
 export type Compression = 'gzip' | 'bzip2' | 'xz';
 
@@ -92,18 +92,6 @@ function progressTap(onProgress?: (n: number) => void): Transform {
   });
 }
 
-/** sha512 and size of a file, read once in 4 MiB chunks straight into the hash. */
-export async function digestFile(path: string, options: StreamOptions = {}): Promise<Digest> {
-  const hash = createHash('sha512');
-  let size = 0;
-  for await (const chunk of createReadStream(path, { highWaterMark: 4 << 20, signal: options.signal })) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-    options.onProgress?.(size);
-  }
-  return { sha512: hash.digest('hex'), size };
-}
-
 /**
  * Compresses `source` into `destination` in one pass, hashing the compressed bytes on their way to disk.
  * gzip runs in-process (node:zlib); bzip2 and xz run `bzip2 -c` / `xz -c` (argv, no shell) as a pipe.
@@ -116,14 +104,24 @@ export async function compressFile(
 ): Promise<Digest> {
   const tap = new DigestTap();
   if (kind === 'gzip') {
-    await pipeline(
-      createReadStream(source, { highWaterMark: 1 << 20 }),
-      progressTap(options.onProgress),
-      createGzip({ level: 6 }),
-      tap,
-      createWriteStream(destination),
-      { signal: options.signal },
-    );
+    try {
+      await pipeline(
+        createReadStream(source, { highWaterMark: 1 << 20 }),
+        progressTap(options.onProgress),
+        createGzip({ level: 6 }),
+        tap,
+        createWriteStream(destination),
+        { signal: options.signal },
+      );
+    } catch (err) {
+      throw new PublisherError(
+        'ERR_PUBLISHER_COMPRESS',
+        `compressing with gzip failed: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
     return tap.digest();
   }
   const program = kind === 'bzip2' ? 'bzip2' : 'xz';
@@ -137,7 +135,7 @@ export async function compressFile(
   const exited = new Promise<number | null>((resolve, reject) => {
     child.on('error', (err) =>
       reject(
-        new VmcasterError('ERR_VMCASTER_COMPRESS', `cannot run ${program}: ${err.message}`, { cause: err }),
+        new PublisherError('ERR_PUBLISHER_COMPRESS', `cannot run ${program}: ${err.message}`, { cause: err }),
       ),
     );
     child.on('close', (code) => resolve(code));
@@ -155,17 +153,17 @@ export async function compressFile(
       pipeline(child.stdout, tap, createWriteStream(destination), { signal: options.signal }),
       exited.then((code) => {
         if (code !== 0)
-          throw new VmcasterError(
-            'ERR_VMCASTER_COMPRESS',
+          throw new PublisherError(
+            'ERR_PUBLISHER_COMPRESS',
             `${program} ${args.join(' ')} exited with status ${code}${stderr ? `: ${stderr.trim()}` : ''}`,
           );
       }),
     ]);
   } catch (err) {
     child.kill('SIGKILL');
-    if (err instanceof VmcasterError) throw err;
-    throw new VmcasterError(
-      'ERR_VMCASTER_COMPRESS',
+    if (err instanceof PublisherError) throw err;
+    throw new PublisherError(
+      'ERR_PUBLISHER_COMPRESS',
       `compressing with ${program} failed: ${(err as Error).message}`,
       {
         cause: err,

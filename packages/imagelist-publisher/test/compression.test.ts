@@ -10,8 +10,7 @@ import {
   compressionForFormat,
   detectCompression,
   detectFileCompression,
-  digestFile,
-} from '../src/compression.js';
+} from '../src/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmcaster-compress-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -56,17 +55,6 @@ describe('detectCompression', () => {
   });
 });
 
-describe('digestFile', () => {
-  it('matches sha512sum and the size', async () => {
-    const progress: number[] = [];
-    const d = await digestFile(src, { onProgress: (n) => progress.push(n) });
-    expect(d.size).toBe(content.length);
-    const ref = spawnSync('sha512sum', [src], { encoding: 'utf8' }).stdout.split(' ')[0];
-    expect(d.sha512).toBe(ref);
-    expect(progress.at(-1)).toBe(content.length);
-  });
-});
-
 describe('compressFile', () => {
   it('gzip: the output decompresses to the input and the digest is of the compressed bytes', async () => {
     const out = join(dir, 'o.gz');
@@ -89,8 +77,15 @@ describe('compressFile', () => {
       expect(Buffer.compare(back.stdout, content)).toBe(0);
     });
   }
-  it('fails with ERR_VMCASTER_COMPRESS when the program rejects its input', async () => {
+  it('fails with ERR_PUBLISHER_COMPRESS when the input cannot be read or the program fails', async () => {
     // A missing source makes the read side fail; the error must surface, not hang.
-    await expect(compressFile(join(dir, 'missing'), join(dir, 'm.xz'), 'xz')).rejects.toBeTruthy();
+    for (const kind of ['gzip', 'xz'] as const)
+      await expect(compressFile(join(dir, 'missing'), join(dir, `m.${kind}`), kind)).rejects.toMatchObject({
+        code: 'ERR_PUBLISHER_COMPRESS',
+      });
+    // bzip2 refuses to write into a directory that does not exist: the pipeline's write side fails.
+    await expect(compressFile(src, join(dir, 'no', 'such', 'dir.bz2'), 'bzip2')).rejects.toMatchObject({
+      code: 'ERR_PUBLISHER_COMPRESS',
+    });
   });
 });

@@ -1,0 +1,13 @@
+import { defineProject } from 'vitest/config';
+import { hepixAliases } from '../../vitest.shared.js';
+
+export default defineProject({
+  resolve: { alias: hepixAliases },
+  test: {
+    name: 'imagelist-publisher',
+    include: ['test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+  },
+});
