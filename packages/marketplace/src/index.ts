@@ -2,10 +2,10 @@
 export { type CliIo, runMarketplaceCli, USAGE } from './cli/main.js';
 export { EXIT, exitStatusOf } from './cli/exit.js';
 export {
-  type CandidateListFacts,
   decideIngest,
   type IngestDecision,
-  type StoredListFacts,
+  type IngestRefusalCode,
+  type MarketListFacts,
 } from './decide.js';
 export {
   deprecationReason,
@@ -32,6 +32,7 @@ export {
   type IngestOptions,
   type IngestResult,
 } from './ingest.js';
+export { httpsTrust } from './remote.js';
 export { type ReplicaOptions, type ReplicaSyncResult, syncFromPrimary } from './replica.js';
 export {
   CONTENT_SECURITY_POLICY,
@@ -70,4 +71,9 @@ export {
   type Page,
   type SaveListInput,
 } from './store.js';
-export { type CrlPolicy, checkListDates, type OpenedList, type OpenListOptions, openList } from './verify.js';
+export {
+  type CrlPolicy,
+  type OpenedList,
+  type OpenMarketplaceListOptions,
+  openMarketplaceList,
+} from './verify.js';

@@ -4,11 +4,13 @@ import type { AddressInfo } from 'node:net';
 import { type Logger, noopLogger } from '@hepix/common';
 import { openStore, type Store } from '@hepix/imagelist-store';
 import { TrustStore } from '@hepix/smime-x509';
+import { createTransport } from '@hepix/transport';
 import { serve } from '@hono/node-server';
 import { MarketplaceError, toMarketplaceError } from './errors.js';
 import { compileEndorserPatterns, createIngester, DEFAULT_MAX_LIST_BYTES } from './ingest.js';
+import { httpsTrust } from './remote.js';
 import { type ReplicaSyncResult, syncFromPrimary } from './replica.js';
-import { createMarketplaceApp } from './server/app.js';
+import { createMarketplaceApp, MARKETPLACE_VERSION } from './server/app.js';
 import { type MarketplaceRepository, marketplaceExtension } from './store.js';
 import type { CrlPolicy } from './verify.js';
 
@@ -22,7 +24,7 @@ export interface MarketplaceServerOptions {
   db?: string;
   /** `HOST:PORT` (default 127.0.0.1:8080; port 0 picks a free one). */
   listen?: string;
-  /** Trust directory (default /etc/grid-security/certificates/). */
+  /** Trust directory (default /etc/grid-security/certificates/); with the system roots, it also authenticates an https primary. */
   certDir?: string;
   /** Regular expressions; when any is given, the signer's whole DN must match one. */
   allowEndorsers?: readonly string[];
@@ -163,19 +165,29 @@ export async function startMarketplace(options: MarketplaceServerOptions = {}): 
   );
 
   const abort = new AbortController();
+  const transport = createTransport({ userAgent: `vmmarketplace/${MARKETPLACE_VERSION}`, log });
   let running: Promise<ReplicaSyncResult> | undefined;
   const sync = async (): Promise<ReplicaSyncResult> => {
     if (!options.replicaOf) return { stored: [], unchanged: [], failed: [] };
-    // One pass at a time: a slow primary never stacks passes.
-    running ??= syncFromPrimary({
-      primary: options.replicaOf,
-      repository,
-      ingester,
-      log,
-      signal: abort.signal,
-    }).finally(() => {
-      running = undefined;
-    });
+    const primary = options.replicaOf;
+    // One pass at a time: a slow primary never stacks passes. The CA directory is read at each pass, as the
+    // trust store is, so a CA added by the site's updates counts.
+    running ??= httpsTrust(certDir)
+      .then((tls) =>
+        syncFromPrimary({
+          primary,
+          repository,
+          ingester,
+          transport,
+          tls,
+          maxListBytes,
+          log,
+          signal: abort.signal,
+        }),
+      )
+      .finally(() => {
+        running = undefined;
+      });
     return running;
   };
   let timer: NodeJS.Timeout | undefined;
@@ -208,6 +220,7 @@ export async function startMarketplace(options: MarketplaceServerOptions = {}): 
       if (timer) clearInterval(timer);
       abort.abort();
       await running?.catch(() => {});
+      await transport.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
