@@ -170,11 +170,10 @@ export function createGlanceConnector(options: GlanceConnectorOptions): GlanceCo
       ...(ca ? { ca } : {}),
       insecure: !options.cloud.verify,
       log,
+      ...(options.uploadTimeoutMs ? { uploadTimeoutMs: options.uploadTimeoutMs } : {}),
       ...(options.env ? { env: options.env } : {}),
     });
-    glanceClient = createGlanceClient(http, createSession(http, options.cloud, { log, now }), {
-      ...(options.uploadTimeoutMs ? { uploadTimeoutMs: options.uploadTimeoutMs } : {}),
-    });
+    glanceClient = createGlanceClient(http, createSession(http, options.cloud, { log, now }));
     return glanceClient;
   }
 
