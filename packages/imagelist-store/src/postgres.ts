@@ -1,5 +1,5 @@
 // The PostgreSQL dialect of the store: node-postgres under kysely's PostgresDialect, loaded lazily so that
-// SQLite-only sites need not install `pg`.
+// SQLite-only sites never load `pg`.
 import { PostgresDialect, type RawBuilder, sql } from 'kysely';
 import type { BulkColumn, DialectDdl, DialectSql, SqlValueType, StoreDialect, TableInfo } from './dialect.js';
 import { StoreError } from './errors.js';
@@ -26,7 +26,7 @@ async function loadPg(): Promise<PgModule> {
   } catch (cause) {
     throw new StoreError(
       'ERR_STORE_OPEN',
-      "PostgreSQL support needs the optional peer dependency 'pg' (npm install pg)",
+      `the PostgreSQL driver 'pg' cannot be loaded (an incomplete installation of @hepix/imagelist-store): ${(cause as Error).message}`,
       {},
       { cause },
     );

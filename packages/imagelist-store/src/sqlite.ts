@@ -1,5 +1,5 @@
 // The SQLite dialect of the store: libsql (a better-sqlite3-compatible embedded SQLite) under kysely's
-// SqliteDialect, loaded lazily so PostgreSQL-only sites need not install it. Foreign keys and a busy timeout are
+// SqliteDialect, loaded lazily so PostgreSQL-only sites never load its native binary. Foreign keys and a busy timeout are
 // switched on for every connection; transactions start with BEGIN IMMEDIATE so that two processes writing at
 // once queue on the busy timeout instead of failing on a read-to-write lock upgrade. The WAL journal is switched
 // on only in `prepare()`, after opening has had its read-only look at the file: switching it rewrites the
@@ -85,7 +85,7 @@ async function loadLibsql(): Promise<LibsqlCtor> {
   } catch (cause) {
     throw new StoreError(
       'ERR_STORE_OPEN',
-      "SQLite support needs the optional peer dependency 'libsql' (npm install libsql)",
+      `the SQLite driver 'libsql' cannot be loaded (an incomplete installation of @hepix/imagelist-store, or no prebuilt binary for ${process.platform}-${process.arch}): ${(cause as Error).message}`,
       {},
       { cause },
     );
