@@ -31,7 +31,7 @@ import {
   minRamMiB,
   SOURCE_FORMAT_PROPERTY,
 } from './facts.js';
-import { createGlanceClient, type GlanceClient, type GlanceImage } from './glance.js';
+import { createGlanceClient, type GlanceClient } from './glance.js';
 import { createHttpClient, type HttpClient } from './http.js';
 import { DISK_FORMATS, type DiskFormat } from './ingest/formats.js';
 import { type PreparedImage, prepareImage } from './ingest/ingest.js';
@@ -554,5 +554,3 @@ export function createGlanceConnector(options: GlanceConnectorOptions): GlanceCo
     },
   };
 }
-
-export type { GlanceImage };

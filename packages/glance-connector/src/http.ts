@@ -71,9 +71,9 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   return {
     async request(url, req = {}) {
       const method = req.method ?? 'GET';
-      const via = req.upload
-        ? (uploads ??= createTransport({ ...common, idleTimeoutMs: options.uploadTimeoutMs ?? 3_600_000 }))
-        : transport;
+      if (req.upload && !uploads)
+        uploads = createTransport({ ...common, idleTimeoutMs: options.uploadTimeoutMs ?? 3_600_000 });
+      const via = req.upload && uploads ? uploads : transport;
       try {
         const r = await via.request(url, {
           method,

@@ -102,7 +102,7 @@ function imageExpiry(entry: Record<string, unknown>, listExpires: Date): Date {
 }
 
 /** The endorser entry of the list that the signer is (openList has already checked there is one). */
-export function endorserOf(list: OpenedList): EndorserRef {
+function endorserOf(list: OpenedList): EndorserRef {
   const field = list.list['hv:endorser'];
   const all = (Array.isArray(field) ? field : [field]) as Record<string, unknown>[];
   const x509s = all.map((e) => (e?.['hv:x509'] ?? {}) as Record<string, unknown>);

@@ -80,7 +80,7 @@ interface ImageHistoryTable {
   created_ms: number | string;
 }
 
-export interface MarketplaceDatabase {
+interface MarketplaceDatabase {
   marketplace_list: ListTable;
   marketplace_list_version: ListVersionTable;
   marketplace_image: ImageTable;

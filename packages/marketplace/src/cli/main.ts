@@ -16,7 +16,6 @@ import { createTransport } from '@hepix/transport';
 import { decideIngest } from '../decide.js';
 import { listRecord } from '../entries.js';
 import { isMarketplaceErrorCode, MarketplaceError } from '../errors.js';
-import { DEFAULT_MAX_LIST_BYTES } from '../ingest.js';
 import { httpsTrust, postBytes } from '../remote.js';
 import { MARKETPLACE_VERSION } from '../server/app.js';
 import { DEFAULT_CERT_DIR, DEFAULT_DB_URL, startMarketplace } from '../server.js';
@@ -341,5 +340,3 @@ export async function runMarketplaceCli(argv: string[], env: NodeJS.ProcessEnv, 
     return exitStatusOf(err);
   }
 }
-
-export { DEFAULT_MAX_LIST_BYTES };
