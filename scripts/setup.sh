@@ -13,19 +13,9 @@ for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if ((${#missing[@]})); then
-  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   echo "setup: installing Debian packages: ${missing[*]}"
-  # Packages with services (glance-api, keystone, postgresql, nginx) must not start them on install: the
-  # tests start their own on 127.0.0.1 (scripts/start-*.sh).
-  guard=""
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
-    $sudo chmod 755 /usr/sbin/policy-rc.d
-    guard=1
-  fi
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends "${missing[@]}" >/dev/null
-  if [ -n "$guard" ]; then $sudo rm -f /usr/sbin/policy-rc.d; fi
+  # Packages with services (glance-api, keystone, postgresql, nginx) must not start them on install.
+  bash scripts/apt-install.sh "${missing[@]}"
 fi
 
 if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version)" != "10.34.9" ]; then

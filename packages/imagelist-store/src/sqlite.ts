@@ -22,7 +22,14 @@ import {
   SqliteDriver,
   sql,
 } from 'kysely';
-import type { BulkColumn, DialectDdl, DialectSql, StoreDialect, TableInfo } from './dialect.js';
+import {
+  type BulkColumn,
+  type DialectDdl,
+  type DialectSql,
+  type StoreDialect,
+  type TableInfo,
+  tablesOf,
+} from './dialect.js';
 import { StoreError } from './errors.js';
 import { createLeaseLocker } from './lease.js';
 import type { AnyKysely } from './schema.js';
@@ -195,13 +202,7 @@ export async function createSqliteDialect(options: SqliteStoreDialectOptions): P
       }>`select m.name as t, p.name as c from sqlite_master m, pragma_table_info(m.name) p where m.type = 'table' order by m.name, p.cid`.execute(
         q,
       );
-      const out = new Map<string, TableInfo>();
-      for (const row of r.rows) {
-        const t = out.get(row.t) ?? { name: row.t, columns: [] };
-        t.columns.push(row.c);
-        out.set(row.t, t);
-      }
-      return [...out.values()];
+      return tablesOf(r.rows);
     },
     createLocker: (k, lockerOptions) => createLeaseLocker(k, dialect, lockerOptions),
     async preserve(suffix) {

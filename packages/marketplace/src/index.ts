@@ -10,6 +10,7 @@ export {
 export {
   deprecationReason,
   type EndorserRef,
+  type ImageFields,
   type ImageRecord,
   imageLocations,
   isHttpUrl,

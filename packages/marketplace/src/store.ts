@@ -13,7 +13,7 @@ import {
   type Transaction,
 } from 'kysely';
 import type { IngestDecision, MarketListFacts } from './decide.js';
-import type { EndorserRef, ListRecord } from './entries.js';
+import type { EndorserRef, ImageFields, ListRecord } from './entries.js';
 import { MarketplaceError } from './errors.js';
 
 interface ListTable {
@@ -120,20 +120,7 @@ export interface Page<T> {
   items: T[];
 }
 
-export interface ImageItem {
-  identifier: string;
-  title: string;
-  description: string;
-  os: string;
-  osversion: string;
-  arch: string;
-  hypervisor: string;
-  format: string | null;
-  size: number | null;
-  sha512: string;
-  /** The image's `hv:version`. */
-  version: string;
-  locations: string[];
+export interface ImageItem extends ImageFields {
   endorser: EndorserRef;
   list: { identifier: string; version: string };
   vo: string | null;
@@ -141,7 +128,6 @@ export interface ImageItem {
   created: string;
   expires: string;
   status: ImageStatus;
-  deprecated: string | null;
 }
 
 export interface ImageHistoryEntry {
