@@ -3,7 +3,6 @@
 import type { AddressInfo } from 'node:net';
 import { type Logger, noopLogger } from '@hepix/common';
 import { openStore, type Store } from '@hepix/imagelist-store';
-import { TrustStore } from '@hepix/smime-x509';
 import { createTransport } from '@hepix/transport';
 import { serve } from '@hono/node-server';
 import { MarketplaceError, toMarketplaceError } from './errors.js';
@@ -12,7 +11,7 @@ import { httpsTrust } from './remote.js';
 import { type ReplicaSyncResult, syncFromPrimary } from './replica.js';
 import { createMarketplaceApp, MARKETPLACE_VERSION } from './server/app.js';
 import { type MarketplaceRepository, marketplaceExtension } from './store.js';
-import type { CrlPolicy } from './verify.js';
+import { type CrlPolicy, loadTrustDirectory } from './verify.js';
 
 export const DEFAULT_DB_URL = 'sqlite:///marketplace.db';
 export const DEFAULT_CERT_DIR = '/etc/grid-security/certificates/';
@@ -88,20 +87,7 @@ export async function startMarketplace(options: MarketplaceServerOptions = {}): 
     }
   }
   const certDir = options.certDir ?? DEFAULT_CERT_DIR;
-  const loadTrust = async () => {
-    try {
-      return await TrustStore.fromDirectory(certDir);
-    } catch (cause) {
-      throw new MarketplaceError(
-        'ERR_MARKET_CONFIG',
-        `cannot read the trust directory ${certDir}: ${(cause as Error).message}`,
-        {
-          path: certDir,
-          cause,
-        },
-      );
-    }
-  };
+  const loadTrust = () => loadTrustDirectory(certDir);
   let trust = await loadTrust();
   for (const w of trust.warnings) log('warn', `trust directory: ${w}`);
   let trustLoaded = Date.now();

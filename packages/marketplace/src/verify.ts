@@ -1,7 +1,7 @@
 // Opening an uploaded list: @hepix/imagelist-client's openList (signature with CRLs, JSON, schema, signer ==
 // hv:endorser), its refusals translated into the marketplace's codes once, here.
 import { type CrlPolicy, ListClientError, type OpenedList, openList } from '@hepix/imagelist-client';
-import type { TrustStore } from '@hepix/smime-x509';
+import { TrustStore } from '@hepix/smime-x509';
 import { MarketplaceError } from './errors.js';
 
 export type { CrlPolicy, OpenedList };
@@ -75,6 +75,19 @@ export async function openMarketplaceList(
       {
         cause: err,
       },
+    );
+  }
+}
+
+/** The trust directory (CA certificates, CRLs, namespaces, signing policies); ERR_MARKET_CONFIG when unreadable. */
+export async function loadTrustDirectory(certDir: string): Promise<TrustStore> {
+  try {
+    return await TrustStore.fromDirectory(certDir);
+  } catch (cause) {
+    throw new MarketplaceError(
+      'ERR_MARKET_CONFIG',
+      `cannot read the trust directory ${certDir}: ${(cause as Error).message}`,
+      { path: certDir, cause },
     );
   }
 }

@@ -11,7 +11,6 @@ import {
   LEVEL_NUMBERS,
 } from '@hepix/common';
 import { openStore } from '@hepix/imagelist-store';
-import { TrustStore } from '@hepix/smime-x509';
 import { createTransport } from '@hepix/transport';
 import { decideIngest } from '../decide.js';
 import { listRecord } from '../entries.js';
@@ -20,7 +19,7 @@ import { httpsTrust, postBytes } from '../remote.js';
 import { MARKETPLACE_VERSION } from '../server/app.js';
 import { DEFAULT_CERT_DIR, DEFAULT_DB_URL, startMarketplace } from '../server.js';
 import { type ListSummary, marketplaceExtension } from '../store.js';
-import { type CrlPolicy, openMarketplaceList } from '../verify.js';
+import { type CrlPolicy, loadTrustDirectory, openMarketplaceList } from '../verify.js';
 import { EXIT, exitStatusOf } from './exit.js';
 
 export interface CliIo {
@@ -211,19 +210,7 @@ async function validateCommand(argv: string[], env: NodeJS.ProcessEnv, io: CliIo
     (values['cert-dir'] as string | undefined) ?? env.VMMARKETPLACE_DIR_CERT ?? DEFAULT_CERT_DIR;
   const crl = crlOption(values.crl);
   const data = await readInput(file);
-  let trust: TrustStore;
-  try {
-    trust = await TrustStore.fromDirectory(certDir);
-  } catch (cause) {
-    throw new MarketplaceError(
-      'ERR_MARKET_CONFIG',
-      `cannot read the trust directory ${certDir}: ${(cause as Error).message}`,
-      {
-        path: certDir,
-        cause,
-      },
-    );
-  }
+  const trust = await loadTrustDirectory(certDir);
   const at = io.now?.() ?? new Date();
   const invalid = (code: keyof typeof EXIT, message: string): number => {
     io.stdout(`Invalid: ${file}\n${escapeControl(message)}\n`);
