@@ -54,18 +54,8 @@ stop_all
 
 if ! command -v glance-api >/dev/null || ! command -v keystone-manage >/dev/null || ! command -v uwsgi >/dev/null; then
   log "installing glance-api and keystone from Debian"
-  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   # The packages' own services must not start (they would bind 0.0.0.0:9292 and :5000).
-  guard=""
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
-    $sudo chmod 755 /usr/sbin/policy-rc.d
-    guard=1
-  fi
-  $sudo apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends \
-    glance-api keystone uwsgi-core uwsgi-plugin-python3 >&2
-  if [ -n "$guard" ]; then $sudo rm -f /usr/sbin/policy-rc.d; fi
+  bash "$here/apt-install.sh" glance-api keystone uwsgi-core uwsgi-plugin-python3
 fi
 
 free_port() { node "$here/free-port.mjs"; }

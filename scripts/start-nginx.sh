@@ -24,8 +24,7 @@ fi
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 if [ ! -x "$nginx_bin" ]; then
   echo "start-nginx: installing nginx-light" >&2
-  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nginx-light >&2
+  bash "$here/apt-install.sh" nginx-light
   nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 fi
 if ! "$nginx_bin" -V 2>&1 | grep -q -- --with-http_dav_module; then

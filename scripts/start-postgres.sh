@@ -18,9 +18,7 @@ find_bin() {
 
 if ! bin=$(find_bin); then
   log "PostgreSQL not found; installing the Debian package"
-  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends postgresql >&2
+  bash "$(dirname "$0")/apt-install.sh" postgresql
   bin=$(find_bin) || { log "PostgreSQL is still not installed"; exit 1; }
 fi
 

@@ -23,8 +23,7 @@ fi
 sshd_bin=$(command -v sshd || echo /usr/sbin/sshd)
 if [ ! -x "$sshd_bin" ]; then
   echo "start-sshd: installing openssh-server" >&2
-  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends openssh-server openssh-client >&2
+  bash "$here/apt-install.sh" openssh-server openssh-client
   sshd_bin=$(command -v sshd || echo /usr/sbin/sshd)
 fi
 # sshd insists on its privilege-separation directory when started as root

@@ -19,7 +19,7 @@ import { DEFAULT_MAPPING } from './mapping.js';
 import { describeAction } from './plan.js';
 
 /** Every code the command can end with, and its exit status. */
-export const EXIT = {
+const EXIT = {
   OK: 0,
   ERR_GLANCE_INTERNAL: 1,
   USAGE: 2,

@@ -31,7 +31,7 @@ import {
   minRamMiB,
   SOURCE_FORMAT_PROPERTY,
 } from './facts.js';
-import { createGlanceClient, type GlanceClient, type GlanceImage } from './glance.js';
+import { createGlanceClient, type GlanceClient } from './glance.js';
 import { createHttpClient, type HttpClient } from './http.js';
 import { DISK_FORMATS, type DiskFormat } from './ingest/formats.js';
 import { type PreparedImage, prepareImage } from './ingest/ingest.js';
@@ -170,11 +170,10 @@ export function createGlanceConnector(options: GlanceConnectorOptions): GlanceCo
       ...(ca ? { ca } : {}),
       insecure: !options.cloud.verify,
       log,
+      ...(options.uploadTimeoutMs ? { uploadTimeoutMs: options.uploadTimeoutMs } : {}),
       ...(options.env ? { env: options.env } : {}),
     });
-    glanceClient = createGlanceClient(http, createSession(http, options.cloud, { log, now }), {
-      ...(options.uploadTimeoutMs ? { uploadTimeoutMs: options.uploadTimeoutMs } : {}),
-    });
+    glanceClient = createGlanceClient(http, createSession(http, options.cloud, { log, now }));
     return glanceClient;
   }
 
@@ -555,5 +554,3 @@ export function createGlanceConnector(options: GlanceConnectorOptions): GlanceCo
     },
   };
 }
-
-export type { GlanceImage };

@@ -1,25 +1,7 @@
 import { assignDefined, HepixError } from '@hepix/common';
 
-/**
- * Every code a `GlanceConnectorError` can carry. The safe-ingestion refusals have one code each, so a site can
- * tell from the event failure record (and the exit status of `vmcatcher-glance`) why an image was refused.
- */
-export const GLANCE_ERROR_CODES = [
-  /** The connector configuration, the mapping file or clouds.yaml is invalid. */
-  'ERR_GLANCE_CONFIG',
-  /** The event (environment and standard input) is not a usable vmcatcher event. */
-  'ERR_GLANCE_EVENT',
-  /** Keystone refused the credentials or gave no image endpoint. */
-  'ERR_GLANCE_AUTH',
-  /** Glance or Keystone could not be reached (connection, TLS, timeout). */
-  'ERR_GLANCE_CONNECT',
-  /** Glance answered with an unexpected HTTP status (`httpStatus`). */
-  'ERR_GLANCE_HTTP',
-  /** The cached image file is missing or unreadable. */
-  'ERR_GLANCE_IMAGE_MISSING',
-  /** The store (database) could not be opened or read. */
-  'ERR_GLANCE_STORE',
-  // --- safe ingestion: one code per refusal ---
+// The safe-ingestion refusals, declared once: part of GLANCE_ERROR_CODES and INGEST_REFUSAL_CODES.
+const INGEST_REFUSALS = [
   /** A qcow2 image names a backing file. */
   'ERR_GLANCE_BACKING_FILE',
   /** A qcow2 image uses an external data file (CVE-2024-32498). */
@@ -46,10 +28,32 @@ export const GLANCE_ERROR_CODES = [
   'ERR_GLANCE_PROBE',
   /** `qemu-img convert` failed (or hit a resource limit). */
   'ERR_GLANCE_CONVERSION',
-  /** The sandbox (prlimit, bwrap) is missing or could not run. */
-  'ERR_GLANCE_SANDBOX',
   /** Glance's `os_hash_value` is not the hash of the bytes sent, or those bytes are not the list's sha512. */
   'ERR_GLANCE_HASH_MISMATCH',
+] as const;
+
+/**
+ * Every code a `GlanceConnectorError` can carry. The safe-ingestion refusals have one code each, so a site can
+ * tell from the event failure record (and the exit status of `vmcatcher-glance`) why an image was refused.
+ */
+export const GLANCE_ERROR_CODES = [
+  /** The connector configuration, the mapping file or clouds.yaml is invalid. */
+  'ERR_GLANCE_CONFIG',
+  /** The event (environment and standard input) is not a usable vmcatcher event. */
+  'ERR_GLANCE_EVENT',
+  /** Keystone refused the credentials or gave no image endpoint. */
+  'ERR_GLANCE_AUTH',
+  /** Glance or Keystone could not be reached (connection, TLS, timeout). */
+  'ERR_GLANCE_CONNECT',
+  /** Glance answered with an unexpected HTTP status (`httpStatus`). */
+  'ERR_GLANCE_HTTP',
+  /** The cached image file is missing or unreadable. */
+  'ERR_GLANCE_IMAGE_MISSING',
+  /** The store (database) could not be opened or read. */
+  'ERR_GLANCE_STORE',
+  ...INGEST_REFUSALS,
+  /** The sandbox (prlimit, bwrap) is missing or could not run. */
+  'ERR_GLANCE_SANDBOX',
   /** The upload did not leave an active image. */
   'ERR_GLANCE_UPLOAD',
   /** Anything unexpected. */
@@ -59,22 +63,7 @@ export const GLANCE_ERROR_CODES = [
 export type GlanceErrorCode = (typeof GLANCE_ERROR_CODES)[number];
 
 /** The safe-ingestion refusals, for callers that treat a refused image apart from an outage. */
-export const INGEST_REFUSAL_CODES: readonly GlanceErrorCode[] = [
-  'ERR_GLANCE_BACKING_FILE',
-  'ERR_GLANCE_DATA_FILE',
-  'ERR_GLANCE_VMDK_EXTENTS',
-  'ERR_GLANCE_VIRTUAL_SIZE',
-  'ERR_GLANCE_FORMAT_MISMATCH',
-  'ERR_GLANCE_FORMAT_UNSUPPORTED',
-  'ERR_GLANCE_COMPRESSION_UNSUPPORTED',
-  'ERR_GLANCE_DECOMPRESSION',
-  'ERR_GLANCE_TOO_LARGE',
-  'ERR_GLANCE_OVA_DISKS',
-  'ERR_GLANCE_OVA_INVALID',
-  'ERR_GLANCE_PROBE',
-  'ERR_GLANCE_CONVERSION',
-  'ERR_GLANCE_HASH_MISMATCH',
-];
+export const INGEST_REFUSAL_CODES: readonly GlanceErrorCode[] = INGEST_REFUSALS;
 
 export interface GlanceErrorContext {
   cause?: unknown;

@@ -2,7 +2,7 @@
 // each through the one HTTP client with the session's token, one retry after a 401.
 import type { Readable } from 'node:stream';
 import { GlanceConnectorError } from './errors.js';
-import type { HttpClient, HttpRequest, HttpResponse } from './http.js';
+import { discard, type HttpClient, type HttpRequest, type HttpResponse, readJson, readText } from './http.js';
 import type { Session } from './keystone.js';
 
 /** An image as Glance v2 returns it: the core fields plus every additional property (strings). */
@@ -79,18 +79,8 @@ export interface GlanceClient {
   removeMember(id: string, member: string): Promise<void>;
 }
 
-export interface GlanceClientOptions {
-  /** Time Glance may take to store an upload before it answers (default 1 hour). */
-  uploadTimeoutMs?: number;
-}
-
-export function createGlanceClient(
-  http: HttpClient,
-  session: Session,
-  options: GlanceClientOptions = {},
-): GlanceClient {
-  const uploadTimeoutMs = options.uploadTimeoutMs ?? 3_600_000;
-
+/** Every call goes through `http` (how long an upload may take is `createHttpClient`'s `uploadTimeoutMs`). */
+export function createGlanceClient(http: HttpClient, session: Session): GlanceClient {
   async function call(
     path: string,
     req: HttpRequest,
@@ -105,7 +95,7 @@ export function createGlanceClient(
         headers: { ...(await session.headers()), ...req.headers },
       });
       if (ok.includes(r.status)) return r;
-      const text = (await r.body.text().catch(() => '')).replace(/\s+/g, ' ').slice(0, 500);
+      const text = (await readText(r).catch(() => '')).replace(/\s+/g, ' ').slice(0, 500);
       if (r.status === 401 && attempt === 0 && extra.retryable !== false) {
         session.invalidate();
         continue;
@@ -118,10 +108,9 @@ export function createGlanceClient(
       );
     }
   }
-  const json = async <T>(r: HttpResponse | undefined): Promise<T> => (await r?.body.json()) as T;
-  const done = async (r: HttpResponse | undefined): Promise<void> => {
-    await r?.body.dump();
-  };
+  // `call` returns undefined only for an allowed 404, and callers that allow one never read JSON.
+  const json = <T>(r: HttpResponse | undefined): Promise<T> => readJson<T>(r as HttpResponse);
+  const done = discard;
   const enc = encodeURIComponent;
 
   return {
@@ -162,7 +151,7 @@ export function createGlanceClient(
             method: 'PUT',
             headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
             body: data,
-            headersTimeoutMs: uploadTimeoutMs,
+            upload: true,
           },
           [204],
           `upload of ${id}`,

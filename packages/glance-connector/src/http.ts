@@ -1,17 +1,20 @@
-// The connector's one HTTP module: every Keystone and Glance request goes through `HttpClient`, so TLS trust,
-// proxies and timeouts are decided in one place (and the switch to @hepix/transport is this file alone).
+// The connector's requests to Keystone and Glance, through @hepix/transport (its proxies, redirect policy and
+// TLS): this module only binds the cloud's TLS settings to every request, gives uploads a transport that waits
+// long enough for Glance to store the bytes, and turns transport failures into ERR_GLANCE_CONNECT.
 import type { Readable } from 'node:stream';
 import type { Logger } from '@hepix/common';
-import { Agent, type Dispatcher, EnvHttpProxyAgent, request } from 'undici';
+import { createTransport, redactUrl, type TlsTrust, type Transport, TransportError } from '@hepix/transport';
 import { GlanceConnectorError } from './errors.js';
 
 export interface HttpClientOptions {
   /** Extra CA certificates (PEM) for https endpoints; the system roots stay trusted. */
   ca?: string[];
-  /** Do not authenticate https servers (clouds.yaml `verify: false`); logged as a warning. */
+  /** Do not authenticate https servers (clouds.yaml `verify: false`); logged as a warning once per origin. */
   insecure?: boolean;
-  /** Connect and header timeout of ordinary requests (default 60 000 ms). */
+  /** Connect timeout, and the longest wait for headers or the next body bytes (default 60 000 ms). */
   timeoutMs?: number;
+  /** How long Glance may take to answer an upload, i.e. to store every byte (default 1 hour). */
+  uploadTimeoutMs?: number;
   /** Environment for HTTPS_PROXY / HTTP_PROXY / NO_PROXY (default process.env). */
   env?: NodeJS.ProcessEnv;
   log?: Logger;
@@ -21,16 +24,18 @@ export interface HttpRequest {
   method?: string;
   headers?: Record<string, string>;
   body?: Readable | Uint8Array | string;
-  /** Time allowed for the answer's headers; an upload waits for Glance to store every byte (default timeoutMs). */
-  headersTimeoutMs?: number;
+  /** An image upload: waits up to `uploadTimeoutMs` for the answer. */
+  upload?: boolean;
   signal?: AbortSignal;
 }
 
 export interface HttpResponse {
   status: number;
+  /** The URL answered (after redirects), without credentials. */
+  url: string;
   headers: Record<string, string | string[] | undefined>;
-  /** The caller reads or dumps it. */
-  body: Readable & { text(): Promise<string>; json(): Promise<unknown>; dump(): Promise<void> };
+  /** Read it (`readText`, `readJson`) or `discard` it. */
+  body: Readable;
 }
 
 export interface HttpClient {
@@ -38,63 +43,92 @@ export interface HttpClient {
   close(): Promise<void>;
 }
 
-function hasProxy(env: NodeJS.ProcessEnv): boolean {
-  return Boolean(env.HTTPS_PROXY || env.https_proxy || env.HTTP_PROXY || env.http_proxy);
+function connectError(err: unknown, method: string, url: string): GlanceConnectorError {
+  if (err instanceof GlanceConnectorError) return err;
+  const shown = redactUrl(url);
+  const why = err instanceof TransportError ? `${err.message} (${err.code})` : (err as Error).message;
+  return new GlanceConnectorError('ERR_GLANCE_CONNECT', `${method} ${shown}: ${why}`, {
+    url: shown,
+    cause: err,
+  });
 }
 
 export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   const timeoutMs = options.timeoutMs ?? 60_000;
-  const env = options.env ?? process.env;
-  if (options.insecure)
-    options.log?.('warn', 'TLS server authentication is disabled for OpenStack endpoints');
-  const connect = {
-    ...(options.ca?.length ? { ca: options.ca } : {}),
-    rejectUnauthorized: !options.insecure,
-    timeout: timeoutMs,
+  const tls: TlsTrust = options.insecure
+    ? { mode: 'none' }
+    : options.ca?.length
+      ? { mode: 'browser', extraCa: options.ca }
+      : { mode: 'browser' };
+  const common = {
+    userAgent: 'vmcatcher-glance',
+    connectTimeoutMs: timeoutMs,
+    ...(options.env ? { env: options.env } : {}),
+    ...(options.log ? { log: options.log } : {}),
   };
-  const dispatcher: Dispatcher = hasProxy(env)
-    ? new EnvHttpProxyAgent({
-        httpProxy: env.HTTP_PROXY ?? env.http_proxy,
-        httpsProxy: env.HTTPS_PROXY ?? env.https_proxy,
-        noProxy: env.NO_PROXY ?? env.no_proxy,
-        connect,
-        headersTimeout: timeoutMs,
-      })
-    : new Agent({ connect, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
-
+  const transport = createTransport({ ...common, idleTimeoutMs: timeoutMs });
+  let uploads: Transport | undefined;
   return {
     async request(url, req = {}) {
+      const method = req.method ?? 'GET';
+      if (req.upload && !uploads)
+        uploads = createTransport({ ...common, idleTimeoutMs: options.uploadTimeoutMs ?? 3_600_000 });
+      const via = req.upload && uploads ? uploads : transport;
       try {
-        const r = await request(url, {
-          method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
-          headers: req.headers,
-          body: req.body,
-          dispatcher,
-          headersTimeout: req.headersTimeoutMs ?? timeoutMs,
-          bodyTimeout: timeoutMs,
+        const r = await via.request(url, {
+          method,
+          tls,
+          ...(req.headers ? { headers: req.headers } : {}),
+          ...(req.body === undefined ? {} : { body: req.body }),
           ...(req.signal ? { signal: req.signal } : {}),
         });
-        return { status: r.statusCode, headers: r.headers, body: r.body as HttpResponse['body'] };
-      } catch (cause) {
-        throw new GlanceConnectorError(
-          'ERR_GLANCE_CONNECT',
-          `${req.method ?? 'GET'} ${redact(url)}: ${(cause as Error).message}`,
-          { url: redact(url), cause },
-        );
+        r.body.on('error', () => {}); // read errors reach the reader (readText/readJson) as rejections
+        return { status: r.status, url: r.url, headers: r.headers, body: r.body };
+      } catch (err) {
+        throw connectError(err, method, url);
       }
     },
-    close: () => dispatcher.close(),
+    async close() {
+      await Promise.all([transport.close(), uploads?.close()]);
+    },
   };
 }
 
-/** The URL without user info. */
-export function redact(url: string): string {
+/** The answer's text, at most `maxBytes` (default 64 MiB: a page of Glance images). */
+export async function readText(res: HttpResponse, maxBytes = 64 * 1024 * 1024): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
   try {
-    const u = new URL(url);
-    u.username = '';
-    u.password = '';
-    return u.toString();
-  } catch {
-    return url;
+    for await (const chunk of res.body) {
+      size += (chunk as Buffer).length;
+      if (size > maxBytes) {
+        res.body.destroy();
+        throw new GlanceConnectorError('ERR_GLANCE_HTTP', `an answer larger than ${maxBytes} bytes`, {
+          httpStatus: res.status,
+        });
+      }
+      chunks.push(chunk as Buffer);
+    }
+  } catch (err) {
+    throw err instanceof GlanceConnectorError ? err : connectError(err, 'reading the answer of', res.url);
   }
+  return Buffer.concat(chunks, size).toString('utf8');
+}
+
+/** The answer as JSON; ERR_GLANCE_HTTP when it is not. */
+export async function readJson<T>(res: HttpResponse): Promise<T> {
+  const text = await readText(res);
+  try {
+    return JSON.parse(text) as T;
+  } catch (cause) {
+    throw new GlanceConnectorError('ERR_GLANCE_HTTP', `an answer that is not JSON: ${text.slice(0, 200)}`, {
+      httpStatus: res.status,
+      cause,
+    });
+  }
+}
+
+/** Drops an answer whose body does not matter (frees the connection). */
+export function discard(res: HttpResponse | undefined): void {
+  res?.body.resume();
 }

@@ -46,17 +46,19 @@ export {
 export {
   createGlanceClient,
   type GlanceClient,
-  type GlanceClientOptions,
   type GlanceImage,
   type GlanceMember,
   type JsonPatchOp,
 } from './glance.js';
 export {
   createHttpClient,
+  discard,
   type HttpClient,
   type HttpClientOptions,
   type HttpRequest,
   type HttpResponse,
+  readJson,
+  readText,
 } from './http.js';
 export {
   type ContentKind,

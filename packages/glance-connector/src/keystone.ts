@@ -3,7 +3,7 @@
 import type { Logger } from '@hepix/common';
 import type { CloudAuth, CloudConfig, ProjectScope } from './cloud.js';
 import { GlanceConnectorError } from './errors.js';
-import type { HttpClient } from './http.js';
+import { type HttpClient, readJson, readText } from './http.js';
 
 export interface KeystoneToken {
   token: string;
@@ -104,7 +104,7 @@ export async function authenticate(
     body: JSON.stringify(tokenRequestBody(auth)),
   });
   if (r.status !== 201 && r.status !== 200) {
-    const text = (await r.body.text().catch(() => '')).slice(0, 500);
+    const text = (await readText(r).catch(() => '')).slice(0, 500);
     throw new GlanceConnectorError(
       'ERR_GLANCE_AUTH',
       `Keystone refused the ${auth.type} credentials (HTTP ${r.status}): ${text}`,
@@ -115,7 +115,7 @@ export async function authenticate(
     );
   }
   const token = r.headers['x-subject-token'];
-  const body = (await r.body.json()) as { token?: Record<string, unknown> };
+  const body = await readJson<{ token?: Record<string, unknown> }>(r);
   if (typeof token !== 'string' || !body.token)
     throw new GlanceConnectorError('ERR_GLANCE_AUTH', 'Keystone answered without a token', { url });
   const out: KeystoneToken = { token };

@@ -55,7 +55,7 @@ function prop(img: GlanceImage, key: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-export function identifierOf(img: GlanceImage): string | undefined {
+function identifierOf(img: GlanceImage): string | undefined {
   return prop(img, IDENTIFIER_PROPERTY);
 }
 

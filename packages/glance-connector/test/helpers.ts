@@ -25,7 +25,7 @@ export function run(cmd: string, args: string[], cwd?: string): string {
   });
 }
 
-export function sha512(data: Buffer | string): string {
+function sha512(data: Buffer | string): string {
   return createHash('sha512').update(data).digest('hex');
 }
 

@@ -1,7 +1,7 @@
 import { ImageListSerializeError, internal, pointerToken } from './errors.js';
 
 /** Deepest nesting serializeImageList() writes; image lists are about 6 levels deep. */
-export const MAX_SERIALIZE_DEPTH = 256;
+const MAX_SERIALIZE_DEPTH = 256;
 
 /** Sorts keys by Unicode code point, as Python's sort_keys does (JS sort compares UTF-16 code units). */
 function byCodePoint(a: string, b: string): number {

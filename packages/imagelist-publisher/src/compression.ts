@@ -58,7 +58,7 @@ export interface Digest {
 }
 
 /** A pass-through that hashes and counts what flows through it. */
-export class DigestTap extends Transform {
+class DigestTap extends Transform {
   private readonly hash = createHash('sha512');
   size = 0;
   constructor(private readonly onBytes?: (bytes: number) => void) {

@@ -52,6 +52,17 @@ export interface TableInfo {
   columns: string[];
 }
 
+/** `(table, column)` rows, in the database's order, as one TableInfo per table. */
+export function tablesOf(rows: readonly { t: string; c: string }[]): TableInfo[] {
+  const out = new Map<string, TableInfo>();
+  for (const row of rows) {
+    const t = out.get(row.t) ?? { name: row.t, columns: [] };
+    t.columns.push(row.c);
+    out.set(row.t, t);
+  }
+  return [...out.values()];
+}
+
 /** A database engine for {@link createStore}. `createSqliteDialect` and `createPostgresDialect` build one. */
 export interface StoreDialect {
   readonly name: DialectName;

@@ -11,7 +11,7 @@ export function canonicalPrincipal(p: Principal): Principal {
 }
 
 /** Endorser metadata keys whose values are DNs (the issuer of a publisher's endorser). */
-export const DN_METADATA_KEYS: ReadonlySet<string> = new Set(['hv:ca']);
+const DN_METADATA_KEYS: ReadonlySet<string> = new Set(['hv:ca']);
 
 /** Metadata with its DN-valued keys in canonical form. */
 export function canonicalDnMetadata<M extends Record<string, string>>(metadata: M): M {

@@ -362,15 +362,6 @@ function failedEventDeadLetters(): Migration {
   };
 }
 
-export const MIGRATION_NAMES = [
-  '0001_initial',
-  '0002_failed_events_and_checksums',
-  '0003_canonical_dns',
-  '0004_leases',
-  '0005_list_withdrawal',
-  '0006_failed_event_dead_letters',
-] as const;
-
 /** The store's migrations; `upTo` limits them (used to build a store "made by an older version"). */
 export function storeMigrations(
   dialect: MigrationDialect,

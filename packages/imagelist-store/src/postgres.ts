@@ -1,7 +1,15 @@
 // The PostgreSQL dialect of the store: node-postgres under kysely's PostgresDialect, loaded lazily so that
-// SQLite-only sites need not install `pg`.
+// SQLite-only sites never load `pg`.
 import { PostgresDialect, type RawBuilder, sql } from 'kysely';
-import type { BulkColumn, DialectDdl, DialectSql, SqlValueType, StoreDialect, TableInfo } from './dialect.js';
+import {
+  type BulkColumn,
+  type DialectDdl,
+  type DialectSql,
+  type SqlValueType,
+  type StoreDialect,
+  type TableInfo,
+  tablesOf,
+} from './dialect.js';
 import { StoreError } from './errors.js';
 import { createLeaseLocker } from './lease.js';
 import { databaseIdentity, redactUrl } from './url.js';
@@ -26,7 +34,7 @@ async function loadPg(): Promise<PgModule> {
   } catch (cause) {
     throw new StoreError(
       'ERR_STORE_OPEN',
-      "PostgreSQL support needs the optional peer dependency 'pg' (npm install pg)",
+      `the PostgreSQL driver 'pg' cannot be loaded (an incomplete installation of @hepix/imagelist-store): ${(cause as Error).message}`,
       {},
       { cause },
     );
@@ -118,13 +126,7 @@ export async function createPostgresDialect(options: PostgresStoreDialectOptions
       }>`select table_name as t, column_name as c from information_schema.columns where table_schema = current_schema() order by table_name, ordinal_position`.execute(
         q,
       );
-      const out = new Map<string, TableInfo>();
-      for (const row of r.rows) {
-        const t = out.get(row.t) ?? { name: row.t, columns: [] };
-        t.columns.push(row.c);
-        out.set(row.t, t);
-      }
-      return [...out.values()];
+      return tablesOf(r.rows);
     },
     createLocker: (k, lockerOptions) => createLeaseLocker(k, dialect, lockerOptions),
   };

@@ -1,5 +1,5 @@
 // The SQLite dialect of the store: libsql (a better-sqlite3-compatible embedded SQLite) under kysely's
-// SqliteDialect, loaded lazily so PostgreSQL-only sites need not install it. Foreign keys and a busy timeout are
+// SqliteDialect, loaded lazily so PostgreSQL-only sites never load its native binary. Foreign keys and a busy timeout are
 // switched on for every connection; transactions start with BEGIN IMMEDIATE so that two processes writing at
 // once queue on the busy timeout instead of failing on a read-to-write lock upgrade. The WAL journal is switched
 // on only in `prepare()`, after opening has had its read-only look at the file: switching it rewrites the
@@ -22,7 +22,14 @@ import {
   SqliteDriver,
   sql,
 } from 'kysely';
-import type { BulkColumn, DialectDdl, DialectSql, StoreDialect, TableInfo } from './dialect.js';
+import {
+  type BulkColumn,
+  type DialectDdl,
+  type DialectSql,
+  type StoreDialect,
+  type TableInfo,
+  tablesOf,
+} from './dialect.js';
 import { StoreError } from './errors.js';
 import { createLeaseLocker } from './lease.js';
 import type { AnyKysely } from './schema.js';
@@ -85,7 +92,7 @@ async function loadLibsql(): Promise<LibsqlCtor> {
   } catch (cause) {
     throw new StoreError(
       'ERR_STORE_OPEN',
-      "SQLite support needs the optional peer dependency 'libsql' (npm install libsql)",
+      `the SQLite driver 'libsql' cannot be loaded (an incomplete installation of @hepix/imagelist-store, or no prebuilt binary for ${process.platform}-${process.arch}): ${(cause as Error).message}`,
       {},
       { cause },
     );
@@ -225,13 +232,7 @@ export async function createSqliteDialect(options: SqliteStoreDialectOptions): P
       }>`select m.name as t, p.name as c from sqlite_master m, pragma_table_info(m.name) p where m.type = 'table' order by m.name, p.cid`.execute(
         q,
       );
-      const out = new Map<string, TableInfo>();
-      for (const row of r.rows) {
-        const t = out.get(row.t) ?? { name: row.t, columns: [] };
-        t.columns.push(row.c);
-        out.set(row.t, t);
-      }
-      return [...out.values()];
+      return tablesOf(r.rows);
     },
     createLocker: (k, lockerOptions) => createLeaseLocker(k, dialect, lockerOptions),
     async preserve(suffix) {

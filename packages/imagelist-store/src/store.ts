@@ -67,7 +67,7 @@ async function dialectFor(url: string, options: InternalOpenOptions): Promise<St
 }
 
 /** Applies every pending migration; safe when several processes open the same store at once. */
-export async function migrateStore(
+async function migrateStore(
   db: AnyKysely,
   dialect: StoreDialect,
   options: { upTo?: string; log?: Logger; url?: string } = {},

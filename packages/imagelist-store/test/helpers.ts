@@ -64,7 +64,7 @@ export async function createTestDatabase(dialect: DialectName): Promise<TestData
  * A kysely instance of its own on the database of `url`, for what tests look at or break behind the store's back
  * (raw rows, injected triggers): the store has no such escape hatch.
  */
-export async function rawDb(url: string): Promise<Kysely<Record<string, Record<string, unknown>>>> {
+async function rawDb(url: string): Promise<Kysely<Record<string, Record<string, unknown>>>> {
   const parsed = parseStoreUrl(url);
   const dialect =
     parsed.dialect === 'sqlite'

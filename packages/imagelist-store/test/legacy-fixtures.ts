@@ -102,7 +102,7 @@ export const APPDB = {
   issuer: '/DC=EU/DC=EGI/C=NL/O=Hosts/CN=EGI CA',
 };
 
-export function smime(list: Record<string, unknown>): Buffer {
+function smime(list: Record<string, unknown>): Buffer {
   const json = JSON.stringify({ 'hv:imagelist': list }, null, 4);
   return Buffer.from(
     [

@@ -12,7 +12,8 @@ export interface EndorserRef {
   email: string;
 }
 
-export interface ImageRecord {
+/** What the marketplace shows of an image entry, stored and served alike. */
+export interface ImageFields {
   identifier: string;
   title: string;
   description: string;
@@ -29,6 +30,9 @@ export interface ImageRecord {
   locations: string[];
   /** `sl:deprecated`: the reason, or null. */
   deprecated: string | null;
+}
+
+export interface ImageRecord extends ImageFields {
   /** The list's expiry, or the image's own `dc:date:expires` (AppDB) when that is earlier. */
   expires: Date;
   /** The image entry as signed (`hv:image` object). */
@@ -102,7 +106,7 @@ function imageExpiry(entry: Record<string, unknown>, listExpires: Date): Date {
 }
 
 /** The endorser entry of the list that the signer is (openList has already checked there is one). */
-export function endorserOf(list: OpenedList): EndorserRef {
+function endorserOf(list: OpenedList): EndorserRef {
   const field = list.list['hv:endorser'];
   const all = (Array.isArray(field) ? field : [field]) as Record<string, unknown>[];
   const x509s = all.map((e) => (e?.['hv:x509'] ?? {}) as Record<string, unknown>);

@@ -2,14 +2,15 @@
 export { type CliIo, runMarketplaceCli, USAGE } from './cli/main.js';
 export { EXIT, exitStatusOf } from './cli/exit.js';
 export {
-  type CandidateListFacts,
   decideIngest,
   type IngestDecision,
-  type StoredListFacts,
+  type IngestRefusalCode,
+  type MarketListFacts,
 } from './decide.js';
 export {
   deprecationReason,
   type EndorserRef,
+  type ImageFields,
   type ImageRecord,
   imageLocations,
   isHttpUrl,
@@ -32,6 +33,7 @@ export {
   type IngestOptions,
   type IngestResult,
 } from './ingest.js';
+export { httpsTrust } from './remote.js';
 export { type ReplicaOptions, type ReplicaSyncResult, syncFromPrimary } from './replica.js';
 export {
   CONTENT_SECURITY_POLICY,
@@ -70,4 +72,9 @@ export {
   type Page,
   type SaveListInput,
 } from './store.js';
-export { type CrlPolicy, checkListDates, type OpenedList, type OpenListOptions, openList } from './verify.js';
+export {
+  type CrlPolicy,
+  type OpenedList,
+  type OpenMarketplaceListOptions,
+  openMarketplaceList,
+} from './verify.js';

@@ -6,7 +6,7 @@ import { decideIngest } from './decide.js';
 import { listRecord } from './entries.js';
 import { MarketplaceError } from './errors.js';
 import type { MarketplaceRepository } from './store.js';
-import { type CrlPolicy, checkListDates, openList } from './verify.js';
+import { type CrlPolicy, openMarketplaceList } from './verify.js';
 
 /** Largest signed list accepted by default (64 MiB). */
 export const DEFAULT_MAX_LIST_BYTES = 64 * 1024 * 1024;
@@ -68,7 +68,7 @@ export function createIngester(options: IngestOptions): Ingester {
       }
       if (data.byteLength === 0) throw new MarketplaceError('ERR_MARKET_BAD_REQUEST', 'empty list');
       const at = now();
-      const opened = await openList(data, { trust: await options.trust(), at, crl: options.crl });
+      const opened = await openMarketplaceList(data, { trust: await options.trust(), at, crl: options.crl });
       const signer = opened.signer.subject;
       if (allow.length && !allow.some((re) => re.test(signer))) {
         throw new MarketplaceError(
@@ -77,19 +77,29 @@ export function createIngester(options: IngestOptions): Ingester {
           { list: opened.identifier },
         );
       }
-      checkListDates(opened, at);
       const record = listRecord(opened);
+      const sha512 = sha512Hex(data);
+      let warnings: string[] = [];
       await options.repository.saveList({
         record,
         data,
-        sha512: sha512Hex(data),
-        decide: (stored) =>
-          decideIngest(stored, {
-            identifier: record.identifier,
-            version: record.version,
-            created: record.created,
-            endorser: record.endorser.dn,
-          }),
+        sha512,
+        decide: (stored) => {
+          const decision = decideIngest(
+            stored,
+            {
+              identifier: record.identifier,
+              version: record.version,
+              created: record.created,
+              expires: record.expires,
+              dataHash: sha512,
+              endorser: record.endorser.dn,
+            },
+            { referenceTime: at },
+          );
+          if (decision.kind === 'accept') warnings = decision.warnings;
+          return decision;
+        },
       });
       log(
         'info',
@@ -103,7 +113,7 @@ export function createIngester(options: IngestOptions): Ingester {
         identifier: record.identifier,
         version: record.version,
         images: record.images.length,
-        warnings: opened.warnings,
+        warnings: [...opened.warnings, ...warnings],
       };
     },
   };

@@ -1,9 +1,10 @@
 // A replica pulls the primary's lists and verifies every one itself (the primary is not trusted more than
 // any upload): it lists the primary's lists page by page and fetches the signed bytes of each that changed.
 import { type Logger, noopLogger } from '@hepix/common';
+import type { TlsTrust, Transport } from '@hepix/transport';
 import { MarketplaceError, toMarketplaceError } from './errors.js';
-import { httpRequest } from './http-client.js';
 import type { Ingester } from './ingest.js';
+import { getDocument } from './remote.js';
 import type { ListSummary, MarketplaceRepository } from './store.js';
 
 export interface ReplicaSyncResult {
@@ -19,6 +20,12 @@ export interface ReplicaOptions {
   primary: string;
   repository: MarketplaceRepository;
   ingester: Ingester;
+  /** The HTTP client (closed by the caller). */
+  transport: Transport;
+  /** How an https primary is authenticated (default: the system roots; see `httpsTrust`). */
+  tls?: TlsTrust;
+  /** Largest signed list fetched (default 64 MiB). */
+  maxListBytes?: number;
   /** Pages of 500 lists read at most (default 200, i.e. 100 000 lists). */
   maxPages?: number;
   log?: Logger;
@@ -31,20 +38,15 @@ function base(url: string): string {
   return url.replace(/\/+$/, '');
 }
 
-async function getJson(url: string, signal?: AbortSignal): Promise<unknown> {
-  const r = await httpRequest(url, {
+async function getJson(options: ReplicaOptions, url: string): Promise<unknown> {
+  const data = await getDocument(options.transport, url, {
     headers: { accept: 'application/json' },
     maxBytes: 16 * 1024 * 1024,
-    signal,
+    ...(options.tls ? { tls: options.tls } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
   });
-  if (r.status !== 200) {
-    throw new MarketplaceError('ERR_MARKET_HTTP', `${url} answered ${r.status}`, {
-      url,
-      httpStatus: r.status,
-    });
-  }
   try {
-    return JSON.parse(Buffer.from(r.body).toString('utf8'));
+    return JSON.parse(Buffer.from(data).toString('utf8'));
   } catch (cause) {
     throw new MarketplaceError('ERR_MARKET_HTTP', `${url} did not answer JSON`, { url, cause });
   }
@@ -58,7 +60,7 @@ export async function syncFromPrimary(options: ReplicaOptions): Promise<ReplicaS
   const remote: Pick<ListSummary, 'identifier' | 'version'>[] = [];
   const maxPages = options.maxPages ?? 200;
   for (let page = 0; page < maxPages; page++) {
-    const body = (await getJson(`${root}/api/lists?limit=${PAGE}&offset=${page * PAGE}`, options.signal)) as {
+    const body = (await getJson(options, `${root}/api/lists?limit=${PAGE}&offset=${page * PAGE}`)) as {
       total?: unknown;
       items?: unknown;
     };
@@ -77,14 +79,12 @@ export async function syncFromPrimary(options: ReplicaOptions): Promise<ReplicaS
     }
     try {
       const url = `${root}/lists/${encodeURIComponent(r.identifier)}.smime`;
-      const got = await httpRequest(url, { signal: options.signal });
-      if (got.status !== 200) {
-        throw new MarketplaceError('ERR_MARKET_HTTP', `${url} answered ${got.status}`, {
-          url,
-          httpStatus: got.status,
-        });
-      }
-      await options.ingester.ingest(got.body, { source: 'replica' });
+      const data = await getDocument(options.transport, url, {
+        ...(options.maxListBytes ? { maxBytes: options.maxListBytes } : {}),
+        ...(options.tls ? { tls: options.tls } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      await options.ingester.ingest(data, { source: 'replica' });
       result.stored.push(r.identifier);
     } catch (err) {
       const e = toMarketplaceError(err);

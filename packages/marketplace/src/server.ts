@@ -3,14 +3,15 @@
 import type { AddressInfo } from 'node:net';
 import { type Logger, noopLogger } from '@hepix/common';
 import { openStore, type Store } from '@hepix/imagelist-store';
-import { TrustStore } from '@hepix/smime-x509';
+import { createTransport } from '@hepix/transport';
 import { serve } from '@hono/node-server';
 import { MarketplaceError, toMarketplaceError } from './errors.js';
 import { compileEndorserPatterns, createIngester, DEFAULT_MAX_LIST_BYTES } from './ingest.js';
+import { httpsTrust } from './remote.js';
 import { type ReplicaSyncResult, syncFromPrimary } from './replica.js';
-import { createMarketplaceApp } from './server/app.js';
+import { createMarketplaceApp, MARKETPLACE_VERSION } from './server/app.js';
 import { type MarketplaceRepository, marketplaceExtension } from './store.js';
-import type { CrlPolicy } from './verify.js';
+import { type CrlPolicy, loadTrustDirectory } from './verify.js';
 
 export const DEFAULT_DB_URL = 'sqlite:///marketplace.db';
 export const DEFAULT_CERT_DIR = '/etc/grid-security/certificates/';
@@ -22,7 +23,7 @@ export interface MarketplaceServerOptions {
   db?: string;
   /** `HOST:PORT` (default 127.0.0.1:8080; port 0 picks a free one). */
   listen?: string;
-  /** Trust directory (default /etc/grid-security/certificates/). */
+  /** Trust directory (default /etc/grid-security/certificates/); with the system roots, it also authenticates an https primary. */
   certDir?: string;
   /** Regular expressions; when any is given, the signer's whole DN must match one. */
   allowEndorsers?: readonly string[];
@@ -86,20 +87,7 @@ export async function startMarketplace(options: MarketplaceServerOptions = {}): 
     }
   }
   const certDir = options.certDir ?? DEFAULT_CERT_DIR;
-  const loadTrust = async () => {
-    try {
-      return await TrustStore.fromDirectory(certDir);
-    } catch (cause) {
-      throw new MarketplaceError(
-        'ERR_MARKET_CONFIG',
-        `cannot read the trust directory ${certDir}: ${(cause as Error).message}`,
-        {
-          path: certDir,
-          cause,
-        },
-      );
-    }
-  };
+  const loadTrust = () => loadTrustDirectory(certDir);
   let trust = await loadTrust();
   for (const w of trust.warnings) log('warn', `trust directory: ${w}`);
   let trustLoaded = Date.now();
@@ -163,19 +151,29 @@ export async function startMarketplace(options: MarketplaceServerOptions = {}): 
   );
 
   const abort = new AbortController();
+  const transport = createTransport({ userAgent: `vmmarketplace/${MARKETPLACE_VERSION}`, log });
   let running: Promise<ReplicaSyncResult> | undefined;
   const sync = async (): Promise<ReplicaSyncResult> => {
     if (!options.replicaOf) return { stored: [], unchanged: [], failed: [] };
-    // One pass at a time: a slow primary never stacks passes.
-    running ??= syncFromPrimary({
-      primary: options.replicaOf,
-      repository,
-      ingester,
-      log,
-      signal: abort.signal,
-    }).finally(() => {
-      running = undefined;
-    });
+    const primary = options.replicaOf;
+    // One pass at a time: a slow primary never stacks passes. The CA directory is read at each pass, as the
+    // trust store is, so a CA added by the site's updates counts.
+    running ??= httpsTrust(certDir)
+      .then((tls) =>
+        syncFromPrimary({
+          primary,
+          repository,
+          ingester,
+          transport,
+          tls,
+          maxListBytes,
+          log,
+          signal: abort.signal,
+        }),
+      )
+      .finally(() => {
+        running = undefined;
+      });
     return running;
   };
   let timer: NodeJS.Timeout | undefined;
@@ -208,6 +206,7 @@ export async function startMarketplace(options: MarketplaceServerOptions = {}): 
       if (timer) clearInterval(timer);
       abort.abort();
       await running?.catch(() => {});
+      await transport.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();

@@ -12,8 +12,8 @@ import {
   sql,
   type Transaction,
 } from 'kysely';
-import type { IngestDecision, StoredListFacts } from './decide.js';
-import type { EndorserRef, ListRecord } from './entries.js';
+import type { IngestDecision, MarketListFacts } from './decide.js';
+import type { EndorserRef, ImageFields, ListRecord } from './entries.js';
 import { MarketplaceError } from './errors.js';
 
 interface ListTable {
@@ -80,7 +80,7 @@ interface ImageHistoryTable {
   created_ms: number | string;
 }
 
-export interface MarketplaceDatabase {
+interface MarketplaceDatabase {
   marketplace_list: ListTable;
   marketplace_list_version: ListVersionTable;
   marketplace_image: ImageTable;
@@ -120,20 +120,7 @@ export interface Page<T> {
   items: T[];
 }
 
-export interface ImageItem {
-  identifier: string;
-  title: string;
-  description: string;
-  os: string;
-  osversion: string;
-  arch: string;
-  hypervisor: string;
-  format: string | null;
-  size: number | null;
-  sha512: string;
-  /** The image's `hv:version`. */
-  version: string;
-  locations: string[];
+export interface ImageItem extends ImageFields {
   endorser: EndorserRef;
   list: { identifier: string; version: string };
   vo: string | null;
@@ -141,7 +128,6 @@ export interface ImageItem {
   created: string;
   expires: string;
   status: ImageStatus;
-  deprecated: string | null;
 }
 
 export interface ImageHistoryEntry {
@@ -207,13 +193,13 @@ export interface SaveListInput {
   /** sha512 hex of `data`. */
   sha512: string;
   /** Called in the transaction with the stored list's facts; a refusal aborts the save. */
-  decide(stored: StoredListFacts | undefined): IngestDecision;
+  decide(stored: MarketListFacts | undefined): IngestDecision;
 }
 
 export interface MarketplaceRepository {
   /** Stores a new version of a list (its images replace the previous version's), in one transaction. */
   saveList(input: SaveListInput): Promise<void>;
-  storedListFacts(identifier: string): Promise<StoredListFacts | undefined>;
+  storedListFacts(identifier: string): Promise<MarketListFacts | undefined>;
   getList(identifier: string, now: Date): Promise<ListDetail | undefined>;
   /** The signed bytes as uploaded. */
   getListData(identifier: string): Promise<Uint8Array | undefined>;
@@ -512,12 +498,19 @@ function createRepository(ctx: StoreExtensionContext): MarketplaceRepository {
   async function factsIn(trx: Db | Transaction<MarketplaceDatabase>, identifier: string, lock: boolean) {
     const row = await trx
       .selectFrom('marketplace_list')
-      .select(['version', 'created_ms', 'endorser_dn'])
+      .select(['version', 'created_ms', 'expires_ms', 'sha512', 'endorser_dn'])
       .where('identifier', '=', identifier)
       .$if(lock && postgres, (q) => q.forUpdate())
       .executeTakeFirst();
     return row
-      ? { version: row.version, created: new Date(num(row.created_ms)), endorser: row.endorser_dn }
+      ? {
+          identifier,
+          version: row.version,
+          created: new Date(num(row.created_ms)),
+          expires: new Date(num(row.expires_ms)),
+          dataHash: row.sha512,
+          endorser: row.endorser_dn,
+        }
       : undefined;
   }
 

@@ -1,35 +1,13 @@
 // Starts PostgreSQL through scripts/start-postgres.sh when TEST_POSTGRES_URL is not set (never skips), and
 // builds the bins the tests spawn (vmmarketplace, the vmcatcher commands) unless CI built them already.
-import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { buildPackages, startService } from '@hepix/test-support';
 import type { TestProject } from 'vitest/node';
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
-
 export default function setup(project: TestProject): void {
-  let url = process.env.TEST_POSTGRES_URL;
   const sqliteOnly = process.env.HEPIX_STORE_DIALECTS === 'sqlite' && process.env.CI !== 'true';
-  if (!url && !sqliteOnly) {
-    const out = execFileSync('bash', [`${root}scripts/start-postgres.sh`], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    url = /^TEST_POSTGRES_URL=(.+)$/m.exec(out)?.[1]?.trim();
-    if (!url) throw new Error('scripts/start-postgres.sh did not print TEST_POSTGRES_URL');
-    process.env.TEST_POSTGRES_URL = url;
-  }
-  project.provide('TEST_POSTGRES_URL', url ?? '');
-  if (process.env.HEPIX_SKIP_BUILD !== '1') {
-    execFileSync(
-      'pnpm',
-      ['--filter', '@hepix/marketplace...', '--filter', '@hepix/vmcatcher-cli...', 'run', 'build'],
-      {
-        cwd: root,
-        stdio: ['ignore', 'ignore', 'inherit'],
-        env: { ...process.env, npm_config_nodedir: '/usr' },
-      },
-    );
-  }
+  if (!sqliteOnly) startService('start-postgres.sh', 'TEST_POSTGRES_URL');
+  project.provide('TEST_POSTGRES_URL', process.env.TEST_POSTGRES_URL ?? '');
+  buildPackages(['@hepix/marketplace...', '@hepix/vmcatcher-cli...']);
 }
 
 declare module 'vitest' {

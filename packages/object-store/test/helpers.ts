@@ -46,7 +46,7 @@ export function awsEnv(): NodeJS.ProcessEnv {
   };
 }
 
-export function rawClient(): S3Client {
+function rawClient(): S3Client {
   const e = s3Env();
   return new S3Client({
     endpoint: e.endpoint,

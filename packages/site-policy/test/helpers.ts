@@ -3,7 +3,7 @@ import { expect } from 'vitest';
 import { SitePolicyError, type SitePolicyErrorCode } from '../src/index.js';
 
 /** sha512 of a text, as lists carry it. */
-export const sha512 = (text: string): string => sha512Hex(text);
+const sha512 = (text: string): string => sha512Hex(text);
 
 export const SUM_A = sha512('image a');
 export const SUM_B = sha512('image b');
@@ -12,7 +12,7 @@ export const SUM_C = sha512('image c');
 export const CERN_DN = '/DC=ch/DC=cern/OU=Organic Units/OU=Users/CN=jdoe/CN=123456/CN=Jane Doe';
 export const DESY_DN = '/C=DE/O=GermanGrid/OU=DESY/CN=Owen Synge';
 export const REX_DN = '/C=DE/O=GermanGrid/OU=DESY/CN=Rex Revoked';
-export const CA_DN = '/C=DE/O=GermanGrid/CN=GridKa-CA';
+const CA_DN = '/C=DE/O=GermanGrid/CN=GridKa-CA';
 
 export const NOW = new Date('2026-12-01T12:00:00Z');
 

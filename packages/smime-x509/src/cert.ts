@@ -21,7 +21,7 @@ import { publicKeyFromSpki } from './sigalg.js';
 
 export { X509Certificate };
 
-export const KEY_USAGE_NAMES = [
+const KEY_USAGE_NAMES = [
   'digitalSignature',
   'nonRepudiation',
   'keyEncipherment',
@@ -33,7 +33,7 @@ export const KEY_USAGE_NAMES = [
   'decipherOnly',
 ] as const;
 
-export interface Extension {
+interface Extension {
   critical: boolean;
   value: Uint8Array;
 }

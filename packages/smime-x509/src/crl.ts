@@ -94,7 +94,7 @@ export function revokedSerials(m: CrlModel): Set<string> {
   return set;
 }
 
-export function parseCrl(raw: Uint8Array, source?: string): CrlModel {
+function parseCrl(raw: Uint8Array, source?: string): CrlModel {
   try {
     const root = expect(readTlv(raw, 0), UNIVERSAL, 16, 'CertificateList');
     const [tbsT, algT, sigT] = children(raw, root);

@@ -86,10 +86,6 @@ export function children(buf: Uint8Array, tlv: Tlv, depth = 0): Tlv[] {
   return out;
 }
 
-export function parseRoot(buf: Uint8Array): Tlv {
-  return readTlv(buf, 0, buf.length);
-}
-
 export function expect(tlv: Tlv | undefined, cls: number, tagNo: number, what: string): Tlv {
   if (!tlv || tlv.cls !== cls || tlv.tagNo !== tagNo) throw malformed(`ASN.1: expected ${what}`);
   return tlv;
@@ -130,7 +126,7 @@ export function readOid(buf: Uint8Array, tlv: Tlv): string {
   return decodeOid(content(buf, tlv));
 }
 
-export function decodeOid(bytes: Uint8Array): string {
+function decodeOid(bytes: Uint8Array): string {
   if (bytes.length === 0 || bytes.length > 128) throw malformed('ASN.1: bad OID');
   const parts: number[] = [];
   let v = 0;
@@ -203,7 +199,7 @@ export function tlv(identifier: number, ...parts: Uint8Array[]): Uint8Array {
 }
 
 export const seq = (...parts: Uint8Array[]) => tlv(0x30, ...parts);
-export const set = (...parts: Uint8Array[]) => tlv(0x31, ...parts);
+const set = (...parts: Uint8Array[]) => tlv(0x31, ...parts);
 export const octetString = (b: Uint8Array) => tlv(0x04, b);
 
 export function oid(dotted: string): Uint8Array {

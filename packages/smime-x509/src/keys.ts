@@ -51,7 +51,7 @@ export async function loadPrivateKey(pem: string | Uint8Array, passphrase?: stri
   return wrapKeyObject(key);
 }
 
-export function wrapKeyObject(key: KeyObject): PrivateKey {
+function wrapKeyObject(key: KeyObject): PrivateKey {
   const algorithm = key.asymmetricKeyType;
   if (key.type !== 'private' || !algorithm || !['rsa', 'ec', 'ed25519', 'ed448'].includes(algorithm)) {
     throw new SmimeError('ERR_SMIME_BAD_KEY', `unsupported key type ${algorithm ?? key.type}`, {

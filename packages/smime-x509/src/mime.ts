@@ -62,7 +62,7 @@ interface ContentType {
   params: Map<string, string>;
 }
 
-export function parseContentType(value: string): ContentType {
+function parseContentType(value: string): ContentType {
   const m = /^\s*([A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+)\s*/.exec(value);
   if (!m) throw malformed(`bad Content-Type: ${JSON.stringify(value.slice(0, 80))}`);
   const params = new Map<string, string>();
@@ -85,7 +85,7 @@ const SIG_TYPES = new Set(['application/pkcs7-signature', 'application/x-pkcs7-s
 const MIME_TYPES = new Set(['application/pkcs7-mime', 'application/x-pkcs7-mime']);
 
 /** Decode base64 with any line length; anything but the alphabet, whitespace and padding is an error. */
-export function decodeBase64(buf: Uint8Array, start: number, end: number): Uint8Array {
+function decodeBase64(buf: Uint8Array, start: number, end: number): Uint8Array {
   const text = latin1(buf, start, end);
   if (/[^A-Za-z0-9+/=\s]/.test(text)) throw malformed('invalid base64 data');
   const clean = text.replace(/\s+/g, '');

@@ -71,7 +71,7 @@ function signedBy(signed: Signed, issuer: CertModel, fallbackHash: string | unde
 }
 
 /** Whether `issuer`'s key signed `cert`. */
-export function issuedBy(cert: CertModel, issuer: CertModel): boolean {
+function issuedBy(cert: CertModel, issuer: CertModel): boolean {
   return signedBy(cert, issuer, undefined);
 }
 

@@ -1,7 +1,6 @@
 // Signature checks with node:crypto for the algorithms found in grid PKIs and S/MIME.
 import { constants, createPublicKey, type KeyObject, verify } from 'node:crypto';
-import { CONTEXT, children, isTag, readOid, readTlv, smallInteger, UNIVERSAL } from './der.js';
-import { malformed } from './errors.js';
+import { CONTEXT, children, readOid, readTlv, smallInteger } from './der.js';
 
 export type DigestName = 'SHA-1' | 'SHA-256' | 'SHA-384' | 'SHA-512';
 
@@ -37,8 +36,8 @@ const SIG_HASH: Record<string, string> = {
   '2.16.840.1.101.3.4.3.2': 'sha256',
 };
 
-export const RSA_ENCRYPTION = '1.2.840.113549.1.1.1';
-export const EC_PUBLIC_KEY = '1.2.840.10045.2.1';
+const RSA_ENCRYPTION = '1.2.840.113549.1.1.1';
+const EC_PUBLIC_KEY = '1.2.840.10045.2.1';
 const RSA_PSS = '1.2.840.113549.1.1.10';
 const ED25519 = '1.3.101.112';
 const ED448 = '1.3.101.113';
@@ -135,16 +134,4 @@ export function verifySignature(
   } catch {
     return false;
   }
-}
-
-/** Split an AlgorithmIdentifier TLV into OID and raw parameters. */
-export function readAlgorithm(
-  buf: Uint8Array,
-  tlvStart: number,
-  limit: number,
-): { oid: string; params?: Uint8Array } {
-  const t = readTlv(buf, tlvStart, limit);
-  if (!isTag(t, UNIVERSAL, 16)) throw malformed('ASN.1: expected an AlgorithmIdentifier');
-  const [o, p] = children(buf, t);
-  return { oid: readOid(buf, o), params: p ? buf.subarray(p.start, p.end) : undefined };
 }

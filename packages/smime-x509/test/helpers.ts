@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { openssl } from '@hepix/test-support';
 import { inject } from 'vitest';
 
-export const pki = (): string => inject('smimePki');
+const pki = (): string => inject('smimePki');
 export const file = (...p: string[]): string => join(pki(), ...p);
 export const read = (...p: string[]): string => readFileSync(file(...p), 'utf8');
 export const readBytes = (...p: string[]): Buffer => readFileSync(file(...p));

@@ -55,4 +55,5 @@ export {
   type TestProxy,
   type TestServer,
 } from './servers.js';
+export { buildPackages, REPO_ROOT, startService } from './services.js';
 export { makeTempDir, removeDir } from './tmp.js';

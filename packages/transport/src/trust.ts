@@ -26,7 +26,7 @@ export interface ClientCertificate {
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
 /** The certificates of a PEM text that parse; the others are left out. */
-export function pemCertificates(text: string): { pems: string[]; invalid: number } {
+function pemCertificates(text: string): { pems: string[]; invalid: number } {
   const pems: string[] = [];
   let invalid = 0;
   for (const m of text.matchAll(PEM_CERTIFICATE)) {

@@ -40,7 +40,7 @@ export function parseHttpUrl(input: string | URL): { url: URL; credentials?: Cre
 }
 
 /** A copy without user info and fragment (neither is ever sent). */
-export function stripUrl(url: URL): URL {
+function stripUrl(url: URL): URL {
   const u = new URL(url.href);
   u.username = '';
   u.password = '';

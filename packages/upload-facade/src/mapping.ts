@@ -3,7 +3,7 @@ import { pythonRegexToJs } from './config.js';
 type Part = { lit: string } | { group: string };
 
 /** Parses a Python `re.sub` replacement template (`\1`, `\g<1>`, `\g<name>`, `\\`, `\n`). */
-export function parseReplacement(template: string): Part[] {
+function parseReplacement(template: string): Part[] {
   const parts: Part[] = [];
   let lit = '';
   const flush = () => {

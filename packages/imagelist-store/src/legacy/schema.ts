@@ -19,7 +19,7 @@ interface ToolSpec {
   markers: readonly string[];
 }
 
-export const LEGACY_SPECS: Readonly<Record<LegacyTool, ToolSpec>> = {
+const LEGACY_SPECS: Readonly<Record<LegacyTool, ToolSpec>> = {
   vmcatcher: {
     tables: [
       { name: 'endorser', required: true, columns: ['id', 'identifier'] },

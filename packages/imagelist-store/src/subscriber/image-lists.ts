@@ -12,7 +12,7 @@ export type ImageListMethods = Pick<
   'getLatestImageList' | 'recordImageList' | 'markImageListExpired' | 'withdrawImageList'
 >;
 
-export interface ImageListRow {
+interface ImageListRow {
   subscriptionRowId: number;
   data: Uint8Array;
   dataHash: string;

@@ -10,8 +10,6 @@ import { createImages, type ImageInternals } from './images.js';
 import { createLinks, type LinkInternals } from './links.js';
 import { createSubscriptions, type SubscriptionInternals } from './subscriptions.js';
 
-export { splitUserInfo } from './shared.js';
-
 /** What the legacy importers write through, besides the public methods. */
 export interface SubscriberInternals
   extends EndorserInternals,

@@ -7,8 +7,6 @@ import { fromDb, toNum } from '../util.js';
 
 export const TRUST_ANCHORS: readonly TrustAnchorMode[] = ['none', 'browser', 'igtf'];
 export const UPDATE_MODES: readonly number[] = [0, 1, 3];
-/** Rows per multi-row INSERT of plain values. */
-export const ROWS = 500;
 
 /** Splits `user:password@` out of a URL: the URI is stored without it, the secrets apart. */
 export function splitUserInfo(uri: string): { uri: string; username?: string; password?: string } {

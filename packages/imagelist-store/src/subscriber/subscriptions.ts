@@ -31,7 +31,7 @@ export type SubscriptionMethods = Pick<
   | 'deleteSubscription'
 >;
 
-export interface SubscriptionRow {
+interface SubscriptionRow {
   identifier: string;
   description: string;
   uri: string;

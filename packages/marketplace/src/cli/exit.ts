@@ -32,7 +32,7 @@ export const EXIT = {
   ERR_STORE_INTERNAL: 48,
 } as const satisfies Record<MarketplaceErrorCode | StoreErrorCode, number>;
 
-export type CliErrorCode = keyof typeof EXIT;
+type CliErrorCode = keyof typeof EXIT;
 
 /** The exit status of an error: its code's, or ERR_MARKET_INTERNAL's for anything unexpected. */
 export function exitStatusOf(err: unknown): number {

@@ -1,4 +1,5 @@
 // vmmarketplace: argument parsing, library calls, printing, exit statuses (src/cli/exit.ts).
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import {
@@ -10,13 +11,15 @@ import {
   LEVEL_NUMBERS,
 } from '@hepix/common';
 import { openStore } from '@hepix/imagelist-store';
-import { TrustStore } from '@hepix/smime-x509';
+import { createTransport } from '@hepix/transport';
+import { decideIngest } from '../decide.js';
+import { listRecord } from '../entries.js';
 import { isMarketplaceErrorCode, MarketplaceError } from '../errors.js';
-import { httpRequest } from '../http-client.js';
-import { DEFAULT_MAX_LIST_BYTES } from '../ingest.js';
+import { httpsTrust, postBytes } from '../remote.js';
+import { MARKETPLACE_VERSION } from '../server/app.js';
 import { DEFAULT_CERT_DIR, DEFAULT_DB_URL, startMarketplace } from '../server.js';
 import { type ListSummary, marketplaceExtension } from '../store.js';
-import { type CrlPolicy, checkListDates, openList } from '../verify.js';
+import { type CrlPolicy, loadTrustDirectory, openMarketplaceList } from '../verify.js';
 import { EXIT, exitStatusOf } from './exit.js';
 
 export interface CliIo {
@@ -33,7 +36,7 @@ Commands:
   serve     [--db URL] [--listen HOST:PORT] [--cert-dir DIR] [--allow-endorser REGEX]...
             [--max-list-bytes N] [--replica-of URL] [--replica-interval SECONDS] [--crl require|if-present|ignore]
             [--name TEXT] [--log-level debug|info|warn|error] [--log-format text|json]
-  upload    FILE --url BASE [--json]
+  upload    FILE --url BASE [--cert-dir DIR] [--json]
   validate  FILE [--cert-dir DIR] [--crl require|if-present|ignore]
   expiring  --days N [--db URL] [--json]
 
@@ -143,8 +146,12 @@ async function readInput(path: string): Promise<Uint8Array> {
   }
 }
 
-async function uploadCommand(argv: string[], _env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
-  const { values, positionals } = parse(argv, { url: { type: 'string' }, json: { type: 'boolean' } });
+async function uploadCommand(argv: string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    url: { type: 'string' },
+    'cert-dir': { type: 'string' },
+    json: { type: 'boolean' },
+  });
   if (values.help) {
     io.stdout(USAGE);
     return 0;
@@ -154,15 +161,24 @@ async function uploadCommand(argv: string[], _env: NodeJS.ProcessEnv, io: CliIo)
   const base = String(values.url).replace(/\/+$/, '');
   const data = await readInput(positionals[0]);
   const url = `${base}/api/lists`;
-  const r = await httpRequest(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/octet-stream', accept: 'application/json' },
-    body: data,
-    maxBytes: 1024 * 1024,
-  });
+  // An https marketplace is authenticated by the system roots and the grid CA directory: the one named, else
+  // the default one when this machine has it.
+  const named = (values['cert-dir'] as string | undefined) ?? env.VMMARKETPLACE_DIR_CERT;
+  const certDir = named ?? (existsSync(DEFAULT_CERT_DIR) ? DEFAULT_CERT_DIR : undefined);
+  const transport = createTransport({ userAgent: `vmmarketplace/${MARKETPLACE_VERSION}`, env });
+  let r: { status: number; body: Buffer };
+  try {
+    r = await postBytes(transport, url, data, {
+      tls: await httpsTrust(certDir),
+      headers: { 'content-type': 'application/octet-stream', accept: 'application/json' },
+      maxBytes: 1024 * 1024,
+    });
+  } finally {
+    await transport.close();
+  }
   let answer: Record<string, unknown> = {};
   try {
-    answer = JSON.parse(Buffer.from(r.body).toString('utf8'));
+    answer = JSON.parse(r.body.toString('utf8'));
   } catch {
     answer = {};
   }
@@ -194,27 +210,24 @@ async function validateCommand(argv: string[], env: NodeJS.ProcessEnv, io: CliIo
     (values['cert-dir'] as string | undefined) ?? env.VMMARKETPLACE_DIR_CERT ?? DEFAULT_CERT_DIR;
   const crl = crlOption(values.crl);
   const data = await readInput(file);
-  let trust: TrustStore;
-  try {
-    trust = await TrustStore.fromDirectory(certDir);
-  } catch (cause) {
-    throw new MarketplaceError(
-      'ERR_MARKET_CONFIG',
-      `cannot read the trust directory ${certDir}: ${(cause as Error).message}`,
-      {
-        path: certDir,
-        cause,
-      },
-    );
-  }
+  const trust = await loadTrustDirectory(certDir);
   const at = io.now?.() ?? new Date();
+  const invalid = (code: keyof typeof EXIT, message: string): number => {
+    io.stdout(`Invalid: ${file}\n${escapeControl(message)}\n`);
+    return EXIT[code];
+  };
   try {
-    const opened = await openList(data, { trust, at, crl });
-    checkListDates(opened, at);
+    const record = listRecord(await openMarketplaceList(data, { trust, at, crl }));
+    // The checks of an upload to an empty marketplace (dates); versions need a stored list.
+    const decision = decideIngest(
+      undefined,
+      { ...record, dataHash: '', endorser: record.endorser.dn },
+      { referenceTime: at },
+    );
+    if (decision.kind === 'refuse') return invalid(decision.code, decision.message);
   } catch (err) {
     if (!(err instanceof MarketplaceError) || err.code === 'ERR_MARKET_INTERNAL') throw err;
-    io.stdout(`Invalid: ${file}\n${escapeControl(err.message)}\n`);
-    return EXIT[err.code];
+    return invalid(err.code, err.message);
   }
   io.stdout(`Valid: ${file}\n`);
   return 0;
@@ -314,5 +327,3 @@ export async function runMarketplaceCli(argv: string[], env: NodeJS.ProcessEnv, 
     return exitStatusOf(err);
   }
 }
-
-export { DEFAULT_MAX_LIST_BYTES };

@@ -17,7 +17,7 @@ const NAV = [
   ['/about', 'About'],
 ] as const;
 
-export function layout(site: SiteInfo, title: string, active: string, body: Html): string {
+function layout(site: SiteInfo, title: string, active: string, body: Html): string {
   const nav = NAV.map(
     ([href, label]) =>
       html`<a href="${href}"${active === href ? new Html(' aria-current="page"') : ''}>${label}</a>`,

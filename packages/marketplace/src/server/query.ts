@@ -61,13 +61,3 @@ export function parseImageQuery(get: (name: string) => string | undefined): Imag
   query.order = oneOf('order', get('order'), ORDERS) ?? (query.sort === 'created' ? 'desc' : 'asc');
   return query;
 }
-
-export const IMAGE_QUERY_PARAMETERS = [
-  ...TEXT_FILTERS,
-  'status',
-  'sort',
-  'order',
-  'limit',
-  'offset',
-] as const;
-export { ORDERS, SORTS, STATUSES };

@@ -15,7 +15,7 @@ import type { KeyPair } from './pki.js';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
-export interface SeenRequest {
+interface SeenRequest {
   method: string;
   url: string;
   headers: IncomingMessage['headers'];

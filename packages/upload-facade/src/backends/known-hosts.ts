@@ -48,7 +48,7 @@ function hostMatches(field: string, name: string): boolean {
 }
 
 /** The name OpenSSH looks up: `host` on port 22, `[host]:port` otherwise. */
-export function knownHostsName(host: string, port: number): string {
+function knownHostsName(host: string, port: number): string {
   return port === 22 ? host : `[${host}]:${port}`;
 }
 

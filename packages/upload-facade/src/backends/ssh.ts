@@ -98,7 +98,7 @@ async function loadSsh2(): Promise<typeof import('ssh2')> {
   } catch (err) {
     throw new UploadError(
       'ERR_UPLOAD_UNSUPPORTED',
-      'the scp/sftp backend needs the optional peer dependency "ssh2" (npm install ssh2)',
+      `the scp/sftp backend cannot load "ssh2" (an incomplete installation of @hepix/upload-facade): ${(err as Error).message}`,
       { protocol: 'sftp', cause: err },
     );
   }
