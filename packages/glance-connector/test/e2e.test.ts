@@ -194,7 +194,9 @@ describe('vmcatcher_cache -x vmcatcher-glance', () => {
     const v2 = rawDisk(join(dir, 'v2.raw'), 3 << 20);
     publish([{ id: IMAGE, path: v2, format: 'raw', version: '2' }]);
     await ok('vmcatcher_subscribe', ['-U']);
-    await ok('vmcatcher_cache', ['-x', 'vmcatcher-glance'], { OS_IMAGE_URL: 'http://127.0.0.1:9' });
+    // vmcatcher_cache exits 89 when an event failed (the images themselves were cached).
+    const down = await sh('vmcatcher_cache', ['-x', 'vmcatcher-glance'], { OS_IMAGE_URL: 'http://127.0.0.1:9' });
+    expect(down.code, down.stderr).toBe(89);
     const failed = await failedEvents();
     expect(failed.map((f) => f.type)).toEqual(['ExpirePostfix', 'AvailablePostfix', 'ProcessPostfix']);
     expect(failed[0].error).toMatch(/^exit 6: vmcatcher-glance: ERR_GLANCE_CONNECT/);

@@ -47,7 +47,8 @@ describe('local: a large file is copied in chunks', () => {
       })
       .catch((e: unknown) => e);
     expect(isUploadError(err, 'ERR_UPLOAD_ABORTED')).toBe(true);
-    expect(progressAfterAbort).toBeLessThanOrEqual(1); // at most the chunk being written when it fired
+    // At most the chunks in flight when it fired: one per copy lane (LANES = 4).
+    expect(progressAfterAbort).toBeLessThanOrEqual(4);
     expect(readFileSync(dest, 'utf8')).toBe('previous version');
     expect(readdirSync(dir)).toEqual(['big.img']);
   });
