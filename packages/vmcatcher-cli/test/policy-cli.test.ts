@@ -444,7 +444,7 @@ describe('mirrors (sl:locations) through vmcatcher_cache', () => {
       for (const i of [gone, hang])
         expect(sha512(readFileSync(join(s.dir, 'cache', i.id)))).toBe(sha512(i.data));
       expect(c.stderr).toMatch(
-        new RegExp(`location 1 of 2 failed \\(ERR_CACHE_DOWNLOAD\\): download failed: HTTP status 404`),
+        /location 1 of 2 failed \(ERR_CACHE_DOWNLOAD\): download failed: HTTP status 404/,
       );
       expect(c.stderr).toMatch(/location 1 of 2 failed \(ERR_CACHE_DEADLINE\)/);
       // The hung transfer's bytes were kept and the mirror asked for the rest.

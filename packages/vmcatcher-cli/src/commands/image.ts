@@ -1,6 +1,6 @@
 // vmcatcher_image: list images with their state bitmap, subscribe/unsubscribe them for caching (§3.3).
 import { escapeControl } from '@hepix/common';
-import type { PolicyImageState } from '@hepix/image-cache';
+import type { PolicyImageState } from '@hepix/image-cache/policy';
 import type { SubscribedImage } from '@hepix/imagelist-store';
 import type { SitePolicy } from '@hepix/site-policy';
 import {
@@ -170,9 +170,9 @@ async function imageMain(ctx: CommonContext): Promise<number> {
       else found = (await sub.listImages(only === undefined ? {} : { subscription: only })).map((i) => [i]);
       return only === undefined ? found : found.map((g) => g.filter((i) => i.subscription === only));
     };
-    // The state under the site policy (@hepix/image-cache is loaded only here: -a/-r stay light).
+    // The state under the site policy (@hepix/image-cache/policy: the policy and the store, no S/MIME stack).
     const underPolicy = async (images: SubscribedImage[]): Promise<PolicyImageState[]> => {
-      const { applyPolicy } = await import('@hepix/image-cache');
+      const { applyPolicy } = await import('@hepix/image-cache/policy');
       return applyPolicy(store, images, policy ? { policy } : {});
     };
     switch (action) {

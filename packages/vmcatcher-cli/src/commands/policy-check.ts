@@ -15,7 +15,7 @@ import { EXIT } from '../common/exit.js';
 import { jsonText } from '../common/format.js';
 
 /** What `stratus-policy-image` printed for an image it refused. */
-export const POLICY_REFUSED_MESSAGE = "Image isn't valid according to site policy";
+const POLICY_REFUSED_MESSAGE = "Image isn't valid according to site policy";
 
 interface Entry {
   subscription: string;

@@ -509,7 +509,7 @@ async function subscribeMain(ctx: CommonContext): Promise<number> {
       }
       case 'imageList': {
         const targets = await selected();
-        const { applyPolicy } = await import('@hepix/image-cache');
+        const { applyPolicy } = await import('@hepix/image-cache/policy');
         const images = await applyPolicy(
           store,
           (await Promise.all(targets.map((s) => sub.listImages({ subscription: s.identifier })))).flat(),

@@ -3,7 +3,7 @@
 // the line formats (escapeControl of @hepix/common): a tab or newline in a title can never forge a field or a
 // line. JSON output needs no escaping beyond JSON's own.
 import { escapeControl } from '@hepix/common';
-import type { PolicyImageState } from '@hepix/image-cache';
+import type { PolicyImageState } from '@hepix/image-cache/policy';
 import type {
   Principal,
   StoredImageListSummary,
