@@ -99,7 +99,7 @@ async function files(dir: string): Promise<string[]> {
 
 const policy = (text: string) => parsePolicy(text, { source: 'test.cfg' });
 
-describe('refused images', () => {
+describe('refused images', { timeout: 60_000 }, () => {
   it('a deny-listed checksum is never downloaded; the others are', async () => {
     const [a, b] = [randomUUID(), randomUUID()];
     const denied = image(a, 10_000);
@@ -160,7 +160,7 @@ describe('refused images', () => {
   });
 });
 
-describe('deprecated images', () => {
+describe('deprecated images', { timeout: 60_000 }, () => {
   it('are refused by default: not downloaded, and expired with reason deprecated once deprecated', async () => {
     const [a, b] = [randomUUID(), randomUUID()];
     const kept = image(a, 8_000);
@@ -201,7 +201,7 @@ describe('deprecated images', () => {
   });
 });
 
-describe('mirrors (sl:locations)', () => {
+describe('mirrors (sl:locations)', { timeout: 60_000 }, () => {
   it('hv:uri answering 404 is followed by the first mirror that serves the bytes', async () => {
     const id = randomUUID();
     const data = imageData(50_000);

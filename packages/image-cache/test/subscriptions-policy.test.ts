@@ -104,7 +104,7 @@ async function states(id: string, policy?: SitePolicy) {
   );
 }
 
-describe('createSubscriptions({ policy }).update()', () => {
+describe('createSubscriptions({ policy }).update()', { timeout: 60_000 }, () => {
   it('reports the images the policy refuses, at every update; they are not available under it', async () => {
     const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
     const { id } = await subscribed([
