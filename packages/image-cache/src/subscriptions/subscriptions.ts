@@ -541,7 +541,7 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
         }
         slog('debug', `Subscription '${sub.identifier}' unchanged`);
         result.version = stored?.version ?? opened.version;
-        if (!stored?.expired && !stored?.withdrawn)
+        if (!stored?.expired && !stored?.withdrawn && !result.markedExpired)
           judgeImages(
             opened,
             imageInstances(opened, () => {}),
@@ -555,7 +555,6 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
         slog('info', `Image list of subscription '${sub.identifier}' is valid again; recorded anew`);
       }
       const images = imageInstances(opened, warn);
-      judgeImages(opened, images, at);
       const metadata: Record<string, unknown> = { ...opened.list };
       delete metadata['hv:images'];
       const recorded = await store.subscriber.recordImageList(sub.identifier, {
@@ -569,6 +568,7 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
         images,
       });
       result.outcome = 'updated';
+      judgeImages(opened, images, at);
       result.imageListId = recorded.imageListId;
       result.version = opened.version;
       result.accepted = recorded.accepted;
