@@ -5,6 +5,7 @@ export {
   imageInstances,
   type ListFetchOptions,
   type NewImageEvent,
+  type PolicyRefusal,
   type RevalidateOptions,
   revalidateStoredLists,
   type StoredListCheck,
@@ -22,6 +23,16 @@ export {
   type UpdateSelection,
   withdrawalCode,
 } from './subscriptions/index.js';
+
+// The site policy applied to stored images (state under a policy, list facts for @hepix/site-policy).
+export {
+  applyPolicy,
+  evaluateStoredImage,
+  type PolicyImageState,
+  refusalDetail,
+  STATE_DEPRECATED,
+  storedListFacts,
+} from './policy.js';
 
 // Transfer limits shared by list fetches and image downloads (--fetch-timeout, --min-rate).
 export {

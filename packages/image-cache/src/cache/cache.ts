@@ -3,6 +3,7 @@
 // download (with commit), save, ProcessPostfix. Every file operation goes through a CacheStorage.
 import { HepixError, type Logger, noopLogger } from '@hepix/common';
 import type { FailedEvent, Store } from '@hepix/imagelist-store';
+import { DEFAULT_POLICY, type SitePolicy } from '@hepix/site-policy';
 import type { ExtendedEventType } from '../events/types.js';
 import { asCacheError, ImageCacheError } from './errors.js';
 import { type CacheHooks, type CacheRunSummary, callHooks, type ProcessHookEvent } from './hooks.js';
@@ -80,6 +81,12 @@ export interface ImageCacheOptions {
   lockWaitMs?: number;
   /** Sleep between download retries; injectable for tests. */
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * The site policy (`@hepix/site-policy`): a refused image is never downloaded, and a cached one it now
+   * refuses is expired (reason `policy`, `deprecated` or `expired`). Default `DEFAULT_POLICY` (deprecated
+   * images refused, no other rule).
+   */
+  policy?: SitePolicy;
 }
 
 export type CacheRunActions = Partial<RunActions>;
@@ -125,6 +132,7 @@ function settingsOf(options: ImageCacheOptions): Settings {
     eventKillGraceMs: options.eventKillGraceMs,
     eventEnv: options.eventEnv,
     sleep: options.sleep,
+    policy: options.policy ?? DEFAULT_POLICY,
   };
 }
 

@@ -82,7 +82,7 @@ export interface CacheHooks {
 
 /**
  * Why an image left the cache (also `metadata.reason` and `VMCATCHER_EVENT_REASON` of ExpirePrefix and
- * ExpirePostfix). Later versions may add `policy` and `deprecated`: treat an unknown reason like `not-endorsed`.
+ * ExpirePostfix). A later version may add reasons: treat an unknown one like `not-endorsed`.
  */
 export type ExpireReason =
   /** No longer subscribed for caching, or its subscription was deleted, deauthorised or refused the image. */
@@ -92,10 +92,21 @@ export type ExpireReason =
   /** The newest list no longer has the image with these bytes: removed, or replaced by another sha512/size. */
   | 'withdrawn'
   /** `check` found the cached file corrupt or missing. */
-  | 'corrupt';
+  | 'corrupt'
+  /** The site policy refuses it now (an endorser, image, checksum, format or size rule). */
+  | 'policy'
+  /** Its entry carries `sl:deprecated` and the site policy refuses deprecated images (the default). */
+  | 'deprecated';
 
 /** Every expiry reason, in a stable order. */
-export const EXPIRE_REASONS: readonly ExpireReason[] = ['not-endorsed', 'expired', 'withdrawn', 'corrupt'];
+export const EXPIRE_REASONS: readonly ExpireReason[] = [
+  'not-endorsed',
+  'expired',
+  'withdrawn',
+  'corrupt',
+  'policy',
+  'deprecated',
+];
 
 export interface CacheRunFailure {
   identifier: string;

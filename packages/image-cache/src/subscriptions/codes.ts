@@ -19,6 +19,11 @@ export const SUBSCRIPTION_ERROR_CODES = [
   'ERR_SUB_IMAGE_REFUSED',
   /** The list arrived more slowly than the minimum rate allows (`--min-rate`). */
   'ERR_SUB_TOO_SLOW',
+  /**
+   * The list's `dc:date:created` is older than the site policy's `max-list-age` (a replayed, unexpired list):
+   * handled like an expired list, the stored one is retired.
+   */
+  'ERR_SUB_LIST_TOO_OLD',
   /** An unexpected failure of the engine (a bug): `cause` has it. */
   'ERR_SUB_INTERNAL',
 ] as const;

@@ -11,6 +11,7 @@ export {
   createSubscriptions,
   type ListFetchOptions,
   type NewImageEvent,
+  type PolicyRefusal,
   type SubscribeOptions,
   type SubscribeResult,
   type Subscriptions,

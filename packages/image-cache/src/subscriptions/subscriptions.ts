@@ -25,10 +25,20 @@ import {
   type TrustAnchorMode,
   type UpdateMode,
 } from '@hepix/imagelist-store';
+import {
+  DEFAULT_POLICY,
+  evaluateListPolicy,
+  evaluatePolicy,
+  type PolicyDecision,
+  type PolicyExpiryReason,
+  type PolicyRule,
+  type SitePolicy,
+} from '@hepix/site-policy';
 import { TrustStore } from '@hepix/smime-x509';
 import { createTransport, redactUrl, type TlsTrust, type Transport } from '@hepix/transport';
 import { ImageCacheError } from '../cache/errors.js';
 import { type TransferLimits, transferLimits } from '../deadlines.js';
+import { refusalDetail, storedListFacts } from '../policy.js';
 import { fetchWithinLimits } from './fetch.js';
 import { imageInstances } from './images.js';
 import { checkStoredList } from './revalidate.js';
@@ -85,6 +95,24 @@ export interface SubscriptionsOptions {
   onNewImage?: (event: NewImageEvent) => Promise<void>;
   /** How long `update` waits for another process's update to finish (default 10 minutes). */
   lockWaitMs?: number;
+  /**
+   * The site policy (`@hepix/site-policy`) images and lists are judged by at every update; default
+   * `DEFAULT_POLICY` (every rule off but `deprecated = refuse`).
+   */
+  policy?: SitePolicy;
+}
+
+/** An image of the subscription's list that the site policy refuses: not available (state bit 2 clear). */
+export interface PolicyRefusal {
+  image: string;
+  /** The first refusing rule. */
+  rule: PolicyRule;
+  /** Why, for people. */
+  detail: string;
+  /** The expiry reason the cache gives when it expires the image for it. */
+  reason: PolicyExpiryReason;
+  /** The `sl:deprecated` reason, when the image is deprecated. */
+  deprecated?: string;
 }
 
 export interface SubscribeOptions {
@@ -143,6 +171,11 @@ export interface SubscriptionUpdateResult {
   markedExpired: boolean;
   /** The stored list was withdrawn during this update (its signer is no longer trusted or authorised). */
   withdrawn?: ListWithdrawal;
+  /**
+   * Images of the subscription's current list that the site policy refuses (not available; a decision, not an
+   * error). Reported at every update, since the policy may change between two.
+   */
+  policyRefused: PolicyRefusal[];
 }
 
 export interface UpdateResult {
@@ -189,6 +222,7 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
   const now = options.now ?? (() => new Date());
   const log: Logger = options.log ?? noopLogger;
   const crl = options.crl ?? 'require';
+  const policy = options.policy ?? DEFAULT_POLICY;
   const fetchOptions = options.fetch ?? {};
   const limits = transferLimits(fetchOptions);
   for (const [name, value] of Object.entries(limits)) {
@@ -417,6 +451,7 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
       refused: [],
       warnings: [],
       markedExpired: false,
+      policyRefused: [],
     };
     const slog = withFields(log, { subscription: sub.identifier, uri: sub.uri });
     const warn = (m: string) => {
@@ -428,6 +463,42 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
       await store.subscriber.markImageListExpired(stored.id, at);
       result.markedExpired = true;
       slog('warn', `Image list of subscription '${sub.identifier}' marked expired: ${reason}`);
+    };
+    /** A list the site's max-list-age refuses is handled like an expired one (the caller retires the stored). */
+    const checkListPolicy = (opened: OpenedList, at: Date, url: string) => {
+      const verdict = evaluateListPolicy(policy, opened, { now: at });
+      if (verdict.decision === 'allow') return;
+      throw new ImageCacheError(
+        'ERR_SUB_LIST_TOO_OLD',
+        `Image list '${opened.identifier}' is refused by the site policy (${verdict.refusedBy}): ${refusalDetail(verdict)}`,
+        { subscription: sub.identifier, uri: url },
+      );
+    };
+    /** Each image of the current list under the site policy: refusals reported, warnings logged. */
+    const judgeImages = (
+      opened: OpenedList,
+      images: { identifier: string; image: Record<string, unknown> }[],
+      at: Date,
+    ) => {
+      for (const { identifier, image } of images) {
+        const verdict: PolicyDecision = evaluatePolicy(policy, image, opened, { now: at });
+        for (const w of verdict.warnings)
+          warn(`Image '${identifier}' of subscription '${sub.identifier}': ${w}`);
+        if (verdict.decision === 'allow' || !verdict.refusedBy) continue;
+        const refusal: PolicyRefusal = {
+          image: identifier,
+          rule: verdict.refusedBy,
+          detail: refusalDetail(verdict),
+          reason: verdict.expiryReason ?? 'policy',
+          ...(verdict.deprecated !== undefined ? { deprecated: verdict.deprecated } : {}),
+        };
+        result.policyRefused.push(refusal);
+        slog(
+          'warn',
+          `Image '${identifier}' of subscription '${sub.identifier}' is not available: refused by the site policy (${refusal.rule}): ${refusal.detail}`,
+          { image: identifier, rule: refusal.rule },
+        );
+      }
     };
     slog('info', `Updating:${sub.identifier}`);
     let stored: StoredImageList | undefined;
@@ -460,6 +531,7 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
       );
       if (decision.kind !== 'accept') {
         if (stored && decision.retireStored) await markExpired(stored, at, decision.reason ?? decision.kind);
+        if (decision.kind === 'unchanged') checkListPolicy(opened, at, fetched.url);
         if (decision.kind === 'refuse') {
           const detail =
             decision.code === 'ERR_LIST_NOT_AUTHORISED'
@@ -469,8 +541,15 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
         }
         slog('debug', `Subscription '${sub.identifier}' unchanged`);
         result.version = stored?.version ?? opened.version;
+        if (!stored?.expired && !stored?.withdrawn && !result.markedExpired)
+          judgeImages(
+            opened,
+            imageInstances(opened, () => {}),
+            at,
+          );
         return result;
       }
+      checkListPolicy(opened, at, fetched.url);
       for (const w of decision.warnings) warn(w);
       if (stored?.withdrawn) {
         slog('info', `Image list of subscription '${sub.identifier}' is valid again; recorded anew`);
@@ -489,6 +568,7 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
         images,
       });
       result.outcome = 'updated';
+      judgeImages(opened, images, at);
       result.imageListId = recorded.imageListId;
       result.version = opened.version;
       result.accepted = recorded.accepted;
@@ -546,6 +626,12 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
     const at = now();
     if (at.getTime() > stored.expires.getTime()) {
       await markExpired(stored, at, 'past its dc:date:expires');
+      return;
+    }
+    // The site's max-list-age retires what is stored as an expiry would (a replayed old list included).
+    const age = evaluateListPolicy(policy, storedListFacts(stored, stored.subscription), { now: at });
+    if (age.decision === 'refuse') {
+      await markExpired(stored, at, `refused by the site policy (${age.refusedBy}): ${refusalDetail(age)}`);
       return;
     }
     const check = await checkStoredList(store, trust, stored, { at, crl, log: slog });

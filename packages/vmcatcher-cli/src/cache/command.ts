@@ -25,6 +25,7 @@ import {
 import { EXIT } from '../common/exit.js';
 import { pipeSafe } from '../common/format.js';
 import { count, flag, list, type OptionSpec, str, UsageError } from '../common/options.js';
+import { POLICY_OPTION, policyFrom } from '../common/policy.js';
 
 export const CACHE_OPTIONS: OptionSpec[] = [
   {
@@ -167,6 +168,7 @@ export const CACHE_OPTIONS: OptionSpec[] = [
     metavar: 'N',
     help: `Expired copies kept per image, newest first; older ones are deleted (env VMCATCHER_CACHE_EXPIRED_KEEP, default ${DEFAULT_EXPIRED_KEEP}; "all" keeps every one).`,
   },
+  POLICY_OPTION,
 ];
 
 /**
@@ -295,6 +297,10 @@ async function cacheMain(ctx: CommonContext): Promise<number> {
     expire: flag(o, 'expire') || truthy(env.VMCATCHER_CACHE_ACTION_EXPIRE),
   };
   const json = ctx.format === 'json';
+  // A cache run judges every image by the site policy; read before the store is opened, so that a policy
+  // that cannot be used changes nothing. The event-queue actions do not need it.
+  const eventsOnly = flag(o, 'failedEvents') || drop.length > 0 || flag(o, 'retryEvents');
+  const policy = eventsOnly ? undefined : await policyFrom(ctx);
 
   // Progress on a terminal only; a log line first clears the progress line.
   const tty = Boolean(process.stderr.isTTY) && !json && ctx.log.threshold <= 30 && count(o, 'quiet') === 0;
@@ -331,6 +337,7 @@ async function cacheMain(ctx: CommonContext): Promise<number> {
       expiredKeep,
       maxEventAttempts: eventAttempts,
       lockWaitMs: lockWaitSec * 1000,
+      ...(policy ? { policy } : {}),
       ...(tty ? { hooks: { progress } } : {}),
     });
     if (flag(o, 'failedEvents')) {

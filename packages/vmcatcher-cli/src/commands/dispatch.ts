@@ -9,11 +9,27 @@ import { runSubscribeCommand } from './subscribe.js';
 
 type Runner = (argv: string[], env: NodeJS.ProcessEnv, io: CliIo) => Promise<number>;
 
+/** `vmcatcher policy check UUID [options]`: vmcatcher_image --policy-check -u UUID [options]. */
+function runPolicyCommand(argv: string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
+  const [verb, uuid, ...rest] = argv;
+  if (verb === 'check') {
+    const args = uuid !== undefined && !uuid.startsWith('-') ? ['-u', uuid, ...rest] : argv.slice(1);
+    return runImageCommand(['--policy-check', ...args], env, io);
+  }
+  if (verb === '-h' || verb === '--help') return runImageCommand(['--help'], env, io);
+  io.stderr(`vmcatcher policy: unknown action '${verb}'; use: vmcatcher policy check UUID [options]\n`);
+  return Promise.resolve(2);
+}
+
 const SUBCOMMANDS: Record<string, { run: Runner; help: string }> = {
   endorser: { run: runEndorserCommand, help: 'endorsers allowed to sign subscriptions (vmcatcher_endorser)' },
   subscribe: { run: runSubscribeCommand, help: 'subscriptions and their updates (vmcatcher_subscribe)' },
   image: { run: runImageCommand, help: 'images and their state (vmcatcher_image)' },
   cache: { run: runCacheCommand, help: 'download, verify and expire images, with events (vmcatcher_cache)' },
+  policy: {
+    run: runPolicyCommand,
+    help: 'the site policy: check UUID [options] (vmcatcher_image --policy-check -u UUID)',
+  },
   'import-legacy': {
     run: runImportLegacyCommand,
     help: 'migrate an original vmcatcher (or vmcaster) database: --from URL [--force]',

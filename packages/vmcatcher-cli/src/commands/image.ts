@@ -1,6 +1,8 @@
 // vmcatcher_image: list images with their state bitmap, subscribe/unsubscribe them for caching (§3.3).
 import { escapeControl } from '@hepix/common';
+import type { PolicyImageState } from '@hepix/image-cache/policy';
 import type { SubscribedImage } from '@hepix/imagelist-store';
+import type { SitePolicy } from '@hepix/site-policy';
 import {
   CliError,
   type CliIo,
@@ -17,10 +19,14 @@ import {
   imageListLine,
   jsonText,
   pipeSafe,
+  policyInfoLines,
+  policyJson,
   subscriptionInfoLines,
   subscriptionJson,
 } from '../common/format.js';
 import { list, type OptionSpec, str } from '../common/options.js';
+import { POLICY_OPTION, policyFrom } from '../common/policy.js';
+import { policyCheck } from './policy-check.js';
 
 export const IMAGE_OPTIONS: OptionSpec[] = [
   {
@@ -93,9 +99,16 @@ export const IMAGE_OPTIONS: OptionSpec[] = [
     metavar: 'FILE',
     help: 'Logging configuration file (same as --log-config).',
   },
+  {
+    dest: 'policyCheck',
+    long: ['policy-check'],
+    kind: 'flag',
+    help: 'With -u UUID: the URL to fetch and the rules passed, or "Image isn\'t valid according to site policy" and the refusing rule (exit 42).',
+  },
+  POLICY_OPTION,
 ];
 
-const ACTIONS = ['list', 'add', 'remove', 'legacyDelete', 'info'] as const;
+const ACTIONS = ['list', 'add', 'remove', 'legacyDelete', 'info', 'policyCheck'] as const;
 
 export function runImageCommand(
   argv: string[],
@@ -129,7 +142,8 @@ async function imageMain(ctx: CommonContext): Promise<number> {
   const o = ctx.options;
   const actions = ACTIONS.filter((a) => o[a]);
   if (actions.length > 1) throw new CliError('ERR_CLI_ACTION', 'More than one action selected.');
-  if (!actions.length) throw new CliError('ERR_CLI_ACTION', 'No action selected (use -l, -a, -r or -i).');
+  if (!actions.length)
+    throw new CliError('ERR_CLI_ACTION', 'No action selected (use -l, -a, -r, -i or --policy-check).');
   let action = actions[0];
   if (action === 'legacyDelete') {
     ctx.log('warn', '-D/--delete is deprecated: unsubscribing the image (-r).');
@@ -139,6 +153,11 @@ async function imageMain(ctx: CommonContext): Promise<number> {
   const hashes = list(o, 'sha512');
   const only = str(o, 'subscription');
   if (uuids.length && hashes.length) throw new CliError('ERR_CLI_ACTION', 'Conflicting selectors.');
+  if (action === 'policyCheck' && uuids.length !== 1)
+    throw new CliError('ERR_CLI_ACTION', '--policy-check takes one image: -u UUID.');
+  // Read before the store is opened: a policy that cannot be used changes nothing.
+  const policy: SitePolicy | undefined =
+    action === 'list' || action === 'info' || action === 'policyCheck' ? await policyFrom(ctx) : undefined;
 
   return withStore(ctx, async (store) => {
     const sub = store.subscriber;
@@ -151,13 +170,25 @@ async function imageMain(ctx: CommonContext): Promise<number> {
       else found = (await sub.listImages(only === undefined ? {} : { subscription: only })).map((i) => [i]);
       return only === undefined ? found : found.map((g) => g.filter((i) => i.subscription === only));
     };
+    // The state under the site policy (@hepix/image-cache/policy: the policy and the store, no S/MIME stack).
+    const underPolicy = async (images: SubscribedImage[]): Promise<PolicyImageState[]> => {
+      const { applyPolicy } = await import('@hepix/image-cache/policy');
+      return applyPolicy(store, images, policy ? { policy } : {});
+    };
     switch (action) {
+      case 'policyCheck':
+        return policyCheck(ctx, store, uuids[0], only, policy as SitePolicy);
       case 'list': {
-        const images = (await groups()).flat();
+        const images = await underPolicy((await groups()).flat());
         if (ctx.format === 'json') {
           ctx.io.stdout(
             jsonText(
-              images.map((i) => ({ image: i.identifier, state: i.state, subscription: i.subscription })),
+              images.map((i) => ({
+                image: i.identifier,
+                state: i.state,
+                subscription: i.subscription,
+                deprecated: i.deprecated ?? null,
+              })),
             ),
           );
         } else {
@@ -198,7 +229,7 @@ async function imageMain(ctx: CommonContext): Promise<number> {
       }
       case 'info': {
         const outputs = list(o, 'output');
-        const found = await groups();
+        const found = await Promise.all((await groups()).map((g) => underPolicy(g)));
         const json: unknown[] = [];
         let rc = 0;
         for (const [k, group] of found.entries()) {
@@ -235,7 +266,11 @@ async function imageMain(ctx: CommonContext): Promise<number> {
             const s = await sub.getSubscription(image.subscription);
             const view = { subscription: s as NonNullable<typeof s> };
             if (ctx.format === 'json') {
-              const entry = { ...(s ? subscriptionJson(view) : {}), ...imageJson(image) };
+              const entry = {
+                ...(s ? subscriptionJson(view) : {}),
+                ...imageJson(image),
+                ...policyJson(image),
+              };
               if (outputs[k]) text += jsonText(entry);
               else json.push(entry);
               continue;
@@ -243,6 +278,7 @@ async function imageMain(ctx: CommonContext): Promise<number> {
             const lines = [
               ...(s ? subscriptionInfoLines(view) : []),
               ...imageInfoLines(image, s?.latest?.signer),
+              ...policyInfoLines(image),
             ];
             text += `${lines.join('\n')}\n`;
           }

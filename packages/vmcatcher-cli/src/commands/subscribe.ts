@@ -9,6 +9,7 @@ import type {
   VmcatcherEvent,
 } from '@hepix/image-cache';
 import type { Store, Subscription, TrustAnchorMode, UpdateMode } from '@hepix/imagelist-store';
+import type { SitePolicy } from '@hepix/site-policy';
 import {
   CliError,
   type CliIo,
@@ -24,6 +25,7 @@ import {
 import {
   imageJson,
   jsonText,
+  policyJson,
   subscriptionInfoLines,
   subscriptionJson,
   subscriptionListLine,
@@ -31,6 +33,7 @@ import {
 } from '../common/format.js';
 import { EXIT, statusSeverity, worstStatus } from '../common/exit.js';
 import { flag, list, type OptionSpec, str } from '../common/options.js';
+import { POLICY_OPTION, policyFrom } from '../common/policy.js';
 import { TRANSFER_LIMIT_OPTIONS, transferLimitsFrom } from './limits.js';
 
 /** The URL with any password replaced (no dependency on the verification stack). */
@@ -200,6 +203,7 @@ export const SUBSCRIBE_OPTIONS: OptionSpec[] = [
     kind: 'flag',
     help: 'Accept CAs without a .namespaces/.signing_policy file and self-signed signers, with a warning (env VMCATCHER_ALLOW_UNRESTRICTED_CA=1).',
   },
+  POLICY_OPTION,
 ];
 
 const ACTIONS = [
@@ -283,7 +287,12 @@ function eventHandler(
   };
 }
 
-async function engine(ctx: CommonContext, store: Store, certDir: string): Promise<Subscriptions> {
+async function engine(
+  ctx: CommonContext,
+  store: Store,
+  certDir: string,
+  policy?: SitePolicy,
+): Promise<Subscriptions> {
   const imageCache = await import('@hepix/image-cache');
   const onNewImage = eventHandler(imageCache, ctx, store, certDir);
   const allowUnrestrictedCa =
@@ -297,6 +306,7 @@ async function engine(ctx: CommonContext, store: Store, certDir: string): Promis
     log: (level, message, fields) => ctx.log(level, message, { name: 'db_actions', ...fields }),
     fetch: { env: ctx.env, ...transferLimitsFrom(ctx) },
     ...(onNewImage ? { onNewImage } : {}),
+    ...(policy ? { policy } : {}),
   });
 }
 
@@ -325,6 +335,11 @@ async function subscribeMain(ctx: CommonContext): Promise<number> {
   if (!Number.isInteger(concurrency) || concurrency < 1)
     throw new CliError('ERR_CLI_USAGE_VALUE', '--concurrency must be a positive integer.');
   transferLimitsFrom(ctx); // checked before the store is opened
+  // Read before the store is opened: a policy that cannot be used changes nothing.
+  const policy =
+    action === 'update' || action === 'imageList' || (!action && updateMode !== undefined)
+      ? await policyFrom(ctx)
+      : undefined;
 
   return withStore(ctx, async (store) => {
     const sub = store.subscriber;
@@ -408,7 +423,7 @@ async function subscribeMain(ctx: CommonContext): Promise<number> {
       }
       case 'update': {
         const certDir = certDirFrom(ctx, str(o, 'certDir'));
-        const subs = await engine(ctx, store, certDir);
+        const subs = await engine(ctx, store, certDir, policy);
         try {
           const r = await subs.update(selection, { concurrency });
           if (ctx.format === 'json') {
@@ -424,6 +439,7 @@ async function subscribeMain(ctx: CommonContext): Promise<number> {
                   subscription: x.subscription,
                   version: x.version ?? null,
                   markedExpired: x.markedExpired,
+                  policyRefused: x.policyRefused,
                   withdrawn: x.withdrawn
                     ? { at: fmtDate(x.withdrawn.at), code: x.withdrawn.code, reason: x.withdrawn.reason }
                     : null,
@@ -493,14 +509,18 @@ async function subscribeMain(ctx: CommonContext): Promise<number> {
       }
       case 'imageList': {
         const targets = await selected();
-        const images = (
-          await Promise.all(targets.map((s) => sub.listImages({ subscription: s.identifier })))
-        ).flat();
+        const { applyPolicy } = await import('@hepix/image-cache/policy');
+        const images = await applyPolicy(
+          store,
+          (await Promise.all(targets.map((s) => sub.listImages({ subscription: s.identifier })))).flat(),
+          policy ? { policy } : {},
+        );
         if (ctx.format === 'json')
           ctx.io.stdout(
             jsonText(
               images.map((i) => ({
                 ...imageJson(i),
+                ...policyJson(i),
                 image: i.identifier,
                 state: i.state,
                 subscription: i.subscription,
@@ -558,7 +578,7 @@ async function subscribeMain(ctx: CommonContext): Promise<number> {
         }
         if (updateMode !== undefined) {
           const certDir = certDirFrom(ctx, str(o, 'certDir'));
-          const subs = await engine(ctx, store, certDir);
+          const subs = await engine(ctx, store, certDir, policy);
           try {
             const r = await subs.update(selection, { concurrency, force: true });
             return worstStatus(r.results.map(updateStatus));

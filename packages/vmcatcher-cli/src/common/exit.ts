@@ -32,6 +32,8 @@ export const CLI_ERROR_CODES = [
   'ERR_CLI_IMPORT_CONFLICT',
   /** `vmcatcher_image -a -u UUID` matches images of several subscriptions and none was chosen. */
   'ERR_CLI_IMAGE_AMBIGUOUS',
+  /** `--policy-check`: the site policy refuses every entry of the image (a decision, with a status of its own). */
+  'ERR_CLI_POLICY_REFUSED',
   /** A failure the tools did not foresee (a bug): reported with its stack at debug level. */
   'ERR_CLI_INTERNAL',
 ] as const;
@@ -69,6 +71,7 @@ export const EXIT = {
   ERR_CLI_IMAGE_REGISTERED: 39,
   ERR_CLI_IMPORT_CONFLICT: 15,
   ERR_CLI_IMAGE_AMBIGUOUS: 41,
+  ERR_CLI_POLICY_REFUSED: 42,
   ERR_CLI_INTERNAL: EXIT_INTERNAL,
 
   ERR_STORE_URL: 1,
@@ -146,6 +149,8 @@ export const EXIT = {
   ERR_SUB_UNKNOWN_ENDORSER: 13,
   ERR_SUB_IMAGE_REFUSED: 32,
   ERR_SUB_TOO_SLOW: 10,
+  // A list older than the site's max-list-age is handled like an expired one.
+  ERR_SUB_LIST_TOO_OLD: 34,
   ERR_SUB_INTERNAL: EXIT_INTERNAL,
 
   // vmcatcher_cache: each class of failure its own status (80-89); TLS and trust as for lists.

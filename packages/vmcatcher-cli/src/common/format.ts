@@ -3,6 +3,7 @@
 // the line formats (escapeControl of @hepix/common): a tab or newline in a title can never forge a field or a
 // line. JSON output needs no escaping beyond JSON's own.
 import { escapeControl } from '@hepix/common';
+import type { PolicyImageState } from '@hepix/image-cache/policy';
 import type {
   Principal,
   StoredImageListSummary,
@@ -144,6 +145,38 @@ export function imageListJson(l: StoredImageListSummary): Record<string, unknown
     imported: fmtDate(l.imported),
     version: l.version,
   };
+}
+
+/** An image's standing under the site policy: its `sl:deprecated` reason and the refusing rule, if any. */
+export function policyJson(image: PolicyImageState): Record<string, unknown> {
+  const p = image.policy;
+  const refused = p?.decision === 'refuse';
+  return {
+    deprecated: image.deprecated ?? null,
+    policy: p
+      ? {
+          decision: p.decision,
+          refusedBy: p.refusedBy ?? null,
+          detail: refused ? (p.reasons.find((r) => r.rule === p.refusedBy)?.detail ?? '') : null,
+          warnings: p.warnings,
+        }
+      : null,
+  };
+}
+
+/** The lines `vmcatcher_image -i` adds about the site policy. */
+export function policyInfoLines(image: PolicyImageState): string[] {
+  const lines: string[] = [];
+  if (image.deprecated !== undefined) lines.push(`image.sl:deprecated=${e(image.deprecated)}`);
+  const p = image.policy;
+  if (p) {
+    lines.push(`policy.decision=${p.decision}`);
+    if (p.decision === 'refuse') {
+      lines.push(`policy.refusedBy=${p.refusedBy}`);
+      lines.push(`policy.detail=${e(p.reasons.find((r) => r.rule === p.refusedBy)?.detail ?? '')}`);
+    }
+  }
+  return lines;
 }
 
 export function imageJson(image: SubscribedImage): Record<string, unknown> {

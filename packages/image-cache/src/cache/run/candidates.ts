@@ -2,6 +2,7 @@
 // authorised subscription (state 3), keyed by subscription AND identifier, so the same identifier published by
 // two endorsers is two images that never replace each other's file.
 import type { TrustAnchorMode } from '@hepix/imagelist-store';
+import { evaluateStoredImage, refusalDetail } from '../../policy.js';
 import { type Candidate, entryImage, entrySubscription, sameImage, slotKey } from '../entries.js';
 import type { CacheIndexEntry } from '../index-file.js';
 import type { RunContext } from './context.js';
@@ -25,6 +26,21 @@ export async function loadCandidates(ctx: RunContext): Promise<void> {
           name: 'cache',
         });
       }
+      continue;
+    }
+    // The site policy: a refused image is not a candidate (never downloaded; cached, it is expired with the
+    // decision's reason). Its warnings (deprecated under `warn`) are logged at every run.
+    const verdict = evaluateStoredImage(ctx.settings.policy, c.latest, c.list, {
+      now: at,
+      subscription: c.subscription,
+    });
+    const about = ctx.about(c.identifier, c.subscription);
+    for (const w of verdict.warnings) about('warn', w);
+    if (verdict.decision === 'refuse') {
+      ctx.policyRefused.set(slotKey(c.subscription, c.identifier), verdict);
+      about('info', `refused by the site policy (${verdict.refusedBy}): ${refusalDetail(verdict)}`, {
+        rule: verdict.refusedBy,
+      });
       continue;
     }
     const candidate: Candidate = {

@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Logger, withFields } from '@hepix/common';
 import type { Store, StoredImageList } from '@hepix/imagelist-store';
+import type { PolicyDecision, SitePolicy } from '@hepix/site-policy';
 import type { Transport } from '@hepix/transport';
 import type { ExtendedEventType } from '../../events/types.js';
 import type { Candidate } from '../entries.js';
@@ -28,6 +29,7 @@ export interface Settings {
   eventKillGraceMs: number | undefined;
   eventEnv: NodeJS.ProcessEnv | undefined;
   sleep: ((ms: number) => Promise<void>) | undefined;
+  policy: SitePolicy;
 }
 
 /** One async operation at a time, in call order. */
@@ -56,6 +58,8 @@ export class RunContext {
   readonly unsafeReported = new Set<string>();
   /** Subscriptions whose newest list this run found expired (and marked so). */
   readonly listExpired = new Set<string>();
+  /** Images (by slot key) the store makes available and the site policy refuses: not candidates. */
+  readonly policyRefused = new Map<string, PolicyDecision>();
   /** What each area held when the run started (name → what was found). */
   readonly found = {
     cache: new Map<string, StoredFile>(),

@@ -2,7 +2,9 @@
 // first (nothing is written), then a partial file of the cache's own (a foreign file at the usual name is left
 // alone and the download goes to another), space reserved across the parallel downloads, the transfer, and the
 // commit. A failure of one image never stops the others; it is in `summary.failed`.
-import { mapLimit, messageOf } from '@hepix/common';
+import { type Logger, mapLimit, messageOf } from '@hepix/common';
+import { imageLocations } from '@hepix/site-policy';
+import { redactUrl, type TlsTrust } from '@hepix/transport';
 import {
   type Candidate,
   entryFilename,
@@ -16,7 +18,13 @@ import { callHooks } from '../hooks.js';
 import type { CacheIndexEntry } from '../index-file.js';
 import { imageFileName, uniqueName } from '../names.js';
 import type { PartialFile } from '../storage.js';
-import { imageSource, imageTrust, transfer } from '../transfer.js';
+import {
+  type DownloadOptions,
+  imageSource,
+  imageTrust,
+  type TransferRequest,
+  transfer,
+} from '../transfer.js';
 import { candidateFor } from './candidates.js';
 import { verifyFailed } from './check.js';
 import { commitAvailable } from './commit.js';
@@ -73,11 +81,8 @@ async function downloadOne(ctx: RunContext, c: Candidate): Promise<void> {
   const about = { image: id, subscription: c.subscription };
   const log = ctx.about(id, c.subscription);
   // Refusals first: they change nothing, not even the attempt count.
-  const url = imageSource(img.uri, settings.allowFileUris, about);
-  const tls =
-    url.protocol === 'file:'
-      ? { mode: 'none' as const }
-      : imageTrust(settings.download, c.trustAnchor, settings.certDir, about);
+  const sources = imageSources(ctx, c, log);
+  const url = sources[0].url;
   const msgHash = c.list.dataHash;
   const previous = indexes.partial.find(c.subscription, id);
   const trys = previous?.[1].DownLoadTrys as { count?: number; msgHash?: string } | undefined;
@@ -145,15 +150,16 @@ async function downloadOne(ctx: RunContext, c: Candidate): Promise<void> {
   let lastTenth = -1;
   const entry = indexes.partial.get(key) as CacheIndexEntry;
   try {
-    const r = await transfer(
+    const r = await transferFromLocations(
+      ctx,
+      c,
+      sources,
       {
         image: id,
         subscription: c.subscription,
-        url,
         file,
         size: img.size,
         sha512: img.sha512,
-        tls,
         log,
         ...(settings.sleep ? { sleep: settings.sleep } : {}),
         ...(ctx.signal ? { signal: ctx.signal } : {}),
@@ -174,8 +180,7 @@ async function downloadOne(ctx: RunContext, c: Candidate): Promise<void> {
           }
         },
       },
-      settings.download,
-      ctx.transport,
+      entry,
     );
     if (r.resumedFrom > 0) log('debug', `resumed from byte ${r.resumedFrom} after ${r.attempts} attempts`);
   } catch (err) {
@@ -187,6 +192,97 @@ async function downloadOne(ctx: RunContext, c: Candidate): Promise<void> {
   await file.close();
   reservation.release();
   await commitAvailable(ctx, c, key, name, list);
+}
+
+/** One place an image can be fetched from, with the trust its server is authenticated with. */
+interface Source {
+  url: URL;
+  tls: TlsTrust;
+}
+
+/**
+ * Where the image can be fetched from: `hv:uri`, then each `sl:locations` URL (mirrors of the same bytes), each
+ * under the same scheme and trust rules. A location refused by them is logged and skipped; when every one is
+ * refused, the first refusal (hv:uri's) is thrown.
+ */
+function imageSources(ctx: RunContext, c: Candidate, log: Logger): Source[] {
+  const { settings } = ctx;
+  const about = { image: c.identifier, subscription: c.subscription };
+  const locations = imageLocations(c.latest.image);
+  if (!locations.length || locations[0] !== c.latest.uri) locations.unshift(c.latest.uri);
+  const out: Source[] = [];
+  let first: unknown;
+  for (const location of locations) {
+    try {
+      const url = imageSource(location, settings.allowFileUris, about);
+      const tls =
+        url.protocol === 'file:'
+          ? { mode: 'none' as const }
+          : imageTrust(settings.download, c.trustAnchor, settings.certDir, about);
+      out.push({ url, tls });
+    } catch (err) {
+      if (out.length === 0 && first === undefined) first = err;
+      if (locations.length > 1) log('warn', `location ${redactUrl(location)} skipped: ${messageOf(err)}`);
+    }
+  }
+  if (!out.length) throw first;
+  return out;
+}
+
+/** Failures of one location that another location may not have: the next one is tried. */
+const NEXT_LOCATION = new Set([
+  'ERR_CACHE_DOWNLOAD',
+  'ERR_CACHE_DEADLINE',
+  'ERR_CACHE_VERIFY',
+  'ERR_CACHE_TLS',
+  'ERR_CACHE_TRUST',
+  'ERR_CACHE_REDIRECT',
+  'ERR_CACHE_URI_REFUSED',
+]);
+
+/**
+ * The single-URL transfer, location after location: every location but the last gets one attempt, the last
+ * one the configured retries. A partial file left by a failed location is resumed from the next one (the
+ * sha512 covers the whole file); wrong bytes are discarded first. The last location's failure is thrown.
+ */
+async function transferFromLocations(
+  ctx: RunContext,
+  c: Candidate,
+  sources: Source[],
+  req: Omit<TransferRequest, 'url' | 'tls'>,
+  entry: CacheIndexEntry,
+) {
+  const log = req.log ?? ctx.about(c.identifier, c.subscription);
+  for (const [n, source] of sources.entries()) {
+    const last = n === sources.length - 1;
+    const options: DownloadOptions = last ? ctx.settings.download : { ...ctx.settings.download, retries: 0 };
+    try {
+      const r = await transfer({ ...req, url: source.url, tls: source.tls }, options, ctx.transport);
+      if (n > 0)
+        log('info', `downloaded from location ${n + 1} of ${sources.length}: ${redactUrl(source.url.href)}`);
+      return r;
+    } catch (err) {
+      if (last || ctx.signal?.aborted || !(err instanceof ImageCacheError) || !NEXT_LOCATION.has(err.code))
+        throw err;
+      log(
+        'warn',
+        `location ${n + 1} of ${sources.length} failed (${err.code}): ${err.message}; trying ${redactUrl(sources[n + 1].url.href)}`,
+        { uri: redactUrl(source.url.href), code: err.code },
+      );
+      if (err.code === 'ERR_CACHE_VERIFY') {
+        await req.file.truncate();
+        await verifyFailed(ctx, {
+          identifier: c.identifier,
+          subscription: c.subscription,
+          metadata: eventMetadata(entry, { 'vmcatcher:verify.uri': redactUrl(source.url.href) }),
+          stage: 'download',
+          reason: err.reason === 'sha512' ? 'sha512' : 'size',
+          expected: { size: c.latest.size, sha512: c.latest.sha512.toLowerCase() },
+        });
+      }
+    }
+  }
+  throw new ImageCacheError('ERR_CACHE_INTERNAL', 'no location to download from');
 }
 
 /** Refusals of the policy or the configuration: the cache is left as it was before the attempt. */

@@ -7,6 +7,7 @@ import {
   entrySubscription,
   eventMetadata,
   sameImage,
+  slotKey,
   withFields,
 } from '../entries.js';
 import { asCacheError, ImageCacheError } from '../errors.js';
@@ -85,6 +86,8 @@ export async function expiryReason(
   const subscription = entrySubscription(entry);
   if (subscription === undefined) return 'not-endorsed';
   if (ctx.listExpired.has(subscription)) return 'expired';
+  const refused = ctx.policyRefused.get(slotKey(subscription, id));
+  if (refused) return refused.expiryReason ?? 'policy';
   const sub = await ctx.store.subscriber.getSubscription(subscription);
   if (!sub) return 'not-endorsed';
   const latest = sub.latest;
