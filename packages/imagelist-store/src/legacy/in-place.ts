@@ -2,8 +2,6 @@
 // README, unchanged, with this version installed): migrate them once, in one transaction, after copying an SQLite
 // file aside; or refuse, naming the command, when that cannot be done safely. A program never runs on an empty
 // view of an old database.
-
-import type { Kysely } from 'kysely';
 import type { LegacyMigration } from '../api.js';
 import type { Db } from '../context.js';
 import type { StoreDialect } from '../dialect.js';
@@ -24,6 +22,7 @@ import {
 import { type LegacySource, sourceOver } from './source.js';
 import { importVmcaster } from './vmcaster.js';
 import { importVmcatcher } from './vmcatcher.js';
+import type { Kysely } from 'kysely';
 
 async function hasRows(q: Db, tables: Set<string>, names: readonly (keyof Database)[]): Promise<boolean> {
   for (const t of names) {

@@ -6,14 +6,15 @@ import type { Store } from '../api.js';
 import { StoreError } from '../errors.js';
 import { writeMeta } from '../meta.js';
 import { storeInternals } from '../store.js';
-import { databaseIdentity, type ParsedStoreUrl, parseStoreUrl } from '../url.js';
+import { databaseIdentity, parseStoreUrl, type ParsedStoreUrl } from '../url.js';
 import { legacyCounts } from './in-place.js';
 import { describeLegacySchema, LEGACY_MARKER_KEY, type LegacyMarker, type LegacyTool } from './schema.js';
 import { type LegacySource, openLegacySource, sourceOver } from './source.js';
 import { importVmcaster, type LegacyVmcasterImportResult } from './vmcaster.js';
 import { importVmcatcher, type LegacyVmcatcherImportResult } from './vmcatcher.js';
 
-export type { LegacyTool, LegacyVmcasterImportResult, LegacyVmcatcherImportResult };
+export type { LegacyVmcasterImportResult, LegacyVmcatcherImportResult };
+export type { LegacyTool };
 
 export interface LegacyImportOptions {
   /**

@@ -1,10 +1,10 @@
 // Image definitions (an image identifier registered in a subscription, with its cache flag) and instances (one
 // image of one recorded list). The state bits vmcatcher_image -l prints are derived here.
 import { sql as ksql } from 'kysely';
+import type { BulkColumn } from '../dialect.js';
 import type { ImageInstance, StoredImageListSummary, SubscribedImage, SubscriberRepository } from '../api.js';
 import { batches, bulkInsert } from '../bulk.js';
 import type { Db, RepoContext } from '../context.js';
-import type { BulkColumn } from '../dialect.js';
 import { conflict, invalid, StoreError } from '../errors.js';
 import { toBool, toDb, toNum } from '../util.js';
 import { requireSub, summary } from './shared.js';

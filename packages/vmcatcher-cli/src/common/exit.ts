@@ -32,6 +32,8 @@ export const CLI_ERROR_CODES = [
   'ERR_CLI_IMPORT_CONFLICT',
   /** `vmcatcher_image -a -u UUID` matches images of several subscriptions and none was chosen. */
   'ERR_CLI_IMAGE_AMBIGUOUS',
+  /** `--prometheus FILE` could not be written. */
+  'ERR_CLI_PROMETHEUS',
   /** A failure the tools did not foresee (a bug): reported with its stack at debug level. */
   'ERR_CLI_INTERNAL',
 ] as const;
@@ -69,6 +71,7 @@ export const EXIT = {
   ERR_CLI_IMAGE_REGISTERED: 39,
   ERR_CLI_IMPORT_CONFLICT: 15,
   ERR_CLI_IMAGE_AMBIGUOUS: 41,
+  ERR_CLI_PROMETHEUS: 1,
   ERR_CLI_INTERNAL: EXIT_INTERNAL,
 
   ERR_STORE_URL: 1,
