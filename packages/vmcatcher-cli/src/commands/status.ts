@@ -161,7 +161,7 @@ async function statusMain(ctx: CommonContext): Promise<number> {
           ctx.io.stdout(`${summary}\n`);
           for (const line of detailLines(report)) ctx.io.stdout(`${line}\n`);
         }
-        const written = await writePrometheus(ctx, store, 0, cacheDir, { probe: { state, exitStatus } });
+        const written = await writePrometheus(ctx, store, 0, cacheDir, { probe: { state, exitStatus }, report });
         // A metrics file that cannot be written makes an OK probe UNKNOWN; a worse verdict stands.
         return written !== 0 && exitStatus === 0 ? EXITS.UNKNOWN : exitStatus;
       },
@@ -170,7 +170,12 @@ async function statusMain(ctx: CommonContext): Promise<number> {
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     const code = (err as { code?: unknown }).code;
-    const what = err instanceof ProbeUsageError ? message : `cannot read the store: ${message}`;
+    const what =
+      err instanceof ProbeUsageError
+        ? message
+        : typeof code === 'string' && code.startsWith('ERR_STORE_')
+          ? `cannot read the store: ${message}`
+          : `cannot check: ${message}`;
     if (ctx.format === 'json') {
       ctx.io.stdout(
         jsonText({

@@ -46,14 +46,14 @@ export async function writePrometheus(
   store: Store,
   status: number,
   cacheDir: string | undefined,
-  extra: { probe?: { state: string; exitStatus: number } } = {},
+  extra: { probe?: { state: string; exitStatus: number }; report?: StatusReport } = {},
 ): Promise<number> {
   const file = ctx.options.prometheus as string | undefined;
   if (file === undefined) return status;
   try {
     const { atomicWriteFile } = await import('@hepix/common');
     const { collectStatus } = await import('@hepix/image-cache');
-    const report: StatusReport = await collectStatus({ store, ...(cacheDir ? { cacheDir } : {}) });
+    const report = extra.report ?? (await collectStatus({ store, ...(cacheDir ? { cacheDir } : {}) }));
     await atomicWriteFile(file, renderMetrics(report, extra));
     return status;
   } catch (cause) {
