@@ -110,6 +110,7 @@ export type {
   CacheIndex,
   CacheIndexEntry,
   CacheRunActions,
+  CacheRunOptions,
   CacheRunFailure,
   CacheRunSummary,
   CacheStorage,
@@ -133,3 +134,18 @@ export type {
   VerifyFailedHookEvent,
   VerifyReason,
 } from './cache/index.js';
+
+// Monitoring (`vmcatcher status`): the report and the probe's verdict.
+export {
+  type CollectStatusOptions,
+  collectStatus,
+  describeLock,
+  judgeStatus,
+  PROBE_EXIT,
+  type ProbeFinding,
+  type ProbeState,
+  STATUS_LOCKS,
+  type StatusReport,
+  type StatusThresholds,
+  type SubscriptionStatus,
+} from './status/status.js';

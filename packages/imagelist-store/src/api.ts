@@ -253,8 +253,14 @@ export interface Subscription {
   authorised: boolean;
   trustAnchor: TrustAnchorMode;
   updateMode: UpdateMode;
-  /** Last successful update. */
+  /** When a new list instance was last recorded. */
   updated?: Date;
+  /** The last update attempt (`recordUpdateAttempt`), whatever its result. */
+  lastAttempt?: Date;
+  /** The last attempt that succeeded: a list fetched and verified, recorded or unchanged. */
+  lastSuccess?: Date;
+  /** The last attempt that failed (kept after later successes: compare `at` with `lastSuccess`). */
+  lastError?: { at: Date; code: string; message: string };
   /** True when Basic-auth credentials are stored; the secrets themselves only come from getCredentials. */
   hasUsername: boolean;
   hasPassword: boolean;
@@ -358,6 +364,65 @@ export interface FailedEvent {
   dead?: Date;
 }
 
+/** The tools whose runs are recorded. */
+export type RunTool = 'subscribe' | 'cache';
+/** `success`: nothing failed; `partial`: some subscriptions or images failed; `failure`: the run itself failed. */
+export type RunOutcome = 'success' | 'partial' | 'failure';
+
+/** One thing a run did to one subscription or image, e.g. `updated`, `rejected`, `downloaded`, `failed`. */
+export interface RunItemInput {
+  subscription?: string;
+  uri?: string;
+  image?: string;
+  action: string;
+  /** The error code of a failure (`ERR_LIST_SIGNATURE`, `ERR_CACHE_VERIFY`, …). */
+  code?: string;
+  message?: string;
+  /** Default: the store clock. */
+  at?: Date;
+}
+export interface RunItem extends RunItemInput {
+  at: Date;
+}
+
+export interface RunRecord {
+  id: number;
+  tool: RunTool;
+  host: string;
+  pid: number;
+  started: Date;
+  /** Unset while the run is going on, or when it never ended (killed). */
+  ended?: Date;
+  outcome?: RunOutcome;
+  exitStatus?: number;
+  /** Counters of the run (`updated`, `unchanged`, `rejected`, `downloaded`, `expired`, `failed`, …). */
+  counts: Record<string, number>;
+  /** Bytes downloaded. */
+  bytes: number;
+}
+
+/** What a run writes through: returned by `beginRun`, ended once by `end`. */
+export interface RunRecorder {
+  readonly id: number;
+  readonly tool: RunTool;
+  /** Records one item now. */
+  item(item: RunItemInput): Promise<void>;
+  /** Adds to a counter of the run (kept in memory, written by `end`). */
+  count(name: string, by?: number): void;
+  /** Adds downloaded bytes (written by `end`). */
+  addBytes(bytes: number): void;
+  /** Ends the run: its outcome, exit status, counters and bytes; then prunes the history to `keep` runs. */
+  end(result: { outcome: RunOutcome; exitStatus?: number }): Promise<RunRecord>;
+}
+
+/** Runs and bytes per tool and outcome since the store was made (never pruned: Prometheus counters). */
+export interface RunTotal {
+  tool: RunTool;
+  outcome: RunOutcome;
+  runs: number;
+  bytes: number;
+}
+
 export interface SubscriberRepository {
   listEndorsers(): Promise<SubscriberEndorser[]>;
   getEndorser(identifier: string): Promise<SubscriberEndorser | undefined>;
@@ -450,4 +515,25 @@ export interface SubscriberRepository {
   bumpFailedEvent(id: number, error: string): Promise<number>;
   /** Moves an event to the dead-letter list (kept for inspection and `--include-dead`, skipped otherwise). */
   markFailedEventDead(id: number): Promise<void>;
+
+  /**
+   * Records an update attempt of a subscription: `lastAttempt` always; `lastSuccess` without `error`;
+   * `lastError` with it. `ERR_STORE_NOT_FOUND` for an unknown subscription.
+   */
+  recordUpdateAttempt(
+    subscription: string,
+    attempt: { at?: Date; error?: { code: string; message: string } },
+  ): Promise<void>;
+
+  /**
+   * Starts a run record (`host`, `pid` default to this process's). `keep` (default 1000) is how many runs
+   * `end` leaves in the history, newest first, with their items.
+   */
+  beginRun(input: { tool: RunTool; host?: string; pid?: number; keep?: number }): Promise<RunRecorder>;
+  /** Newest first; `limit` default 20. */
+  listRuns(filter?: { limit?: number; tool?: RunTool }): Promise<RunRecord[]>;
+  /** One run with its items in the order recorded. */
+  getRun(id: number): Promise<(RunRecord & { items: RunItem[] }) | undefined>;
+  /** The totals of every tool and outcome that ran at least once. */
+  runTotals(): Promise<RunTotal[]>;
 }

@@ -21,6 +21,13 @@ export type {
   PublisherRepository,
   RecordImageListInput,
   RecordImageListResult,
+  RunItem,
+  RunItemInput,
+  RunOutcome,
+  RunRecord,
+  RunRecorder,
+  RunTool,
+  RunTotal,
   Store,
   StoredImageList,
   StoredImageListSummary,
@@ -56,5 +63,6 @@ export type {
 } from './legacy/index.js';
 export { importLegacyDb, importLegacyVmcasterDb, importLegacyVmcatcherDb } from './legacy/index.js';
 export { createStore, openStore, usingStore } from './store.js';
+export { DEFAULT_RUN_HISTORY, RUN_OUTCOMES, RUN_TOOLS } from './subscriber/runs.js';
 export type { ParsedStoreUrl } from './url.js';
 export { parseStoreUrl, redactUrl } from './url.js';

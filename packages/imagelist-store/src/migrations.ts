@@ -362,6 +362,65 @@ function failedEventDeadLetters(): Migration {
   };
 }
 
+/**
+ * 0.7: the history of `vmcatcher_subscribe -U` and `vmcatcher_cache` runs (one row per run, one per subscription
+ * or image it dealt with), totals per tool and outcome that survive the history's retention (so Prometheus
+ * counters never go down), and a subscription's last attempt, last success and last error (`updated` changes
+ * only when a new list is recorded).
+ */
+function runHistory(dialect: MigrationDialect): Migration {
+  const t = dialect.ddl;
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('sub_run')
+        .addColumn('id', t.idType, t.id)
+        .addColumn('tool', 'text', (c) => c.notNull())
+        .addColumn('host', 'text', (c) => c.notNull())
+        .addColumn('pid', 'integer', (c) => c.notNull())
+        .addColumn('started', 'text', (c) => c.notNull())
+        .addColumn('ended', 'text')
+        .addColumn('outcome', 'text')
+        .addColumn('exit_status', 'integer')
+        .addColumn('counts', 'text', (c) => c.notNull().defaultTo('{}'))
+        .addColumn('bytes', t.bigint, (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema.createIndex('sub_run_tool').on('sub_run').columns(['tool', 'id']).execute();
+      await db.schema
+        .createTable('sub_run_item')
+        .addColumn('id', t.idType, t.id)
+        .addColumn('run_id', 'integer', (c) => c.notNull().references('sub_run.id').onDelete('cascade'))
+        .addColumn('subscription', 'text')
+        .addColumn('uri', 'text')
+        .addColumn('image', 'text')
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('code', 'text')
+        .addColumn('message', 'text')
+        .addColumn('at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('sub_run_item_run').on('sub_run_item').column('run_id').execute();
+      await db.schema
+        .createTable('sub_run_total')
+        .addColumn('tool', 'text', (c) => c.notNull())
+        .addColumn('outcome', 'text', (c) => c.notNull())
+        .addColumn('runs', t.bigint, (c) => c.notNull().defaultTo(0))
+        .addColumn('bytes', t.bigint, (c) => c.notNull().defaultTo(0))
+        .addPrimaryKeyConstraint('sub_run_total_pk', ['tool', 'outcome'])
+        .execute();
+      // One column per statement: SQLite's ALTER TABLE adds one column at a time.
+      for (const column of [
+        'last_attempt',
+        'last_success',
+        'last_error_at',
+        'last_error_code',
+        'last_error',
+      ]) {
+        await db.schema.alterTable('sub_subscription').addColumn(column, 'text').execute();
+      }
+    },
+  };
+}
+
 /** The store's migrations; `upTo` limits them (used to build a store "made by an older version"). */
 export function storeMigrations(
   dialect: MigrationDialect,
@@ -374,6 +433,7 @@ export function storeMigrations(
     '0004_leases': leases(),
     '0005_list_withdrawal': listWithdrawal(),
     '0006_failed_event_dead_letters': failedEventDeadLetters(),
+    '0007_run_history': runHistory(dialect),
   };
   const { upTo } = options;
   return {

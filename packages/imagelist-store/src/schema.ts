@@ -62,6 +62,12 @@ export interface SubSubscriptionTable {
   update_mode: number;
   updated: string | null;
   latest_list_id: number | null;
+  /** 0007: the last update attempt, the last successful one, and the last failure (kept after a success). */
+  last_attempt: string | null;
+  last_success: string | null;
+  last_error_at: string | null;
+  last_error_code: string | null;
+  last_error: string | null;
 }
 export interface SubCredentialTable {
   subscription_id: number;
@@ -129,6 +135,39 @@ export interface SubFailedEventTable {
   dead: string | null;
 }
 
+/** One `vmcatcher_subscribe -U` or `vmcatcher_cache` run (0007); `ended` is null while it runs (or after a crash). */
+export interface SubRunTable {
+  id: Generated<number>;
+  tool: string;
+  host: string;
+  pid: number;
+  started: string;
+  ended: string | null;
+  outcome: string | null;
+  exit_status: number | null;
+  /** A JSON object of counters (`updated`, `rejected`, `downloaded`, …). */
+  counts: string;
+  bytes: number | string;
+}
+export interface SubRunItemTable {
+  id: Generated<number>;
+  run_id: number;
+  subscription: string | null;
+  uri: string | null;
+  image: string | null;
+  action: string;
+  code: string | null;
+  message: string | null;
+  at: string;
+}
+/** Runs and bytes per tool and outcome since the store was created: never pruned. */
+export interface SubRunTotalTable {
+  tool: string;
+  outcome: string;
+  runs: number | string;
+  bytes: number | string;
+}
+
 export interface Database {
   store_meta: StoreMetaTable;
   store_lease: StoreLeaseTable;
@@ -146,6 +185,9 @@ export interface Database {
   sub_image_definition: SubImageDefinitionTable;
   sub_image_instance: SubImageInstanceTable;
   sub_failed_event: SubFailedEventTable;
+  sub_run: SubRunTable;
+  sub_run_item: SubRunItemTable;
+  sub_run_total: SubRunTotalTable;
 }
 
 // Kysely's own spelling for an instance whose tables are chosen at run time (migrations, generic helpers over

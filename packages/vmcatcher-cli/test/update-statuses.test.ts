@@ -82,11 +82,24 @@ async function snapshot() {
   try {
     const s = store.subscriber;
     return {
-      subscriptions: await s.listSubscriptions(),
+      // Without the record of update attempts, which every attempt (refused or not) sets.
+      subscriptions: (await s.listSubscriptions()).map(
+        ({ lastAttempt: _a, lastSuccess: _s, lastError: _e, ...rest }) => rest,
+      ),
       latest: await s.getLatestImageList(LIST),
       images: await s.listImages(),
       endorsers: await s.listEndorsers(),
     };
+  } finally {
+    await store.close();
+  }
+}
+
+/** The subscription's last recorded error. */
+async function lastError() {
+  const store = await openStore(db);
+  try {
+    return (await store.subscriber.getSubscription(LIST))?.lastError;
   } finally {
     await store.close();
   }
@@ -191,6 +204,7 @@ describe('vmcatcher_subscribe -U: the original status of every refusal, the stor
     expect(JSON.parse(r.stdout)[0]).toMatchObject({ outcome: 'rejected', status, code });
     expect(r.stderr).toMatch(/^ERROR:db_actions:/m);
     expect(await snapshot()).toEqual(before);
+    expect(await lastError()).toMatchObject({ code });
   });
 
   it('an https server not authenticated by the trust anchor: 50', async () => {

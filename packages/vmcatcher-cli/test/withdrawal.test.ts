@@ -144,7 +144,10 @@ async function states(s: Scenario): Promise<number[]> {
   return s.images.map((i) => byImage.get(i) ?? -1);
 }
 
-/** Everything the store holds about the site, but the withdrawal and the derived states. */
+/**
+ * Everything the store holds about the site, but the withdrawal, the derived states and the record of update
+ * attempts (`lastAttempt`, `lastSuccess`, `lastError`: every attempt, refused or not, is recorded).
+ */
 async function snapshot(s: Scenario) {
   const store = await openStore(s.db);
   try {
@@ -154,10 +157,12 @@ async function snapshot(s: Scenario) {
       store: {
         endorsers: await sub.listEndorsers(),
         links: await sub.listLinks(),
-        subscriptions: (await sub.listSubscriptions()).map(({ latest: l, ...rest }) => ({
-          ...rest,
-          latest: l && { id: l.id, dataHash: l.dataHash, version: l.version, expired: l.expired },
-        })),
+        subscriptions: (await sub.listSubscriptions()).map(
+          ({ latest: l, lastAttempt: _a, lastSuccess: _s, lastError: _e, ...rest }) => ({
+            ...rest,
+            latest: l && { id: l.id, dataHash: l.dataHash, version: l.version, expired: l.expired },
+          }),
+        ),
         images: (await sub.listImages()).map((i) => ({ identifier: i.identifier, cache: i.cache })),
         failedEvents: await sub.listFailedEvents(),
       },

@@ -1,8 +1,8 @@
 // createImageCache: a run is its steps, in the originals' order (reference §3.4), each in a module of its own
 // under run/: load and recover, the foreign-file scan, ProcessPrefix, the candidates, expire, check, retention,
 // download (with commit), save, ProcessPostfix. Every file operation goes through a CacheStorage.
-import { HepixError, type Logger, noopLogger } from '@hepix/common';
-import type { FailedEvent, Store } from '@hepix/imagelist-store';
+import { HepixError, type Logger, messageOf, noopLogger } from '@hepix/common';
+import type { FailedEvent, RunRecorder, Store } from '@hepix/imagelist-store';
 import { DEFAULT_POLICY, type SitePolicy } from '@hepix/site-policy';
 import type { ExtendedEventType } from '../events/types.js';
 import { asCacheError, ImageCacheError } from './errors.js';
@@ -91,6 +91,15 @@ export interface ImageCacheOptions {
 
 export type CacheRunActions = Partial<RunActions>;
 
+export interface CacheRunOptions {
+  /**
+   * Records the run's items (`downloaded`, `expired`, `failed` with the error code; a run-level failure as a
+   * `failed` item without image), its counters and the bytes downloaded. The caller begins and ends the run
+   * (`store.subscriber.beginRun({ tool: 'cache' })`); a failure to record is logged, never fails the run.
+   */
+  recorder?: RunRecorder;
+}
+
 export interface ImageCache {
   /** Where the three areas are (`VMCATCHER_CACHE_DIR_*`). */
   readonly dirs: Readonly<Required<CacheDirectories>>;
@@ -100,7 +109,7 @@ export interface ImageCache {
    * ProcessPostfix. No action set means download and expire; download implies expire (reference §3.4).
    * Per-image failures are in the summary; run-level ones are thrown.
    */
-  run(actions?: CacheRunActions): Promise<CacheRunSummary>;
+  run(actions?: CacheRunActions, options?: CacheRunOptions): Promise<CacheRunSummary>;
   /**
    * Re-delivers the event command failures recorded in the store, oldest first; one that failed
    * `maxEventAttempts` times moves to the dead-letter list, and the ones after it follow in order.
@@ -147,7 +156,10 @@ export function createImageCache(options: ImageCacheOptions): ImageCache {
   const log: Logger = options.log ?? noopLogger;
   const lockOptions = options.lockWaitMs === undefined ? undefined : { waitMs: options.lockWaitMs };
 
-  async function run(requested: CacheRunActions = {}): Promise<CacheRunSummary> {
+  async function run(
+    requested: CacheRunActions = {},
+    runOptions: CacheRunOptions = {},
+  ): Promise<CacheRunSummary> {
     let { download = false, check = false, expire = false } = requested;
     if (!download && !check && !expire) {
       download = true;
@@ -157,23 +169,49 @@ export function createImageCache(options: ImageCacheOptions): ImageCache {
     const actions = { download, check, expire };
     try {
       await storage.prepare({ create: options.createDirectories ?? true });
-      return await store.withLock('vmcatcher-cache', (signal) => execute(actions, signal), lockOptions);
+      return await store.withLock(
+        'vmcatcher-cache',
+        (signal) => execute(actions, signal, runOptions.recorder),
+        lockOptions,
+      );
     } catch (err) {
       // Errors of the store and of the other packages keep their codes; anything else is a bug of ours.
-      if (err instanceof HepixError) throw err;
-      throw asCacheError(err);
+      const e = err instanceof HepixError ? err : asCacheError(err);
+      await runOptions.recorder
+        ?.item({ action: 'failed', code: e.code, message: e.message })
+        .catch((r) => log('warn', `cannot record the run history: ${messageOf(r)}`));
+      throw e;
     }
   }
 
-  async function execute(actions: RunActions, signal: AbortSignal | undefined): Promise<CacheRunSummary> {
+  async function execute(
+    actions: RunActions,
+    signal: AbortSignal | undefined,
+    recorder: RunRecorder | undefined,
+  ): Promise<CacheRunSummary> {
     const transport = createDownloadTransport(settings.download, log);
+    let ctx: RunContext | undefined;
     try {
       const indexes = await loadIndexes(storage, log);
-      return await steps(
-        new RunContext(store, storage, settings, actions, log, now, transport, indexes, signal),
-      );
+      ctx = new RunContext(store, storage, settings, actions, log, now, transport, indexes, signal, recorder);
+      return await steps(ctx);
     } finally {
       await transport.close();
+      if (ctx && recorder) {
+        await ctx.flushRecords();
+        const s = ctx.summary;
+        for (const [name, n] of [
+          ['downloaded', s.downloaded.length],
+          ['expired', s.expired.length],
+          ['verified', s.verified.length],
+          ['failed', s.failed.length],
+          ['vetoed', s.vetoed.length],
+          ['eventFailures', s.eventFailures.length],
+        ] as const) {
+          recorder.count(name, n);
+        }
+        recorder.addBytes(ctx.bytesDownloaded);
+      }
     }
   }
 

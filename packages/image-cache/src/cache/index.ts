@@ -1,6 +1,7 @@
 export {
   type CacheDirectories,
   type CacheRunActions,
+  type CacheRunOptions,
   createImageCache,
   DEFAULT_EXPIRED_KEEP,
   DEFAULT_MAX_EVENT_ATTEMPTS,

@@ -18,6 +18,7 @@ import {
 import {
   type ListWithdrawal,
   type Principal,
+  type RunRecorder,
   type Store,
   StoreError,
   type StoredImageList,
@@ -147,6 +148,13 @@ export interface UpdateOptions {
   concurrency?: number;
   /** Import the list even when its bytes equal the stored ones (after an update-mode change). */
   force?: boolean;
+  /**
+   * Records the run: an item per subscription (`updated`, `unchanged` or `rejected` with the error code), one per
+   * new image (`image-accepted`, `image-refused`), a run-level failure (the lock, the selection) as a `failed`
+   * item, the counters and the list bytes fetched. The caller begins and ends the run
+   * (`store.subscriber.beginRun({ tool: 'subscribe' })`); a failure to record is logged, never fails the update.
+   */
+  recorder?: RunRecorder;
 }
 
 export type UpdateOutcome = 'updated' | 'unchanged' | 'rejected';
@@ -507,6 +515,7 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
       if (!trust) throw (anchors as { error: SubscriptionUpdateError }).error;
       const credentials = await store.subscriber.getCredentials(sub.identifier);
       const fetched: FetchedList = await fetchFor(sub.uri, sub.trustAnchor, credentials);
+      opts.recorder?.addBytes(fetched.data.byteLength);
       const at = now();
       const dataHash = sha512Hex(fetched.data);
       const opened = await openList(fetched.data, { trust, at, crl });
@@ -612,6 +621,39 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
           slog('error', `Cannot re-validate the stored list of '${sub.identifier}': ${messageOf(err)}`);
         }
       }
+      await recordAttempt(sub, result, opts.recorder, slog);
+    }
+  }
+
+  /** The subscription's last attempt (success or error) and, with a recorder, the run history's items. */
+  async function recordAttempt(
+    sub: Subscription,
+    result: SubscriptionUpdateResult,
+    recorder: RunRecorder | undefined,
+    slog: Logger,
+  ): Promise<void> {
+    const error = result.error ? { code: result.error.code, message: result.error.message } : undefined;
+    try {
+      await store.subscriber.recordUpdateAttempt(sub.identifier, error ? { error } : {});
+      if (!recorder) return;
+      recorder.count(result.outcome);
+      await recorder.item({
+        subscription: sub.identifier,
+        uri: sub.uri,
+        action: result.outcome,
+        ...(error ?? {}),
+        ...(result.version !== undefined && !error ? { message: `version ${result.version}` } : {}),
+      });
+      for (const [action, ids] of [
+        ['image-accepted', result.accepted],
+        ['image-refused', result.refused],
+      ] as const) {
+        for (const image of ids)
+          await recorder.item({ subscription: sub.identifier, uri: sub.uri, image, action });
+        if (ids.length) recorder.count(action, ids.length);
+      }
+    } catch (err) {
+      slog('warn', `Cannot record the update attempt of '${sub.identifier}': ${messageOf(err)}`);
     }
   }
 
@@ -639,6 +681,18 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
   }
 
   async function update(selection: UpdateSelection = {}, opts: UpdateOptions = {}): Promise<UpdateResult> {
+    try {
+      return await lockedUpdate(selection, opts);
+    } catch (err) {
+      const e = asUpdateError(err, 'The update');
+      await opts.recorder
+        ?.item({ action: 'failed', code: e.code, message: e.message })
+        .catch((r) => log('warn', `Cannot record the run history: ${messageOf(r)}`));
+      throw err;
+    }
+  }
+
+  function lockedUpdate(selection: UpdateSelection, opts: UpdateOptions): Promise<UpdateResult> {
     return store.withLock(
       LOCK_NAME,
       async () => {

@@ -1,5 +1,5 @@
 // The subscriber (vmcatcher) repository, composed of one module per aggregate: endorsers, links, subscriptions
-// with their credentials, image lists, images, failed events.
+// with their credentials, image lists, images, failed events, run history.
 import type { SubscriberRepository } from '../api.js';
 import type { RepoContext } from '../context.js';
 import { guard } from '../guard.js';
@@ -8,6 +8,7 @@ import { createFailedEvents } from './failed-events.js';
 import { createImageLists, type ImageListInternals } from './image-lists.js';
 import { createImages, type ImageInternals } from './images.js';
 import { createLinks, type LinkInternals } from './links.js';
+import { createRuns } from './runs.js';
 import { createSubscriptions, type SubscriptionInternals } from './subscriptions.js';
 
 /** What the legacy importers write through, besides the public methods. */
@@ -31,6 +32,7 @@ function parts(ctx: RepoContext) {
     imageLists: createImageLists(ctx),
     images: createImages(ctx),
     failedEvents: createFailedEvents(ctx),
+    runs: createRuns(ctx),
   };
 }
 
@@ -70,6 +72,11 @@ export function createSubscriberRepository(ctx: RepoContext): SubscriberReposito
     deleteFailedEvent: p.failedEvents.deleteFailedEvent,
     bumpFailedEvent: p.failedEvents.bumpFailedEvent,
     markFailedEventDead: p.failedEvents.markFailedEventDead,
+    recordUpdateAttempt: p.runs.recordUpdateAttempt,
+    beginRun: p.runs.beginRun,
+    listRuns: p.runs.listRuns,
+    getRun: p.runs.getRun,
+    runTotals: p.runs.runTotals,
   };
   return guard('subscriber', repo, ctx.dialect.url);
 }

@@ -62,6 +62,11 @@ async function subscriptions(q: Db, where?: { identifier?: string; uri?: string 
       's.trust_anchor',
       's.update_mode',
       's.updated',
+      's.last_attempt',
+      's.last_success',
+      's.last_error_at',
+      's.last_error_code',
+      's.last_error',
       'c.username',
       'c.password',
       'l.id as l_id',
@@ -94,6 +99,14 @@ async function subscriptions(q: Db, where?: { identifier?: string; uri?: string 
     };
     const updated = fromDb(r.updated);
     if (updated) s.updated = updated;
+    if (r.last_attempt) s.lastAttempt = fromDb(r.last_attempt);
+    if (r.last_success) s.lastSuccess = fromDb(r.last_success);
+    if (r.last_error_at)
+      s.lastError = {
+        at: fromDb(r.last_error_at),
+        code: r.last_error_code ?? '',
+        message: r.last_error ?? '',
+      };
     if (r.l_id !== null && r.l_id !== undefined)
       s.latest = summary({ ...(r as unknown as SummaryRow), id: r.l_id });
     return s;

@@ -26,6 +26,7 @@ import { EXIT } from '../common/exit.js';
 import { pipeSafe } from '../common/format.js';
 import { count, flag, list, type OptionSpec, str, UsageError } from '../common/options.js';
 import { POLICY_OPTION, policyFrom } from '../common/policy.js';
+import { PROMETHEUS_OPTION, recordedRun, writePrometheus } from '../common/runs.js';
 
 export const CACHE_OPTIONS: OptionSpec[] = [
   {
@@ -169,6 +170,7 @@ export const CACHE_OPTIONS: OptionSpec[] = [
     help: `Expired copies kept per image, newest first; older ones are deleted (env VMCATCHER_CACHE_EXPIRED_KEEP, default ${DEFAULT_EXPIRED_KEEP}; "all" keeps every one).`,
   },
   POLICY_OPTION,
+  PROMETHEUS_OPTION,
 ];
 
 /**
@@ -369,15 +371,26 @@ async function cacheMain(ctx: CommonContext): Promise<number> {
         );
       return r.remaining === 0 && r.movedToDead === 0 ? 0 : EXIT.ERR_CACHE_EVENT;
     }
-    let summary: CacheRunSummary;
+    // Recorded in the run history (a run-level failure too); the metrics file follows the run's end.
+    let status: number;
     try {
-      summary = await imageCache.run(actions);
-    } finally {
-      if (progressShown) io.stderr('\n');
-      progressShown = false;
+      status = await recordedRun(store, 'cache', async (recorder) => {
+        let summary: CacheRunSummary;
+        try {
+          summary = await imageCache.run(actions, { recorder });
+        } finally {
+          if (progressShown) io.stderr('\n');
+          progressShown = false;
+        }
+        if (json) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
+        const exit = runExitStatus(summary);
+        return { status: exit, outcome: exit === 0 ? 'success' : 'partial' };
+      });
+    } catch (err) {
+      await writePrometheus(ctx, store, 1, imageCache.dirs.cache);
+      throw err;
     }
-    if (json) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
-    return runExitStatus(summary);
+    return writePrometheus(ctx, store, status, imageCache.dirs.cache);
   });
 }
 

@@ -3,8 +3,10 @@
 import { runCacheCommand } from '../cache/command.js';
 import { type CliIo, processIo, VERSION } from '../common/context.js';
 import { runEndorserCommand } from './endorser.js';
+import { runHistoryCommand } from './history.js';
 import { runImageCommand } from './image.js';
 import { runImportLegacyCommand } from './import-legacy.js';
+import { runStatusCommand } from './status.js';
 import { runSubscribeCommand } from './subscribe.js';
 
 type Runner = (argv: string[], env: NodeJS.ProcessEnv, io: CliIo) => Promise<number>;
@@ -33,6 +35,11 @@ const SUBCOMMANDS: Record<string, { run: Runner; help: string }> = {
   'import-legacy': {
     run: runImportLegacyCommand,
     help: 'migrate an original vmcatcher (or vmcaster) database: --from URL [--force]',
+  },
+  history: { run: runHistoryCommand, help: 'the recorded runs of -U and the cache: [--limit N] [--json]' },
+  status: {
+    run: runStatusCommand,
+    help: 'monitoring probe, exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN: [--warn-expiry=DAYS] [--json]',
   },
 };
 

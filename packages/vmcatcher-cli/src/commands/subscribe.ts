@@ -8,7 +8,14 @@ import type {
   Subscriptions,
   VmcatcherEvent,
 } from '@hepix/image-cache';
-import type { Store, Subscription, TrustAnchorMode, UpdateMode } from '@hepix/imagelist-store';
+import type {
+  RunOutcome,
+  RunRecorder,
+  Store,
+  Subscription,
+  TrustAnchorMode,
+  UpdateMode,
+} from '@hepix/imagelist-store';
 import type { SitePolicy } from '@hepix/site-policy';
 import {
   CliError,
@@ -34,6 +41,7 @@ import {
 import { EXIT, statusSeverity, worstStatus } from '../common/exit.js';
 import { flag, list, type OptionSpec, str } from '../common/options.js';
 import { POLICY_OPTION, policyFrom } from '../common/policy.js';
+import { PROMETHEUS_OPTION, recordedRun, writePrometheus } from '../common/runs.js';
 import { TRANSFER_LIMIT_OPTIONS, transferLimitsFrom } from './limits.js';
 
 /** The URL with any password replaced (no dependency on the verification stack). */
@@ -204,6 +212,7 @@ export const SUBSCRIBE_OPTIONS: OptionSpec[] = [
     help: 'Accept CAs without a .namespaces/.signing_policy file and self-signed signers, with a warning (env VMCATCHER_ALLOW_UNRESTRICTED_CA=1).',
   },
   POLICY_OPTION,
+  PROMETHEUS_OPTION,
 ];
 
 const ACTIONS = [
@@ -361,6 +370,44 @@ async function subscribeMain(ctx: CommonContext): Promise<number> {
       return out;
     };
 
+    /** -U: updates the selection; the status is the worst of the subscriptions', the outcome for the history. */
+    const updateAll = async (recorder: RunRecorder): Promise<{ status: number; outcome: RunOutcome }> => {
+      const certDir = certDirFrom(ctx, str(o, 'certDir'));
+      const subs = await engine(ctx, store, certDir, policy);
+      try {
+        const r = await subs.update(selection, { concurrency, recorder });
+        if (ctx.format === 'json') {
+          ctx.io.stdout(
+            jsonText(
+              r.results.map((x) => ({
+                accepted: x.accepted,
+                code: x.error?.code ?? null,
+                message: x.error?.message ?? null,
+                outcome: x.outcome,
+                refused: x.refused,
+                status: updateStatus(x),
+                subscription: x.subscription,
+                version: x.version ?? null,
+                markedExpired: x.markedExpired,
+                policyRefused: x.policyRefused,
+                withdrawn: x.withdrawn
+                  ? { at: fmtDate(x.withdrawn.at), code: x.withdrawn.code, reason: x.withdrawn.reason }
+                  : null,
+                warnings: x.warnings,
+              })),
+            ),
+          );
+        }
+        const status = worstStatus(r.results.map(updateStatus));
+        const rejected = r.results.filter((x) => x.outcome === 'rejected').length;
+        const outcome: RunOutcome =
+          rejected === 0 ? 'success' : rejected === r.results.length ? 'failure' : 'partial';
+        return { status, outcome };
+      } finally {
+        await subs.close();
+      }
+    };
+
     switch (action) {
       case 'list': {
         const all = await sub.listSubscriptions();
@@ -422,36 +469,16 @@ async function subscribeMain(ctx: CommonContext): Promise<number> {
         return rc;
       }
       case 'update': {
-        const certDir = certDirFrom(ctx, str(o, 'certDir'));
-        const subs = await engine(ctx, store, certDir, policy);
+        // Recorded in the run history whatever happens (a missing trust directory included); the metrics file
+        // is written once the run has ended, with the cache directory of the cron set-up when it is exported.
+        let status: number;
         try {
-          const r = await subs.update(selection, { concurrency });
-          if (ctx.format === 'json') {
-            ctx.io.stdout(
-              jsonText(
-                r.results.map((x) => ({
-                  accepted: x.accepted,
-                  code: x.error?.code ?? null,
-                  message: x.error?.message ?? null,
-                  outcome: x.outcome,
-                  refused: x.refused,
-                  status: updateStatus(x),
-                  subscription: x.subscription,
-                  version: x.version ?? null,
-                  markedExpired: x.markedExpired,
-                  policyRefused: x.policyRefused,
-                  withdrawn: x.withdrawn
-                    ? { at: fmtDate(x.withdrawn.at), code: x.withdrawn.code, reason: x.withdrawn.reason }
-                    : null,
-                  warnings: x.warnings,
-                })),
-              ),
-            );
-          }
-          return worstStatus(r.results.map(updateStatus));
-        } finally {
-          await subs.close();
+          status = await recordedRun(store, 'subscribe', updateAll);
+        } catch (err) {
+          await writePrometheus(ctx, store, 1, ctx.env.VMCATCHER_CACHE_DIR_CACHE);
+          throw err;
         }
+        return writePrometheus(ctx, store, status, ctx.env.VMCATCHER_CACHE_DIR_CACHE);
       }
       case 'delete': {
         if (!uuids.length && !uris.length)

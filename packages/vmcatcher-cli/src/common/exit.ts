@@ -34,6 +34,8 @@ export const CLI_ERROR_CODES = [
   'ERR_CLI_IMAGE_AMBIGUOUS',
   /** `--policy-check`: the site policy refuses every entry of the image (a decision, with a status of its own). */
   'ERR_CLI_POLICY_REFUSED',
+  /** `--prometheus FILE` could not be written. */
+  'ERR_CLI_PROMETHEUS',
   /** A failure the tools did not foresee (a bug): reported with its stack at debug level. */
   'ERR_CLI_INTERNAL',
 ] as const;
@@ -72,6 +74,7 @@ export const EXIT = {
   ERR_CLI_IMPORT_CONFLICT: 15,
   ERR_CLI_IMAGE_AMBIGUOUS: 41,
   ERR_CLI_POLICY_REFUSED: 42,
+  ERR_CLI_PROMETHEUS: 1,
   ERR_CLI_INTERNAL: EXIT_INTERNAL,
 
   ERR_STORE_URL: 1,

@@ -72,6 +72,7 @@ export function commitAvailable(
     await events.fire('AvailablePostfix', metadata);
     await events.after('image:available:after', hookEvent, log);
     ctx.summary.downloaded.push(id);
+    ctx.record({ image: id, subscription: c.subscription, action: 'downloaded' });
     log('info', `cached as ${path}`);
   });
 }

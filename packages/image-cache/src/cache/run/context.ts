@@ -1,8 +1,8 @@
 // What the steps of one cache run share: the options, the storage, the store, the three indexes, the
 // candidates, the summary, and the locks that keep commits and name choices one at a time.
 import { randomUUID } from 'node:crypto';
-import { type Logger, withFields } from '@hepix/common';
-import type { Store, StoredImageList } from '@hepix/imagelist-store';
+import { type Logger, messageOf, withFields } from '@hepix/common';
+import type { RunItemInput, RunRecorder, Store, StoredImageList } from '@hepix/imagelist-store';
 import type { PolicyDecision, SitePolicy } from '@hepix/site-policy';
 import type { Transport } from '@hepix/transport';
 import type { ExtendedEventType } from '../../events/types.js';
@@ -74,6 +74,9 @@ export class RunContext {
   readonly events: RunEvents;
   /** Free space promised to the downloads in flight (they write into the partial area). */
   readonly space: SpaceLedger;
+  /** Bytes written into partial files by this run's transfers. */
+  bytesDownloaded = 0;
+  readonly #records: Promise<void>[] = [];
 
   constructor(
     readonly store: Store,
@@ -85,6 +88,7 @@ export class RunContext {
     readonly transport: Transport,
     readonly indexes: Indexes,
     readonly signal: AbortSignal | undefined,
+    readonly recorder?: RunRecorder,
   ) {
     this.summary = {
       session: this.session,
@@ -104,6 +108,23 @@ export class RunContext {
   /** A logger whose lines name the image and its subscription. */
   about(image: string, subscription: string | undefined): Logger {
     return withFields(this.log, { image, ...(subscription ? { subscription } : {}) });
+  }
+
+  /**
+   * Records an item of the run history (when the run has a recorder). Not awaited by the step: the history
+   * must not slow or fail the cache; `flushRecords` waits for all of them at the end.
+   */
+  record(item: RunItemInput): void {
+    if (!this.recorder) return;
+    this.#records.push(
+      this.recorder
+        .item(item)
+        .catch((err) => this.log('warn', `cannot record the run history: ${messageOf(err)}`)),
+    );
+  }
+
+  async flushRecords(): Promise<void> {
+    while (this.#records.length) await Promise.all(this.#records.splice(0));
   }
 
   /** The subscription's newest stored list (its bytes and list-level keys), read once per run, when needed. */

@@ -163,7 +163,10 @@ async function downloadOne(ctx: RunContext, c: Candidate): Promise<void> {
         log,
         ...(settings.sleep ? { sleep: settings.sleep } : {}),
         ...(ctx.signal ? { signal: ctx.signal } : {}),
-        onBytes: (n) => reservation.wrote(n),
+        onBytes: (n) => {
+          reservation.wrote(n);
+          ctx.bytesDownloaded += n;
+        },
         onProgress: (bytes, total) => {
           const p = { session: ctx.session, identifier: id, subscription: c.subscription, bytes, total };
           // Not awaited: a slow progress hook must not slow the transfer.

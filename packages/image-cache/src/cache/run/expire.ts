@@ -72,6 +72,13 @@ export function recordFailure(
     message: err.message,
     ...(err.reason ? { reason: err.reason } : {}),
   });
+  ctx.record({
+    image: identifier,
+    ...(subscription ? { subscription } : {}),
+    action: 'failed',
+    code: err.code,
+    message: err.message,
+  });
 }
 
 /** Why an entry that is no longer a candidate (or no longer with these bytes) leaves the cache. */
@@ -174,6 +181,7 @@ export function expireEntry(
       log,
     );
     ctx.summary.expired.push(id);
+    ctx.record({ image: id, subscription, action: 'expired', message: reason });
     log(
       'info',
       `expired (${reason})${moved === 'moved' ? ` to ${storage.path('expired', expiredName)}` : ''}`,
