@@ -54,6 +54,15 @@ process.on('exit', () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
+// Interrupted: still stop nginx and remove the files (the 'exit' handler above).
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
+
+/** CPU seconds (user + system) of every child waited for so far: /proc/self/stat cutime + cstime. */
+function childCpu() {
+  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / 100;
+}
+
 function sh(script) {
   const r = spawnSync('bash', ['-o', 'pipefail', '-c', script], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -64,9 +73,10 @@ function sh(script) {
 }
 function timed(fn) {
   sh('sync'); // every contender starts without another one's dirty pages to write back
+  const cpu = childCpu();
   const started = performance.now();
   const out = fn();
-  return { ms: performance.now() - started, out };
+  return { ms: performance.now() - started, out, cpu: childCpu() - cpu };
 }
 const q = (p) => `'${p.replaceAll("'", "'\\''")}'`;
 async function freePort() {
@@ -199,23 +209,36 @@ function references(images) {
   fresh();
   r.curl = timed(() => {
     for (const i of images) sh(`curl -sf -o ${q(join(out, i.id))} ${q(i.url)}`);
-  }).ms;
+  });
   fresh();
   const dgst = timed(() => sh(`openssl dgst -sha512 -r ${images.map((i) => q(i.file)).join(' ')}`));
   checkSums(dgst.out, images);
-  r.dgst = dgst.ms;
+  r.dgst = dgst;
+  rmSync(out, { recursive: true, force: true });
+  return r;
+}
+
+/** The other references, after the cache (so the limits and the cache are measured close together). */
+function pipelines(images) {
+  const out = join(tmp, 'out');
+  const fresh = () => {
+    rmSync(out, { recursive: true, force: true });
+    mkdirSync(out);
+  };
+  const r = {};
+  fresh();
   const half = Math.ceil(images.length / 2);
   const files = (list) => list.map((i) => q(i.file)).join(' ');
   r.dgst2 = timed(() =>
     sh(
       `openssl dgst -sha512 -r ${files(images.slice(0, half))} >/dev/null & openssl dgst -sha512 -r ${files(images.slice(half))} >/dev/null; wait`,
     ),
-  ).ms;
+  );
   const tee = timed(() =>
     images.map((i) => sh(`curl -sf ${q(i.url)} | tee ${q(join(out, i.id))} | sha512sum`)).join(''),
   );
   checkSums(tee.out, images);
-  r.tee = tee.ms;
+  r.tee = tee;
   fresh();
   const twoPass = timed(() =>
     images
@@ -223,7 +246,7 @@ function references(images) {
       .join(''),
   );
   checkSums(twoPass.out, images);
-  r.twoPass = twoPass.ms;
+  r.twoPass = twoPass;
   rmSync(out, { recursive: true, force: true });
   return r;
 }
@@ -303,26 +326,27 @@ for (const [totalMb, count] of sizes) {
   console.log(
     `\n== ${count} images x ${(images[0].size / 1048576).toFixed(0)} MiB = ${(total / 1048576).toFixed(0)} MiB`,
   );
+  const limits = cacheOnly ? undefined : references(images);
   const runs = [];
   for (const c of concurrencies.length ? concurrencies : [undefined])
     runs.push([c, cacheRun(listUri, images, c)]);
-  const ref = cacheOnly ? undefined : references(images);
-  const limit = ref ? Math.max(ref.curl, ref.dgst) : undefined;
-  const row = (name, ms) =>
+  const ref = cacheOnly ? undefined : { ...limits, ...pipelines(images) };
+  const limit = ref ? Math.max(ref.curl.ms, ref.dgst.ms) : undefined;
+  const row = (name, ms, cpu) =>
     console.log(
-      `${name.padEnd(44)} ${s(ms).padStart(9)}  ${rate(ms).padStart(10)}${limit ? `  ${(limit / ms).toFixed(2)} x limit` : ''}`,
+      `${name.padEnd(44)} ${s(ms).padStart(9)}  ${rate(ms).padStart(10)}${limit ? `  ${(limit / ms).toFixed(2)} x limit` : ''}  CPU ${(cpu / (total / GiB)).toFixed(2)} s/GiB`,
     );
   if (ref) {
-    row('curl -o F URL (I/O limit)', ref.curl);
-    row('openssl dgst -sha512 (hash limit, one core)', ref.dgst);
-    row('two openssl dgst in parallel (two cores)', ref.dgst2);
-    row('curl URL | tee F | sha512sum', ref.tee);
-    row('curl -o F URL && sha512sum F (the originals)', ref.twoPass);
+    row('curl -o F URL (I/O limit)', ref.curl.ms, ref.curl.cpu);
+    row('openssl dgst -sha512 (hash limit, one core)', ref.dgst.ms, ref.dgst.cpu);
+    row('two openssl dgst in parallel (two cores)', ref.dgst2.ms, ref.dgst2.cpu);
+    row('curl URL | tee F | sha512sum', ref.tee.ms, ref.tee.cpu);
+    row('curl -o F URL && sha512sum F (the originals)', ref.twoPass.ms, ref.twoPass.cpu);
   }
   for (const [c, r] of runs) {
-    row(`vmcatcher_cache${c ? ` --concurrency ${c}` : ' (default concurrency)'}`, r.ms);
+    row(`vmcatcher_cache${c ? ` --concurrency ${c}` : ' (default concurrency)'}`, r.ms, r.cpu);
     console.log(
-      `${''.padEnd(44)} peak RSS ${r.rssMib.toFixed(0)} MiB, CPU ${(r.cpu / (total / GiB)).toFixed(2)} s/GiB, vmcatcher_subscribe -U ${s(r.updateMs)}`,
+      `${''.padEnd(44)} peak RSS ${r.rssMib.toFixed(0)} MiB, vmcatcher_subscribe -U ${s(r.updateMs)}`,
     );
   }
   if (limit)
