@@ -1,163 +1,356 @@
-// Benchmark of the image cache: BENCH_IMAGES images totalling BENCH_TOTAL_MB from a loopback HTTP server,
-// against what the originals did (`curl -o F URL && sha512sum F`, download then hash) and against the
-// single-pass limit (`curl -s URL | tee F | sha512sum`), all measured in the same run.
-// Run after `pnpm build`:  node bench/cache.mjs   (env: BENCH_TOTAL_MB=4096, BENCH_IMAGES=8, BENCH_CONCURRENCY=1)
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+// Benchmark of the image cache as a site runs it, against the physical limit of the machine, in ONE run:
+// BENCH_IMAGES images totalling BENCH_TOTAL_MB served by nginx on 127.0.0.1 (page cache warm), a list signed with
+// `openssl smime -sign`, then per contender:
+//   curl -o F URL                       the I/O limit (loopback read + disk write)
+//   openssl dgst -sha512 F…             the hash limit on one core; and two of them in parallel (two cores)
+//   curl URL | tee F | sha512sum        a one-pass shell pipeline
+//   curl -o F URL && sha512sum F        what the originals did (download, then hash)
+//   vmcatcher_cache                     the real CLI, after vmcatcher_endorser, vmcatcher_subscribe -s / -U and
+//                                       vmcatcher_image -a, on a fresh site database per run
+// and prints ratios against the physical limit (the slower of curl -o and one openssl dgst), peak RSS and CPU
+// seconds per GiB of the cache (from /usr/bin/time). Run after `pnpm build`:
+//   node bench/cache.mjs
+// env: BENCH_TOTAL_MB (2048), BENCH_IMAGES (4); BENCH_LARGE=1 adds 8192 MiB in 8 images (needs ~20 GiB free
+// disk); BENCH_CONCURRENCY=2,4 (the cache runs, each its own fresh site; default: the CLI default alone);
+// BENCH_TMPDIR; BENCH_CACHE_ONLY=1 skips the references (profiling); BENCH_NODE_ARGS (node options of the cache, e.g.
+// --cpu-prof --cpu-prof-dir=DIR) and BENCH_WRAP (a command the cache runs under, e.g. strace -c -f -o FILE, or
+// perf record -g -o FILE --) for profiling.
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomFillSync, randomUUID } from 'node:crypto';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import {
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statfsSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { createServer } from 'node:net';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openStore } from '@hepix/imagelist-store';
 
-const TOTAL_MB = Number(process.env.BENCH_TOTAL_MB ?? 4096);
-const IMAGES = Number(process.env.BENCH_IMAGES ?? 8);
-const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 1);
 const here = fileURLToPath(new URL('.', import.meta.url));
+const repo = join(here, '../../..');
+const bins = join(repo, 'packages/vmcatcher-cli/dist/bin');
 const tmp = mkdtempSync(join(process.env.BENCH_TMPDIR ?? tmpdir(), 'hepix-cache-bench-'));
-const www = join(tmp, 'www');
-mkdirSync(www);
+const cacheOnly = process.env.BENCH_CACHE_ONLY === '1';
+const concurrencies = (process.env.BENCH_CONCURRENCY ?? '').split(',').filter(Boolean).map(Number);
+const sizes = [[Number(process.env.BENCH_TOTAL_MB ?? 2048), Number(process.env.BENCH_IMAGES ?? 4)]];
+if (process.env.BENCH_LARGE === '1') sizes.push([8192, 8]);
 
-const per = Math.floor((TOTAL_MB * 1024 * 1024) / IMAGES);
-const total = per * IMAGES;
-const mb = (b) => (b / 1048576).toFixed(0);
-const rate = (ms) => `${(total / 1048576 / (ms / 1000)).toFixed(0)} MiB/s`;
-console.log(`bench: ${IMAGES} images x ${mb(per)} MiB = ${mb(total)} MiB, cache concurrency ${CONCURRENCY}`);
-
-// Images: random bytes, written once and hashed while writing.
-const images = [];
-const block = Buffer.alloc(8 * 1024 * 1024);
-for (let i = 0; i < IMAGES; i++) {
-  const id = randomUUID();
-  const fd = openSync(join(www, `${id}.img`), 'w');
-  const hash = createHash('sha512');
-  for (let left = per; left > 0; ) {
-    const n = Math.min(left, block.length);
-    randomFillSync(block, 0, n);
-    hash.update(block.subarray(0, n));
-    writeSync(fd, block, 0, n);
-    left -= n;
+const GiB = 1 << 30;
+const s = (ms) => `${(ms / 1000).toFixed(2)} s`;
+let nginxPid;
+process.on('exit', () => {
+  if (nginxPid) {
+    try {
+      process.kill(nginxPid, 'SIGTERM');
+    } catch {}
   }
-  closeSync(fd);
-  images.push({ id, sha512: hash.digest('hex') });
-}
-
-const server = spawn(process.execPath, [join(here, 'serve-images.mjs'), www], {
-  stdio: ['ignore', 'pipe', 'inherit'],
+  rmSync(tmp, { recursive: true, force: true });
 });
-const port = await new Promise((resolve) =>
-  server.stdout.once('data', (d) => resolve(Number(String(d).trim()))),
-);
-const base = `http://127.0.0.1:${port}`;
 
-function timed(fn) {
-  const started = performance.now();
-  fn();
-  return performance.now() - started;
+// Interrupted: still stop nginx and remove the files (the 'exit' handler above).
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
+
+/** CPU seconds (user + system) of every child waited for so far: /proc/self/stat cutime + cstime. */
+function childCpu() {
+  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / 100;
 }
+
 function sh(script) {
-  const r = spawnSync('bash', ['-o', 'pipefail', '-c', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const r = spawnSync('bash', ['-o', 'pipefail', '-c', script], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 64 << 20,
+  });
   if (r.status !== 0) throw new Error(`failed: ${script}`);
   return String(r.stdout);
 }
-function checkSums(out) {
+function timed(fn) {
+  sh('sync'); // every contender starts without another one's dirty pages to write back
+  const cpu = childCpu();
+  const started = performance.now();
+  const out = fn();
+  return { ms: performance.now() - started, out, cpu: childCpu() - cpu };
+}
+const q = (p) => `'${p.replaceAll("'", "'\\''")}'`;
+async function freePort() {
+  const srv = createServer();
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address();
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+// The realistic server: nginx with sendfile, plain HTTP on loopback.
+const www = join(tmp, 'www');
+mkdirSync(www);
+const port = await freePort();
+const nginxDir = join(tmp, 'nginx');
+mkdirSync(join(nginxDir, 'tmp'), { recursive: true });
+writeFileSync(
+  join(nginxDir, 'nginx.conf'),
+  `${process.getuid?.() === 0 ? 'user root root;' : ''}
+daemon on; worker_processes 1; pid ${nginxDir}/nginx.pid; error_log ${nginxDir}/error.log warn;
+events { worker_connections 64; }
+http {
+  access_log off; sendfile on; tcp_nopush on;
+  client_body_temp_path ${nginxDir}/tmp/body; proxy_temp_path ${nginxDir}/tmp/proxy;
+  fastcgi_temp_path ${nginxDir}/tmp/fastcgi; uwsgi_temp_path ${nginxDir}/tmp/uwsgi; scgi_temp_path ${nginxDir}/tmp/scgi;
+  server { listen 127.0.0.1:${port}; root ${www}; }
+}
+`,
+);
+execFileSync('nginx', ['-c', join(nginxDir, 'nginx.conf'), '-p', nginxDir], { stdio: 'inherit' });
+nginxPid = Number(readFileSync(join(nginxDir, 'nginx.pid'), 'utf8'));
+const base = `http://127.0.0.1:${port}`;
+
+// The endorser's PKI and the site's trust directory.
+execFileSync('bash', [join(repo, 'scripts/make-test-pki.sh'), join(tmp, 'pki')], { stdio: 'ignore' });
+const pki = join(tmp, 'pki');
+const dn = '/C=DE/O=GermanGrid/OU=DESY/CN=Owen Synge';
+const ca = '/C=DE/O=GermanGrid/CN=HEPiX Test CA';
+
+function makeImages(totalMb, count) {
+  const per = Math.floor((totalMb * 1024 * 1024) / count);
+  const images = [];
+  const block = Buffer.alloc(8 * 1024 * 1024);
+  for (let i = 0; i < count; i++) {
+    const id = randomUUID();
+    const file = join(www, `${id}.img`);
+    const fd = openSync(file, 'w');
+    const hash = createHash('sha512');
+    for (let left = per; left > 0; ) {
+      const n = Math.min(left, block.length);
+      randomFillSync(block, 0, n);
+      hash.update(block.subarray(0, n));
+      writeSync(fd, block, 0, n);
+      left -= n;
+    }
+    closeSync(fd);
+    images.push({ id, file, size: per, sha512: hash.digest('hex'), url: `${base}/${id}.img` });
+  }
+  return images;
+}
+
+function publishList(images) {
+  const fmt = (d) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const id = randomUUID();
+  const uri = `${base}/${id}.smime`;
+  const doc = {
+    'hv:imagelist': {
+      'dc:date:created': fmt(new Date(Date.now() - 3600_000)),
+      'dc:date:expires': fmt(new Date(Date.now() + 28 * 86_400_000)),
+      'dc:description': 'cache bench',
+      'dc:identifier': id,
+      'dc:source': base,
+      'dc:title': 'cache bench',
+      'hv:endorser': {
+        'hv:x509': { 'dc:creator': 'Owen Synge', 'hv:ca': ca, 'hv:dn': dn, 'hv:email': 'owen@example.org' },
+      },
+      'hv:images': images.map((i) => ({
+        'hv:image': {
+          'dc:description': 'bench image',
+          'dc:identifier': i.id,
+          'dc:title': i.id,
+          'hv:format': 'raw',
+          'hv:hypervisor': 'kvm',
+          'hv:size': i.size,
+          'hv:uri': i.url,
+          'hv:version': '1',
+          'sl:arch': 'x86_64',
+          'sl:checksum:sha512': i.sha512,
+          'sl:comments': '',
+          'sl:os': 'Linux',
+          'sl:osversion': '1',
+        },
+      })),
+      'hv:uri': uri,
+      'hv:version': '1',
+    },
+  };
+  const json = join(tmp, 'list.json');
+  writeFileSync(json, JSON.stringify(doc, null, 2));
+  execFileSync('openssl', [
+    'smime',
+    '-sign',
+    '-signer',
+    join(pki, 'endorser/usercert.pem'),
+    '-inkey',
+    join(pki, 'endorser/userkey.pem'),
+    '-in',
+    json,
+    '-out',
+    join(www, `${id}.smime`),
+  ]);
+  return uri;
+}
+
+function checkSums(out, images) {
   const sums = out
     .trim()
     .split('\n')
-    .map((l) => l.split(/\s+/)[0]);
+    .map((l) => l.split(/\s+/).find((w) => /^[0-9a-f]{128}$/.test(w)));
   if (sums.join() !== images.map((i) => i.sha512).join()) throw new Error('reference produced wrong sha512');
 }
 
-// Warm the page cache of the served files, so every contender reads them from memory.
-sh(`cat ${join(www, '*.img')} > /dev/null`);
+function references(images) {
+  const out = join(tmp, 'out');
+  const fresh = () => {
+    rmSync(out, { recursive: true, force: true });
+    mkdirSync(out);
+  };
+  const r = {};
+  fresh();
+  r.curl = timed(() => {
+    for (const i of images) sh(`curl -sf -o ${q(join(out, i.id))} ${q(i.url)}`);
+  });
+  fresh();
+  const dgst = timed(() => sh(`openssl dgst -sha512 -r ${images.map((i) => q(i.file)).join(' ')}`));
+  checkSums(dgst.out, images);
+  r.dgst = dgst;
+  rmSync(out, { recursive: true, force: true });
+  return r;
+}
 
-const out = join(tmp, 'out');
-mkdirSync(out);
-let sums = '';
-const downloadThenHash = timed(() => {
-  for (const i of images)
-    sums += sh(`curl -sf -o ${out}/${i.id} ${base}/${i.id}.img && sha512sum ${out}/${i.id}`);
-});
-checkSums(sums);
-rmSync(out, { recursive: true });
-mkdirSync(out);
-sums = '';
-const singlePass = timed(() => {
-  for (const i of images) sums += sh(`curl -sf ${base}/${i.id}.img | tee ${out}/${i.id} | sha512sum`);
-});
-checkSums(sums);
-rmSync(out, { recursive: true });
+/** The other references, after the cache (so the limits and the cache are measured close together). */
+function pipelines(images) {
+  const out = join(tmp, 'out');
+  const fresh = () => {
+    rmSync(out, { recursive: true, force: true });
+    mkdirSync(out);
+  };
+  const r = {};
+  fresh();
+  const half = Math.ceil(images.length / 2);
+  const files = (list) => list.map((i) => q(i.file)).join(' ');
+  r.dgst2 = timed(() =>
+    sh(
+      `openssl dgst -sha512 -r ${files(images.slice(0, half))} >/dev/null & openssl dgst -sha512 -r ${files(images.slice(half))} >/dev/null; wait`,
+    ),
+  );
+  const tee = timed(() =>
+    images.map((i) => sh(`curl -sf ${q(i.url)} | tee ${q(join(out, i.id))} | sha512sum`)).join(''),
+  );
+  checkSums(tee.out, images);
+  r.tee = tee;
+  fresh();
+  const twoPass = timed(() =>
+    images
+      .map((i) => sh(`curl -sf -o ${q(join(out, i.id))} ${q(i.url)} && sha512sum ${q(join(out, i.id))}`))
+      .join(''),
+  );
+  checkSums(twoPass.out, images);
+  r.twoPass = twoPass;
+  rmSync(out, { recursive: true, force: true });
+  return r;
+}
 
-// The cache, driven through the store API as vmcatcher_subscribe would leave it.
-const dbUrl = `sqlite:///${join(tmp, 'bench.db')}`;
-const store = await openStore(dbUrl);
-const sub = randomUUID();
-const signer = {
-  subject: '/C=DE/O=GermanGrid/OU=DESY/CN=Owen Synge',
-  issuer: '/C=DE/O=GermanGrid/CN=Test CA',
-};
-await store.subscriber.createEndorser('bench', [signer]);
-await store.subscriber.createSubscription({
-  identifier: sub,
-  description: 'bench',
-  uri: `${base}/list`,
-  endorser: 'bench',
-  updateMode: 3,
-  images: images.map((i) => ({ identifier: i.id, cache: true })),
-});
-await store.subscriber.updateSubscription(sub, { authorised: true });
-const listData = Buffer.from(JSON.stringify({ 'hv:imagelist': { 'dc:identifier': sub } }));
-await store.subscriber.recordImageList(sub, {
-  data: new Uint8Array(listData),
-  dataHash: createHash('sha512').update(listData).digest('hex'),
-  created: new Date('2026-01-01T00:00:00Z'),
-  expires: new Date('2099-01-01T00:00:00Z'),
-  version: '1',
-  signer,
-  metadata: { 'dc:identifier': sub },
-  images: images.map((i) => ({
-    identifier: i.id,
-    title: i.id,
-    description: '',
-    hypervisor: 'kvm',
-    sha512: i.sha512,
-    uri: `${base}/${i.id}.img`,
-    os: 'Linux',
-    osversion: '',
-    arch: 'x86_64',
-    version: '1',
-    size: per,
-    comments: '',
-    image: {
-      'dc:identifier': i.id,
-      'hv:uri': `${base}/${i.id}.img`,
-      'hv:size': per,
-      'sl:checksum:sha512': i.sha512,
-    },
-  })),
-});
-await store.close();
-const worker = execFileSync(
-  process.execPath,
-  [join(here, 'cache-worker.mjs'), dbUrl, join(tmp, 'cache'), String(CONCURRENCY)],
-  {
-    encoding: 'utf8',
-  },
-);
-const result = JSON.parse(worker);
-if (result.downloaded !== IMAGES) throw new Error('the cache did not cache every image');
+/** A fresh site (database, trust, cache dirs) subscribed to the list and its images selected. */
+function site(listUri, images) {
+  const dir = mkdtempSync(join(tmp, 'site-'));
+  const env = {
+    ...process.env,
+    HOME: dir,
+    VMCATCHER_RDBMS: `sqlite:///${join(dir, 'vmcatcher.db')}`,
+    VMCATCHER_DIR_CERT: join(pki, 'certificates'),
+    VMCATCHER_CACHE_DIR_CACHE: join(dir, 'cache'),
+    VMCATCHER_CACHE_DIR_DOWNLOAD: join(dir, 'cache/partial'),
+    VMCATCHER_CACHE_DIR_EXPIRE: join(dir, 'cache/expired'),
+  };
+  delete env.NODE_OPTIONS;
+  const run = (bin, args) =>
+    execFileSync(process.execPath, [join(bins, `${bin}.js`), ...args], {
+      env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+  run('vmcatcher_endorser', ['--create', '--endorser_uuid', 'bench', '--subject', dn, '--issuer', ca]);
+  run('vmcatcher_subscribe', ['-s', listUri]);
+  const started = performance.now();
+  run('vmcatcher_subscribe', ['-U']);
+  const updateMs = performance.now() - started;
+  for (const i of images) run('vmcatcher_image', ['-a', '-u', i.id]);
+  return { dir, env, updateMs };
+}
 
-server.kill();
-rmSync(tmp, { recursive: true, force: true });
+function cacheRun(listUri, images, concurrency) {
+  const { dir, env, updateMs } = site(listUri, images);
+  const timeFile = join(dir, 'time.txt');
+  const argv = [
+    '-f',
+    '%e %U %S %M',
+    '-o',
+    timeFile,
+    ...(process.env.BENCH_WRAP ?? '').split(' ').filter(Boolean),
+    process.execPath,
+    ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
+    join(bins, 'vmcatcher_cache.js'),
+    ...(concurrency ? ['--concurrency', String(concurrency)] : []),
+  ];
+  sh('sync');
+  const started = performance.now();
+  const r = spawnSync('/usr/bin/time', argv, { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const ms = performance.now() - started;
+  if (r.status !== 0) throw new Error(`vmcatcher_cache failed (${r.status}): ${r.stdout}`);
+  const [, user, sys, maxKb] = readFileSync(timeFile, 'utf8').trim().split('\n').pop().split(' ').map(Number);
+  // The result must be the images, verified: compare the cached files with the served ones.
+  checkSums(
+    sh(`openssl dgst -sha512 -r ${images.map((i) => q(join(dir, 'cache', i.id))).join(' ')}`),
+    images,
+  );
+  rmSync(dir, { recursive: true, force: true });
+  return { ms, cpu: user + sys, rssMib: maxKb / 1024, updateMs };
+}
 
-const pct = (a, b) => `${((b / a) * 100).toFixed(0)}%`;
-console.log(
-  `download then hash (curl -o F && sha512sum F): ${downloadThenHash.toFixed(0)} ms, ${rate(downloadThenHash)}`,
-);
-console.log(
-  `single pass (curl | tee F | sha512sum):         ${singlePass.toFixed(0)} ms, ${rate(singlePass)}`,
-);
-console.log(`@hepix/image-cache run():                       ${result.ms.toFixed(0)} ms, ${rate(result.ms)}`);
-console.log(`cache throughput vs single pass:       ${pct(result.ms, singlePass)} (target >= 90%)`);
-console.log(`cache throughput vs download-then-hash: ${pct(result.ms, downloadThenHash)}`);
-console.log(`cache peak memory (maxRSS): ${(result.maxRssKb / 1024).toFixed(0)} MiB (target < 150 MiB)`);
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+console.log(`bench: nginx ${base}, load average ${load()}, node ${process.version}`);
+for (const [totalMb, count] of sizes) {
+  const free = statfsSync(tmp);
+  if (Number(free.bavail) * Number(free.bsize) < totalMb * 1048576 * 2.2) {
+    console.log(`skipping ${totalMb} MiB: not enough free disk in ${tmp}`);
+    continue;
+  }
+  const images = makeImages(totalMb, count);
+  const total = images.reduce((a, i) => a + i.size, 0);
+  const listUri = publishList(images);
+  sh(`cat ${images.map((i) => q(i.file)).join(' ')} > /dev/null`); // warm the page cache
+  const rate = (ms) => `${(total / 1048576 / (ms / 1000)).toFixed(0)} MiB/s`;
+  console.log(
+    `\n== ${count} images x ${(images[0].size / 1048576).toFixed(0)} MiB = ${(total / 1048576).toFixed(0)} MiB`,
+  );
+  const limits = cacheOnly ? undefined : references(images);
+  const runs = [];
+  for (const c of concurrencies.length ? concurrencies : [undefined])
+    runs.push([c, cacheRun(listUri, images, c)]);
+  const ref = cacheOnly ? undefined : { ...limits, ...pipelines(images) };
+  const limit = ref ? Math.max(ref.curl.ms, ref.dgst.ms) : undefined;
+  const row = (name, ms, cpu) =>
+    console.log(
+      `${name.padEnd(44)} ${s(ms).padStart(9)}  ${rate(ms).padStart(10)}${limit ? `  ${(limit / ms).toFixed(2)} x limit` : ''}  CPU ${(cpu / (total / GiB)).toFixed(2)} s/GiB`,
+    );
+  if (ref) {
+    row('curl -o F URL (I/O limit)', ref.curl.ms, ref.curl.cpu);
+    row('openssl dgst -sha512 (hash limit, one core)', ref.dgst.ms, ref.dgst.cpu);
+    row('two openssl dgst in parallel (two cores)', ref.dgst2.ms, ref.dgst2.cpu);
+    row('curl URL | tee F | sha512sum', ref.tee.ms, ref.tee.cpu);
+    row('curl -o F URL && sha512sum F (the originals)', ref.twoPass.ms, ref.twoPass.cpu);
+  }
+  for (const [c, r] of runs) {
+    row(`vmcatcher_cache${c ? ` --concurrency ${c}` : ' (default concurrency)'}`, r.ms, r.cpu);
+    console.log(
+      `${''.padEnd(44)} peak RSS ${r.rssMib.toFixed(0)} MiB, vmcatcher_subscribe -U ${s(r.updateMs)}`,
+    );
+  }
+  if (limit)
+    console.log(`physical limit (slower of curl -o and openssl dgst): ${s(limit)}; target >= 0.80 x limit`);
+  for (const i of images) rmSync(i.file);
+}
+console.log(`\nload average at the end ${load()}`);

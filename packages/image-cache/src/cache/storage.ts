@@ -23,9 +23,7 @@ import {
   statfs,
   unlink,
 } from 'node:fs/promises';
-import type { Hash } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
 import { atomicWriteFile, hashFile, openExclusive, syncDirectory } from '@hepix/common';
 import { type FoundKind, ImageCacheError } from './errors.js';
 import { INDEX_FILE, inside, MESSAGES_DIR, TEMP_PREFIX } from './names.js';
@@ -48,10 +46,13 @@ export interface PartialFile {
   readonly name: string;
   /** Bytes the file holds now. */
   size(): Promise<number>;
-  /** Feeds the file's current content into `hash`, so a resumed transfer's digest covers every byte. */
-  hashInto(hash: Hash): Promise<void>;
-  /** A stream appending to the file; ending it does not close the file. */
-  appendStream(): Writable;
+  /**
+   * Feeds the file's current content into `hash`, so a resumed transfer's digest covers every byte; an update
+   * that returns a promise is awaited before the next one.
+   */
+  hashInto(hash: { update(data: Uint8Array): unknown }): Promise<void>;
+  /** Appends all of `data` at the end of the file; `data` may be reused once it resolves. */
+  append(data: Uint8Array): Promise<void>;
   truncate(): Promise<void>;
   sync(): Promise<void>;
   close(): Promise<void>;
@@ -371,21 +372,12 @@ export function createDirectoryStorage(options: DirectoryStorageOptions): CacheS
               position,
             );
             if (bytesRead === 0) break;
-            hash.update(buffer.subarray(0, bytesRead));
+            await hash.update(buffer.subarray(0, bytesRead));
             position += bytesRead;
           }
         },
-        appendStream() {
-          // Not handle.createWriteStream({ autoClose: false }): on Node 20 the handle can then never be closed.
-          return new Writable({
-            highWaterMark: 1 << 20,
-            write(chunk: Buffer, _encoding, done) {
-              writeAll(handle, chunk).then(() => done(), done);
-            },
-            writev(chunks, done) {
-              writeAll(handle, Buffer.concat(chunks.map((c) => c.chunk as Buffer))).then(() => done(), done);
-            },
-          });
+        append(data) {
+          return writeAll(handle, data);
         },
         async truncate() {
           await handle.truncate(0);

@@ -2,7 +2,6 @@
 // allows it) streamed once into a partial file while its sha512 is computed and its bytes are counted; resumed
 // with HTTP Range, retried with back-off, bounded by an overall deadline per attempt. It resolves only when the
 // file holds exactly `size` bytes whose sha512 is `sha512`.
-import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +17,7 @@ import {
 } from '@hepix/transport';
 import { type DeadlineOptions, transferAllowanceMs } from '../deadlines.js';
 import { type ImageCacheErrorCode, ImageCacheError, type VerifyReason } from './errors.js';
+import { type HashSession, type HashSlot, HashWorkerError, openHashSession } from './hash-workers.js';
 import type { PartialFile } from './storage.js';
 
 /** How images are fetched. */
@@ -222,7 +222,7 @@ export async function transfer(
   for (;;) {
     attempts++;
     req.signal?.throwIfAborted();
-    let hash = createHash('sha512');
+    let hash = openHashSession();
     let offset = 0;
     try {
       offset = allowResume && !rangeRefused ? await req.file.size() : 0;
@@ -231,6 +231,7 @@ export async function transfer(
       // The partial file's bytes are hashed again so that the digest covers the whole image.
       if (offset > 0) await req.file.hashInto(hash);
     } catch (err) {
+      hash.close();
       throw local(err);
     }
     firstOffset ??= offset;
@@ -244,19 +245,22 @@ export async function transfer(
           try {
             await req.file.truncate();
           } catch (err) {
-            throw local(err);
+            throw new LocalError(messageOf(err), { cause: err });
           }
-          hash = createHash('sha512');
+          hash.close();
+          hash = openHashSession();
           bytes = 0;
         }
         bytes = await stream(source.body, req, hash, bytes);
       }
-      const digest = hash.digest('hex');
+      const digest = await hash.digest();
       if (bytes !== req.size) throw verifyError(req, 'size', `got ${bytes} bytes, the list says ${req.size}`);
       if (digest !== expected) throw verifyError(req, 'sha512', 'the sha512 does not match the list');
       return { bytes, sha512: digest, resumedFrom: firstOffset ?? 0, attempts };
     } catch (err) {
+      hash.close();
       if (err instanceof ImageCacheError) throw err;
+      if (err instanceof HashWorkerError) throw local(err);
       if (err instanceof RangeRefused) {
         rangeRefused = true;
         continue;
@@ -279,6 +283,8 @@ export async function transfer(
   function local(err: unknown): ImageCacheError {
     const code = (err as NodeJS.ErrnoException | null)?.code;
     if (err instanceof ImageCacheError) return err;
+    if (err instanceof HashWorkerError)
+      return new ImageCacheError('ERR_CACHE_INTERNAL', err.message, { ...about, cause: err });
     if (DISK_FULL.has(code ?? '')) {
       return new ImageCacheError('ERR_CACHE_NO_SPACE', `the disk filled up while writing ${req.file.name}`, {
         ...about,
@@ -362,31 +368,101 @@ async function openSource(
   throw new HttpStatusError(res.status, retryable);
 }
 
-/** Streams `body` to the end of the partial file; returns the byte count. Every byte received is kept. */
-async function stream(body: Readable, req: TransferRequest, hash: Hash, start: number): Promise<number> {
+/** Bytes written between two background fsyncs: the final one then waits for little, not a whole image. */
+const SYNC_EVERY_BYTES = 64 << 20;
+
+/**
+ * Streams `body` to the end of the partial file through the hash session's slots; returns the byte count.
+ * Every byte received is kept. Per slot, the append and the worker's hash update run at the same time.
+ */
+async function stream(
+  body: Readable,
+  req: TransferRequest,
+  hash: HashSession,
+  start: number,
+): Promise<number> {
   let bytes = start;
   let lastReport = 0;
-  const out = req.file.appendStream();
   let failure: unknown;
+  const fail = (err: unknown) => {
+    failure ??= err;
+  };
+  // Appends stay in order; after a failed one, nothing more is written.
+  let appended: Promise<void> = Promise.resolve();
+  let writeFailed = false;
+  const pending = new Set<Promise<void>>();
+  let unsynced = 0;
+  let syncing: Promise<void> | undefined;
+  const flush = (slot: HashSlot, length: number) => {
+    const view = slot.bytes.subarray(0, length);
+    const write = appended.then(async () => {
+      if (writeFailed) return;
+      try {
+        await req.file.append(view);
+      } catch (err) {
+        writeFailed = true;
+        fail(new LocalError(messageOf(err), { cause: err }));
+        return;
+      }
+      unsynced += length;
+      if (unsynced >= SYNC_EVERY_BYTES && !syncing) {
+        unsynced = 0;
+        syncing = req.file
+          .sync()
+          .catch((err: unknown) => fail(new LocalError(messageOf(err), { cause: err })))
+          .finally(() => {
+            syncing = undefined;
+          });
+      }
+    });
+    appended = write;
+    const done = Promise.all([write, hash.hash(slot, length).catch(fail)]).then(() => {
+      hash.release(slot);
+      pending.delete(done);
+    });
+    pending.add(done);
+  };
+
+  let slot: HashSlot | undefined;
+  let fill = 0;
+  // Copies `chunk` from `offset` into slots while there are free ones; returns where it stopped.
+  const place = (chunk: Buffer, offset: number): number => {
+    while (offset < chunk.length) {
+      slot ??= hash.trySlot();
+      if (!slot) return offset;
+      const copied = chunk.copy(slot.bytes, fill, offset);
+      fill += copied;
+      offset += copied;
+      if (fill === slot.bytes.length) {
+        flush(slot, fill);
+        slot = undefined;
+        fill = 0;
+      }
+    }
+    return offset;
+  };
+  // 'data' events, not async iteration: read() of a stream with several chunks buffered concatenates them
+  // (a copy of every byte); with 'data' each chunk of the transport is copied only into its slot.
   await new Promise<void>((resolve) => {
     let done = false;
+    let ended = false;
+    let waiting = false;
     const finish = (err?: unknown) => {
-      if (done) return;
+      if (err !== undefined) fail(err);
+      if (done || (waiting && err === undefined)) return;
       done = true;
-      if (err !== undefined) failure = err;
       body.off('data', onData);
       resolve();
     };
     const onData = (chunk: Buffer) => {
+      if (done) return;
       const n = bytes + chunk.length;
       if (n > req.size) {
         body.destroy();
         finish(verifyError(req, 'size', `more bytes than the list's ${req.size}`));
         return;
       }
-      hash.update(chunk);
       bytes = n;
-      if (!out.write(chunk)) body.pause();
       req.onBytes?.(chunk.length);
       if (req.onProgress) {
         const now = Date.now();
@@ -395,33 +471,50 @@ async function stream(body: Readable, req: TransferRequest, hash: Hash, start: n
           req.onProgress(n, req.size);
         }
       }
+      const stopped = place(chunk, 0);
+      if (stopped === chunk.length) return;
+      // Every slot is being written or hashed: the connection waits (backpressure) until one is free.
+      body.pause();
+      waiting = true;
+      void (async () => {
+        for (let offset = stopped; offset < chunk.length; ) {
+          const free = await hash.slot();
+          if (done) {
+            // The transfer failed meanwhile: what is left of the chunk is not kept.
+            hash.release(free);
+            return;
+          }
+          slot = free;
+          offset = place(chunk, offset);
+        }
+        waiting = false;
+        if (ended) finish();
+        else if (!done) body.resume();
+      })();
     };
-    out.on('drain', () => body.resume());
-    out.on('error', (err) => {
-      body.destroy();
-      finish(new LocalError(messageOf(err), { cause: err }));
-    });
     body.on('data', onData);
-    body.on('end', () => finish());
+    body.on('end', () => {
+      ended = true;
+      finish();
+    });
     body.on('error', (err) => finish(req.url.protocol === 'file:' ? new SourceError(messageOf(err)) : err));
     body.on('close', () => {
+      if (ended) return;
       if (bytes < req.size)
         finish(new TransportError('ERR_TRANSPORT_CONNECT', 'connection closed before the end'));
-      else finish();
+      else {
+        ended = true;
+        finish();
+      }
     });
   });
   // Everything received is flushed, even after a broken connection, so a resume loses nothing.
-  await new Promise<void>((resolve) => {
-    if (out.destroyed) {
-      resolve();
-      return;
-    }
-    out.end(() => resolve());
-    out.once('error', (err) => {
-      failure ??= new LocalError(messageOf(err), { cause: err });
-      resolve();
-    });
-  });
+  if (slot) {
+    if (fill > 0) flush(slot, fill);
+    else hash.release(slot);
+  }
+  while (pending.size > 0) await Promise.all(pending);
+  await syncing;
   if (failure !== undefined) throw failure;
   if (bytes < req.size) {
     // The server sent a complete response that is shorter than the list says: not a transfer problem.
