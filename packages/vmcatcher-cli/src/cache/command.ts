@@ -2,10 +2,13 @@
 // (-d/-v/-q/--log-config/--json, one error-to-exit-code mapping); the work is @hepix/image-cache's. A run's
 // per-image failures become the exit status of their class (EXIT), so cron and monitoring can tell a full
 // disk from a bad download.
+import { join } from 'node:path';
 import { escapeControl, LEVEL_NUMBERS, type Logger } from '@hepix/common';
 import {
   type CacheRunSummary,
+  type CacheStorage,
   createImageCache,
+  createS3Storage,
   DEFAULT_EXPIRED_KEEP,
   DEFAULT_FETCH_TIMEOUT_MS,
   DEFAULT_MAX_EVENT_ATTEMPTS,
@@ -14,6 +17,7 @@ import {
   type ProgressHookEvent,
 } from '@hepix/image-cache';
 import type { FailedEvent } from '@hepix/imagelist-store';
+import { createObjectStore, type ObjectStore, ObjectStoreError } from '@hepix/object-store';
 import {
   type CliIo,
   type CommonContext,
@@ -167,6 +171,27 @@ export const CACHE_OPTIONS: OptionSpec[] = [
     metavar: 'N',
     help: `Expired copies kept per image, newest first; older ones are deleted (env VMCATCHER_CACHE_EXPIRED_KEEP, default ${DEFAULT_EXPIRED_KEEP}; "all" keeps every one).`,
   },
+  {
+    dest: 'cacheUrl',
+    long: ['cache-url'],
+    kind: 'value',
+    metavar: 'URL',
+    help: 'Keep the cache and expired images in an S3 bucket, s3://BUCKET/PREFIX (env VMCATCHER_CACHE_URL); downloads stay in --partial-dir. Credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.',
+  },
+  {
+    dest: 's3Endpoint',
+    long: ['s3-endpoint'],
+    kind: 'value',
+    metavar: 'URL',
+    help: 'S3 endpoint of --cache-url (env AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, default AWS).',
+  },
+  {
+    dest: 's3Region',
+    long: ['s3-region'],
+    kind: 'value',
+    metavar: 'REGION',
+    help: 'S3 region of --cache-url (env AWS_REGION or AWS_DEFAULT_REGION, default us-east-1).',
+  },
 ];
 
 /**
@@ -176,6 +201,7 @@ export const CACHE_OPTIONS: OptionSpec[] = [
 export const FAILURE_ORDER: readonly ImageCacheErrorCode[] = [
   'ERR_CACHE_INTERNAL',
   'ERR_CACHE_NO_SPACE',
+  'ERR_CACHE_OBJECT_STORE',
   'ERR_CACHE_UNSAFE_FILE',
   'ERR_CACHE_VERIFY',
   'ERR_CACHE_CORRUPT',
@@ -201,6 +227,30 @@ export function runExitStatus(summary: CacheRunSummary): number {
 const EXIT_HELP = `Exit status: 0 success; 1 a run-level failure (directories, index, store); 2 usage error;
 ${FAILURE_ORDER.map((c) => `${EXIT[c]} ${c}`).join(', ')} (the first of these that occurred);
 ${EXIT.ERR_STORE_LOCKED} another run holds the lock (ERR_STORE_LOCKED); ${EXIT.ERR_CACHE_INTERNAL} internal error.`;
+
+/** The storage of `--cache-url s3://BUCKET/PREFIX`: the bucket for the cache and expired areas, `partial` local. */
+function cacheStorage(
+  url: string,
+  partial: string,
+  o: { endpoint: string | undefined; region: string | undefined; env: NodeJS.ProcessEnv; log: Logger },
+): { storage: CacheStorage; close: () => void } {
+  if (!url.startsWith('s3://')) throw new UsageError(`--cache-url takes an s3://BUCKET/PREFIX URL: ${url}`);
+  let objects: ObjectStore;
+  try {
+    objects = createObjectStore({
+      url,
+      env: o.env,
+      log: o.log,
+      ...(o.endpoint ? { endpoint: o.endpoint } : {}),
+      ...(o.region ? { region: o.region } : {}),
+    });
+  } catch (err) {
+    // A malformed URL, endpoint or CA bundle: the command line's to fix.
+    if (err instanceof ObjectStoreError) throw new UsageError(err.message);
+    throw err;
+  }
+  return { storage: createS3Storage({ objects, partial }), close: () => objects.close() };
+}
 
 function truthy(v: string | undefined): boolean {
   return v !== undefined && /^(1|true|yes|on)$/i.test(v.trim());
@@ -315,10 +365,21 @@ async function cacheMain(ctx: CommonContext): Promise<number> {
     progressShown = true;
   };
 
+  const cacheUrl = str(o, 'cacheUrl') ?? env.VMCATCHER_CACHE_URL;
+  const s3 = cacheUrl
+    ? cacheStorage(cacheUrl, partial ?? join(cache, 'partial'), {
+        endpoint: str(o, 's3Endpoint'),
+        region: str(o, 's3Region'),
+        env,
+        log,
+      })
+    : undefined;
+
   return withStore(ctx, async (store) => {
     const imageCache = createImageCache({
       store,
       dirs: { cache, ...(partial ? { partial } : {}), ...(expired ? { expired } : {}) },
+      ...(s3 ? { storage: s3.storage } : {}),
       concurrency,
       log,
       ...(command ? { eventCommand: command } : {}),
@@ -371,7 +432,7 @@ async function cacheMain(ctx: CommonContext): Promise<number> {
     }
     if (json) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
     return runExitStatus(summary);
-  });
+  }).finally(() => s3?.close());
 }
 
 /** `vmcatcher_cache` and `vmcatcher cache`: returns the exit code. */
