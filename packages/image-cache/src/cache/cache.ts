@@ -3,7 +3,7 @@
 // download (with commit), save, ProcessPostfix. Every file operation goes through a CacheStorage.
 import { HepixError, type Logger, noopLogger } from '@hepix/common';
 import type { FailedEvent, Store } from '@hepix/imagelist-store';
-import type { ExtendedEventType } from '../events/types.js';
+import type { AnyVmcatcherEvent, ExtendedEventType } from '../events/types.js';
 import { asCacheError, ImageCacheError } from './errors.js';
 import { type CacheHooks, type CacheRunSummary, callHooks, type ProcessHookEvent } from './hooks.js';
 import { loadCandidates } from './run/candidates.js';
@@ -80,6 +80,12 @@ export interface ImageCacheOptions {
   lockWaitMs?: number;
   /** Sleep between download retries; injectable for tests. */
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * Receives every event of a run as the event command would (the same object as its standard input), before
+   * the command runs, e.g. to write it into an outbox for a message queue (`vmcatcher_cache --events`). A sink
+   * that throws makes the event count as failed (`eventFailures`), never the step.
+   */
+  eventSink?: (event: AnyVmcatcherEvent) => Promise<void>;
 }
 
 export type CacheRunActions = Partial<RunActions>;
@@ -125,6 +131,7 @@ function settingsOf(options: ImageCacheOptions): Settings {
     eventKillGraceMs: options.eventKillGraceMs,
     eventEnv: options.eventEnv,
     sleep: options.sleep,
+    eventSink: options.eventSink,
   };
 }
 

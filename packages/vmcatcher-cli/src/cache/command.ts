@@ -29,6 +29,13 @@ import {
 import { EXIT } from '../common/exit.js';
 import { pipeSafe } from '../common/format.js';
 import { count, flag, list, type OptionSpec, str, UsageError } from '../common/options.js';
+import {
+  checkEventsUrl,
+  drainEvents,
+  type EventBusSettings,
+  eventStoreOptions,
+  outboxSink,
+} from './events-bus.js';
 
 export const CACHE_OPTIONS: OptionSpec[] = [
   {
@@ -191,6 +198,34 @@ export const CACHE_OPTIONS: OptionSpec[] = [
     kind: 'value',
     metavar: 'REGION',
     help: 'S3 region of --cache-url (env AWS_REGION or AWS_DEFAULT_REGION, default us-east-1).',
+  },
+  {
+    dest: 'events',
+    long: ['events'],
+    kind: 'value',
+    metavar: 'URL',
+    help: 'Also publish every event to RabbitMQ, amqp://USER:PASSWORD@HOST:PORT/VHOST (env VMCATCHER_CACHE_EVENTS_URL), through an outbox in the database: nothing is lost while the broker is down.',
+  },
+  {
+    dest: 'eventsExchange',
+    long: ['events-exchange'],
+    kind: 'value',
+    metavar: 'NAME',
+    help: 'Durable topic exchange of --events; the routing key is the event type (default vmcatcher).',
+  },
+  {
+    dest: 'eventsQueue',
+    long: ['events-queue'],
+    kind: 'value',
+    metavar: 'NAME',
+    help: 'Durable queue declared and bound to every event of --events, so they are kept before a consumer exists ("" for none; default vmcatcher).',
+  },
+  {
+    dest: 'eventsWait',
+    long: ['events-wait'],
+    kind: 'value',
+    metavar: 'SECONDS',
+    help: 'How long the end of a run keeps trying to publish to a broker that is down; what is left goes at the next run (default 30).',
   },
 ];
 
@@ -375,64 +410,81 @@ async function cacheMain(ctx: CommonContext): Promise<number> {
       })
     : undefined;
 
-  return withStore(ctx, async (store) => {
-    const imageCache = createImageCache({
-      store,
-      dirs: { cache, ...(partial ? { partial } : {}), ...(expired ? { expired } : {}) },
-      ...(s3 ? { storage: s3.storage } : {}),
-      concurrency,
-      log,
-      ...(command ? { eventCommand: command } : {}),
-      ...(env.VMCATCHER_SUB_EVENT ? { newImageEventCommand: env.VMCATCHER_SUB_EVENT } : {}),
-      eventTimeoutMs: timeoutSec * 1000,
-      eventEnv: env,
-      certDir: str(o, 'certDir') ?? env.VMCATCHER_DIR_CERT ?? DEFAULT_CERT_DIR,
-      allowFileUris: flag(o, 'allowFileUris') || truthy(env.VMCATCHER_CACHE_ALLOW_FILE_URIS),
-      download: { minRate, fetchTimeoutMs: fetchTimeoutSec * 1000 },
-      expiredKeep,
-      maxEventAttempts: eventAttempts,
-      lockWaitMs: lockWaitSec * 1000,
-      ...(tty ? { hooks: { progress } } : {}),
-    });
-    if (flag(o, 'failedEvents')) {
-      const all = await imageCache.failedEvents();
-      if (json) io.stdout(`${JSON.stringify(all, null, 2)}\n`);
-      else for (const f of all) io.stdout(`${failedEventLine(f)}\n`);
-      return 0;
-    }
-    if (drop.length) {
-      for (const id of drop) {
-        await imageCache.dropEvent(id);
-        ctx.log('info', `dropped the failed event ${id}`, { name: 'cache' });
+  const eventsUrl = str(o, 'events') ?? env.VMCATCHER_CACHE_EVENTS_URL;
+  if (eventsUrl) checkEventsUrl(eventsUrl);
+  const bus: EventBusSettings | undefined = eventsUrl
+    ? {
+        url: eventsUrl,
+        exchange: str(o, 'eventsExchange') ?? 'vmcatcher',
+        queue: str(o, 'eventsQueue') ?? 'vmcatcher',
+        waitMs: positiveNumber(str(o, 'eventsWait'), 30, '--events-wait', false) * 1000,
       }
-      return 0;
-    }
-    if (flag(o, 'retryEvents')) {
-      if (!command && !env.VMCATCHER_SUB_EVENT) {
-        throw new UsageError(
-          '--retry-events needs an event command: -x, VMCATCHER_CACHE_EVENT or VMCATCHER_SUB_EVENT',
-        );
+    : undefined;
+
+  return withStore(
+    ctx,
+    async (store) => {
+      const imageCache = createImageCache({
+        store,
+        ...(bus ? { eventSink: outboxSink(store) } : {}),
+        dirs: { cache, ...(partial ? { partial } : {}), ...(expired ? { expired } : {}) },
+        ...(s3 ? { storage: s3.storage } : {}),
+        concurrency,
+        log,
+        ...(command ? { eventCommand: command } : {}),
+        ...(env.VMCATCHER_SUB_EVENT ? { newImageEventCommand: env.VMCATCHER_SUB_EVENT } : {}),
+        eventTimeoutMs: timeoutSec * 1000,
+        eventEnv: env,
+        certDir: str(o, 'certDir') ?? env.VMCATCHER_DIR_CERT ?? DEFAULT_CERT_DIR,
+        allowFileUris: flag(o, 'allowFileUris') || truthy(env.VMCATCHER_CACHE_ALLOW_FILE_URIS),
+        download: { minRate, fetchTimeoutMs: fetchTimeoutSec * 1000 },
+        expiredKeep,
+        maxEventAttempts: eventAttempts,
+        lockWaitMs: lockWaitSec * 1000,
+        ...(tty ? { hooks: { progress } } : {}),
+      });
+      if (flag(o, 'failedEvents')) {
+        const all = await imageCache.failedEvents();
+        if (json) io.stdout(`${JSON.stringify(all, null, 2)}\n`);
+        else for (const f of all) io.stdout(`${failedEventLine(f)}\n`);
+        return 0;
       }
-      const r = await imageCache.retryEvents({ includeDead: flag(o, 'includeDead') });
-      if (json) io.stdout(`${JSON.stringify(r)}\n`);
-      else
-        ctx.log(
-          'info',
-          `re-delivered ${r.delivered} events; ${r.remaining} still queued, ${r.movedToDead} moved to the dead-letter list (${r.dead} there)`,
-          { name: 'cache' },
-        );
-      return r.remaining === 0 && r.movedToDead === 0 ? 0 : EXIT.ERR_CACHE_EVENT;
-    }
-    let summary: CacheRunSummary;
-    try {
-      summary = await imageCache.run(actions);
-    } finally {
-      if (progressShown) io.stderr('\n');
-      progressShown = false;
-    }
-    if (json) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
-    return runExitStatus(summary);
-  }).finally(() => s3?.close());
+      if (drop.length) {
+        for (const id of drop) {
+          await imageCache.dropEvent(id);
+          ctx.log('info', `dropped the failed event ${id}`, { name: 'cache' });
+        }
+        return 0;
+      }
+      if (flag(o, 'retryEvents')) {
+        if (!command && !env.VMCATCHER_SUB_EVENT) {
+          throw new UsageError(
+            '--retry-events needs an event command: -x, VMCATCHER_CACHE_EVENT or VMCATCHER_SUB_EVENT',
+          );
+        }
+        const r = await imageCache.retryEvents({ includeDead: flag(o, 'includeDead') });
+        if (json) io.stdout(`${JSON.stringify(r)}\n`);
+        else
+          ctx.log(
+            'info',
+            `re-delivered ${r.delivered} events; ${r.remaining} still queued, ${r.movedToDead} moved to the dead-letter list (${r.dead} there)`,
+            { name: 'cache' },
+          );
+        return r.remaining === 0 && r.movedToDead === 0 ? 0 : EXIT.ERR_CACHE_EVENT;
+      }
+      let summary: CacheRunSummary;
+      try {
+        summary = await imageCache.run(actions);
+      } finally {
+        if (progressShown) io.stderr('\n');
+        progressShown = false;
+      }
+      if (bus) await drainEvents(store, bus, log);
+      if (json) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
+      return runExitStatus(summary);
+    },
+    bus ? eventStoreOptions : {},
+  ).finally(() => s3?.close());
 }
 
 /** `vmcatcher_cache` and `vmcatcher cache`: returns the exit code. */

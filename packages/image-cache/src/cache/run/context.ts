@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { type Logger, withFields } from '@hepix/common';
 import type { Store, StoredImageList } from '@hepix/imagelist-store';
 import type { Transport } from '@hepix/transport';
-import type { ExtendedEventType } from '../../events/types.js';
+import type { AnyVmcatcherEvent, ExtendedEventType } from '../../events/types.js';
 import type { Candidate } from '../entries.js';
 import type { CacheHooks, CacheRunSummary } from '../hooks.js';
 import type { CacheStorage, StoredFile } from '../storage.js';
@@ -28,6 +28,7 @@ export interface Settings {
   eventKillGraceMs: number | undefined;
   eventEnv: NodeJS.ProcessEnv | undefined;
   sleep: ((ms: number) => Promise<void>) | undefined;
+  eventSink: ((event: AnyVmcatcherEvent) => Promise<void>) | undefined;
 }
 
 /** One async operation at a time, in call order. */
