@@ -213,6 +213,7 @@ describe.each(dialects())('store lifecycle on %s', (dialect) => {
         'migration 0004_leases: Success',
         'migration 0005_list_withdrawal: Success',
         'migration 0006_failed_event_dead_letters: Success',
+        'migration 0008_work_claims: Success',
       ]);
       expect((await store.subscriber.listEndorsers()).map((e) => e.identifier)).toEqual(['e']);
       expect(
@@ -257,6 +258,7 @@ describe.each(dialects())('store lifecycle on %s', (dialect) => {
         '0004_leases',
         '0005_list_withdrawal',
         '0006_failed_event_dead_letters',
+        '0008_work_claims',
       ]);
     });
   });
