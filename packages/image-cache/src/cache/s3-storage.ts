@@ -14,10 +14,10 @@
 // finds its bytes, and nothing half-uploaded is ever visible (a multipart upload is invisible until completed).
 
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { lstat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { HepixError, hashFile, mapLimit, openExclusive } from '@hepix/common';
+import { HepixError, mapLimit, openExclusive } from '@hepix/common';
 import { expiredKey, imageKey, type ObjectStore, ObjectStoreError, putVerified } from '@hepix/object-store';
 import { ImageCacheError } from './errors.js';
 import {
@@ -179,19 +179,41 @@ export function createS3Storage(options: S3StorageOptions): CacheStorage {
         found: found.kind,
       });
     // The transfer verified the bytes against the list; hashing the file again gives the content address, and
-    // putVerified checks on the way up that the object holds exactly these bytes.
-    const digest = await hashFile(file);
-    const key = blobKey(digest.digest, to === 'cache');
-    await s3('cannot upload to', objects.url(key), async () => {
-      const s = await lstat(file);
-      if (!s.isFile()) throw new Error(`${file} is a ${kindOf(s)}`);
-      await putVerified(objects, key, createReadStream(file), {
-        expectedSha512: digest.digest,
-        expectedSize: digest.size,
-      });
-    });
-    await addName(to, toName, digest.digest, digest.size);
-    await settle(digest.digest);
+    // putVerified checks on the way up that the object holds exactly these bytes. The local storage's hash refuses
+    // a file replaced while it is read; the upload opens it without following a link.
+    const digest = await local.hash('partial', name);
+    if (!digest) return 'missing';
+    const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(
+      (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ELOOP')
+          throw new ImageCacheError('ERR_CACHE_UNSAFE_FILE', `${file} is a symlink; left as it is`, {
+            path: file,
+            found: 'symlink',
+          });
+        throw err;
+      },
+    );
+    try {
+      const s = await handle.stat();
+      if (!s.isFile())
+        throw new ImageCacheError('ERR_CACHE_UNSAFE_FILE', `${file} is a ${kindOf(s)}; left as it is`, {
+          path: file,
+          found: kindOf(s),
+        });
+      const key = blobKey(digest.sha512, to === 'cache');
+      await s3('cannot upload to', objects.url(key), () =>
+        putVerified(objects, key, handle.createReadStream(), {
+          expectedSha512: digest.sha512,
+          expectedSize: digest.size,
+        }),
+      );
+    } finally {
+      // The stream closes the handle when it ends or is destroyed; this closes it when it was never read.
+      await handle.close().catch(() => {});
+    }
+    const digestHex = digest.sha512;
+    await addName(to, toName, digestHex, digest.size);
+    await settle(digestHex);
     await local.remove('partial', name);
     return 'moved';
   }
