@@ -1,6 +1,7 @@
 // The public contract of the store: both CLIs and @hepix/image-cache program against these types.
 // Everything that changes several rows runs in one transaction; a failure leaves the store as it was.
 import type { Logger } from '@hepix/common';
+import type { WorkClaims } from './claims.js';
 import type { DialectName, StoreDialect } from './dialect.js';
 import type { StoreExtension } from './extension.js';
 import type { LeaseHolder, LeaseTimings } from './lease.js';
@@ -79,6 +80,8 @@ export interface Store {
   ): Promise<T>;
   /** Who holds a lock now, if anyone. */
   lockHolder(name: string): Promise<LeaseHolder | undefined>;
+  /** Row leases for work shared by many workers (per subscription, per image); see `WorkClaims`. */
+  readonly claims: WorkClaims;
   /** The repository of an extension given to `openStore`; `ERR_STORE_INVALID` for one that was not. */
   extension<R>(extension: StoreExtension<R>): R;
   /** Set when this open migrated an original vmcatcher/vmcaster database in place. */

@@ -421,6 +421,30 @@ function runHistory(dialect: MigrationDialect): Migration {
   };
 }
 
+/**
+ * 0.8: work claims for many workers on one store (`store.claims`): a row lease per kind and item, taken with
+ * FOR UPDATE SKIP LOCKED on PostgreSQL.
+ */
+function workClaims(): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('store_work_claim')
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('item', 'text', (c) => c.notNull())
+        .addColumn('owner', 'text', (c) => c.notNull())
+        .addColumn('host', 'text', (c) => c.notNull())
+        .addColumn('pid', 'integer', (c) => c.notNull())
+        .addColumn('claimed', 'text', (c) => c.notNull())
+        .addColumn('expires', 'text', (c) => c.notNull())
+        .addColumn('done', 'text')
+        .addPrimaryKeyConstraint('store_work_claim_pk', ['kind', 'item'])
+        .execute();
+      await db.schema.createIndex('store_work_claim_owner').on('store_work_claim').column('owner').execute();
+    },
+  };
+}
+
 /** The store's migrations; `upTo` limits them (used to build a store "made by an older version"). */
 export function storeMigrations(
   dialect: MigrationDialect,
@@ -434,6 +458,7 @@ export function storeMigrations(
     '0005_list_withdrawal': listWithdrawal(),
     '0006_failed_event_dead_letters': failedEventDeadLetters(),
     '0007_run_history': runHistory(dialect),
+    '0008_work_claims': workClaims(),
   };
   const { upTo } = options;
   return {

@@ -168,9 +168,22 @@ export interface SubRunTotalTable {
   bytes: number | string;
 }
 
+/** Work claims (0008): a row lease per piece of work; `owner` '' when free. */
+export interface StoreWorkClaimTable {
+  kind: string;
+  item: string;
+  owner: string;
+  host: string;
+  pid: number;
+  claimed: string;
+  expires: string;
+  done: string | null;
+}
+
 export interface Database {
   store_meta: StoreMetaTable;
   store_lease: StoreLeaseTable;
+  store_work_claim: StoreWorkClaimTable;
   pub_endorser: PubEndorserTable;
   pub_imagelist: PubImagelistTable;
   pub_image: PubImageTable;

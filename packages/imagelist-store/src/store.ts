@@ -3,6 +3,7 @@
 import type { Logger } from '@hepix/common';
 import { Kysely, Migrator, type Transaction } from 'kysely';
 import type { CreateStoreOptions, OpenStoreOptions, Store, StoreRepositories } from './api.js';
+import { createWorkClaims } from './claims.js';
 import { type RepoContext, rootContext, transactionContext } from './context.js';
 import type { DialectName, StoreDialect } from './dialect.js';
 import { StoreError } from './errors.js';
@@ -227,6 +228,7 @@ function buildStore(
     },
     withLock,
     lockHolder: (name) => locker.holder(name),
+    claims: createWorkClaims(db as AnyKysely, dialect),
     extension<R>(ext: StoreExtension<R>): R {
       requireExtension(ext as StoreExtension<unknown>);
       return extensions.get(ext as StoreExtension<unknown>) as R;

@@ -214,6 +214,7 @@ describe.each(dialects())('store lifecycle on %s', (dialect) => {
         'migration 0005_list_withdrawal: Success',
         'migration 0006_failed_event_dead_letters: Success',
         'migration 0007_run_history: Success',
+        'migration 0008_work_claims: Success',
       ]);
       expect((await store.subscriber.listEndorsers()).map((e) => e.identifier)).toEqual(['e']);
       expect(
@@ -259,6 +260,7 @@ describe.each(dialects())('store lifecycle on %s', (dialect) => {
         '0005_list_withdrawal',
         '0006_failed_event_dead_letters',
         '0007_run_history',
+        '0008_work_claims',
       ]);
     });
   });

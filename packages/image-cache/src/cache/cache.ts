@@ -4,7 +4,7 @@
 import { HepixError, type Logger, messageOf, noopLogger } from '@hepix/common';
 import type { FailedEvent, RunRecorder, Store } from '@hepix/imagelist-store';
 import { DEFAULT_POLICY, type SitePolicy } from '@hepix/site-policy';
-import type { ExtendedEventType } from '../events/types.js';
+import type { AnyVmcatcherEvent, ExtendedEventType } from '../events/types.js';
 import { asCacheError, ImageCacheError } from './errors.js';
 import { type CacheHooks, type CacheRunSummary, callHooks, type ProcessHookEvent } from './hooks.js';
 import { loadCandidates } from './run/candidates.js';
@@ -87,6 +87,12 @@ export interface ImageCacheOptions {
    * images refused, no other rule).
    */
   policy?: SitePolicy;
+  /**
+   * Receives every event of a run as the event command would (the same object as its standard input), before
+   * the command runs, e.g. to write it into an outbox for a message queue (`vmcatcher_cache --events`). A sink
+   * that throws makes the event count as failed (`eventFailures`), never the step.
+   */
+  eventSink?: (event: AnyVmcatcherEvent) => Promise<void>;
 }
 
 export type CacheRunActions = Partial<RunActions>;
@@ -142,6 +148,7 @@ function settingsOf(options: ImageCacheOptions): Settings {
     eventEnv: options.eventEnv,
     sleep: options.sleep,
     policy: options.policy ?? DEFAULT_POLICY,
+    eventSink: options.eventSink,
   };
 }
 

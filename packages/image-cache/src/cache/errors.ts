@@ -36,6 +36,8 @@ export const CACHE_ERROR_CODES = [
   'ERR_CACHE_VETOED',
   /** The event command failed or timed out for an event (recorded for `retryEvents`). */
   'ERR_CACHE_EVENT',
+  /** The object store of an `s3://` cache failed or refused a request (`uri`; the object store's error is the `cause`). */
+  'ERR_CACHE_OBJECT_STORE',
   /** Anything the cache did not foresee (a bug, a failing disk): the original error is the `cause`. */
   'ERR_CACHE_INTERNAL',
 ] as const;

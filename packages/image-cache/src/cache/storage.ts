@@ -94,6 +94,11 @@ export interface CacheStorage {
   freeSpace(area: CacheArea): Promise<number | undefined>;
   /** Removes temporary files an interrupted run left; returns how many. */
   removeTemporaries(): Promise<number>;
+  /**
+   * The URL of the cached bytes with this sha512, for storages that have one (`s3://…`): recorded in the cache
+   * index entry (`vmcatcher:cache.url`) and given to events as `VMCATCHER_EVENT_CACHE_URL`.
+   */
+  objectUrl?(sha512: string): string;
 }
 
 export interface DirectoryStorageOptions {

@@ -21,6 +21,8 @@ const IMAGE_VARIABLES: readonly (readonly [string, readonly string[]])[] = [
   ['VMCATCHER_EVENT_VO', ['hv:imagelist.ad:vo']],
   // New: why an image left the cache (ExpirePrefix, ExpirePostfix).
   ['VMCATCHER_EVENT_REASON', ['reason']],
+  // New: where an s3:// cache keeps the image's bytes (`s3://BUCKET/PREFIX/sha512/…`).
+  ['VMCATCHER_EVENT_CACHE_URL', ['vmcatcher:cache.url']],
 ];
 
 /**

@@ -2,10 +2,13 @@
 // (-d/-v/-q/--log-config/--json, one error-to-exit-code mapping); the work is @hepix/image-cache's. A run's
 // per-image failures become the exit status of their class (EXIT), so cron and monitoring can tell a full
 // disk from a bad download.
+import { join } from 'node:path';
 import { escapeControl, LEVEL_NUMBERS, type Logger } from '@hepix/common';
 import {
   type CacheRunSummary,
+  type CacheStorage,
   createImageCache,
+  createS3Storage,
   DEFAULT_EXPIRED_KEEP,
   DEFAULT_FETCH_TIMEOUT_MS,
   DEFAULT_MAX_EVENT_ATTEMPTS,
@@ -14,6 +17,7 @@ import {
   type ProgressHookEvent,
 } from '@hepix/image-cache';
 import type { FailedEvent } from '@hepix/imagelist-store';
+import { createObjectStore, type ObjectStore, ObjectStoreError } from '@hepix/object-store';
 import {
   type CliIo,
   type CommonContext,
@@ -27,6 +31,13 @@ import { pipeSafe } from '../common/format.js';
 import { count, flag, list, type OptionSpec, str, UsageError } from '../common/options.js';
 import { POLICY_OPTION, policyFrom } from '../common/policy.js';
 import { PROMETHEUS_OPTION, recordedRun, writePrometheus } from '../common/runs.js';
+import {
+  checkEventsUrl,
+  drainEvents,
+  type EventBusSettings,
+  eventStoreOptions,
+  outboxSink,
+} from './events-bus.js';
 
 export const CACHE_OPTIONS: OptionSpec[] = [
   {
@@ -171,6 +182,55 @@ export const CACHE_OPTIONS: OptionSpec[] = [
   },
   POLICY_OPTION,
   PROMETHEUS_OPTION,
+  {
+    dest: 'cacheUrl',
+    long: ['cache-url'],
+    kind: 'value',
+    metavar: 'URL',
+    help: 'Keep the cache and expired images in an S3 bucket, s3://BUCKET/PREFIX (env VMCATCHER_CACHE_URL); downloads stay in --partial-dir. Credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.',
+  },
+  {
+    dest: 's3Endpoint',
+    long: ['s3-endpoint'],
+    kind: 'value',
+    metavar: 'URL',
+    help: 'S3 endpoint of --cache-url (env AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, default AWS).',
+  },
+  {
+    dest: 's3Region',
+    long: ['s3-region'],
+    kind: 'value',
+    metavar: 'REGION',
+    help: 'S3 region of --cache-url (env AWS_REGION or AWS_DEFAULT_REGION, default us-east-1).',
+  },
+  {
+    dest: 'events',
+    long: ['events'],
+    kind: 'value',
+    metavar: 'URL',
+    help: 'Also publish every event to RabbitMQ, amqp://USER:PASSWORD@HOST:PORT/VHOST (env VMCATCHER_CACHE_EVENTS_URL), through an outbox in the database: nothing is lost while the broker is down.',
+  },
+  {
+    dest: 'eventsExchange',
+    long: ['events-exchange'],
+    kind: 'value',
+    metavar: 'NAME',
+    help: 'Durable topic exchange of --events; the routing key is the event type (default vmcatcher).',
+  },
+  {
+    dest: 'eventsQueue',
+    long: ['events-queue'],
+    kind: 'value',
+    metavar: 'NAME',
+    help: 'Durable queue declared and bound to every event of --events, so they are kept before a consumer exists ("" for none; default vmcatcher).',
+  },
+  {
+    dest: 'eventsWait',
+    long: ['events-wait'],
+    kind: 'value',
+    metavar: 'SECONDS',
+    help: 'How long the end of a run keeps trying to publish to a broker that is down; what is left goes at the next run (default 30).',
+  },
 ];
 
 /**
@@ -180,6 +240,7 @@ export const CACHE_OPTIONS: OptionSpec[] = [
 export const FAILURE_ORDER: readonly ImageCacheErrorCode[] = [
   'ERR_CACHE_INTERNAL',
   'ERR_CACHE_NO_SPACE',
+  'ERR_CACHE_OBJECT_STORE',
   'ERR_CACHE_UNSAFE_FILE',
   'ERR_CACHE_VERIFY',
   'ERR_CACHE_CORRUPT',
@@ -205,6 +266,30 @@ export function runExitStatus(summary: CacheRunSummary): number {
 const EXIT_HELP = `Exit status: 0 success; 1 a run-level failure (directories, index, store); 2 usage error;
 ${FAILURE_ORDER.map((c) => `${EXIT[c]} ${c}`).join(', ')} (the first of these that occurred);
 ${EXIT.ERR_STORE_LOCKED} another run holds the lock (ERR_STORE_LOCKED); ${EXIT.ERR_CACHE_INTERNAL} internal error.`;
+
+/** The storage of `--cache-url s3://BUCKET/PREFIX`: the bucket for the cache and expired areas, `partial` local. */
+function cacheStorage(
+  url: string,
+  partial: string,
+  o: { endpoint: string | undefined; region: string | undefined; env: NodeJS.ProcessEnv; log: Logger },
+): { storage: CacheStorage; close: () => void } {
+  if (!url.startsWith('s3://')) throw new UsageError(`--cache-url takes an s3://BUCKET/PREFIX URL: ${url}`);
+  let objects: ObjectStore;
+  try {
+    objects = createObjectStore({
+      url,
+      env: o.env,
+      log: o.log,
+      ...(o.endpoint ? { endpoint: o.endpoint } : {}),
+      ...(o.region ? { region: o.region } : {}),
+    });
+  } catch (err) {
+    // A malformed URL, endpoint or CA bundle: the command line's to fix.
+    if (err instanceof ObjectStoreError) throw new UsageError(err.message);
+    throw err;
+  }
+  return { storage: createS3Storage({ objects, partial }), close: () => objects.close() };
+}
 
 function truthy(v: string | undefined): boolean {
   return v !== undefined && /^(1|true|yes|on)$/i.test(v.trim());
@@ -323,75 +408,103 @@ async function cacheMain(ctx: CommonContext): Promise<number> {
     progressShown = true;
   };
 
-  return withStore(ctx, async (store) => {
-    const imageCache = createImageCache({
-      store,
-      dirs: { cache, ...(partial ? { partial } : {}), ...(expired ? { expired } : {}) },
-      concurrency,
-      log,
-      ...(command ? { eventCommand: command } : {}),
-      ...(env.VMCATCHER_SUB_EVENT ? { newImageEventCommand: env.VMCATCHER_SUB_EVENT } : {}),
-      eventTimeoutMs: timeoutSec * 1000,
-      eventEnv: env,
-      certDir: str(o, 'certDir') ?? env.VMCATCHER_DIR_CERT ?? DEFAULT_CERT_DIR,
-      allowFileUris: flag(o, 'allowFileUris') || truthy(env.VMCATCHER_CACHE_ALLOW_FILE_URIS),
-      download: { minRate, fetchTimeoutMs: fetchTimeoutSec * 1000 },
-      expiredKeep,
-      maxEventAttempts: eventAttempts,
-      lockWaitMs: lockWaitSec * 1000,
-      ...(policy ? { policy } : {}),
-      ...(tty ? { hooks: { progress } } : {}),
-    });
-    if (flag(o, 'failedEvents')) {
-      const all = await imageCache.failedEvents();
-      if (json) io.stdout(`${JSON.stringify(all, null, 2)}\n`);
-      else for (const f of all) io.stdout(`${failedEventLine(f)}\n`);
-      return 0;
-    }
-    if (drop.length) {
-      for (const id of drop) {
-        await imageCache.dropEvent(id);
-        ctx.log('info', `dropped the failed event ${id}`, { name: 'cache' });
+  const cacheUrl = str(o, 'cacheUrl') ?? env.VMCATCHER_CACHE_URL;
+  const s3 = cacheUrl
+    ? cacheStorage(cacheUrl, partial ?? join(cache, 'partial'), {
+        endpoint: str(o, 's3Endpoint'),
+        region: str(o, 's3Region'),
+        env,
+        log,
+      })
+    : undefined;
+
+  const eventsUrl = str(o, 'events') ?? env.VMCATCHER_CACHE_EVENTS_URL;
+  if (eventsUrl) checkEventsUrl(eventsUrl);
+  const bus: EventBusSettings | undefined = eventsUrl
+    ? {
+        url: eventsUrl,
+        exchange: str(o, 'eventsExchange') ?? 'vmcatcher',
+        queue: str(o, 'eventsQueue') ?? 'vmcatcher',
+        waitMs: positiveNumber(str(o, 'eventsWait'), 30, '--events-wait', false) * 1000,
       }
-      return 0;
-    }
-    if (flag(o, 'retryEvents')) {
-      if (!command && !env.VMCATCHER_SUB_EVENT) {
-        throw new UsageError(
-          '--retry-events needs an event command: -x, VMCATCHER_CACHE_EVENT or VMCATCHER_SUB_EVENT',
-        );
-      }
-      const r = await imageCache.retryEvents({ includeDead: flag(o, 'includeDead') });
-      if (json) io.stdout(`${JSON.stringify(r)}\n`);
-      else
-        ctx.log(
-          'info',
-          `re-delivered ${r.delivered} events; ${r.remaining} still queued, ${r.movedToDead} moved to the dead-letter list (${r.dead} there)`,
-          { name: 'cache' },
-        );
-      return r.remaining === 0 && r.movedToDead === 0 ? 0 : EXIT.ERR_CACHE_EVENT;
-    }
-    // Recorded in the run history (a run-level failure too); the metrics file follows the run's end.
-    let status: number;
-    try {
-      status = await recordedRun(store, 'cache', async (recorder) => {
-        let summary: CacheRunSummary;
-        try {
-          summary = await imageCache.run(actions, { recorder });
-        } finally {
-          if (progressShown) io.stderr('\n');
-          progressShown = false;
-        }
-        if (json) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
-        const exit = runExitStatus(summary);
-        return { status: exit, outcome: exit === 0 ? 'success' : 'partial' };
+    : undefined;
+
+  return withStore(
+    ctx,
+    async (store) => {
+      const imageCache = createImageCache({
+        store,
+        ...(bus ? { eventSink: outboxSink(store) } : {}),
+        dirs: { cache, ...(partial ? { partial } : {}), ...(expired ? { expired } : {}) },
+        ...(s3 ? { storage: s3.storage } : {}),
+        concurrency,
+        log,
+        ...(command ? { eventCommand: command } : {}),
+        ...(env.VMCATCHER_SUB_EVENT ? { newImageEventCommand: env.VMCATCHER_SUB_EVENT } : {}),
+        eventTimeoutMs: timeoutSec * 1000,
+        eventEnv: env,
+        certDir: str(o, 'certDir') ?? env.VMCATCHER_DIR_CERT ?? DEFAULT_CERT_DIR,
+        allowFileUris: flag(o, 'allowFileUris') || truthy(env.VMCATCHER_CACHE_ALLOW_FILE_URIS),
+        download: { minRate, fetchTimeoutMs: fetchTimeoutSec * 1000 },
+        expiredKeep,
+        maxEventAttempts: eventAttempts,
+        lockWaitMs: lockWaitSec * 1000,
+        ...(policy ? { policy } : {}),
+        ...(tty ? { hooks: { progress } } : {}),
       });
-    } catch (err) {
-      await writePrometheus(ctx, store, 1, imageCache.dirs.cache);
-      throw err;
-    }
-    return writePrometheus(ctx, store, status, imageCache.dirs.cache);
-  });
+      if (flag(o, 'failedEvents')) {
+        const all = await imageCache.failedEvents();
+        if (json) io.stdout(`${JSON.stringify(all, null, 2)}\n`);
+        else for (const f of all) io.stdout(`${failedEventLine(f)}\n`);
+        return 0;
+      }
+      if (drop.length) {
+        for (const id of drop) {
+          await imageCache.dropEvent(id);
+          ctx.log('info', `dropped the failed event ${id}`, { name: 'cache' });
+        }
+        return 0;
+      }
+      if (flag(o, 'retryEvents')) {
+        if (!command && !env.VMCATCHER_SUB_EVENT) {
+          throw new UsageError(
+            '--retry-events needs an event command: -x, VMCATCHER_CACHE_EVENT or VMCATCHER_SUB_EVENT',
+          );
+        }
+        const r = await imageCache.retryEvents({ includeDead: flag(o, 'includeDead') });
+        if (json) io.stdout(`${JSON.stringify(r)}\n`);
+        else
+          ctx.log(
+            'info',
+            `re-delivered ${r.delivered} events; ${r.remaining} still queued, ${r.movedToDead} moved to the dead-letter list (${r.dead} there)`,
+            { name: 'cache' },
+          );
+        return r.remaining === 0 && r.movedToDead === 0 ? 0 : EXIT.ERR_CACHE_EVENT;
+      }
+      // Recorded in the run history (a run-level failure too); the metrics file follows the run's end.
+      let status: number;
+      try {
+        status = await recordedRun(store, 'cache', async (recorder) => {
+          let summary: CacheRunSummary;
+          try {
+            summary = await imageCache.run(actions, { recorder });
+          } finally {
+            if (progressShown) io.stderr('\n');
+            progressShown = false;
+          }
+          if (bus) await drainEvents(store, bus, log);
+          if (json) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
+          const exit = runExitStatus(summary);
+          return { status: exit, outcome: exit === 0 ? 'success' : 'partial' };
+        });
+      } catch (err) {
+        await writePrometheus(ctx, store, 1, imageCache.dirs.cache);
+        throw err;
+      }
+      return writePrometheus(ctx, store, status, imageCache.dirs.cache);
+    },
+    bus ? eventStoreOptions : {},
+  ).finally(() => s3?.close());
 }
 
 /** `vmcatcher_cache` and `vmcatcher cache`: returns the exit code. */

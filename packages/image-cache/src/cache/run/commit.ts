@@ -7,6 +7,9 @@ import { imageFileName, uniqueName } from '../names.js';
 import type { RunContext } from './context.js';
 import { TARGET_FIELD } from './recover.js';
 
+/** The cache entry's field holding the object URL of an `s3://` cache (`VMCATCHER_EVENT_CACHE_URL`). */
+export const CACHE_URL_FIELD = 'vmcatcher:cache.url';
+
 export function commitAvailable(
   ctx: RunContext,
   c: Candidate,
@@ -30,6 +33,7 @@ export function commitAvailable(
     const msgHash = list?.dataHash ?? c.list.dataHash;
     const entry = withFields(indexEntry(c, list?.metadata, msgHash, name), {
       DownLoadTrys: partialEntry?.DownLoadTrys,
+      [CACHE_URL_FIELD]: storage.objectUrl?.(c.latest.sha512.toLowerCase()),
     });
     const metadata = eventMetadata(entry);
     const path = storage.path('cache', name);

@@ -5,7 +5,7 @@ import { type Logger, messageOf, withFields } from '@hepix/common';
 import type { RunItemInput, RunRecorder, Store, StoredImageList } from '@hepix/imagelist-store';
 import type { PolicyDecision, SitePolicy } from '@hepix/site-policy';
 import type { Transport } from '@hepix/transport';
-import type { ExtendedEventType } from '../../events/types.js';
+import type { AnyVmcatcherEvent, ExtendedEventType } from '../../events/types.js';
 import type { Candidate } from '../entries.js';
 import type { CacheHooks, CacheRunSummary } from '../hooks.js';
 import type { CacheStorage, StoredFile } from '../storage.js';
@@ -30,6 +30,7 @@ export interface Settings {
   eventEnv: NodeJS.ProcessEnv | undefined;
   sleep: ((ms: number) => Promise<void>) | undefined;
   policy: SitePolicy;
+  eventSink: ((event: AnyVmcatcherEvent) => Promise<void>) | undefined;
 }
 
 /** One async operation at a time, in call order. */

@@ -37,8 +37,9 @@ export class RunEvents {
 
   /** Runs the event command for one event (if there is one); false when it failed. */
   async fire(type: LegacyEventType | ExtendedEventType, metadata?: CacheIndexEntry): Promise<boolean> {
-    const { eventCommand, eventTimeoutMs, eventKillGraceMs, eventEnv } = this.settings;
-    if (!eventCommand) return true;
+    const { eventCommand, eventTimeoutMs, eventKillGraceMs, eventEnv, eventSink } = this.settings;
+    const queued = eventSink ? await this.sink(eventSink, type, metadata) : true;
+    if (!eventCommand) return queued;
     const r = await deliverEvent(this.store, eventCommand, this.event(type, metadata), {
       timeoutMs: eventTimeoutMs,
       ...(eventKillGraceMs === undefined ? {} : { killGraceMs: eventKillGraceMs }),
@@ -53,7 +54,24 @@ export class RunEvents {
         ...(r.failedEventId === undefined ? {} : { failedEventId: r.failedEventId }),
       });
     }
-    return r.delivered;
+    return r.delivered && queued;
+  }
+
+  /** Hands the event to the sink; a failure is logged and counted like a failed event command. */
+  private async sink(
+    sink: (event: AnyVmcatcherEvent) => Promise<void>,
+    type: LegacyEventType | ExtendedEventType,
+    metadata: CacheIndexEntry | undefined,
+  ): Promise<boolean> {
+    try {
+      await sink(this.event(type, metadata));
+      return true;
+    } catch (err) {
+      this.log('error', `the ${type} event could not be queued: ${(err as Error)?.message ?? String(err)}`);
+      const id = metadata?.['dc:identifier'];
+      this.summary.eventFailures.push({ type, ...(typeof id === 'string' ? { identifier: id } : {}) });
+      return false;
+    }
   }
 
   /** A library event type, sent to the command only when the caller asked for it. */

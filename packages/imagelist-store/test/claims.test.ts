@@ -1,0 +1,82 @@
+// Work claims (0008) on both dialects: disjoint claims for concurrent workers (FOR UPDATE SKIP LOCKED on
+// PostgreSQL, BEGIN IMMEDIATE on SQLite), renewal, release, and takeover of an expired claim.
+import { afterEach, describe, expect, it } from 'vitest';
+import { type DialectName, openStore, type Store } from '../src/index.js';
+import { createTestDatabase, dialects, expectCode } from './helpers.js';
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+async function stores(dialect: DialectName, n: number) {
+  const db = await createTestDatabase(dialect);
+  cleanups.push(db.dispose);
+  const out: Store[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = await openStore(db.url);
+    cleanups.push(() => s.close());
+    out.push(s);
+  }
+  return out;
+}
+
+const ITEMS = Array.from({ length: 20 }, (_, i) => `image-${String(i).padStart(2, '0')}`);
+
+describe.each(dialects())('work claims on %s', (dialect) => {
+  it('gives concurrent workers disjoint claims that together cover every item', async () => {
+    // SQLite is one process's store (libsql waits for a lock synchronously): the workers share one connection.
+    const workers =
+      dialect === 'sqlite' ? Array(3).fill((await stores(dialect, 1))[0]) : await stores(dialect, 3);
+    const got = await Promise.all(
+      workers.flatMap((s, w) =>
+        [0, 1, 2, 3].map(() => s.claims.claim('image', ITEMS, { owner: `w${w}`, limit: 2 })),
+      ),
+    );
+    const all = got.flat();
+    expect(new Set(all).size).toBe(all.length);
+    // Twelve claims of at most two: all 20 items are taken, none twice.
+    expect(all.length).toBe(20);
+    expect([...all].sort()).toEqual(ITEMS);
+    // Nothing is left to claim while the leases last.
+    expect(await workers[0].claims.claim('image', ITEMS, { owner: 'late' })).toEqual([]);
+    expect((await workers[1].claims.list('image')).length).toBe(20);
+  });
+
+  it('releases, renews, and lets another worker take over an expired claim', async () => {
+    const [a, b] = await stores(dialect, 2);
+    expect(await a.claims.claim('subscription', ['s1', 's2'], { owner: 'a', leaseMs: 400 })).toEqual([
+      's1',
+      's2',
+    ]);
+    expect(await b.claims.claim('subscription', ['s1', 's2'], { owner: 'b' })).toEqual([]);
+    // Only the owner releases.
+    expect(await b.claims.release('subscription', 's1', 'b')).toBe(false);
+    expect(await a.claims.release('subscription', 's1', 'a', { done: true })).toBe(true);
+    expect(await b.claims.claim('subscription', ['s1', 's2'], { owner: 'b' })).toEqual(['s1']);
+    // a renews s2 for a while: it stays a's.
+    expect(await a.claims.renew('a', 5_000)).toBe(1);
+    await new Promise((r) => setTimeout(r, 600));
+    expect(await b.claims.claim('subscription', ['s2'], { owner: 'b' })).toEqual([]);
+    // a stops renewing (killed): once its lease runs out, b takes s2 over.
+    expect(await a.claims.renew('a', 100)).toBe(1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await b.claims.claim('subscription', ['s2'], { owner: 'b' })).toEqual(['s2']);
+    const held = await a.claims.list('subscription');
+    expect(held.map((c) => [c.item, c.owner])).toEqual([
+      ['s1', 'b'],
+      ['s2', 'b'],
+    ]);
+    expect(held[0].pid).toBe(process.pid);
+    // Kinds are separate.
+    expect(await a.claims.claim('image', ['s1'], { owner: 'a' })).toEqual(['s1']);
+  });
+
+  it('refuses a claim without owner or with an impossible lease (ERR_STORE_INVALID), claiming nothing', async () => {
+    const [s] = await stores(dialect, 1);
+    await expectCode(s.claims.claim('image', ['x'], { owner: '' }), 'ERR_STORE_INVALID');
+    await expectCode(s.claims.claim('image', ['x'], { owner: 'a', leaseMs: 10 }), 'ERR_STORE_INVALID');
+    expect(await s.claims.list('image')).toEqual([]);
+    expect(await s.claims.claim('image', ['x'], { owner: 'a' })).toEqual(['x']);
+  });
+});
