@@ -189,7 +189,7 @@ describe('vmcatcher_subscribe -U: the original status of every refusal, the stor
     const r = await run(runSubscribeCommand, ['-U', '--json']);
     expect(r.status, r.stderr).toBe(status);
     expect(JSON.parse(r.stdout)[0]).toMatchObject({ outcome: 'rejected', status, code });
-    expect(r.stderr).toMatch(/^ERROR:db_actions:/m);
+    expect(r.stderr).toMatch(/^\S+ \S+ ERROR:db_actions:/m);
     expect(await snapshot()).toEqual(before);
   });
 
