@@ -153,13 +153,12 @@ export function renderBashCompletion(fn: string, programs: Record<string, Comple
     lines.push('        *) return 1 ;;', '      esac ;;');
   }
   lines.push('    *) return 1 ;;', '  esac', '}');
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: these are bash parameter expansions
   lines.push(
     `${fn}() {`,
-    '  local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}',
-    '  local path=${COMP_WORDS[0]##*/} i w values',
+    `  local cur=\${COMP_WORDS[COMP_CWORD]} prev=\${COMP_WORDS[COMP_CWORD-1]}`,
+    `  local path=\${COMP_WORDS[0]##*/} i w values`,
     '  for ((i = 1; i < COMP_CWORD; i++)); do',
-    '    w=${COMP_WORDS[i]}',
+    `    w=\${COMP_WORDS[i]}`,
     `    if [[ " $(${fn}_subcommands "$path") " == *" $w "* ]]; then path="$path $w"; fi`,
     '  done',
     `  if values=$(${fn}_values "$path" "$prev"); then`,

@@ -182,6 +182,12 @@ export async function runTool(
       io.stdout(`${tool.name} ${VERSION}\n`);
       return 0;
     }
+    // The format first: a logging configuration that cannot be read is reported in it.
+    const logFormat = (options.logFormat as string | undefined) ?? env.VMCATCHER_LOG_FORMAT ?? 'text';
+    if (logFormat !== 'text' && logFormat !== 'json') {
+      throw new UsageError(`Invalid log format '${logFormat}': use text or json`);
+    }
+    log = makeLogger({ format: logFormat, write: (line) => io.stderr(line) });
     const logConfigPath = (options.logConfig as string | undefined) ?? env.VMCATCHER_LOG_CONF;
     let logConfig: LogConfig = {};
     if (logConfigPath) {
@@ -200,10 +206,6 @@ export async function runTool(
           { cause },
         );
       }
-    }
-    const logFormat = (options.logFormat as string | undefined) ?? env.VMCATCHER_LOG_FORMAT ?? 'text';
-    if (logFormat !== 'text' && logFormat !== 'json') {
-      throw new UsageError(`Invalid log format '${logFormat}': use text or json`);
     }
     log = makeLogger({
       verbose: (options.verbose as number) ?? 0,
