@@ -17,8 +17,11 @@ export interface ProgressRendererOptions {
 }
 
 export interface ProgressRenderer {
-  /** A transfer's bytes so far (of `total` when known); the first call adds its line. */
-  update(id: string, bytes: number, total?: number, label?: string): void;
+  /**
+   * A transfer's bytes so far (of `total` when known); the first call adds its line. `from`: where a resumed
+   * transfer started (the summary counts the bytes moved in this run only).
+   */
+  update(id: string, bytes: number, total?: number, label?: string, from?: number): void;
   /** The transfer ended: its line goes; `ok: false` counts it as failed in the summary. */
   finish(id: string, ok?: boolean): void;
   /** Runs `fn` (which writes a log line) with the progress lines removed, then draws them again. */
@@ -52,7 +55,10 @@ interface Transfer {
   label: string;
   bytes: number;
   total?: number;
+  /** The first count seen: the rate is measured from it. */
   startBytes: number;
+  /** Where the transfer started. */
+  from: number;
   started: number;
 }
 
@@ -99,12 +105,12 @@ export function createProgressRenderer(options: ProgressRendererOptions): Progre
   };
 
   return {
-    update(id, bytes, total, label) {
+    update(id, bytes, total, label, from = 0) {
       const at = now();
       const known = active.get(id);
       if (!known) {
         firstStart ??= at;
-        active.set(id, { label: label ?? id, bytes, total, startBytes: bytes, started: at });
+        active.set(id, { label: label ?? id, bytes, total, startBytes: bytes, from, started: at });
         draw();
         return;
       }
@@ -116,7 +122,7 @@ export function createProgressRenderer(options: ProgressRendererOptions): Progre
       const t = active.get(id);
       if (!t) return;
       active.delete(id);
-      moved += t.bytes - t.startBytes;
+      moved += t.bytes - t.from;
       if (success) ok++;
       else failed++;
       draw();
@@ -134,7 +140,7 @@ export function createProgressRenderer(options: ProgressRendererOptions): Progre
       drawn = 0;
       for (const id of [...active.keys()]) {
         const t = active.get(id) as Transfer;
-        moved += t.bytes - t.startBytes;
+        moved += t.bytes - t.from;
         failed++;
         active.delete(id);
       }

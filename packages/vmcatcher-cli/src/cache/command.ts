@@ -358,7 +358,8 @@ async function cacheMain(ctx: CommonContext): Promise<number> {
   };
   const hooks: CacheHooks = {
     progress: (p: ProgressHookEvent) => {
-      if (!ended.has(p.identifier)) bar?.update(p.identifier, p.bytes, p.total, escapeControl(p.identifier));
+      if (!ended.has(p.identifier))
+        bar?.update(p.identifier, p.bytes, p.total, escapeControl(p.identifier), p.resumedFrom);
     },
     'image:available:after': (e) => finish(e.identifier, true),
     'image:verify:failed': (e) => finish(e.identifier, false),
