@@ -22,8 +22,11 @@ export interface ProgressRenderer {
    * transfer started (the summary counts the bytes moved in this run only).
    */
   update(id: string, bytes: number, total?: number, label?: string, from?: number): void;
-  /** The transfer ended: its line goes; `ok: false` counts it as failed in the summary. */
-  finish(id: string, ok?: boolean): void;
+  /**
+   * The transfer ended: its line goes; `ok: false` counts it as failed in the summary, `counted: false` leaves it
+   * out of the summary (a preparatory pass, such as hashing before an upload).
+   */
+  finish(id: string, ok?: boolean, counted?: boolean): void;
   /** Runs `fn` (which writes a log line) with the progress lines removed, then draws them again. */
   interrupt(fn: () => void): void;
   /** Removes the lines and writes the summary (when anything was transferred). */
@@ -118,10 +121,14 @@ export function createProgressRenderer(options: ProgressRendererOptions): Progre
       if (total !== undefined) known.total = total;
       if (at - lastDraw >= interval) draw();
     },
-    finish(id, success = true) {
+    finish(id, success = true, counted = true) {
       const t = active.get(id);
       if (!t) return;
       active.delete(id);
+      if (!counted) {
+        draw();
+        return;
+      }
       moved += t.bytes - t.from;
       if (success) ok++;
       else failed++;

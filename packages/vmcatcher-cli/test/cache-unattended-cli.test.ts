@@ -11,9 +11,9 @@ import {
   type ImageServer,
   makeListJson,
   makePki,
-  type TestPki as Pki,
   signWithOpenssl,
   startImageServer,
+  type TestPki as Pki,
 } from '@hepix/test-support';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { imageData, prepareStore, publish, sha512, type TestImage } from '../../image-cache/test/helpers.js';
