@@ -9,6 +9,7 @@ import type { createUploadFacade } from '@hepix/upload-facade';
 import { CliError } from './errors.js';
 import { type ExecuteContext, execute } from './execute.js';
 import { exitCodeFor, STATUS, STATUS_MEANINGS } from './exit.js';
+import { hintFor } from './hints.js';
 import { flagTakesValue, GLOBAL_FLAGS, parseLegacyArgs } from './legacy.js';
 import { createCliLogger, parseLogFormat } from './log.js';
 import { MODERN_COMMANDS, parseModernArgs } from './modern.js';
@@ -327,6 +328,7 @@ export async function runCli(argv: string[], ioOverride: Partial<CliIo> = {}): P
     process.on('SIGTERM', onSignal);
   }
   let store: Awaited<ReturnType<typeof openStore>> | undefined;
+  let database: string | undefined;
   let facade: ReturnType<typeof createUploadFacade> | undefined;
   let transport: Transport | undefined;
   const bar =
@@ -348,6 +350,7 @@ export async function runCli(argv: string[], ioOverride: Partial<CliIo> = {}): P
       },
       io.env,
     );
+    database = settings.database;
     log('debug', `database ${settings.database}`);
     // The store's warnings (an original vmcaster database migrated in place, a lock taken over) are shown;
     // its migration and lock-wait notes only with -v.
@@ -443,6 +446,8 @@ export async function runCli(argv: string[], ioOverride: Partial<CliIo> = {}): P
   } catch (err) {
     bar?.end(false);
     logger.error(err);
+    const hint = hintFor(err, database);
+    if (hint) log('error', `hint: ${hint}`, { name: 'hint' });
     return aborter.signal.aborted ? STATUS.INTERRUPTED : exitCodeFor(err);
   } finally {
     if (io.handleSignals) {

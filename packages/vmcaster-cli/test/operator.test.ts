@@ -82,6 +82,23 @@ describe('global options before a subcommand', () => {
   });
 });
 
+describe('hints', () => {
+  it('sqlite:///tmp/… that is relative and missing suggests the four-slash URL', async () => {
+    const prev = process.cwd();
+    process.chdir(dir);
+    try {
+      const r = await cli(['-d', `sqlite:///tmp/vmcaster-hint-${process.pid}.db`, 'imagelist', 'list']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^vmcaster: error: .*\n/);
+      expect(r.stderr).toContain(
+        `vmcaster: error: hint: 'sqlite:///tmp/vmcaster-hint-${process.pid}.db' is relative to the working directory; for the absolute path use four slashes: sqlite:////tmp/vmcaster-hint-${process.pid}.db`,
+      );
+    } finally {
+      process.chdir(prev);
+    }
+  });
+});
+
 describe('manual page', () => {
   it('is built, listed in the package and renders without a warning', () => {
     const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as {
