@@ -189,10 +189,29 @@ describe('hints', () => {
     const url = `sqlite:///tmp/vmcatcher-hint-${process.pid}.db`;
     const r = bin('vmcatcher_subscribe', ['-d', url, '-l']);
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/WARNING:db:'sqlite:\/\/\/tmp\/.*' is relative to the working directory/);
     expect(r.stderr).toContain(`ERROR:hint:'${url}' is relative to the working directory ${work}`);
     expect(r.stderr).toContain(`use four slashes: sqlite:////tmp/vmcatcher-hint-${process.pid}.db`);
     expect(existsSync(join(work, 'tmp'))).toBe(false);
+    // The default, a relative file in the working directory, is no mistake.
+    expect(bin('vmcatcher_image', ['-l']).stderr).toBe('');
+  });
+
+  it('warns before creating a relative database beside an existing absolute one', async () => {
+    const name = `vmcatcher-hint-${process.pid}-exists.db`;
+    writeFileSync(join('/tmp', name), '');
+    await mkdir(join(work, 'tmp'), { recursive: true });
+    try {
+      const r = bin('vmcatcher_image', ['-d', `sqlite:///tmp/${name}`, '-l']);
+      expect(r.status).toBe(0);
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `WARNING:db:'sqlite:///tmp/${name}' is relative to the working directory .* use four slashes: sqlite:////tmp/${name}`,
+        ),
+      );
+    } finally {
+      rmSync(join('/tmp', name), { force: true });
+      rmSync(join(work, 'tmp'), { recursive: true, force: true });
+    }
   });
 
   it('--log-format json carries the hint as a record of its own', () => {

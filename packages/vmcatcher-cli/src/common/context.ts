@@ -1,6 +1,7 @@
 // What every vmcatcher tool shares: -v/-q counters and --log-config, the database URL (-d, VMCATCHER_RDBMS),
 // the output format (-f, VMCATCHER_OUTPUT_FORMAT, --json), and the one place mapping errors to exit codes.
 import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { LogFields } from '@hepix/common';
 import { type OpenStoreOptions, openStore, parseStoreUrl, type Store } from '@hepix/imagelist-store';
 import pkg from '../../package.json' with { type: 'json' };
@@ -270,8 +271,10 @@ export async function withStore<T>(
 ): Promise<T> {
   // Only a database that existed before: one this tool creates is private (0600) already.
   const existing = existingSqliteFile(ctx.database);
+  // The silent case: a new, empty database about to be created beside the one that was meant.
   const meant = fourSlashUrl(ctx.database);
-  if (meant)
+  const parsed = meant ? parseStoreUrl(ctx.database) : undefined;
+  if (meant && parsed?.dialect === 'sqlite' && existsSync(dirname(parsed.path)))
     ctx.log(
       'warn',
       `'${ctx.database}' is relative to the working directory ${process.cwd()} and does not exist there; for the absolute path use four slashes: ${meant}`,

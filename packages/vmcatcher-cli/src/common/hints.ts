@@ -37,8 +37,10 @@ function causeCode(err: unknown): string | undefined {
 }
 
 /**
- * `sqlite:///var/lib/x.db` is relative to the working directory (SQLAlchemy's rule). When that relative file does
- * not exist but its absolute twin (or the absolute twin's directory) does, the four-slash URL was meant.
+ * `sqlite:///var/lib/x.db` is relative to the working directory (SQLAlchemy's rule). The four-slash URL was meant
+ * when the relative file does not exist and either its absolute twin does, or the relative file cannot be created
+ * (its directory is missing) while the absolute one could (a directory other than `/`: `sqlite:///vmcatcher.db`,
+ * the default, is a relative file on purpose).
  */
 export function fourSlashUrl(database: string | undefined, cwd = process.cwd()): string | undefined {
   if (!database) return undefined;
@@ -49,8 +51,10 @@ export function fourSlashUrl(database: string | undefined, cwd = process.cwd()):
   const relative = resolve(cwd, raw);
   const absolute = `/${raw}`;
   if (existsSync(relative)) return undefined;
-  if (!existsSync(absolute) && !existsSync(dirname(absolute))) return undefined;
-  return `sqlite:////${m[1]}${m[2] ?? ''}`;
+  const meant = `sqlite:////${m[1]}${m[2] ?? ''}`;
+  if (existsSync(absolute)) return meant;
+  const parent = dirname(absolute);
+  return !existsSync(dirname(relative)) && parent !== '/' && existsSync(parent) ? meant : undefined;
 }
 
 const sqlitePath: HintFn = (err, ctx) => {
