@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 debs=(openssl libssl-dev gcc libc6-dev postgresql openssh-server openssh-client nginx-light curl ca-certificates procps bzip2 xz-utils python3
-  chromium glance-api keystone uwsgi-core uwsgi-plugin-python3 qemu-utils bubblewrap zstd gzip tar util-linux
+  chromium glance-api keystone uwsgi-core uwsgi-plugin-python3 qemu-utils bubblewrap zstd gzip tar util-linux man-db systemd
   time)
 missing=()
 for p in "${debs[@]}"; do

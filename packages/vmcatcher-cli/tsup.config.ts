@@ -9,6 +9,7 @@ export default defineConfig({
     'src/bin/vmcatcher_image.ts',
     'src/bin/vmcatcher_cache.ts',
     'src/bin/vmcatcher_eventHndlExpl.ts',
+    'src/docs/write-man.ts',
   ],
   format: ['esm'],
   dts: { entry: 'src/index.ts' },

@@ -35,3 +35,20 @@ export {
   PYTHON_LEVEL_NAMES,
   withFields,
 } from './log.js';
+export {
+  type CompletionCommand,
+  type CompletionOption,
+  type ManOption,
+  type ManPage,
+  renderBashCompletion,
+  renderManPage,
+  renderZshCompletion,
+  roffText,
+} from './manual.js';
+export {
+  createProgressRenderer,
+  formatBytes,
+  formatDuration,
+  type ProgressRenderer,
+  type ProgressRendererOptions,
+} from './progress.js';

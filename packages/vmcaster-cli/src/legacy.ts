@@ -263,6 +263,40 @@ export function legacyFlags(): string[] {
   return [...specs.keys()];
 }
 
+/** Options that apply to every command rather than selecting or acting (they may come before a subcommand). */
+export const GLOBAL_FLAGS: readonly string[] = [
+  '-d',
+  '--database',
+  '-C',
+  '--config-file',
+  '-L',
+  '--logcfg',
+  '--logfile',
+  '-v',
+  '--verbose',
+  '-q',
+  '--quiet',
+  '--x509-dir',
+  '--x509-cert',
+  '--x509-key',
+  '--p12-cert',
+  '--log-format',
+  '--passphrase-file',
+  '--flag',
+  '--lifetime-imagelist',
+  '--ca-dir',
+  '--tls-ca-file',
+  '--json',
+  '--no-verify',
+  '--no-progress',
+];
+
+/** Whether a flag of the legacy table takes a value (`-d URL`), for moving global options behind a subcommand. */
+export function flagTakesValue(flag: string): boolean | undefined {
+  const spec = specs.get(flag);
+  return spec ? spec.value === 'required' : undefined;
+}
+
 /** Translates a flag-style command line into a Request. Throws ERR_CLI_USAGE. */
 export function parseLegacyArgs(argv: readonly string[]): Request {
   const state: State = {

@@ -1,6 +1,7 @@
 // The whole command-line program as a function: parse (either style), run, print, return the exit status.
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { createProgressRenderer } from '@hepix/common';
 import type { UploadTarget } from '@hepix/imagelist-publisher';
 import { openStore } from '@hepix/imagelist-store';
 import type { TlsTrust, Transport } from '@hepix/transport';
@@ -8,7 +9,8 @@ import type { createUploadFacade } from '@hepix/upload-facade';
 import { CliError } from './errors.js';
 import { type ExecuteContext, execute } from './execute.js';
 import { exitCodeFor, STATUS, STATUS_MEANINGS } from './exit.js';
-import { parseLegacyArgs } from './legacy.js';
+import { hintFor } from './hints.js';
+import { flagTakesValue, GLOBAL_FLAGS, parseLegacyArgs } from './legacy.js';
 import { createCliLogger, parseLogFormat } from './log.js';
 import { MODERN_COMMANDS, parseModernArgs } from './modern.js';
 import { promptPassphrase } from './prompt.js';
@@ -55,6 +57,86 @@ export function exitStatusHelp(): string {
     .join('\n');
 }
 
+/** The options of both styles: --help, the manual page and the shell completion are made from this table. */
+export const GLOBAL_OPTIONS: readonly {
+  names: string[];
+  metavar?: string;
+  help: string;
+  choices?: string[];
+}[] = [
+  {
+    names: ['-d', '--database'],
+    metavar: 'URL',
+    help: 'env VMCASTER_RDBMS, DISH_RDBMS; default sqlite:///vmcaster.db',
+  },
+  {
+    names: ['-C', '--config-file'],
+    metavar: 'PATH',
+    help: 'env VMCASTER_CFG, DISH_CFG; default ~/.vmcaster.cfg then /etc/vmcaster/vmcaster.cfg',
+  },
+  { names: ['--x509-dir'], metavar: 'DIR', help: 'env VMCASTER_X509_DIR; default ~/.globus' },
+  {
+    names: ['--x509-cert'],
+    metavar: 'PATH',
+    help: 'env VMCASTER_X509_CERT, DISH_CERT; default DIR/usercert.pem',
+  },
+  {
+    names: ['--x509-key'],
+    metavar: 'PATH',
+    help: 'env VMCASTER_X509_KEY, DISH_KEY; default DIR/userkey.pem',
+  },
+  {
+    names: ['--p12-cert'],
+    metavar: 'PATH',
+    help: 'sign with a PKCS#12 file (certificate and key; a .p12/.pfx --x509-cert works too)',
+  },
+  {
+    names: ['--passphrase-file'],
+    metavar: 'PATH',
+    help: 'passphrase of an encrypted key (else env VMCASTER_X509_PASSPHRASE, else a prompt)',
+  },
+  {
+    names: ['--ca-dir'],
+    metavar: 'DIR',
+    help: 'trust directory for imports; default /etc/grid-security/certificates',
+  },
+  { names: ['--no-verify'], help: 'import a signed list without verifying it (warns)' },
+  { names: ['--tls-ca-file'], metavar: 'PATH', help: 'extra CA certificates for https downloads' },
+  { names: ['--flag'], metavar: 'F', help: 'uploader flag (repeatable)' },
+  { names: ['--json'], help: 'JSON output for listings and shows' },
+  { names: ['-v', '--verbose'], help: 'more messages (repeatable)' },
+  { names: ['-q', '--quiet'], help: 'fewer messages (repeatable)' },
+  {
+    names: ['--log-format'],
+    metavar: 'text|json',
+    choices: ['text', 'json'],
+    help: 'messages on stderr as text lines (default) or JSON objects',
+  },
+  { names: ['--no-progress'], help: 'no progress lines on a terminal (none are drawn elsewhere)' },
+  { names: ['-h', '--help'], help: 'this help; vmcaster NOUN VERB --help for a subcommand' },
+  { names: ['-V', '--version'], help: 'print vmcaster VERSION' },
+];
+
+export const EXAMPLES: readonly { command: string; text: string }[] = [
+  { command: 'vmcaster imagelist add LIST', text: 'create an image list' },
+  { command: 'vmcaster imagelist set LIST dc:title "My images"', text: 'set a key of the list' },
+  { command: 'vmcaster image upload disk.img --image IMAGE', text: 'upload a new version of an image' },
+  { command: 'vmcaster -C ~/.vmcaster.cfg imagelist publish LIST', text: 'sign and upload the list' },
+  { command: 'vmcaster --select-imagelist LIST --upload-imagelist', text: 'the same in the flag style' },
+  { command: 'source <(vmcaster completion bash)', text: 'complete commands and options in bash' },
+];
+
+function globalOptionHelp(): string {
+  return GLOBAL_OPTIONS.map((o) => {
+    const names = o.names.join(', ') + (o.metavar ? ` ${o.metavar}` : '');
+    return `  ${names.padEnd(22)}  ${o.help}`;
+  }).join('\n');
+}
+
+function exampleHelp(): string {
+  return EXAMPLES.map((e) => `  ${e.command}\n      ${e.text}`).join('\n');
+}
+
 export const HELP = `vmcaster: publish signed HEPiX image lists and their images
 
 Subcommands (vmcaster <noun> <verb> --help for details):
@@ -89,23 +171,11 @@ Flag style (vmcaster 0.0.x; exactly one action per run):
   --upload-imagelist (with --select-imagelist)    (also --imagelist-upload, --update)
   --lifetime-imagelist DAYS
 
-Options (both styles):
-  -d, --database URL      env VMCASTER_RDBMS, DISH_RDBMS; default sqlite:///vmcaster.db
-  -C, --config-file PATH  env VMCASTER_CFG, DISH_CFG; default ~/.vmcaster.cfg then /etc/vmcaster/vmcaster.cfg
-  --x509-dir DIR          env VMCASTER_X509_DIR; default ~/.globus
-  --x509-cert PATH        env VMCASTER_X509_CERT, DISH_CERT; default DIR/usercert.pem
-  --x509-key PATH         env VMCASTER_X509_KEY, DISH_KEY; default DIR/userkey.pem
-  --p12-cert PATH         sign with a PKCS#12 file (certificate and key; a .p12/.pfx --x509-cert works too)
-  --passphrase-file PATH  passphrase of an encrypted key (else env VMCASTER_X509_PASSPHRASE, else a prompt)
-  --ca-dir DIR            trust directory for imports; default /etc/grid-security/certificates
-  --no-verify             import a signed list without verifying it (warns)
-  --tls-ca-file PATH      extra CA certificates for https downloads
-  --flag F                uploader flag (repeatable)
-  --json                  JSON output for listings and shows
-  -v, --verbose / -q, --quiet
-  --log-format text|json  messages on stderr as text lines (default) or JSON objects
-  --no-progress           no progress bar
-  -h, --help / -V, --version
+Options (both styles; before a subcommand too):
+${globalOptionHelp()}
+
+Examples:
+${exampleHelp()}
 
 Exit statuses:
 ${exitStatusHelp()}
@@ -122,34 +192,89 @@ export function parseFlags(flags: string[]): Record<string, string> {
   return out;
 }
 
+/**
+ * The upload's progress on a terminal: the renderer of @hepix/common (the one vmcatcher_cache draws with), one
+ * line per phase (hash, compress, upload), a summary at the end; log lines are written above it.
+ */
 function progressBar(io: CliIo) {
-  let last = 0;
-  let lastPhase = '';
+  const renderer = createProgressRenderer({
+    write: (t) => io.stderr(t),
+    columns: () => process.stderr.columns,
+    verb: 'uploaded',
+  });
+  let current: string | undefined;
   return {
     update(phase: string, done: number, total: number | undefined) {
-      const t = Date.now();
-      if (phase === lastPhase && t - last < 100 && done !== total) return;
-      last = t;
-      lastPhase = phase;
-      const mb = (n: number) => (n / 1048576).toFixed(1);
-      if (total && total > 0) {
-        const frac = Math.min(1, done / total);
-        const width = 30;
-        const fill = Math.round(frac * width);
-        io.stderr(
-          `\r${phase.padEnd(8)} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${(frac * 100).toFixed(0).padStart(3)}% ${mb(done)}/${mb(total)} MiB`,
-        );
-      } else io.stderr(`\r${phase.padEnd(8)} ${mb(done)} MiB`);
+      if (current !== phase) {
+        // Hashing and compressing prepare the upload: only the upload counts in the summary.
+        if (current) renderer.finish(current, true, current === 'upload');
+        current = phase;
+      }
+      renderer.update(phase, done, total, phase.padEnd(8));
     },
-    end() {
-      if (lastPhase) io.stderr('\n');
+    interrupt: (fn: () => void) => renderer.interrupt(fn),
+    end(ok = true) {
+      if (current) renderer.finish(current, ok, current === 'upload');
+      current = undefined;
+      renderer.end();
     },
   };
 }
 
-async function parse(argv: string[]): Promise<Request | { usage: string }> {
-  if (argv.length > 0 && MODERN_COMMANDS.includes(argv[0])) return parseModernArgs(argv);
+/**
+ * `vmcaster -C FILE -v imagelist publish UUID`: global options before a subcommand move behind it, where the
+ * subcommand's parser reads them. Anything else before the subcommand keeps the flag style.
+ */
+export function hoistGlobalOptions(argv: readonly string[]): string[] {
+  const globals: string[] = [];
+  let i = 0;
+  while (i < argv.length && !MODERN_COMMANDS.includes(argv[i])) {
+    const arg = argv[i];
+    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
+    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    // Clustered short counters (-vv, -qq).
+    if (/^-[vq]{2,}$/.test(arg)) {
+      globals.push(arg);
+      i++;
+      continue;
+    }
+    if (!GLOBAL_FLAGS.includes(name)) return [...argv];
+    const needsValue = flagTakesValue(name) === true && eq < 0;
+    if (needsValue && i + 1 >= argv.length) return [...argv];
+    // The subcommands spell --lifetime-imagelist as --lifetime.
+    const taken = argv.slice(i, needsValue ? i + 2 : i + 1);
+    if (name === '--lifetime-imagelist') taken[0] = taken[0].replace('--lifetime-imagelist', '--lifetime');
+    globals.push(...taken);
+    i += needsValue ? 2 : 1;
+  }
+  if (i >= argv.length || globals.length === 0) return [...argv];
+  // A subcommand reads --flag and -v/-q from anywhere; the rest as its own options.
+  return [...argv.slice(i), ...globals];
+}
+
+async function parse(input: string[]): Promise<Request | { usage: string }> {
+  const argv = hoistGlobalOptions(input);
+  if (argv.length > 0 && MODERN_COMMANDS.includes(argv[0])) {
+    const parsed = await parseModernArgs(argv);
+    if (!('usage' in parsed)) return parsed;
+    // A subcommand's --help: its usage, the examples of its noun, and the exit statuses.
+    const examples = EXAMPLES.filter((e) => e.command.includes(` ${argv[0]} `));
+    return {
+      usage: `${parsed.usage.trimEnd()}\n\nExamples:\n${(examples.length ? examples : EXAMPLES)
+        .map((e) => `  ${e.command}\n      ${e.text}`)
+        .join('\n')}\n\nExit statuses:\n${exitStatusHelp()}\n`,
+    };
+  }
   if (argv[0] === 'help') return { usage: HELP };
+  if (argv[0] === 'completion') {
+    if (argv[1] === '--help' || argv[1] === '-h')
+      return {
+        usage: `Usage: vmcaster completion bash|zsh\n\nPrints the shell completion script of vmcaster.\n\nExamples:\n  source <(vmcaster completion bash)\n      in ~/.bashrc\n  source <(vmcaster completion zsh)\n      in ~/.zshrc\n\nExit statuses:\n    0  the script was printed\n    2  usage error\n`,
+      };
+    if (argv.length > 2) throw new CliError('ERR_CLI_USAGE', 'usage: vmcaster completion bash|zsh');
+    // Loaded when asked for: it builds the whole subcommand tree.
+    return { usage: (await import('./docs.js')).completionScript(argv[1]) };
+  }
   return parseLegacyArgs(argv);
 }
 
@@ -170,9 +295,12 @@ export async function runCli(argv: string[], ioOverride: Partial<CliIo> = {}): P
     return exitCodeFor(err);
   }
   const { action, options } = request;
+  // Messages go above the progress lines while a transfer is drawn.
+  let interrupt: ((fn: () => void) => void) | undefined;
+  const stderr = (text: string) => (interrupt ? interrupt(() => io.stderr(text)) : io.stderr(text));
   let logger: ReturnType<typeof createCliLogger>;
   try {
-    logger = createCliLogger(io.stderr, options.verbosity, parseLogFormat(options.logFormat), clock);
+    logger = createCliLogger(stderr, options.verbosity, parseLogFormat(options.logFormat), clock);
   } catch (err) {
     createCliLogger(io.stderr, 0, 'text', clock).error(err);
     return exitCodeFor(err);
@@ -184,7 +312,7 @@ export async function runCli(argv: string[], ioOverride: Partial<CliIo> = {}): P
     return STATUS.OK;
   }
   if (action.kind === 'version') {
-    io.stdout(`${packageVersion()}\n`);
+    io.stdout(`vmcaster ${packageVersion()}\n`);
     return STATUS.OK;
   }
 
@@ -200,12 +328,14 @@ export async function runCli(argv: string[], ioOverride: Partial<CliIo> = {}): P
     process.on('SIGTERM', onSignal);
   }
   let store: Awaited<ReturnType<typeof openStore>> | undefined;
+  let database: string | undefined;
   let facade: ReturnType<typeof createUploadFacade> | undefined;
   let transport: Transport | undefined;
   const bar =
     io.stderrIsTTY && options.progress !== false && !options.json && options.verbosity >= 0
       ? progressBar(io)
       : undefined;
+  interrupt = bar?.interrupt;
   try {
     const settings = resolveSettings(
       {
@@ -220,6 +350,7 @@ export async function runCli(argv: string[], ioOverride: Partial<CliIo> = {}): P
       },
       io.env,
     );
+    database = settings.database;
     log('debug', `database ${settings.database}`);
     // The store's warnings (an original vmcaster database migrated in place, a lock taken over) are shown;
     // its migration and lock-wait notes only with -v.
@@ -313,8 +444,10 @@ export async function runCli(argv: string[], ioOverride: Partial<CliIo> = {}): P
     for (const w of result.warnings ?? []) log('warn', w);
     return result.exitCode ?? STATUS.OK;
   } catch (err) {
-    bar?.end();
+    bar?.end(false);
     logger.error(err);
+    const hint = hintFor(err, database);
+    if (hint) log('error', `hint: ${hint}`, { name: 'hint' });
     return aborter.signal.aborted ? STATUS.INTERRUPTED : exitCodeFor(err);
   } finally {
     if (io.handleSignals) {

@@ -45,7 +45,8 @@ describe('runCli', () => {
     }
     const tty = io({ tty: true, env });
     expect(await runCli(['--upload-image', file, '--select-image', 'I'], tty.io), tty.err.join('')).toBe(0);
-    expect(tty.err.join('')).toMatch(/\rupload +\[#+\] 100% 3\.0\/3\.0 MiB/);
+    expect(tty.err.join('')).toMatch(/upload +100% {2}3\.0 MiB of 3\.0 MiB/);
+    expect(tty.err.join('')).toMatch(/\x1b\[1A\r\x1b\[J1 uploaded: 3\.0 MiB in \d+:\d\d/);
     writeFileSync(file, randomBytes(3 * 1024 * 1024));
     const pipe = io({ env });
     expect(await runCli(['--upload-image', file, '--select-image', 'I'], pipe.io)).toBe(0);
@@ -60,7 +61,7 @@ describe('runCli', () => {
     expect(m.out.join('')).toMatch(/--image/);
     const v = io();
     expect(await runCli(['--version'], v.io)).toBe(0);
-    expect(v.out.join('')).toMatch(/^\d+\.\d+\.\d+\n$/);
+    expect(v.out.join('')).toMatch(/^vmcaster \d+\.\d+\.\d+\n$/);
     const u = io();
     expect(await runCli(['--bogus'], u.io)).toBe(2);
     expect(u.err.join('')).toMatch(/unknown option --bogus/);

@@ -257,8 +257,11 @@ describe('vmcatcher_cache', () => {
     let out = '';
     child.stdout.on('data', (c) => (out += c));
     expect(await new Promise((r) => child.on('close', r))).toBe(0);
-    expect(out).toMatch(new RegExp(`\\r\\x1b\\[K${id}: \\d+% \\(\\d+ of 3 MiB\\)`));
-    expect(out).toContain(`${id}: 100% (3 of 3 MiB)`);
+    expect(out).toMatch(
+      // Rate and ETA come with the second count; how many counts are drawn depends on the machine's load.
+      new RegExp(`${id} +\\d+%  [\\d.]+ [KM]iB of 3\\.0 MiB`),
+    );
+    expect(screen(out)).toEqual([expect.stringMatching(/^1 downloaded: 3\.0 MiB in /)]);
     expect(sha512(await readFile(join(work, 'cache', id)))).toBe(sha512(img.data));
   });
 
@@ -304,5 +307,89 @@ describe('vmcatcher_eventHndlExpl', () => {
       { VMCATCHER_EVENT_FILENAME: 'x.2026-01-01_00-00-00', VMCATCHER_EVENT_TYPE: 'ExpirePostfix' },
       { VMCATCHER_EVENT_FILENAME: 'x.2026-01-01_00-00-00', VMCATCHER_EVENT_TYPE: 'ExpirePostfix' },
     ]);
+  });
+});
+
+/** The rows of a terminal after `output` (\n, \r, ESC[nA, ESC[J, ESC[K; other escapes are kept out). */
+function screen(output: string): string[] {
+  const rows: string[] = [''];
+  let row = 0;
+  let col = 0;
+  for (let i = 0; i < output.length; i++) {
+    const c = output[i];
+    if (c === '\x1b') {
+      const m = /^\x1b\[(\d*)([A-Za-z])/.exec(output.slice(i)) as RegExpExecArray;
+      i += m[0].length - 1;
+      if (m[2] === 'A') row = Math.max(0, row - Number(m[1] || 1));
+      else if (m[2] === 'J') {
+        rows.length = row + 1;
+        rows[row] = rows[row].slice(0, col);
+      } else if (m[2] === 'K') rows[row] = rows[row].slice(0, col);
+      continue;
+    }
+    if (c === '\n') {
+      row++;
+      col = 0;
+      if (rows.length <= row) rows.push('');
+    } else if (c === '\r') col = 0;
+    else {
+      rows[row] = rows[row].slice(0, col) + c + rows[row].slice(col + 1);
+      col++;
+    }
+  }
+  return rows.filter((r) => r !== '');
+}
+
+describe('vmcatcher_cache progress on a terminal', () => {
+  // `script` runs the bin on a pseudo-terminal and copies what it writes there to its own stdout.
+  const onTerminal = (args: string[], env: NodeJS.ProcessEnv) =>
+    new Promise<{ code: number | null; out: string }>((resolve) => {
+      const command = ['vmcatcher_cache', ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+      const child = spawn('script', ['-qefc', command, '/dev/null'], {
+        cwd: work,
+        env: { ...env, COLUMNS: '200', LINES: '50' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout.on('data', (c) => (out += c));
+      child.on('close', (code) => resolve({ code, out }));
+    });
+
+  async function twoSlowImages() {
+    const ids = ['9f3c2b1a-0000-4000-8000-0000000000a1', '9f3c2b1a-0000-4000-8000-0000000000a2'];
+    // Slow enough for several progress events per image, both at once (--concurrency 2).
+    const imgs = ids.map((id) => image(id, 600_000, 400_000));
+    const db = join(work, 'vmcatcher.db');
+    const store = await prepareStore(db, SUB, ids);
+    await publish(store, pki, work, SUB, imgs, {});
+    await store.close();
+    return {
+      ids,
+      imgs,
+      env: baseEnv({ VMCATCHER_RDBMS: `sqlite:///${db}`, VMCATCHER_CACHE_DIR_CACHE: join(work, 'cache') }),
+    };
+  }
+
+  it('draws one line per parallel download, then a summary', async () => {
+    const { ids, imgs, env } = await twoSlowImages();
+    const r = await onTerminal(['--concurrency', '2'], env);
+    expect(r.code, r.out).toBe(0);
+    for (const [i, id] of ids.entries()) {
+      expect(r.out).toMatch(new RegExp(`${id} +\\d+%  [\\d.]+ KiB of 585\\.9 KiB`));
+      expect(sha512(await readFile(join(work, 'cache', id)))).toBe(sha512(imgs[i].data));
+    }
+    // Both lines at once: the renderer moved up over two lines to redraw them.
+    expect(r.out).toContain('\x1b[2A');
+    const rows = screen(r.out);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatch(/^2 downloaded: 1\.1 MiB in \d+:\d\d/);
+  });
+
+  it('--no-progress draws nothing on the terminal', async () => {
+    const { ids, env } = await twoSlowImages();
+    const quiet = await onTerminal(['--no-progress'], env);
+    expect(quiet.code, quiet.out).toBe(0);
+    expect(quiet.out).toBe('');
+    for (const id of ids) expect((await stat(join(work, 'cache', id))).size).toBe(600_000);
   });
 });

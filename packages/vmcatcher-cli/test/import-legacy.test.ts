@@ -104,7 +104,7 @@ describe('an original vmcatcher.db under the same VMCATCHER_RDBMS', () => {
     const said = r.stderr.split('\n').filter((l) => l.includes('migrated the original vmcatcher tables'));
     expect(said).toHaveLength(1);
     expect(said[0]).toMatch(
-      /^WARNING:db:migrated the original vmcatcher tables of sqlite:\/\/\/vmcatcher\.db /,
+      /^\S+ \S+ WARNING:db:migrated the original vmcatcher tables of sqlite:\/\/\/vmcatcher\.db /,
     );
     expect(said[0]).toContain('1 endorsers, 1 subscriptions, 1 image lists, 2 images');
     const [copy] = copies(work);

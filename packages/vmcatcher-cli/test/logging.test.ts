@@ -92,7 +92,9 @@ describe('logging', () => {
   it('reports a missing logging configuration with its own code', () => {
     const r = run('vmcatcher_image', ['-l', '--log-config', join(dir, 'absent.conf')]);
     expect(r.status).toBe(EXIT.ERR_CLI_LOG_CONFIG);
-    expect(r.stderr).toMatch(/^ERROR:main:Logfile configuration file '.*absent\.conf' was not found\.\n$/);
+    expect(r.stderr).toMatch(
+      /^\S+ \S+ ERROR:main:Logfile configuration file '.*absent\.conf' was not found\.\n\S+ \S+ ERROR:hint:point --log-config or VMCATCHER_LOG_CONF at a Python logging\.config file.*\n$/,
+    );
   });
 
   it('reads level, handler and formatter from a fileConfig file', () => {

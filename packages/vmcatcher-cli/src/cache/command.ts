@@ -3,8 +3,9 @@
 // per-image failures become the exit status of their class (EXIT), so cron and monitoring can tell a full
 // disk from a bad download.
 import { join } from 'node:path';
-import { escapeControl, LEVEL_NUMBERS, type Logger } from '@hepix/common';
+import { createProgressRenderer, escapeControl, LEVEL_NUMBERS, type Logger } from '@hepix/common';
 import {
+  type CacheHooks,
   type CacheRunSummary,
   type CacheStorage,
   createImageCache,
@@ -24,6 +25,7 @@ import {
   DEFAULT_CERT_DIR,
   processIo,
   runTool,
+  type ToolDefinition,
   withStore,
 } from '../common/context.js';
 import { EXIT } from '../common/exit.js';
@@ -231,6 +233,12 @@ export const CACHE_OPTIONS: OptionSpec[] = [
     metavar: 'SECONDS',
     help: 'How long the end of a run keeps trying to publish to a broker that is down; what is left goes at the next run (default 30).',
   },
+  {
+    dest: 'noProgress',
+    long: ['no-progress'],
+    kind: 'flag',
+    help: 'No progress lines on a terminal (there are none when standard error is not one).',
+  },
 ];
 
 /**
@@ -263,9 +271,34 @@ export function runExitStatus(summary: CacheRunSummary): number {
   return other === undefined ? 0 : EXIT[other];
 }
 
-const EXIT_HELP = `Exit status: 0 success; 1 a run-level failure (directories, index, store); 2 usage error;
-${FAILURE_ORDER.map((c) => `${EXIT[c]} ${c}`).join(', ')} (the first of these that occurred);
-${EXIT.ERR_STORE_LOCKED} another run holds the lock (ERR_STORE_LOCKED); ${EXIT.ERR_CACHE_INTERNAL} internal error.`;
+/** What each class of failure means (--help, the manual). */
+const FAILURE_MEANINGS: Partial<Record<ImageCacheErrorCode, string>> = {
+  ERR_CACHE_INTERNAL: 'internal error (a bug: run with -vv for the stack)',
+  ERR_CACHE_NO_SPACE: 'not enough disk space, or the disk filled up',
+  ERR_CACHE_UNSAFE_FILE: 'a link or other non-regular file where the cache reads or writes',
+  ERR_CACHE_VERIFY: 'a downloaded image did not match its size or sha512',
+  ERR_CACHE_CORRUPT: '-s found a corrupt or missing cached file (and expired it)',
+  ERR_CACHE_TRUST: 'no usable trust: an igtf subscription and an empty or missing CA directory',
+  ERR_CACHE_TLS: 'an https image server was not authenticated',
+  ERR_CACHE_REDIRECT: 'a redirect was refused (https to http)',
+  ERR_CACHE_URI_REFUSED: 'an image URI was refused (file: without --allow-file-uris, another scheme)',
+  ERR_CACHE_DEADLINE: 'a download ran past its deadline (--min-rate, --fetch-timeout)',
+  ERR_CACHE_DOWNLOAD: 'a download failed after its retries (network, HTTP status)',
+  ERR_CACHE_GAVE_UP: 'an image failed 5 times for the same list: left until a new list',
+  ERR_CACHE_EVENT: 'the event command failed for an event (recorded for --retry-events)',
+};
+
+const CACHE_EXIT_STATUSES: readonly (readonly [number, string])[] = [
+  [0, 'success (also: foreign files found and left alone, a hook vetoed a step)'],
+  [1, 'the run could not start or went wrong as a whole: directories, cache.index, the store'],
+  [2, 'usage error'],
+  ...[...FAILURE_ORDER]
+    .filter((c) => c !== 'ERR_CACHE_INTERNAL')
+    .sort((a, b) => EXIT[a] - EXIT[b])
+    .map((c) => [EXIT[c], `${c}: ${FAILURE_MEANINGS[c]}`] as const),
+  [EXIT.ERR_STORE_LOCKED, 'another run holds the lock longer than --lock-wait (ERR_STORE_LOCKED)'],
+  [EXIT.ERR_CACHE_INTERNAL, 'internal error (a bug: run with -vv for the stack)'],
+];
 
 /** The storage of `--cache-url s3://BUCKET/PREFIX`: the bucket for the cache and expired areas, `partial` local. */
 function cacheStorage(
@@ -389,23 +422,40 @@ async function cacheMain(ctx: CommonContext): Promise<number> {
   const eventsOnly = flag(o, 'failedEvents') || drop.length > 0 || flag(o, 'retryEvents');
   const policy = eventsOnly ? undefined : await policyFrom(ctx);
 
-  // Progress on a terminal only; a log line first clears the progress line.
-  const tty = Boolean(process.stderr.isTTY) && !json && ctx.log.threshold <= 30 && count(o, 'quiet') === 0;
-  let progressShown = false;
-  const clearProgress = () => {
-    if (progressShown) io.stderr('\r\x1b[K');
-    progressShown = false;
+  // Progress on a terminal only (one line per active download, a summary at the end); a log line is written
+  // above the progress lines.
+  const tty =
+    Boolean(process.stderr.isTTY) &&
+    !json &&
+    !flag(o, 'noProgress') &&
+    ctx.log.threshold <= 30 &&
+    count(o, 'quiet') === 0;
+  const bar = tty
+    ? createProgressRenderer({
+        write: (t) => io.stderr(t),
+        columns: () => process.stderr.columns,
+        verb: 'downloaded',
+      })
+    : undefined;
+  // Progress events are delivered asynchronously: one may arrive after its transfer ended.
+  const ended = new Set<string>();
+  const finish = (id: string, ok: boolean) => {
+    ended.add(id);
+    bar?.finish(id, ok);
   };
   const log: Logger = (level, message, fields) => {
-    if (progressShown && ctx.log.threshold <= LEVEL_NUMBERS[level]) clearProgress();
-    ctx.log(level, message, { name: 'cache', ...fields });
+    const line = () => ctx.log(level, message, { name: 'cache', ...fields });
+    if (bar && ctx.log.threshold <= LEVEL_NUMBERS[level]) bar.interrupt(line);
+    else line();
+    if (bar && level === 'error' && fields?.image) finish(fields.image, false);
   };
-  const progress = (p: ProgressHookEvent) => {
-    const pct = p.total ? Math.floor((p.bytes / p.total) * 100) : 100;
-    io.stderr(
-      `\r\x1b[K${escapeControl(p.identifier)}: ${pct}% (${Math.round(p.bytes / 1048576)} of ${Math.round(p.total / 1048576)} MiB)`,
-    );
-    progressShown = true;
+  const hooks: CacheHooks = {
+    progress: (p: ProgressHookEvent) => {
+      if (!ended.has(p.identifier))
+        bar?.update(p.identifier, p.bytes, p.total, escapeControl(p.identifier), p.resumedFrom);
+    },
+    'image:available:after': (e) => finish(e.identifier, true),
+    'image:verify:failed': (e) => finish(e.identifier, false),
   };
 
   const cacheUrl = str(o, 'cacheUrl') ?? env.VMCATCHER_CACHE_URL;
@@ -450,7 +500,7 @@ async function cacheMain(ctx: CommonContext): Promise<number> {
         maxEventAttempts: eventAttempts,
         lockWaitMs: lockWaitSec * 1000,
         ...(policy ? { policy } : {}),
-        ...(tty ? { hooks: { progress } } : {}),
+        ...(bar ? { hooks } : {}),
       });
       if (flag(o, 'failedEvents')) {
         const all = await imageCache.failedEvents();
@@ -489,9 +539,13 @@ async function cacheMain(ctx: CommonContext): Promise<number> {
           try {
             summary = await imageCache.run(actions, { recorder });
           } finally {
-            if (progressShown) io.stderr('\n');
-            progressShown = false;
+            bar?.end();
           }
+          for (const f of summary.failed)
+            ctx.hint(f.code, {
+              image: f.identifier,
+              ...(f.subscription ? { subscription: f.subscription } : {}),
+            });
           if (bus) await drainEvents(store, bus, log);
           if (json) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
           const exit = runExitStatus(summary);
@@ -507,25 +561,35 @@ async function cacheMain(ctx: CommonContext): Promise<number> {
   ).finally(() => s3?.close());
 }
 
+export const CACHE_TOOL: ToolDefinition = {
+  name: 'vmcatcher_cache',
+  usage: 'vmcatcher_cache [options]',
+  description:
+    'Downloads the subscribed images, verifies them against the signed lists, moves them into the cache, ' +
+    'expires what is no longer endorsed and runs the event command for every change. When several kinds of ' +
+    'failure occur, the exit status is that of the first in this order: ' +
+    `${FAILURE_ORDER.map((c) => EXIT[c]).join(', ')}.`,
+  options: CACHE_OPTIONS,
+  // One output format (--json): the list formats of the other tools mean nothing here.
+  withoutCommon: ['format'],
+  examples: [
+    {
+      command:
+        'vmcatcher_cache -C /var/cache/vmcatcher/endorsed -x "vmcatcher_eventHndlExpl --output_file=/var/log/vmcatcher/events.jsonl"',
+      text: 'download, verify and expire, running the example event handler for every change',
+    },
+    { command: 'vmcatcher_cache -s', text: 're-hash the cached images, expiring corrupt ones' },
+    { command: 'vmcatcher_cache --failed-events', text: 'list the events whose command failed' },
+    { command: 'vmcatcher_cache --retry-events', text: 'deliver them again' },
+  ],
+  exitStatus: CACHE_EXIT_STATUSES,
+};
+
 /** `vmcatcher_cache` and `vmcatcher cache`: returns the exit code. */
 export function runCacheCommand(
   argv: string[],
   env: NodeJS.ProcessEnv,
   io: CliIo = processIo,
 ): Promise<number> {
-  return runTool(
-    {
-      name: 'vmcatcher_cache',
-      usage: 'vmcatcher_cache [options]',
-      description:
-        'Downloads the subscribed images, verifies them against the signed lists, moves them into the cache, ' +
-        'expires what is no longer endorsed and runs the event command for every change.\n\n' +
-        EXIT_HELP,
-      options: CACHE_OPTIONS,
-    },
-    argv,
-    env,
-    pipeSafe(io),
-    cacheMain,
-  );
+  return runTool(CACHE_TOOL, argv, env, pipeSafe(io), cacheMain);
 }

@@ -3,9 +3,11 @@ import type { Principal } from '@hepix/imagelist-store';
 import {
   CliError,
   type CliIo,
+  COMMON_EXIT_STATUSES,
   type CommonContext,
   processIo,
   runTool,
+  type ToolDefinition,
   withStore,
 } from '../common/context.js';
 import { jsonText, pyBool, subscriptionInfoLines } from '../common/format.js';
@@ -86,23 +88,29 @@ export const ENDORSER_OPTIONS: OptionSpec[] = [
 
 const ACTIONS = ['list', 'links', 'create', 'delete', 'link', 'unlink', 'info'] as const;
 
+export const ENDORSER_TOOL: ToolDefinition = {
+  name: 'vmcatcher_endorser',
+  usage: 'vmcatcher_endorser [options]',
+  description: 'Manage the endorsers allowed to sign image list subscriptions.',
+  options: ENDORSER_OPTIONS,
+  examples: [
+    {
+      command:
+        "vmcatcher_endorser -C -e alice -S '/C=DE/O=GermanGrid/CN=Alice' -I '/C=DE/O=GermanGrid/CN=GridKa-CA'",
+      text: 'create an endorser from the subject and issuer of its certificate',
+    },
+    { command: 'vmcatcher_endorser -k -e alice -s LIST', text: 'allow alice to sign the subscription LIST' },
+    { command: 'vmcatcher_endorser -l', text: 'list the endorsers' },
+  ],
+  exitStatus: [...COMMON_EXIT_STATUSES, [12, '--create without an identifier, subject or issuer']],
+};
+
 export function runEndorserCommand(
   argv: string[],
   env: NodeJS.ProcessEnv = process.env,
   io: CliIo = processIo,
 ): Promise<number> {
-  return runTool(
-    {
-      name: 'vmcatcher_endorser',
-      usage: 'vmcatcher_endorser [options]',
-      description: 'Manage the endorsers allowed to sign image list subscriptions.',
-      options: ENDORSER_OPTIONS,
-    },
-    argv,
-    env,
-    io,
-    endorserMain,
-  );
+  return runTool(ENDORSER_TOOL, argv, env, io, endorserMain);
 }
 
 function pairs<A, B>(as: A[], bs: B[]): [A, B][] {

@@ -6,11 +6,13 @@ import type { SitePolicy } from '@hepix/site-policy';
 import {
   CliError,
   type CliIo,
+  COMMON_EXIT_STATUSES,
   type CommonContext,
   certDirFrom,
   emit,
   processIo,
   runTool,
+  type ToolDefinition,
   withStore,
 } from '../common/context.js';
 import {
@@ -110,6 +112,25 @@ export const IMAGE_OPTIONS: OptionSpec[] = [
 
 const ACTIONS = ['list', 'add', 'remove', 'legacyDelete', 'info', 'policyCheck'] as const;
 
+export const IMAGE_TOOL: ToolDefinition = {
+  name: 'vmcatcher_image',
+  usage: 'vmcatcher_image [options]',
+  description: 'List the images of the subscribed lists and select them for caching.',
+  options: IMAGE_OPTIONS.filter((o) => o.dest !== 'logfile'),
+  examples: [
+    { command: 'vmcatcher_image -l', text: 'list the images: identifier, state, subscription' },
+    {
+      command: 'vmcatcher_image -a -u IMAGE',
+      text: 'select IMAGE for caching (vmcatcher_cache downloads it)',
+    },
+    { command: 'vmcatcher_image -i -u IMAGE --json', text: 'show the image as JSON' },
+  ],
+  exitStatus: [
+    ...COMMON_EXIT_STATUSES,
+    [41, 'the identifier is in several subscriptions: choose one with --subscription'],
+  ],
+};
+
 export function runImageCommand(
   argv: string[],
   env: NodeJS.ProcessEnv = process.env,
@@ -124,18 +145,7 @@ export function runImageCommand(
     if (a.startsWith('--logfile=')) args[l] = `--log-config=${a.slice('--logfile='.length)}`;
     else args[l] = '--log-config';
   }
-  return runTool(
-    {
-      name: 'vmcatcher_image',
-      usage: 'vmcatcher_image [options]',
-      description: 'List the images of the subscribed lists and select them for caching.',
-      options: IMAGE_OPTIONS.filter((o) => o.dest !== 'logfile'),
-    },
-    args,
-    env,
-    pipeSafe(io),
-    imageMain,
-  );
+  return runTool(IMAGE_TOOL, args, env, pipeSafe(io), imageMain);
 }
 
 async function imageMain(ctx: CommonContext): Promise<number> {

@@ -9,6 +9,7 @@ import {
   type CommonContext,
   processIo,
   runTool,
+  type ToolDefinition,
   withStore,
 } from '../common/context.js';
 import { jsonText } from '../common/format.js';
@@ -30,24 +31,35 @@ export const IMPORT_LEGACY_OPTIONS: OptionSpec[] = [
   },
 ];
 
+export const IMPORT_LEGACY_TOOL: ToolDefinition = {
+  name: 'vmcatcher import-legacy',
+  usage: 'vmcatcher import-legacy --from URL [--force] [-d URL] [--json]',
+  description:
+    "Migrate the tables of an original vmcatcher (or vmcaster) database into this version's store (-d, VMCATCHER_RDBMS), in one transaction. The original tables are only read.",
+  options: IMPORT_LEGACY_OPTIONS,
+  withoutCommon: ['format'],
+  examples: [
+    {
+      command:
+        'vmcatcher import-legacy --from sqlite:////var/lib/vmcatcher/vmcatcher.db -d postgres://vmcatcher@db/vmcatcher',
+      text: 'move an original SQLite database into PostgreSQL',
+    },
+  ],
+  exitStatus: [
+    [0, 'success'],
+    [1, 'the source cannot be read'],
+    [2, 'usage error'],
+    [15, 'a conflict, nothing changed (use --force to replace)'],
+    [70, 'internal error'],
+  ],
+};
+
 export function runImportLegacyCommand(
   argv: string[],
   env: NodeJS.ProcessEnv = process.env,
   io: CliIo = processIo,
 ): Promise<number> {
-  return runTool(
-    {
-      name: 'vmcatcher import-legacy',
-      usage: 'vmcatcher import-legacy --from URL [--force] [-d URL] [--json]',
-      description:
-        "Migrate the tables of an original vmcatcher (or vmcaster) database into this version's store (-d, VMCATCHER_RDBMS), in one transaction. The original tables are only read.",
-      options: IMPORT_LEGACY_OPTIONS,
-    },
-    argv,
-    env,
-    io,
-    importLegacyMain,
-  );
+  return runTool(IMPORT_LEGACY_TOOL, argv, env, io, importLegacyMain);
 }
 
 function summary(r: LegacyImportResult): string[] {

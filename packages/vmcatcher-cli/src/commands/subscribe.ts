@@ -4,8 +4,8 @@
 import { randomUUID } from 'node:crypto';
 import type {
   NewImageEvent,
-  SubscriptionUpdateResult,
   Subscriptions,
+  SubscriptionUpdateResult,
   VmcatcherEvent,
 } from '@hepix/image-cache';
 import type {
@@ -20,6 +20,7 @@ import type { SitePolicy } from '@hepix/site-policy';
 import {
   CliError,
   type CliIo,
+  COMMON_EXIT_STATUSES,
   type CommonContext,
   certDirFrom,
   emit,
@@ -27,8 +28,10 @@ import {
   fmtDate,
   processIo,
   runTool,
+  type ToolDefinition,
   withStore,
 } from '../common/context.js';
+import { EXIT, statusSeverity, worstStatus } from '../common/exit.js';
 import {
   imageJson,
   jsonText,
@@ -38,7 +41,6 @@ import {
   subscriptionListLine,
   TRUST_ANCHOR_NAMES,
 } from '../common/format.js';
-import { EXIT, statusSeverity, worstStatus } from '../common/exit.js';
 import { flag, list, type OptionSpec, str } from '../common/options.js';
 import { POLICY_OPTION, policyFrom } from '../common/policy.js';
 import { PROMETHEUS_OPTION, recordedRun, writePrometheus } from '../common/runs.js';
@@ -226,23 +228,50 @@ const ACTIONS = [
   'imageRefuse',
 ] as const;
 
+export const SUBSCRIBE_TOOL: ToolDefinition = {
+  name: 'vmcatcher_subscribe',
+  usage: 'vmcatcher_subscribe [options]',
+  description: 'Subscribe to signed HEPiX image lists and keep them up to date.',
+  options: SUBSCRIBE_OPTIONS,
+  examples: [
+    {
+      command: 'vmcatcher_subscribe -s https://cernvm.cern.ch/releases/image.list -e',
+      text: 'subscribe to a list, creating its endorser from the signature',
+    },
+    { command: 'vmcatcher_subscribe -U', text: 'update every subscription (cron, the systemd timer)' },
+    { command: 'vmcatcher_subscribe -l --json', text: 'list the subscriptions as JSON' },
+    {
+      command: 'vmcatcher_subscribe -u LIST --imagelist-newimage-subscribe',
+      text: 'cache the new images of LIST from now on',
+    },
+  ],
+  exitStatus: [
+    ...COMMON_EXIT_STATUSES,
+    [10, 'download failed (also past --fetch-timeout or below --min-rate)'],
+    [11, 'signature validation failed (revoked, expired, untrusted CA, no CRL, …)'],
+    [12, 'the signer does not match the endorser'],
+    [13, 'endorser not authorised'],
+    [14, 'no trust anchor'],
+    [15, 'conflict (already subscribed)'],
+    [17, 'lower version than the stored list'],
+    [18, 'rollback: created before the stored list'],
+    [31, 'identifier mismatch'],
+    [32, 'new images refused (the list was imported)'],
+    [33, 'created in the future'],
+    [34, 'expired'],
+    [37, 'not JSON'],
+    [38, 'not an image list'],
+    [39, '--image-accept of an image already registered'],
+    [50, 'the https server was not authenticated'],
+  ],
+};
+
 export function runSubscribeCommand(
   argv: string[],
   env: NodeJS.ProcessEnv = process.env,
   io: CliIo = processIo,
 ): Promise<number> {
-  return runTool(
-    {
-      name: 'vmcatcher_subscribe',
-      usage: 'vmcatcher_subscribe [options]',
-      description: 'Subscribe to signed HEPiX image lists and keep them up to date.',
-      options: SUBSCRIBE_OPTIONS,
-    },
-    argv,
-    env,
-    io,
-    subscribeMain,
-  );
+  return runTool(SUBSCRIBE_TOOL, argv, env, io, subscribeMain);
 }
 
 function updateModeOption(ctx: CommonContext): UpdateMode | undefined {
@@ -376,6 +405,8 @@ async function subscribeMain(ctx: CommonContext): Promise<number> {
       const subs = await engine(ctx, store, certDir, policy);
       try {
         const r = await subs.update(selection, { concurrency, recorder });
+        for (const x of r.results)
+          if (x.error) ctx.hint(x.error, { subscription: x.subscription, uri: redactUrl(x.uri) });
         if (ctx.format === 'json') {
           ctx.io.stdout(
             jsonText(
@@ -458,6 +489,7 @@ async function subscribeMain(ctx: CommonContext): Promise<number> {
               const { exitCode: status, message, code } = exitCodeFor(err);
               const shown = redactUrl(url);
               ctx.log('error', `Failed to subscribe to '${shown}': ${message}`, { code });
+              ctx.hint(err, { uri: shown });
               json.push({ code, message, status, uri: shown });
               if (statusSeverity(status) > statusSeverity(rc)) rc = status;
             }

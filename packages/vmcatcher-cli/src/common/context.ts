@@ -1,11 +1,21 @@
 // What every vmcatcher tool shares: -v/-q counters and --log-config, the database URL (-d, VMCATCHER_RDBMS),
 // the output format (-f, VMCATCHER_OUTPUT_FORMAT, --json), and the one place mapping errors to exit codes.
 import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { LogFields } from '@hepix/common';
 import { type OpenStoreOptions, openStore, parseStoreUrl, type Store } from '@hepix/imagelist-store';
 import pkg from '../../package.json' with { type: 'json' };
 import { CliError, exitCodeFor } from './exit.js';
+import { fourSlashUrl, type HintContext, hintFor } from './hints.js';
 import { type CliLogger, type LogConfig, makeLogger, readLogConfig } from './logging.js';
-import { formatHelp, type OptionSpec, type ParsedOptions, parseOptions, UsageError } from './options.js';
+import {
+  formatHelp,
+  type HelpSections,
+  type OptionSpec,
+  type ParsedOptions,
+  parseOptions,
+  UsageError,
+} from './options.js';
 
 export { CliError, exitCodeFor };
 
@@ -59,6 +69,7 @@ export const COMMON_OPTIONS: OptionSpec[] = [
     long: ['format'],
     kind: 'value',
     metavar: 'FORMAT',
+    choices: ['lines', 'json', 'SMIME', 'message'],
     help: 'Output format: lines (default), json, SMIME, message (env VMCATCHER_OUTPUT_FORMAT).',
   },
   { dest: 'json', long: ['json'], kind: 'flag', help: 'Same as --format json (stable JSON output).' },
@@ -74,11 +85,43 @@ export const COMMON_OPTIONS: OptionSpec[] = [
     long: ['log-format'],
     kind: 'value',
     metavar: 'FORMAT',
+    choices: ['text', 'json'],
     help: 'Log lines as text (default; the logging configuration formatter applies) or json, one object per line (env VMCATCHER_LOG_FORMAT).',
   },
   { dest: 'logSql', long: ['log-sql-info'], kind: 'flag', help: 'Log database statements (debug).' },
   { dest: 'version', long: ['version'], kind: 'flag', help: "Show the program's version number and exit." },
   { dest: 'help', short: 'h', long: ['help'], kind: 'flag', help: 'Show this help message and exit.' },
+];
+
+/** One tool: its name, usage, description, options (before the common ones), examples and exit statuses. */
+export interface ToolDefinition extends HelpSections {
+  name: string;
+  usage: string;
+  description: string;
+  options: OptionSpec[];
+  /** Common options that mean nothing to this tool (by `dest`): neither accepted nor offered. */
+  withoutCommon?: readonly string[];
+  /** The tool has its own parser and none of the common options. */
+  standalone?: boolean;
+}
+
+/** The options a tool accepts and documents: its own, then the common ones that apply to it. */
+export function toolOptions(tool: ToolDefinition): OptionSpec[] {
+  if (tool.standalone) return tool.options;
+  const without = new Set(tool.withoutCommon ?? []);
+  return [...tool.options, ...COMMON_OPTIONS.filter((o) => !without.has(o.dest))];
+}
+
+/** Exit statuses every tool on the store shares (the tools add their own). */
+export const COMMON_EXIT_STATUSES: readonly (readonly [number, string])[] = [
+  [0, 'success'],
+  [
+    1,
+    'a selection or option value error, a missing certificate directory or logging configuration, a store error',
+  ],
+  [2, 'usage error (unknown option, missing argument)'],
+  [70, 'internal error (a bug: run with -vv for the stack)'],
+  [75, 'another run holds the lock (ERR_STORE_LOCKED)'],
 ];
 
 export interface CommonContext {
@@ -89,6 +132,19 @@ export interface CommonContext {
   log: Logger;
   format: OutputFormat;
   database: string;
+  /** Logs the hint for an error (see hints.ts), each distinct one once per run. */
+  hint(err: unknown, fields?: LogFields): void;
+}
+
+function hinter(log: () => Logger, context: () => HintContext): (err: unknown, fields?: LogFields) => void {
+  const given = new Set<string>();
+  return (err, fields) => {
+    const text = hintFor(err, context());
+    if (!text || given.has(text)) return;
+    given.add(text);
+    const code = (err as { code?: unknown } | null)?.code;
+    log()('error', text, { ...fields, name: 'hint', ...(typeof code === 'string' ? { code } : {}) });
+  };
 }
 
 const FORMATS: Record<string, OutputFormat> = {
@@ -104,24 +160,35 @@ const FORMATS: Record<string, OutputFormat> = {
  * Returns the exit code.
  */
 export async function runTool(
-  tool: { name: string; usage: string; description: string; options: OptionSpec[] },
+  tool: ToolDefinition,
   argv: string[],
   env: NodeJS.ProcessEnv,
   io: CliIo,
   body: (ctx: CommonContext) => Promise<number>,
 ): Promise<number> {
-  const specs = [...tool.options, ...COMMON_OPTIONS];
+  const specs = toolOptions(tool);
   let log: Logger = makeLogger({ write: (line) => io.stderr(line) });
+  let database: string | undefined;
+  const hint = hinter(
+    () => log,
+    () => ({ tool: tool.name, ...(database ? { database } : {}) }),
+  );
   try {
     const { options, positionals } = parseOptions(argv, specs);
     if (options.help) {
-      io.stdout(formatHelp(tool.usage, tool.description, specs));
+      io.stdout(formatHelp(tool.usage, tool.description, specs, tool));
       return 0;
     }
     if (options.version) {
       io.stdout(`${tool.name} ${VERSION}\n`);
       return 0;
     }
+    // The format first: a logging configuration that cannot be read is reported in it.
+    const logFormat = (options.logFormat as string | undefined) ?? env.VMCATCHER_LOG_FORMAT ?? 'text';
+    if (logFormat !== 'text' && logFormat !== 'json') {
+      throw new UsageError(`Invalid log format '${logFormat}': use text or json`);
+    }
+    log = makeLogger({ format: logFormat, write: (line) => io.stderr(line) });
     const logConfigPath = (options.logConfig as string | undefined) ?? env.VMCATCHER_LOG_CONF;
     let logConfig: LogConfig = {};
     if (logConfigPath) {
@@ -141,10 +208,6 @@ export async function runTool(
         );
       }
     }
-    const logFormat = (options.logFormat as string | undefined) ?? env.VMCATCHER_LOG_FORMAT ?? 'text';
-    if (logFormat !== 'text' && logFormat !== 'json') {
-      throw new UsageError(`Invalid log format '${logFormat}': use text or json`);
-    }
     log = makeLogger({
       verbose: (options.verbose as number) ?? 0,
       quiet: (options.quiet as number) ?? 0,
@@ -157,12 +220,12 @@ export async function runTool(
       : ((options.format as string | undefined) ?? env.VMCATCHER_OUTPUT_FORMAT ?? 'lines');
     const format = FORMATS[formatName];
     if (!format) throw new UsageError(`Invalid format '${formatName}': use lines, json, SMIME or message`);
-    let database = (options.database as string | undefined) ?? env.VMCATCHER_RDBMS;
+    database = (options.database as string | undefined) ?? env.VMCATCHER_RDBMS;
     if (!database) {
       database = DEFAULT_DATABASE;
       log('info', `Defaulting DB connection to '${DEFAULT_DATABASE}'`);
     }
-    return await body({ options, positionals, env, io, log, format, database });
+    return await body({ options, positionals, env, io, log, format, database, hint });
   } catch (err) {
     if (err instanceof UsageError) {
       io.stderr(`Usage: ${tool.usage}\n\n${tool.name}: error: ${err.message}\n`);
@@ -170,6 +233,7 @@ export async function runTool(
     }
     const { exitCode, message, code } = exitCodeFor(err);
     if (message) log('error', message, { code });
+    hint(err);
     if (code === 'ERR_CLI_INTERNAL' && err instanceof Error && err.stack) log('debug', err.stack);
     return exitCode;
   }
@@ -207,6 +271,15 @@ export async function withStore<T>(
 ): Promise<T> {
   // Only a database that existed before: one this tool creates is private (0600) already.
   const existing = existingSqliteFile(ctx.database);
+  // The silent case: a new, empty database about to be created beside the one that was meant.
+  const meant = fourSlashUrl(ctx.database);
+  const parsed = meant ? parseStoreUrl(ctx.database) : undefined;
+  if (meant && parsed?.dialect === 'sqlite' && existsSync(dirname(parsed.path)))
+    ctx.log(
+      'warn',
+      `'${ctx.database}' is relative to the working directory ${process.cwd()} and does not exist there; for the absolute path use four slashes: ${meant}`,
+      { name: 'db' },
+    );
   const store = await openStore(ctx.database, {
     ...options,
     log: (level, message) => {

@@ -4,6 +4,7 @@
 // publisher-controlled text in a message cannot forge a line.
 import { appendFileSync, readFileSync } from 'node:fs';
 import {
+  formatContext,
   formatJsonRecord,
   formatPythonRecord,
   LEVEL_NUMBERS,
@@ -12,8 +13,11 @@ import {
   type LogLevel,
 } from '@hepix/common';
 
-/** The format of the originals' default handler (Python's `logging.BASIC_FORMAT`). */
-export const DEFAULT_LOG_FORMAT = '%(levelname)s:%(name)s:%(message)s';
+/**
+ * The default line: a UTC timestamp, then the originals' `logging.BASIC_FORMAT`; the subscription, URI and image
+ * the line is about follow in brackets (a configured formatter gets them only through `%(context)s` or by name).
+ */
+export const DEFAULT_LOG_FORMAT = '%(asctime)s %(levelname)s:%(name)s:%(message)s';
 
 /** The tools' logger: a `Logger` that also tells which levels it prints. */
 export interface CliLogger extends Logger {
@@ -116,6 +120,11 @@ export interface MakeLoggerOptions {
   now?: () => Date;
 }
 
+function withContext(line: string, fields: LogFields | undefined): string {
+  const context = formatContext(fields);
+  return context ? `${line} [${context}]` : line;
+}
+
 /** The default level is WARNING; each -v lowers it by one step, each -q raises it (reference §3). */
 export function makeLogger(options: MakeLoggerOptions): CliLogger {
   const config = options.config ?? {};
@@ -128,7 +137,9 @@ export function makeLogger(options: MakeLoggerOptions): CliLogger {
     const line =
       options.format === 'json'
         ? formatJsonRecord(record)
-        : formatPythonRecord(record, config.format ?? DEFAULT_LOG_FORMAT, config.datefmt);
+        : config.format
+          ? formatPythonRecord(record, config.format, config.datefmt)
+          : withContext(formatPythonRecord(record, DEFAULT_LOG_FORMAT, config.datefmt), fields);
     if (config.file) appendFileSync(config.file, `${line}\n`);
     else options.write(`${line}\n`);
   }) as CliLogger;

@@ -14,6 +14,8 @@ export interface OptionSpec {
   kind: OptionKind;
   help: string;
   metavar?: string;
+  /** The values a shell completion offers (a metavar like `none|browser|igtf` offers its words too). */
+  choices?: readonly string[];
 }
 
 export type ParsedOptions = Record<string, boolean | number | string | string[] | undefined>;
@@ -117,15 +119,46 @@ export function parseOptions(argv: string[], specs: OptionSpec[]): ParseResult {
   return { options, positionals };
 }
 
-export function formatHelp(usage: string, description: string, specs: OptionSpec[]): string {
+/** A command line shown in --help and the manual, with what it does. */
+export interface Example {
+  command: string;
+  text: string;
+}
+
+/** Everything --help, the manual page and the shell completion of one tool are made of. */
+export interface HelpSections {
+  examples?: readonly Example[];
+  /** Exit statuses: [status or range, meaning]. */
+  exitStatus?: readonly (readonly [number | string, string])[];
+}
+
+/** The names of an option as its help lists them: `-c DIR, --cert-dir=DIR`. */
+export function optionNames(s: OptionSpec): string {
+  return [
+    ...(s.short ? [`-${s.short}${s.metavar ? ` ${s.metavar}` : ''}`] : []),
+    ...s.long.map((l) => `--${l}${s.metavar ? `=${s.metavar}` : ''}`),
+  ].join(', ');
+}
+
+export function formatHelp(
+  usage: string,
+  description: string,
+  specs: OptionSpec[],
+  sections: HelpSections = {},
+): string {
   const lines = [`Usage: ${usage}`, '', description, '', 'Options:'];
   for (const s of specs) {
-    const names = [
-      ...(s.short ? [`-${s.short}${s.metavar ? ` ${s.metavar}` : ''}`] : []),
-      ...s.long.map((l) => `--${l}${s.metavar ? `=${s.metavar}` : ''}`),
-    ].join(', ');
-    lines.push(`  ${names}`);
+    lines.push(`  ${optionNames(s)}`);
     lines.push(`      ${s.help}`);
+  }
+  if (sections.examples?.length) {
+    lines.push('', 'Examples:');
+    for (const e of sections.examples) lines.push(`  ${e.command}`, `      ${e.text}`);
+  }
+  if (sections.exitStatus?.length) {
+    lines.push('', 'Exit status:');
+    for (const [status, meaning] of sections.exitStatus)
+      lines.push(`  ${String(status).padStart(5)} ${meaning}`);
   }
   return `${lines.join('\n')}\n`;
 }
