@@ -6,7 +6,7 @@ import { UploadError, type UploadErrorCode, type UploadErrorContext } from './er
 import type { PutOptions, UploadSource } from './types.js';
 
 /** Case-insensitive lookup of an option (INI keys are case-insensitive in the original tools). */
-export function opt(options: Record<string, unknown> | undefined, name: string): unknown {
+function opt(options: Record<string, unknown> | undefined, name: string): unknown {
   if (!options) return undefined;
   if (name in options) return options[name];
   const lower = name.toLowerCase();
@@ -96,7 +96,7 @@ export function isTempName(name: string): boolean {
 }
 
 /** Default age after which an untouched temporary file is a leftover of a killed upload: one hour. */
-export const DEFAULT_STALE_TEMP_AGE_S = 3600;
+const DEFAULT_STALE_TEMP_AGE_S = 3600;
 
 /**
  * The `staleTempAge` option in seconds (`0` or `false` turns the sweep off). An upload in progress writes its
@@ -212,32 +212,3 @@ export class Meter extends Transform {
   }
 }
 
-/** Runs `fn` and rejects early with ERR_UPLOAD_ABORTED when `signal` fires (calling `onAbort` first). */
-export function raceAbort<T>(
-  signal: AbortSignal | undefined,
-  target: string,
-  protocol: string,
-  fn: () => Promise<T>,
-  onAbort?: () => void,
-): Promise<T> {
-  if (!signal) return fn();
-  throwIfAborted(signal, target, protocol);
-  return new Promise<T>((resolve, reject) => {
-    const abort = () => {
-      onAbort?.();
-      reject(abortedError(target, protocol, signal.reason));
-    };
-    signal.addEventListener('abort', abort, { once: true });
-    fn().then(
-      (v) => {
-        signal.removeEventListener('abort', abort);
-        if (signal.aborted) reject(abortedError(target, protocol, signal.reason));
-        else resolve(v);
-      },
-      (e) => {
-        signal.removeEventListener('abort', abort);
-        reject(signal.aborted ? abortedError(target, protocol, signal.reason) : e);
-      },
-    );
-  });
-}

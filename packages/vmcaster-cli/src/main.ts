@@ -182,7 +182,7 @@ ${exitStatusHelp()}
 `;
 
 /** `--flag egiappdb:insert=true` → `{ 'egiappdb:insert': 'true' }`; a bare name means `true`. */
-export function parseFlags(flags: string[]): Record<string, string> {
+function parseFlags(flags: string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const f of flags) {
     const eq = f.indexOf('=');

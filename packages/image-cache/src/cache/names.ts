@@ -15,7 +15,7 @@ export const TEMP_PREFIX = '.hepix-cache-';
  * name containing it, so a second copy (the same identifier in another subscription) can never take the name of
  * another image.
  */
-export const UNIQUE_SEPARATOR = '+';
+const UNIQUE_SEPARATOR = '+';
 
 const SAFE = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
 const MAX_NAME = 200; // leaves room for `+n` and `.<timestamp>.n` within NAME_MAX (255)

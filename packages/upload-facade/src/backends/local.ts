@@ -35,7 +35,7 @@ import {
 } from '../util.js';
 
 /** Resolves a `file://` URL or a path to an absolute local path, refusing hostile names. */
-export function localPath(target: string, root?: string): string {
+function localPath(target: string, root?: string): string {
   let p = target;
   if (/^file:/i.test(target)) {
     try {
@@ -169,7 +169,7 @@ async function copyPath(
  * Removes the temporary files of uploads that were killed (SIGKILL, a crash) from `dir`: only names of the
  * exact {@link tempName} pattern, only regular files, only when untouched for `ageS` seconds.
  */
-export async function sweepLocalTemps(dir: string, ageS: number, log?: UploadLogger): Promise<string[]> {
+async function sweepLocalTemps(dir: string, ageS: number, log?: UploadLogger): Promise<string[]> {
   if (ageS <= 0) return [];
   const removed: string[] = [];
   const names = await readdir(dir).catch(() => [] as string[]);

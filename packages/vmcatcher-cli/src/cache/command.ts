@@ -245,7 +245,7 @@ export const CACHE_OPTIONS: OptionSpec[] = [
  * When a run has several kinds of failure, the first of these decides the exit status (the statuses are in
  * EXIT): what needs an administrator most comes first.
  */
-export const FAILURE_ORDER: readonly ImageCacheErrorCode[] = [
+const FAILURE_ORDER: readonly ImageCacheErrorCode[] = [
   'ERR_CACHE_INTERNAL',
   'ERR_CACHE_NO_SPACE',
   'ERR_CACHE_OBJECT_STORE',
@@ -263,7 +263,7 @@ export const FAILURE_ORDER: readonly ImageCacheErrorCode[] = [
 ];
 
 /** The exit status of a finished run: 0, or the status of its most important kind of failure. */
-export function runExitStatus(summary: CacheRunSummary): number {
+function runExitStatus(summary: CacheRunSummary): number {
   const codes = new Set<ImageCacheErrorCode>(summary.failed.map((f) => f.code));
   if (summary.eventFailures.length) codes.add('ERR_CACHE_EVENT');
   for (const code of FAILURE_ORDER) if (codes.has(code)) return EXIT[code];

@@ -13,7 +13,7 @@ import {
 import { jsonText, pyBool, subscriptionInfoLines } from '../common/format.js';
 import { list, type OptionSpec, UsageError } from '../common/options.js';
 
-export const ENDORSER_OPTIONS: OptionSpec[] = [
+const ENDORSER_OPTIONS: OptionSpec[] = [
   { dest: 'list', short: 'l', long: ['list'], kind: 'flag', help: 'List endorser credentials.' },
   { dest: 'links', short: 'K', long: ['links'], kind: 'flag', help: 'List endorser to subscription links.' },
   {

@@ -6,7 +6,7 @@ import { type CliIo, type CommonContext, fmtDate, processIo, runTool, withStore 
 import { jsonText, pipeSafe } from '../common/format.js';
 import { type OptionSpec, str, UsageError } from '../common/options.js';
 
-export const HISTORY_OPTIONS: OptionSpec[] = [
+const HISTORY_OPTIONS: OptionSpec[] = [
   {
     dest: 'limit',
     short: 'n',

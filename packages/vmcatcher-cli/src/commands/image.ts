@@ -30,7 +30,7 @@ import { list, type OptionSpec, str } from '../common/options.js';
 import { POLICY_OPTION, policyFrom } from '../common/policy.js';
 import { policyCheck } from './policy-check.js';
 
-export const IMAGE_OPTIONS: OptionSpec[] = [
+const IMAGE_OPTIONS: OptionSpec[] = [
   {
     dest: 'list',
     short: 'l',

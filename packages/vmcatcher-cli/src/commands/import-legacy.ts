@@ -15,7 +15,7 @@ import {
 import { jsonText } from '../common/format.js';
 import { type OptionSpec, UsageError } from '../common/options.js';
 
-export const IMPORT_LEGACY_OPTIONS: OptionSpec[] = [
+const IMPORT_LEGACY_OPTIONS: OptionSpec[] = [
   {
     dest: 'from',
     long: ['from'],

@@ -60,7 +60,7 @@ export const INSTALL_UNITS_TOOL: ToolDefinition = {
 };
 
 /** share/ of the package, from src/commands (tests) or from dist/ and dist/bin (the built bins). */
-export function shareDirectory(): string {
+function shareDirectory(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 4; i++) {
     if (existsSync(join(dir, 'share', 'systemd', 'vmcatcher.service'))) return join(dir, 'share');

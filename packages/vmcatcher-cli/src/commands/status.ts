@@ -19,7 +19,7 @@ import { PROMETHEUS_OPTION, writePrometheus } from '../common/runs.js';
 
 const EXITS: Record<ProbeState, number> = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 };
 
-export const STATUS_OPTIONS: OptionSpec[] = [
+const STATUS_OPTIONS: OptionSpec[] = [
   {
     dest: 'warnExpiry',
     long: ['warn-expiry'],

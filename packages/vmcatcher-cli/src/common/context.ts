@@ -20,7 +20,7 @@ import {
 export { CliError, exitCodeFor };
 
 export const VERSION: string = pkg.version;
-export const DEFAULT_DATABASE = 'sqlite:///vmcatcher.db';
+const DEFAULT_DATABASE = 'sqlite:///vmcatcher.db';
 export const DEFAULT_CERT_DIR = '/etc/grid-security/certificates/';
 
 export interface CliIo {
@@ -34,10 +34,8 @@ export const processIo: CliIo = {
 };
 
 export type OutputFormat = 'lines' | 'json' | 'SMIME' | 'message';
-export type LogLevelName = 'debug' | 'info' | 'warn' | 'error';
-
 /** The logger every tool gets in its context. */
-export type Logger = CliLogger;
+type Logger = CliLogger;
 
 /** Common options of all four tools (help text as in the originals). */
 export const COMMON_OPTIONS: OptionSpec[] = [

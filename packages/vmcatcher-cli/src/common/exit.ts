@@ -60,7 +60,7 @@ export type VmcatcherCode =
   | SitePolicyErrorCode;
 
 /** Exit status of software errors (sysexits' EX_SOFTWARE): a bug, never a property of the input. */
-export const EXIT_INTERNAL = 70;
+const EXIT_INTERNAL = 70;
 
 export const EXIT = {
   ERR_CLI_USAGE: 2,

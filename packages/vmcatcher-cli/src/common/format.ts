@@ -83,7 +83,7 @@ export function subscriptionInfoLines(view: SubscriptionView): string[] {
   return lines;
 }
 
-export function imageListInfoLines(l: StoredImageListSummary): string[] {
+function imageListInfoLines(l: StoredImageListSummary): string[] {
   const lines: string[] = [];
   if (l.expired) lines.push(`imagelist.vmcatcher.dc:date:expired=${fmtDate(l.expired)}`);
   lines.push(`imagelist.expired=${pyBool(!!l.expired)}`);
@@ -137,7 +137,7 @@ export function subscriptionJson(view: SubscriptionView): Record<string, unknown
   return out;
 }
 
-export function imageListJson(l: StoredImageListSummary): Record<string, unknown> {
+function imageListJson(l: StoredImageListSummary): Record<string, unknown> {
   return {
     created: fmtDate(l.created),
     expired: l.expired ? fmtDate(l.expired) : null,

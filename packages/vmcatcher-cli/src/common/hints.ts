@@ -25,7 +25,7 @@ const LOCKED =
   'another run holds the lock (named above): let it finish, or wait longer with --lock-wait SECONDS; a holder that died is taken over once its lease is stale (60 s)';
 
 /** `@libsql/linux-x64-gnu` and the like: the package that holds libsql's binary for this machine. */
-export function libsqlPlatformPackage(): string {
+function libsqlPlatformPackage(): string {
   const report = process.report?.getReport?.() as { header?: { glibcVersionRuntime?: string } } | undefined;
   const libc = process.platform === 'linux' ? (report?.header?.glibcVersionRuntime ? '-gnu' : '-musl') : '';
   return `@libsql/${process.platform}-${process.arch}${libc}`;
@@ -72,7 +72,7 @@ const smimeCrl: HintFn = (err) => {
 };
 
 /** The hints, by the code of the error. */
-export const HINTS: Partial<Record<VmcatcherCode, HintFn>> = {
+const HINTS: Partial<Record<VmcatcherCode, HintFn>> = {
   ERR_STORE_OPEN: sqlitePath,
   ERR_STORE_MIGRATION: sqlitePath,
   ERR_STORE_LOCKED: () => LOCKED,

@@ -17,7 +17,7 @@ import {
  * The default line: a UTC timestamp, then the originals' `logging.BASIC_FORMAT`; the subscription, URI and image
  * the line is about follow in brackets (a configured formatter gets them only through `%(context)s` or by name).
  */
-export const DEFAULT_LOG_FORMAT = '%(asctime)s %(levelname)s:%(name)s:%(message)s';
+const DEFAULT_LOG_FORMAT = '%(asctime)s %(levelname)s:%(name)s:%(message)s';
 
 /** The tools' logger: a `Logger` that also tells which levels it prints. */
 export interface CliLogger extends Logger {

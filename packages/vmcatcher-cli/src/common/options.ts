@@ -4,7 +4,7 @@
 
 import { CliError } from './exit.js';
 
-export type OptionKind = 'flag' | 'count' | 'value' | 'append';
+type OptionKind = 'flag' | 'count' | 'value' | 'append';
 
 export interface OptionSpec {
   /** Key in the parsed result. */
@@ -120,7 +120,7 @@ export function parseOptions(argv: string[], specs: OptionSpec[]): ParseResult {
 }
 
 /** A command line shown in --help and the manual, with what it does. */
-export interface Example {
+interface Example {
   command: string;
   text: string;
 }
@@ -133,7 +133,7 @@ export interface HelpSections {
 }
 
 /** The names of an option as its help lists them: `-c DIR, --cert-dir=DIR`. */
-export function optionNames(s: OptionSpec): string {
+function optionNames(s: OptionSpec): string {
   return [
     ...(s.short ? [`-${s.short}${s.metavar ? ` ${s.metavar}` : ''}`] : []),
     ...s.long.map((l) => `--${l}${s.metavar ? `=${s.metavar}` : ''}`),

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import Database from 'libsql';
 
-export interface OriginalImage {
+interface OriginalImage {
   identifier: string;
   sha512: string;
   size: number;

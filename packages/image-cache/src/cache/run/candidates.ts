@@ -69,10 +69,3 @@ export function candidateFor(ctx: RunContext, key: string, entry: CacheIndexEntr
   return same.find((c) => sameImage(entry, c.latest)) ?? (same.length === 1 ? same[0] : undefined);
 }
 
-/** The cache entry holding a candidate, if any (with the same bytes or not). */
-export function cachedEntry(ctx: RunContext, c: Candidate): [string, CacheIndexEntry] | undefined {
-  for (const [key, entry] of ctx.indexes.cache.list()) {
-    if (entryImage(key, entry) === c.identifier && candidateFor(ctx, key, entry) === c) return [key, entry];
-  }
-  return undefined;
-}

@@ -8,7 +8,7 @@ import type { RunContext } from './context.js';
 import { TARGET_FIELD } from './recover.js';
 
 /** The cache entry's field holding the object URL of an `s3://` cache (`VMCATCHER_EVENT_CACHE_URL`). */
-export const CACHE_URL_FIELD = 'vmcatcher:cache.url';
+const CACHE_URL_FIELD = 'vmcatcher:cache.url';
 
 export function commitAvailable(
   ctx: RunContext,

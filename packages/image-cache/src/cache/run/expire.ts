@@ -82,7 +82,7 @@ export function recordFailure(
 }
 
 /** Why an entry that is no longer a candidate (or no longer with these bytes) leaves the cache. */
-export async function expiryReason(
+async function expiryReason(
   ctx: RunContext,
   key: string,
   entry: CacheIndexEntry,
