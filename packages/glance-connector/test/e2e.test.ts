@@ -251,7 +251,9 @@ describe('vmcatcher_cache -x vmcatcher-glance', () => {
       { id: HOSTILE, path: evil, format: 'qcow2', version: '1' },
     ]);
     await ok('vmcatcher_subscribe', ['-U']);
-    await ok('vmcatcher_cache', ['-x', 'vmcatcher-glance']);
+    // The image is cached; its event failed, so vmcatcher_cache exits 89.
+    const hostile = await sh('vmcatcher_cache', ['-x', 'vmcatcher-glance']);
+    expect(hostile.code, hostile.stderr).toBe(89);
     const refused = await failedEvents();
     expect(
       refused.map((f) => [
