@@ -17,7 +17,8 @@ export function imageLocations(metadata: Metadata): string[] {
   }
 }
 
-async function requireImage(store: PublisherRepository, image: string): Promise<PublisherImage> {
+/** The stored image, or ERR_PUBLISHER_NOT_FOUND. */
+export async function requireImage(store: PublisherRepository, image: string): Promise<PublisherImage> {
   let record: PublisherImage | undefined;
   try {
     record = await store.getImage(image);

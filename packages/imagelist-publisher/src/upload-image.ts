@@ -3,7 +3,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type FileDigest, hashFile, type Logger, messageOf, noopLogger, utcStamp } from '@hepix/common';
-import type { PublisherImage, PublisherRepository } from '@hepix/imagelist-store';
+import type { PublisherRepository } from '@hepix/imagelist-store';
 import {
   type Compression,
   compressFile,
@@ -11,7 +11,7 @@ import {
   detectFileCompression,
 } from './compression.js';
 import { internal, PublisherError } from './errors.js';
-import { imageLocations } from './images.js';
+import { imageLocations, requireImage } from './images.js';
 import { putFile, resolveTarget, type TargetSource, uploadFailure } from './target.js';
 import { nextVersion } from './versions.js';
 
@@ -76,18 +76,6 @@ export function newImageUri(
   return `${url.protocol}//${url.host}${dir}${encodeURIComponent(name).replace(/%3A/gi, ':')}`;
 }
 
-async function readImage(store: PublisherRepository, image: string): Promise<PublisherImage> {
-  let record: PublisherImage | undefined;
-  try {
-    record = await store.getImage(image);
-  } catch (err) {
-    throw internal(err, `reading image ${image}`);
-  }
-  if (!record)
-    throw new PublisherError('ERR_PUBLISHER_NOT_FOUND', `image ${image} does not exist`, { subject: image });
-  return record;
-}
-
 /**
  * Uploads a new version of an image: compresses it when `hv:format` asks for it and the file is not compressed
  * yet, hashes it in the same pass, and when the checksum differs from the published one uploads it beside the
@@ -99,7 +87,7 @@ export async function uploadImage(options: UploadImageOptions): Promise<UploadIm
   const { store, image, file, signal } = options;
   const now = options.now ?? (() => new Date());
   const log = options.log ?? noopLogger;
-  const record = await readImage(store, image);
+  const record = await requireImage(store, image);
   if (record.imageLists.length === 0)
     throw new PublisherError(
       'ERR_PUBLISHER_IMAGE_NOT_BOUND',
