@@ -82,6 +82,17 @@ export interface Store {
   lockHolder(name: string): Promise<LeaseHolder | undefined>;
   /** Row leases for work shared by many workers (per subscription, per image); see `WorkClaims`. */
   readonly claims: WorkClaims;
+  /**
+   * Wakes every process listening on `channel` (lower-case letters, digits and `_`), e.g. the cache workers
+   * after `-U` stored a new list. PostgreSQL NOTIFY; a no-op on SQLite, where one process works at a time.
+   */
+  notify(channel: string, payload?: string): Promise<void>;
+  /**
+   * Calls `onNotify` for every `notify` on `channel` from any process, until the returned function is called.
+   * PostgreSQL LISTEN on a connection of its own; on SQLite nothing ever arrives. A listener whose connection
+   * is lost hears nothing more, so a worker waits with a timeout as well (it polls).
+   */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   /** The repository of an extension given to `openStore`; `ERR_STORE_INVALID` for one that was not. */
   extension<R>(extension: StoreExtension<R>): R;
   /** Set when this open migrated an original vmcatcher/vmcaster database in place. */

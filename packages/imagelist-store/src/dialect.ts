@@ -87,4 +87,8 @@ export interface StoreDialect {
   preserve?(suffix: string): Promise<string | undefined>;
   /** Runs once after the read-only checks of opening and before the first write (SQLite: WAL, writability). */
   prepare?(): Promise<void>;
+  /** Wakes the listeners of `channel` in every process on the database (PostgreSQL NOTIFY); absent: no-op. */
+  notify?(db: AnyKysely, channel: string, payload: string): Promise<void>;
+  /** Listens on `channel` over a connection of its own (PostgreSQL LISTEN); absent: nothing ever arrives. */
+  listen?(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
 }

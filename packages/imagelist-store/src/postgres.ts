@@ -129,6 +129,35 @@ export async function createPostgresDialect(options: PostgresStoreDialectOptions
       return tablesOf(r.rows);
     },
     createLocker: (k, lockerOptions) => createLeaseLocker(k, dialect, lockerOptions),
+    async notify(q, channel, payload) {
+      await sql`select pg_notify(${channel}, ${payload})`.execute(q);
+    },
+    async listen(channel, onNotify) {
+      // Not a pooled client: LISTEN belongs to one session, which must stay open while it listens.
+      const client = new pg.Client({
+        connectionString: options.connectionString,
+        connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+      });
+      client.on('error', () => {
+        // A listener that lost its server hears nothing more; its user polls anyway (see Store.listen).
+      });
+      client.on('notification', (n) => {
+        if (n.channel === channel) onNotify(n.payload ?? '');
+      });
+      try {
+        await client.connect();
+        await client.query(`LISTEN "${channel}"`);
+      } catch (cause) {
+        await client.end().catch(() => {});
+        throw new StoreError(
+          'ERR_STORE_OPEN',
+          `cannot listen on ${shown}: ${(cause as Error).message}`,
+          { url: shown },
+          { cause },
+        );
+      }
+      return () => client.end().catch(() => {});
+    },
   };
   return dialect;
 }

@@ -67,6 +67,14 @@ async function dialectFor(url: string, options: InternalOpenOptions): Promise<St
   return createPostgresDialect({ connectionString: parsed.connectionString, url: parsed.url });
 }
 
+/** Channel names are SQL identifiers, quoted as they are: a narrow set keeps them safe and portable. */
+function checkChannel(channel: string): void {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(channel))
+    throw new StoreError('ERR_STORE_INVALID', `not a channel name: ${JSON.stringify(channel)}`, {
+      key: 'channel',
+    });
+}
+
 /** Applies every pending migration; safe when several processes open the same store at once. */
 async function migrateStore(
   db: AnyKysely,
@@ -189,6 +197,7 @@ function buildStore(
     }
   };
 
+  const listeners = new Set<() => Promise<void>>();
   const withLock = async <T>(
     name: string,
     fn: (signal: AbortSignal) => Promise<T>,
@@ -229,6 +238,19 @@ function buildStore(
     withLock,
     lockHolder: (name) => locker.holder(name),
     claims: createWorkClaims(db as AnyKysely, dialect),
+    async notify(channel, payload = '') {
+      checkChannel(channel);
+      await dialect.notify?.(db as AnyKysely, channel, payload);
+    },
+    async listen(channel, onNotify) {
+      checkChannel(channel);
+      const stop = (await dialect.listen?.(channel, onNotify)) ?? (async () => {});
+      listeners.add(stop);
+      return async () => {
+        listeners.delete(stop);
+        await stop();
+      };
+    },
     extension<R>(ext: StoreExtension<R>): R {
       requireExtension(ext as StoreExtension<unknown>);
       return extensions.get(ext as StoreExtension<unknown>) as R;
@@ -236,6 +258,7 @@ function buildStore(
     async close() {
       if (closed) return;
       closed = true;
+      await Promise.all([...listeners].map((stop) => stop()));
       await locker.close();
       await db.destroy();
     },

@@ -80,3 +80,32 @@ describe.each(dialects())('work claims on %s', (dialect) => {
     expect(await s.claims.claim('image', ['x'], { owner: 'a' })).toEqual(['x']);
   });
 });
+
+describe.each(dialects())('notify and listen on %s', (dialect) => {
+  it('refuses a channel name that is not a plain identifier', async () => {
+    const [a] = await stores(dialect, 1);
+    await expectCode(a.notify('work; drop table x'), 'ERR_STORE_INVALID');
+    await expectCode(a.listen('Work', () => {}), 'ERR_STORE_INVALID');
+  });
+
+  it(
+    dialect === 'postgres'
+      ? 'wakes a listener in another store (another connection), with the payload, until it stops'
+      : 'is a no-op: nothing arrives, nothing fails',
+    async () => {
+      const [a, b] = await stores(dialect, 2);
+      const heard: string[] = [];
+      const stop = await b.listen('vmcatcher_work', (p) => heard.push(p));
+      await a.notify('vmcatcher_work', 'list:one');
+      await a.notify('other_channel', 'not for b');
+      const deadline = Date.now() + 5000;
+      while (dialect === 'postgres' && heard.length < 1 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(heard).toEqual(dialect === 'postgres' ? ['list:one'] : []);
+      await stop();
+      await a.notify('vmcatcher_work', 'list:two');
+      await new Promise((r) => setTimeout(r, 200));
+      expect(heard).toEqual(dialect === 'postgres' ? ['list:one'] : []);
+    },
+  );
+});
