@@ -21,6 +21,7 @@ export {
   type UpdateOutcome,
   type UpdateResult,
   type UpdateSelection,
+  WORK_CHANNEL,
   withdrawalCode,
 } from './subscriptions/index.js';
 
@@ -87,6 +88,7 @@ export {
   createDirectoryStorage,
   createImageCache,
   createS3Storage,
+  DEFAULT_CLAIM_LEASE_MS,
   DEFAULT_EXPIRED_KEEP,
   DEFAULT_MAX_EVENT_ATTEMPTS,
   EXPIRE_REASONS,

@@ -1,8 +1,9 @@
-// The cache on PostgreSQL: the same run and the advisory lock between two concurrent runs. PostgreSQL comes from
+// The cache on PostgreSQL: two concurrent runs, serialised by the store lock (workers off) or sharing the
+// downloads through per-image claims (workers on, the default on PostgreSQL). PostgreSQL comes from
 // TEST_POSTGRES_URL or is started by scripts/start-postgres.sh (never skipped).
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from '@hepix/imagelist-store';
@@ -15,8 +16,7 @@ import { imageData, prepareStoreAt, publish, sha512 } from './helpers.js';
 const repoRoot = new URL('../../../', import.meta.url).pathname;
 const SUB = 'ab5ab5ab-0000-4000-8000-000000000000';
 let admin: string;
-let url: string;
-let dbName: string;
+const dbNames: string[] = [];
 let root: string;
 let pki: Pki;
 let server: ImageServer;
@@ -31,14 +31,6 @@ beforeAll(async () => {
     admin = /^TEST_POSTGRES_URL=(.+)$/m.exec(out)?.[1]?.trim() ?? '';
   }
   if (!admin) throw new Error('PostgreSQL could not be started');
-  dbName = `hepix_cache_${randomBytes(6).toString('hex')}`;
-  const client = new pg.Client({ connectionString: admin });
-  await client.connect();
-  await client.query(`create database ${dbName}`);
-  await client.end();
-  const u = new URL(admin);
-  u.pathname = `/${dbName}`;
-  url = u.toString();
   root = await mkdtemp(join(tmpdir(), 'hepix-cache-pg-'));
   pki = await makePki(join(root, 'pki'));
   server = await startImageServer();
@@ -47,49 +39,85 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
   if (root) await rm(root, { recursive: true, force: true });
-  if (dbName) {
+  for (const name of dbNames) {
     const client = new pg.Client({ connectionString: admin });
     await client.connect();
-    await client.query(`drop database if exists ${dbName} with (force)`);
+    await client.query(`drop database if exists ${name} with (force)`);
     await client.end();
   }
 });
 
+/** A database of its own for each test. */
+async function newDatabase(): Promise<string> {
+  const name = `hepix_cache_${randomBytes(6).toString('hex')}`;
+  const client = new pg.Client({ connectionString: admin });
+  await client.connect();
+  await client.query(`create database ${name}`);
+  await client.end();
+  dbNames.push(name);
+  const u = new URL(admin);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
 describe('image cache on PostgreSQL', () => {
-  it('caches, serialises two concurrent runs with the advisory lock, and expires', async () => {
-    const ids = ['ab5ab5ab-0000-4000-8000-000000000001', 'ab5ab5ab-0000-4000-8000-000000000002'];
+  async function twoRuns(workers: boolean) {
+    const ids = [1, 2, 3, 4].map((n) => `ab5ab5ab-0000-4000-8000-00000000000${n}${workers ? 1 : 0}`);
     const imgs = ids.map((identifier) => {
       const data = imageData(256 * 1024);
       const path = `/${randomUUID()}.img`;
       server.images.set(path, { data, rate: 2 * 1024 * 1024 });
-      return { identifier, data, uri: `${server.url}${path}` };
+      return { identifier, data, uri: `${server.url}${path}`, path };
     });
-    const store = await prepareStoreAt(url, SUB, ids);
+    const sub = workers ? SUB.replace(/0$/, '1') : SUB;
+    const dir = join(root, workers ? 'shared' : 'serial');
+    await mkdir(dir, { recursive: true });
+    const url = await newDatabase();
+    const store = await prepareStoreAt(url, sub, ids);
     const other = await openStore(url);
     try {
-      await publish(store, pki, root, SUB, imgs);
-      const log = join(root, 'events.log');
+      await publish(store, pki, dir, sub, imgs);
+      const log = join(dir, 'events.log');
       const eventCommand = `echo "$VMCATCHER_EVENT_TYPE $VMCATCHER_EVENT_DC_IDENTIFIER" >> '${log}'`;
-      const dirs = { cache: join(root, 'cache') };
+      const dirs = { cache: join(dir, 'cache') };
       const [a, b] = await Promise.all([
-        createImageCache({ store, dirs, eventCommand }).run(),
-        createImageCache({ store: other, dirs, eventCommand }).run(),
+        createImageCache({ store, dirs, eventCommand, workers, concurrency: 1 }).run(),
+        createImageCache({ store: other, dirs, eventCommand, workers, concurrency: 1 }).run(),
       ]);
+      // Each image downloaded once, by one of the two runs.
       expect([...a.downloaded, ...b.downloaded].sort()).toEqual(ids);
-      const kinds = (await readFile(log, 'utf8'))
-        .trim()
-        .split('\n')
-        .map((l) => l.split(' ')[0]);
-      expect(kinds.indexOf('ProcessPostfix')).toBeLessThan(kinds.lastIndexOf('ProcessPrefix'));
-      for (const i of imgs)
-        expect(sha512(await readFile(join(root, 'cache', i.identifier)))).toBe(sha512(i.data));
-      await publish(store, pki, root, SUB, [imgs[0]]);
-      const expired = await createImageCache({ store, dirs, eventCommand }).run();
-      expect(expired.expired).toEqual([ids[1]]);
-      expect(Object.keys(await readIndex(join(root, 'cache')))).toEqual([ids[0]]);
+      for (const i of imgs) {
+        expect(sha512(await readFile(join(dir, 'cache', i.identifier)))).toBe(sha512(i.data));
+        expect(server.requests.filter((r) => r.path === i.path).length).toBe(1);
+      }
+      const lines = (await readFile(log, 'utf8')).trim().split('\n');
+      const kinds = lines.map((l) => l.split(' ')[0]);
+      expect(lines.filter((l) => l.startsWith('AvailablePostfix ')).sort()).toEqual(
+        ids.map((id) => `AvailablePostfix ${id}`),
+      );
+      expect(Object.keys(await readIndex(join(dir, 'cache'))).sort()).toEqual(ids);
+      await publish(store, pki, dir, sub, [imgs[0]]);
+      const expired = await createImageCache({ store, dirs, eventCommand, workers }).run();
+      expect(expired.expired.sort()).toEqual(ids.slice(1));
+      expect(Object.keys(await readIndex(join(dir, 'cache')))).toEqual([ids[0]]);
+      return { a, b, kinds };
     } finally {
       await other.close();
       await store.close();
     }
+  }
+
+  it('without workers, serialises two concurrent runs with the store lock, and expires', async () => {
+    const { kinds } = await twoRuns(false);
+    expect(kinds.indexOf('ProcessPostfix')).toBeLessThan(kinds.lastIndexOf('ProcessPrefix'));
+  });
+
+  it('with workers (the default here), two concurrent runs share the downloads, each image once', async () => {
+    const { a, b, kinds } = await twoRuns(true);
+    // Both ran at once: the second started before the first ended, and both downloaded something.
+    expect(kinds.lastIndexOf('ProcessPrefix')).toBeLessThan(kinds.indexOf('ProcessPostfix'));
+    expect(a.downloaded.length).toBeGreaterThan(0);
+    expect(b.downloaded.length).toBeGreaterThan(0);
+    expect(a.claimedElsewhere?.length ?? 0).toBeGreaterThan(0);
   });
 });

@@ -85,7 +85,10 @@ describe.each(dialects())('notify and listen on %s', (dialect) => {
   it('refuses a channel name that is not a plain identifier', async () => {
     const [a] = await stores(dialect, 1);
     await expectCode(a.notify('work; drop table x'), 'ERR_STORE_INVALID');
-    await expectCode(a.listen('Work', () => {}), 'ERR_STORE_INVALID');
+    await expectCode(
+      a.listen('Work', () => {}),
+      'ERR_STORE_INVALID',
+    );
   });
 
   it(

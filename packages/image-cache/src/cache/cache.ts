@@ -9,8 +9,8 @@ import { asCacheError, ImageCacheError } from './errors.js';
 import { type CacheHooks, type CacheRunSummary, callHooks, type ProcessHookEvent } from './hooks.js';
 import { loadCandidates } from './run/candidates.js';
 import { checkStep } from './run/check.js';
-import { type RunActions, RunContext, type Settings } from './run/context.js';
-import { downloadStep } from './run/download.js';
+import { CACHE_LOCK, type RunActions, RunContext, type Settings } from './run/context.js';
+import { cleanPartials, downloadClaimed, downloadStep } from './run/download.js';
 import { expireStep } from './run/expire.js';
 import { scanAreas } from './run/foreign.js';
 import { loadIndexes } from './run/indexes.js';
@@ -93,7 +93,19 @@ export interface ImageCacheOptions {
    * that throws makes the event count as failed (`eventFailures`), never the step.
    */
   eventSink?: (event: AnyVmcatcherEvent) => Promise<void>;
+  /**
+   * Several workers on one store and one cache (the same directories over a shared file system, or one `s3://`
+   * bucket): each image is claimed (`store.claims`, kind `image`) by one worker for its download, with a lease
+   * the worker renews while it works; the store lock `vmcatcher-cache` is held only around each change of the
+   * indexes, which are read again first. A worker that dies loses its claims once their lease runs out, and the
+   * next run (of any worker) resumes its partial file. Default: on for a PostgreSQL store, off for SQLite, where
+   * a run holds the lock from start to end, as the originals. `false` turns it off; an object sets the lease.
+   */
+  workers?: boolean | { leaseMs?: number };
 }
+
+/** Default lease of an image claim: renewed every third of it while the download runs. */
+export const DEFAULT_CLAIM_LEASE_MS = 60_000;
 
 export type CacheRunActions = Partial<RunActions>;
 
@@ -104,6 +116,11 @@ export interface CacheRunOptions {
    * (`store.subscriber.beginRun({ tool: 'cache' })`); a failure to record is logged, never fails the run.
    */
   recorder?: RunRecorder;
+  /**
+   * Stops the run: downloads in flight end with `ERR_CACHE_ABORTED` and keep their partial files for the next
+   * run to resume; their claims are released.
+   */
+  signal?: AbortSignal;
 }
 
 export interface ImageCache {
@@ -125,6 +142,12 @@ export interface ImageCache {
   failedEvents(): Promise<FailedEvent[]>;
   /** Forgets one recorded failure (`ERR_STORE_NOT_FOUND` if there is none with that id). */
   dropEvent(id: number): Promise<void>;
+}
+
+/** A signal that fires when any of the given ones does. */
+function anySignal(...signals: (AbortSignal | undefined)[]): AbortSignal | undefined {
+  const present = signals.filter((s): s is AbortSignal => s !== undefined);
+  return present.length <= 1 ? present[0] : AbortSignal.any(present);
 }
 
 function settingsOf(options: ImageCacheOptions): Settings {
@@ -149,7 +172,18 @@ function settingsOf(options: ImageCacheOptions): Settings {
     sleep: options.sleep,
     policy: options.policy ?? DEFAULT_POLICY,
     eventSink: options.eventSink,
+    lockWaitMs: options.lockWaitMs,
+    workers: workersOf(options),
   };
+}
+
+function workersOf(options: ImageCacheOptions): Settings['workers'] {
+  const w = options.workers ?? options.store.dialect === 'postgres';
+  if (w === false) return undefined;
+  const leaseMs = (w === true ? undefined : w.leaseMs) ?? DEFAULT_CLAIM_LEASE_MS;
+  if (!Number.isFinite(leaseMs) || leaseMs < 1000)
+    throw new RangeError(`the claim lease must be at least 1000 ms: ${leaseMs}`);
+  return { leaseMs };
 }
 
 /** Creates an image cache over a store and three directories (or another `CacheStorage`). */
@@ -176,9 +210,11 @@ export function createImageCache(options: ImageCacheOptions): ImageCache {
     const actions = { download, check, expire };
     try {
       await storage.prepare({ create: options.createDirectories ?? true });
+      // Several workers take the lock around each change of the indexes (RunContext.critical), not for the run.
+      if (settings.workers) return await execute(actions, runOptions.signal, runOptions.recorder);
       return await store.withLock(
-        'vmcatcher-cache',
-        (signal) => execute(actions, signal, runOptions.recorder),
+        CACHE_LOCK,
+        (signal) => execute(actions, anySignal(signal, runOptions.signal), runOptions.recorder),
         lockOptions,
       );
     } catch (err) {
@@ -223,6 +259,7 @@ export function createImageCache(options: ImageCacheOptions): ImageCache {
   }
 
   async function steps(ctx: RunContext): Promise<CacheRunSummary> {
+    if (ctx.settings.workers) return sharedSteps(ctx);
     await recover(ctx);
     await scanAreas(ctx);
     const processEvent: ProcessHookEvent = {
@@ -248,13 +285,50 @@ export function createImageCache(options: ImageCacheOptions): ImageCache {
     return ctx.summary;
   }
 
+  /**
+   * The steps of one worker among several: everything up to the downloads under the lock, then each download
+   * claimed and its changes of the indexes under the lock (RunContext.critical), then the last save.
+   */
+  async function sharedSteps(ctx: RunContext): Promise<CacheRunSummary> {
+    const processEvent: ProcessHookEvent = {
+      session: ctx.session,
+      dirs: { ...storage.locations },
+      actions: { ...ctx.actions },
+    };
+    await ctx.locked(async () => {
+      await recover(ctx);
+      await scanAreas(ctx);
+      try {
+        await callHooks(settings.hooks['process:before'], processEvent);
+      } catch (cause) {
+        throw new ImageCacheError('ERR_CACHE_VETOED', 'the process:before hook vetoed the run', { cause });
+      }
+      await ctx.events.fire('ProcessPrefix');
+      await loadCandidates(ctx);
+      if (ctx.actions.expire) await expireStep(ctx);
+      if (ctx.actions.check) await checkStep(ctx);
+      await pruneExpired(ctx);
+      if (ctx.actions.download) await cleanPartials(ctx);
+      await ctx.indexes.save();
+    });
+    ctx.summary.claimedElsewhere = [];
+    if (ctx.actions.download) await downloadClaimed(ctx);
+    await ctx.locked(async () => {
+      await ctx.indexes.save();
+      await ctx.indexes.removeUnusedMessages();
+    });
+    await ctx.events.fire('ProcessPostfix');
+    await ctx.events.after('process:after', { ...processEvent, result: ctx.summary }, log);
+    return ctx.summary;
+  }
+
   return {
     dirs: storage.locations,
     storage,
     run,
     retryEvents: (o = {}) =>
       store.withLock(
-        'vmcatcher-cache',
+        CACHE_LOCK,
         () =>
           retryFailedEvents(store, {
             ...o,

@@ -135,6 +135,11 @@ export interface CacheRunSummary {
   pruned: string[];
   /** Events the event command failed for (recorded for `retryEvents`). */
   eventFailures: { type: string; identifier?: string; failedEventId?: number }[];
+  /**
+   * With several workers (`workers`): images this run left to the worker that had claimed them, or found
+   * cached by another worker once it could look. Absent for a single worker.
+   */
+  claimedElsewhere?: { identifier: string; subscription: string }[];
 }
 
 export async function callHooks<E>(hooks: Hooks<E> | undefined, event: E): Promise<void> {

@@ -3,6 +3,7 @@ export {
   type CacheRunActions,
   type CacheRunOptions,
   createImageCache,
+  DEFAULT_CLAIM_LEASE_MS,
   DEFAULT_EXPIRED_KEEP,
   DEFAULT_MAX_EVENT_ATTEMPTS,
   type ImageCache,

@@ -22,4 +22,5 @@ export {
   type UpdateOutcome,
   type UpdateResult,
   type UpdateSelection,
+  WORK_CHANNEL,
 } from './subscriptions.js';

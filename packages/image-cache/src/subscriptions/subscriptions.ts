@@ -2,7 +2,7 @@
 // Fetching, opening (S/MIME, schema, signer = declared endorser) and the update decision are
 // @hepix/imagelist-client's; this module only orchestrates: select the subscriptions, fetch each within its
 // limits, decide, record the list with its image rows in the store, announce new images, re-validate what is
-// stored, all under one store lock.
+// stored: under one store lock on SQLite, under a claim per subscription on PostgreSQL.
 import { randomUUID } from 'node:crypto';
 import { mapLimit, messageOf, noopLogger, type Logger, sha512Hex, withFields } from '@hepix/common';
 import {
@@ -188,12 +188,28 @@ export interface SubscriptionUpdateResult {
 
 export interface UpdateResult {
   results: SubscriptionUpdateResult[];
+  /**
+   * On PostgreSQL, where several `-U` may run at once: the selected subscriptions another one was updating
+   * (claimed), left to it. Absent on SQLite, where updates run one at a time under the store lock.
+   */
+  claimedElsewhere?: string[];
 }
+
+/** The channel an update notifies when it stored, expired or withdrew a list: cache workers wake up on it. */
+export const WORK_CHANNEL = 'vmcatcher_work';
+/** The claim kind of an update: one subscription. */
+const SUBSCRIPTION_CLAIM = 'subscription';
+/** Lease of a subscription claim, renewed every third of it while the update runs. */
+const CLAIM_LEASE_MS = 60_000;
 
 export interface Subscriptions {
   subscribe(url: string, options?: SubscribeOptions): Promise<SubscribeResult>;
-  /** Updates the selected subscriptions (all when no selection) under the store lock
-   * `vmcatcher-subscribe-update`. Never throws for a bad list: see the per-subscription results. */
+  /**
+   * Updates the selected subscriptions (all when no selection): on SQLite under the store lock
+   * `vmcatcher-subscribe-update`, on PostgreSQL each subscription under a claim of its own (see
+   * `claimedElsewhere`). When a list was stored, expired or withdrawn, notifies WORK_CHANNEL. Never throws for a
+   * bad list: see the per-subscription results.
+   */
   update(selection?: UpdateSelection, options?: UpdateOptions): Promise<UpdateResult>;
   /** Resolves a selection to subscriptions; `ERR_SUB_NOT_FOUND` for an unknown identifier or URI. */
   select(selection?: UpdateSelection): Promise<Subscription[]>;
@@ -692,7 +708,79 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
     }
   }
 
-  function lockedUpdate(selection: UpdateSelection, opts: UpdateOptions): Promise<UpdateResult> {
+  /** Tells cache workers (PostgreSQL NOTIFY) that there is new work; a failure only delays them to their poll. */
+  async function notifyWorkers(results: SubscriptionUpdateResult[]): Promise<void> {
+    const changed = results.filter((r) => r.imageListId !== undefined || r.markedExpired || r.withdrawn);
+    if (!changed.length) return;
+    await store
+      .notify(
+        WORK_CHANNEL,
+        changed
+          .map((r) => r.subscription)
+          .join(' ')
+          .slice(0, 7000),
+      )
+      .catch((err) => log('warn', `Cannot notify the cache workers: ${messageOf(err)}`));
+  }
+
+  async function lockedUpdate(selection: UpdateSelection, opts: UpdateOptions): Promise<UpdateResult> {
+    const r =
+      store.dialect === 'postgres'
+        ? await claimedUpdate(selection, opts)
+        : await serialUpdate(selection, opts);
+    await notifyWorkers(r.results);
+    return r;
+  }
+
+  /**
+   * PostgreSQL: each subscription is claimed (`store.claims`, kind `subscription`) just before its update, so
+   * that several `-U` at once, on any hosts, share the subscriptions and never fetch the same list together.
+   * One another process holds is left to it (`claimedElsewhere`); the claims of a process that died expire
+   * after their lease.
+   */
+  async function claimedUpdate(selection: UpdateSelection, opts: UpdateOptions): Promise<UpdateResult> {
+    const subs = await select(selection);
+    const anchors = await loadTrust(true).then(
+      (trust) => ({ trust }),
+      (err: unknown) => ({ error: asUpdateError(err, 'Loading the trust anchors') }),
+    );
+    const owner = randomUUID();
+    const heartbeat = setInterval(() => {
+      store.claims
+        .renew(owner, CLAIM_LEASE_MS)
+        .catch((err) => log('warn', `Cannot renew the subscription claims: ${messageOf(err)}`));
+    }, CLAIM_LEASE_MS / 3);
+    heartbeat.unref();
+    const elsewhere: string[] = [];
+    try {
+      const results = await mapLimit(subs, opts.concurrency ?? 8, async (s) => {
+        const [got] = await store.claims.claim(SUBSCRIPTION_CLAIM, [s.identifier], {
+          owner,
+          leaseMs: CLAIM_LEASE_MS,
+        });
+        if (got === undefined) {
+          log('info', 'Being updated by another process: left to it', { subscription: s.identifier });
+          elsewhere.push(s.identifier);
+          return undefined;
+        }
+        try {
+          return await updateOne(s, opts, anchors);
+        } finally {
+          await store.claims
+            .release(SUBSCRIPTION_CLAIM, s.identifier, owner, { done: true })
+            .catch((err) => log('warn', `Cannot release the claim of ${s.identifier}: ${messageOf(err)}`));
+        }
+      });
+      return {
+        results: results.filter((r): r is SubscriptionUpdateResult => r !== undefined),
+        claimedElsewhere: elsewhere,
+      };
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  function serialUpdate(selection: UpdateSelection, opts: UpdateOptions): Promise<UpdateResult> {
     return store.withLock(
       LOCK_NAME,
       async () => {

@@ -3,21 +3,23 @@
 // per-image failures become the exit status of their class (EXIT), so cron and monitoring can tell a full
 // disk from a bad download.
 import { join } from 'node:path';
-import { createProgressRenderer, escapeControl, LEVEL_NUMBERS, type Logger } from '@hepix/common';
+import { createProgressRenderer, escapeControl, LEVEL_NUMBERS, type Logger, messageOf } from '@hepix/common';
 import {
   type CacheHooks,
   type CacheRunSummary,
   type CacheStorage,
   createImageCache,
   createS3Storage,
+  DEFAULT_CLAIM_LEASE_MS,
   DEFAULT_EXPIRED_KEEP,
   DEFAULT_FETCH_TIMEOUT_MS,
   DEFAULT_MAX_EVENT_ATTEMPTS,
   DEFAULT_MIN_RATE_BYTES_PER_S,
   type ImageCacheErrorCode,
   type ProgressHookEvent,
+  WORK_CHANNEL,
 } from '@hepix/image-cache';
-import type { FailedEvent } from '@hepix/imagelist-store';
+import type { FailedEvent, Store } from '@hepix/imagelist-store';
 import { createObjectStore, type ObjectStore, ObjectStoreError } from '@hepix/object-store';
 import {
   type CliIo,
@@ -28,7 +30,7 @@ import {
   type ToolDefinition,
   withStore,
 } from '../common/context.js';
-import { EXIT } from '../common/exit.js';
+import { EXIT, exitCodeFor } from '../common/exit.js';
 import { pipeSafe } from '../common/format.js';
 import { count, flag, list, type OptionSpec, str, UsageError } from '../common/options.js';
 import { POLICY_OPTION, policyFrom } from '../common/policy.js';
@@ -239,6 +241,26 @@ export const CACHE_OPTIONS: OptionSpec[] = [
     kind: 'flag',
     help: 'No progress lines on a terminal (there are none when standard error is not one).',
   },
+  {
+    dest: 'worker',
+    long: ['worker'],
+    kind: 'flag',
+    help: 'Keep running: a run, then wait for new lists (PostgreSQL LISTEN/NOTIFY from -U) or --poll, again; SIGTERM or SIGINT stops it (partial files kept, claims released), exit 0.',
+  },
+  {
+    dest: 'poll',
+    long: ['poll'],
+    kind: 'value',
+    metavar: 'SECONDS',
+    help: 'With --worker: the longest wait between two runs (env VMCATCHER_CACHE_POLL, default 300).',
+  },
+  {
+    dest: 'claimLease',
+    long: ['claim-lease'],
+    kind: 'value',
+    metavar: 'SECONDS',
+    help: "On PostgreSQL, where several workers share the cache: the lease of an image claim, renewed while the download runs; a dead worker's image is taken over after it (env VMCATCHER_CACHE_CLAIM_LEASE, default 60).",
+  },
 ];
 
 /**
@@ -404,6 +426,16 @@ async function cacheMain(ctx: CommonContext): Promise<number> {
     false,
   );
   const expiredKeep = keepCount(str(o, 'expiredKeep') ?? env.VMCATCHER_CACHE_EXPIRED_KEEP);
+  const worker = flag(o, 'worker');
+  const pollMs = positiveNumber(str(o, 'poll') ?? env.VMCATCHER_CACHE_POLL, 300, '--poll', false) * 1000;
+  const claimLeaseMs =
+    positiveNumber(
+      str(o, 'claimLease') ?? env.VMCATCHER_CACHE_CLAIM_LEASE,
+      DEFAULT_CLAIM_LEASE_MS / 1000,
+      '--claim-lease',
+      false,
+    ) * 1000;
+  if (claimLeaseMs < 1000) throw new UsageError('--claim-lease must be at least 1 second');
   const drop = list(o, 'dropEvent').map((id) => {
     const n = Number(id);
     if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--drop-event takes an event id: ${id}`);
@@ -499,6 +531,7 @@ async function cacheMain(ctx: CommonContext): Promise<number> {
         expiredKeep,
         maxEventAttempts: eventAttempts,
         lockWaitMs: lockWaitSec * 1000,
+        workers: store.dialect === 'postgres' && { leaseMs: claimLeaseMs },
         ...(policy ? { policy } : {}),
         ...(bar ? { hooks } : {}),
       });
@@ -532,33 +565,115 @@ async function cacheMain(ctx: CommonContext): Promise<number> {
         return r.remaining === 0 && r.movedToDead === 0 ? 0 : EXIT.ERR_CACHE_EVENT;
       }
       // Recorded in the run history (a run-level failure too); the metrics file follows the run's end.
-      let status: number;
-      try {
-        status = await recordedRun(store, 'cache', async (recorder) => {
-          let summary: CacheRunSummary;
-          try {
-            summary = await imageCache.run(actions, { recorder });
-          } finally {
-            bar?.end();
-          }
-          for (const f of summary.failed)
-            ctx.hint(f.code, {
-              image: f.identifier,
-              ...(f.subscription ? { subscription: f.subscription } : {}),
-            });
-          if (bus) await drainEvents(store, bus, log);
-          if (json) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
-          const exit = runExitStatus(summary);
-          return { status: exit, outcome: exit === 0 ? 'success' : 'partial' };
-        });
-      } catch (err) {
-        await writePrometheus(ctx, store, 1, imageCache.dirs.cache);
-        throw err;
-      }
-      return writePrometheus(ctx, store, status, imageCache.dirs.cache);
+      const once = async (signal?: AbortSignal): Promise<{ status: number; summary?: CacheRunSummary }> => {
+        let status: number;
+        let last: CacheRunSummary | undefined;
+        try {
+          status = await recordedRun(store, 'cache', async (recorder) => {
+            let summary: CacheRunSummary;
+            try {
+              summary = await imageCache.run(actions, { recorder, ...(signal ? { signal } : {}) });
+            } finally {
+              bar?.end();
+            }
+            last = summary;
+            for (const f of summary.failed)
+              ctx.hint(f.code, {
+                image: f.identifier,
+                ...(f.subscription ? { subscription: f.subscription } : {}),
+              });
+            if (bus) await drainEvents(store, bus, log);
+            if (json) io.stdout(`${JSON.stringify(summary, null, worker ? undefined : 2)}\n`);
+            const exit = runExitStatus(summary);
+            return { status: exit, outcome: exit === 0 ? 'success' : 'partial' };
+          });
+        } catch (err) {
+          await writePrometheus(ctx, store, 1, imageCache.dirs.cache);
+          throw err;
+        }
+        return { status: await writePrometheus(ctx, store, status, imageCache.dirs.cache), summary: last };
+      };
+      if (!worker) return (await once()).status;
+      return workLoop(ctx, store, once, { pollMs, claimLeaseMs, log });
     },
     bus ? eventStoreOptions : {},
   ).finally(() => s3?.close());
+}
+
+/**
+ * `--worker`: runs until SIGTERM or SIGINT, which abort the run in progress (its downloads keep their partial
+ * files, its claims are released) and end the loop with status 0. Between runs it waits for a notification on
+ * WORK_CHANNEL or for `pollMs`; when images were left to other workers, at most one claim lease, so that the
+ * work of a worker that died is taken over. A run that fails as a whole is logged and tried again at the next
+ * wake-up: a service outlives a database or bucket that is down for a while.
+ */
+async function workLoop(
+  ctx: CommonContext,
+  store: Store,
+  once: (signal: AbortSignal) => Promise<{ status: number; summary?: CacheRunSummary }>,
+  o: { pollMs: number; claimLeaseMs: number; log: Logger },
+): Promise<number> {
+  const stop = new AbortController();
+  const onSignal = (name: string) => () => {
+    if (stop.signal.aborted) return;
+    o.log('info', `${name}: stopping after the run in progress (partial files are kept)`);
+    stop.abort();
+  };
+  const onTerm = onSignal('SIGTERM');
+  const onInt = onSignal('SIGINT');
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
+  let woken = false;
+  let wake: () => void = () => {
+    woken = true;
+  };
+  const unlisten = await store
+    .listen(WORK_CHANNEL, () => wake())
+    .catch((err: unknown) => {
+      o.log('warn', `cannot listen for new lists (${messageOf(err)}); polling every ${o.pollMs / 1000} s`);
+      return async () => {};
+    });
+  try {
+    o.log(
+      'info',
+      `worker started (pid ${process.pid}); ${store.dialect === 'postgres' ? 'woken by new lists, ' : ''}polling every ${o.pollMs / 1000} s`,
+    );
+    while (!stop.signal.aborted) {
+      woken = false;
+      let wait = o.pollMs;
+      try {
+        const r = await once(stop.signal);
+        if (r.summary?.claimedElsewhere?.length) wait = Math.min(wait, o.claimLeaseMs + 1000);
+      } catch (err) {
+        if (stop.signal.aborted) break;
+        const e = exitCodeFor(err);
+        o.log('error', `the run failed (${e.code}): ${e.message}; trying again in ${wait / 1000} s`, {
+          code: e.code,
+        });
+        ctx.hint(err);
+      }
+      if (stop.signal.aborted || woken) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => done(), wait);
+        const done = () => {
+          clearTimeout(timer);
+          stop.signal.removeEventListener('abort', done);
+          wake = () => {
+            woken = true;
+          };
+          resolve();
+        };
+        wake = done;
+        stop.signal.addEventListener('abort', done);
+      });
+    }
+    o.log('info', 'worker stopped');
+    return 0;
+  } finally {
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onInt);
+    await unlisten();
+  }
 }
 
 export const CACHE_TOOL: ToolDefinition = {
@@ -581,6 +696,10 @@ export const CACHE_TOOL: ToolDefinition = {
     { command: 'vmcatcher_cache -s', text: 're-hash the cached images, expiring corrupt ones' },
     { command: 'vmcatcher_cache --failed-events', text: 'list the events whose command failed' },
     { command: 'vmcatcher_cache --retry-events', text: 'deliver them again' },
+    {
+      command: 'vmcatcher_cache --worker --cache-url s3://images/site-a  # with a postgresql:// store',
+      text: 'one of several workers sharing the downloads (see "Running at scale" in the README)',
+    },
   ],
   exitStatus: CACHE_EXIT_STATUSES,
 };

@@ -161,7 +161,10 @@ async function statusMain(ctx: CommonContext): Promise<number> {
           ctx.io.stdout(`${summary}\n`);
           for (const line of detailLines(report)) ctx.io.stdout(`${line}\n`);
         }
-        const written = await writePrometheus(ctx, store, 0, cacheDir, { probe: { state, exitStatus }, report });
+        const written = await writePrometheus(ctx, store, 0, cacheDir, {
+          probe: { state, exitStatus },
+          report,
+        });
         // A metrics file that cannot be written makes an OK probe UNKNOWN; a worse verdict stands.
         return written !== 0 && exitStatus === 0 ? EXITS.UNKNOWN : exitStatus;
       },

@@ -68,4 +68,3 @@ export function candidateFor(ctx: RunContext, key: string, entry: CacheIndexEntr
   const same = ctx.byIdentifier.get(id) ?? [];
   return same.find((c) => sameImage(entry, c.latest)) ?? (same.length === 1 ? same[0] : undefined);
 }
-

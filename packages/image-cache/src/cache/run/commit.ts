@@ -17,7 +17,7 @@ export function commitAvailable(
   partialName: string,
   list: StoredImageList | undefined,
 ): Promise<void> {
-  return ctx.serial.run(async () => {
+  return ctx.critical(ctx.serial, async () => {
     const { indexes, storage, events } = ctx;
     const id = c.identifier;
     const log = ctx.about(id, c.subscription);

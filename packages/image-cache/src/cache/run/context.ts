@@ -31,7 +31,14 @@ export interface Settings {
   sleep: ((ms: number) => Promise<void>) | undefined;
   policy: SitePolicy;
   eventSink: ((event: AnyVmcatcherEvent) => Promise<void>) | undefined;
+  /** How long a run waits for the store lock `vmcatcher-cache`. */
+  lockWaitMs: number | undefined;
+  /** Several workers share the cache (see ImageCacheOptions.workers); undefined: one run at a time. */
+  workers: { leaseMs: number } | undefined;
 }
+
+/** The store lock of the cache: a whole run (one worker), or each change of the indexes (several). */
+export const CACHE_LOCK = 'vmcatcher-cache';
 
 /** One async operation at a time, in call order. */
 export class Mutex {
@@ -104,6 +111,29 @@ export class RunContext {
     };
     this.events = new RunEvents(store, settings, log, this.session, storage.locations, this.summary);
     this.space = new SpaceLedger(storage, 'partial');
+  }
+
+  /**
+   * Runs a change of the indexes (a name choice, a commit, undoing a failed attempt): one at a time in this
+   * run (`mutex`); with several workers, also under the store lock and on the indexes as they are now, so
+   * that what another worker changed meanwhile is kept.
+   */
+  critical<T>(mutex: Mutex, fn: () => Promise<T>): Promise<T> {
+    if (!this.settings.workers) return mutex.run(fn);
+    return this.serial.run(() => this.locked(fn));
+  }
+
+  /** With several workers: `fn` under the store lock, after reading the indexes again. */
+  locked<T>(fn: () => Promise<T>): Promise<T> {
+    const wait = this.settings.lockWaitMs;
+    return this.store.withLock(
+      CACHE_LOCK,
+      async () => {
+        await this.indexes.reload(this.log);
+        return fn();
+      },
+      wait === undefined ? undefined : { waitMs: wait },
+    );
   }
 
   /** A logger whose lines name the image and its subscription. */

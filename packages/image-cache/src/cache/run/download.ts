@@ -31,14 +31,16 @@ import { commitAvailable } from './commit.js';
 import type { RunContext } from './context.js';
 import { recordFailure } from './expire.js';
 
+/** Step 6 of one run alone: the partial area cleaned, then every candidate not cached, `concurrency` at a time. */
 export async function downloadStep(ctx: RunContext): Promise<void> {
+  await cleanPartials(ctx);
+  await mapLimit(wanted(ctx), ctx.settings.concurrency, (c) => downloadGuarded(ctx, c));
+}
+
+/** Partial files of images no longer wanted (or wanted with other bytes, or cached meanwhile) are ours to remove. */
+export async function cleanPartials(ctx: RunContext): Promise<void> {
   const { indexes, storage } = ctx;
-  const cachedBy = new Map<Candidate, CacheIndexEntry>();
-  for (const [key, entry] of indexes.cache.list()) {
-    const c = candidateFor(ctx, key, entry);
-    if (c) cachedBy.set(c, entry);
-  }
-  // Partial files of images no longer wanted (or wanted with other bytes, or cached meanwhile) are ours to remove.
+  const cachedBy = cachedCandidates(ctx);
   for (const [key, entry] of indexes.partial.list()) {
     const c = candidateFor(ctx, key, entry);
     if (c && sameImage(entry, c.latest) && !cachedBy.has(c)) continue;
@@ -52,7 +54,20 @@ export async function downloadStep(ctx: RunContext): Promise<void> {
     indexes.partial.delete(key);
   }
   await indexes.save();
+}
 
+function cachedCandidates(ctx: RunContext): Map<Candidate, CacheIndexEntry> {
+  const cachedBy = new Map<Candidate, CacheIndexEntry>();
+  for (const [key, entry] of ctx.indexes.cache.list()) {
+    const c = candidateFor(ctx, key, entry);
+    if (c) cachedBy.set(c, entry);
+  }
+  return cachedBy;
+}
+
+/** The candidates with no cached copy. */
+function wanted(ctx: RunContext): Candidate[] {
+  const cachedBy = cachedCandidates(ctx);
   const todo: Candidate[] = [];
   for (const c of ctx.candidates.values()) {
     const cached = cachedBy.get(c);
@@ -63,18 +78,88 @@ export async function downloadStep(ctx: RunContext): Promise<void> {
         'an older copy is still cached (its expiry was vetoed)',
       );
   }
-  await mapLimit(todo, ctx.settings.concurrency, async (c) => {
-    try {
-      await downloadOne(ctx, c);
-    } catch (err) {
-      const e = asCacheError(err, { image: c.identifier, subscription: c.subscription });
-      ctx.about(c.identifier, c.subscription)('error', e.message, { code: e.code });
-      recordFailure(ctx, c.identifier, c.subscription, e);
-    }
-  });
+  return todo;
 }
 
-async function downloadOne(ctx: RunContext, c: Candidate): Promise<void> {
+/** One download; its failure is the image's (logged, in the summary), never the run's. */
+async function downloadGuarded(
+  ctx: RunContext,
+  c: Candidate,
+  signal = ctx.signal,
+): Promise<'cached' | 'elsewhere' | 'failed'> {
+  try {
+    return (await downloadOne(ctx, c, signal)) ? 'cached' : 'elsewhere';
+  } catch (err) {
+    const e = asCacheError(err, { image: c.identifier, subscription: c.subscription });
+    ctx.about(c.identifier, c.subscription)('error', e.message, { code: e.code });
+    recordFailure(ctx, c.identifier, c.subscription, e);
+    return 'failed';
+  }
+}
+
+/** The claim kind of a download: the image of one subscription (its cache slot). */
+export const IMAGE_CLAIM = 'image';
+
+/** `subscription/identifier`, each part URI-encoded: readable in `store.claims.list`, and never a NUL byte. */
+function claimItem(c: Candidate): string {
+  return `${encodeURIComponent(c.subscription)}/${encodeURIComponent(c.identifier)}`;
+}
+
+/**
+ * Step 6 of one worker among several: each candidate not cached is claimed first (a row lease in the store,
+ * renewed every third of the lease while the run works); one another worker holds is left to it. A claim is
+ * released when its download ends, with `done` once the image is cached.
+ */
+export async function downloadClaimed(ctx: RunContext): Promise<void> {
+  const { store } = ctx;
+  const leaseMs = ctx.settings.workers?.leaseMs ?? 60_000;
+  const owner = ctx.session;
+  const elsewhere = ctx.summary.claimedElsewhere ?? [];
+  let renewed = Date.now();
+  const lost = new AbortController();
+  const heartbeat = setInterval(
+    () => {
+      store.claims.renew(owner, leaseMs).then(
+        () => {
+          renewed = Date.now();
+        },
+        (err) => {
+          ctx.log('warn', `cannot renew the image claims: ${messageOf(err)}`, { name: 'cache' });
+          // Past the lease another worker may take the images over: stop rather than write beside it.
+          if (Date.now() - renewed > leaseMs) lost.abort();
+        },
+      );
+    },
+    Math.max(200, Math.floor(leaseMs / 3)),
+  );
+  heartbeat.unref();
+  const signal = ctx.signal ? AbortSignal.any([ctx.signal, lost.signal]) : lost.signal;
+  try {
+    await mapLimit(wanted(ctx), ctx.settings.concurrency, async (c) => {
+      if (signal.aborted) return;
+      const item = claimItem(c);
+      const [got] = await store.claims.claim(IMAGE_CLAIM, [item], { owner, leaseMs });
+      if (got === undefined) {
+        ctx.about(c.identifier, c.subscription)('debug', 'claimed by another worker');
+        elsewhere.push({ identifier: c.identifier, subscription: c.subscription });
+        return;
+      }
+      const outcome = await downloadGuarded(ctx, c, signal);
+      if (outcome === 'elsewhere') elsewhere.push({ identifier: c.identifier, subscription: c.subscription });
+      await store.claims
+        .release(IMAGE_CLAIM, item, owner, { done: outcome !== 'failed' })
+        .catch((err) => ctx.log('warn', `cannot release the claim of ${item}: ${messageOf(err)}`));
+    });
+  } finally {
+    clearInterval(heartbeat);
+  }
+}
+
+/**
+ * Downloads and commits one image. Returns false when, looking under the lock, the image turned out to be
+ * cached already (by another worker).
+ */
+async function downloadOne(ctx: RunContext, c: Candidate, signal = ctx.signal): Promise<boolean> {
   const { indexes, storage, settings } = ctx;
   const id = c.identifier;
   const img = c.latest;
@@ -84,20 +169,23 @@ async function downloadOne(ctx: RunContext, c: Candidate): Promise<void> {
   const sources = imageSources(ctx, c, log);
   const url = sources[0].url;
   const msgHash = c.list.dataHash;
-  const previous = indexes.partial.find(c.subscription, id);
-  const trys = previous?.[1].DownLoadTrys as { count?: number; msgHash?: string } | undefined;
-  const count = trys && trys.msgHash === msgHash ? Number(trys.count ?? 0) : 0;
-  if (count >= settings.maxAttempts) {
-    throw new ImageCacheError(
-      'ERR_CACHE_GAVE_UP',
-      `${count} failed downloads for this list; giving up until a new image list`,
-      { ...about, uri: url.href },
-    );
-  }
   const list = await ctx.list(c.subscription);
 
-  // Name, space and the entry are decided one download at a time (two downloads never share a name).
-  const { key, name, file, reservation } = await ctx.allocation.run(async () => {
+  // Name, space and the entry are decided one download at a time (two downloads never share a name), on the
+  // indexes as they are now: with several workers, another one may have cached the image or left a partial file.
+  const allocated = await ctx.critical(ctx.allocation, async () => {
+    const cached = indexes.cache.find(c.subscription, id);
+    if (cached && sameImage(cached[1], img)) return undefined;
+    const previous = indexes.partial.find(c.subscription, id);
+    const trys = previous?.[1].DownLoadTrys as { count?: number; msgHash?: string } | undefined;
+    const count = trys && trys.msgHash === msgHash ? Number(trys.count ?? 0) : 0;
+    if (count >= settings.maxAttempts) {
+      throw new ImageCacheError(
+        'ERR_CACHE_GAVE_UP',
+        `${count} failed downloads for this list; giving up until a new image list`,
+        { ...about, uri: url.href },
+      );
+    }
     const ownName = previous ? entryFilename(previous[0], previous[1]) : undefined;
     let name = ownName;
     let have = 0;
@@ -140,15 +228,20 @@ async function downloadOne(ctx: RunContext, c: Candidate): Promise<void> {
           await indexes.save();
         }
       }
-      return { key, name, file, reservation };
+      return { key, name, file, reservation, previous: previous?.[1], entry: indexes.partial.get(key) };
     } catch (err) {
       reservation.release();
       throw err;
     }
   });
+  if (!allocated) {
+    log('info', 'cached by another worker meanwhile');
+    return false;
+  }
+  const { key, name, file, reservation, previous } = allocated;
+  const entry = allocated.entry as CacheIndexEntry;
 
   let lastTenth = -1;
-  const entry = indexes.partial.get(key) as CacheIndexEntry;
   try {
     const r = await transferFromLocations(
       ctx,
@@ -162,7 +255,7 @@ async function downloadOne(ctx: RunContext, c: Candidate): Promise<void> {
         sha512: img.sha512,
         log,
         ...(settings.sleep ? { sleep: settings.sleep } : {}),
-        ...(ctx.signal ? { signal: ctx.signal } : {}),
+        ...(signal ? { signal } : {}),
         onBytes: (n) => {
           reservation.wrote(n);
           ctx.bytesDownloaded += n;
@@ -189,12 +282,13 @@ async function downloadOne(ctx: RunContext, c: Candidate): Promise<void> {
   } catch (err) {
     await file.close().catch(() => {});
     reservation.release();
-    await failed(ctx, c, key, name, previous?.[1], err);
+    await ctx.critical(ctx.allocation, () => failed(ctx, c, key, name, previous, err));
     throw err;
   }
   await file.close();
   reservation.release();
   await commitAvailable(ctx, c, key, name, list);
+  return true;
 }
 
 /** One place an image can be fetched from, with the trust its server is authenticated with. */
@@ -265,7 +359,7 @@ async function transferFromLocations(
         log('info', `downloaded from location ${n + 1} of ${sources.length}: ${redactUrl(source.url.href)}`);
       return r;
     } catch (err) {
-      if (last || ctx.signal?.aborted || !(err instanceof ImageCacheError) || !NEXT_LOCATION.has(err.code))
+      if (last || req.signal?.aborted || !(err instanceof ImageCacheError) || !NEXT_LOCATION.has(err.code))
         throw err;
       log(
         'warn',

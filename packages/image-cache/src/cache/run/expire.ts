@@ -82,11 +82,7 @@ export function recordFailure(
 }
 
 /** Why an entry that is no longer a candidate (or no longer with these bytes) leaves the cache. */
-async function expiryReason(
-  ctx: RunContext,
-  key: string,
-  entry: CacheIndexEntry,
-): Promise<ExpireReason> {
+async function expiryReason(ctx: RunContext, key: string, entry: CacheIndexEntry): Promise<ExpireReason> {
   const id = entryImage(key, entry);
   const c = candidateFor(ctx, key, entry);
   if (c) return 'withdrawn'; // still a candidate, with other bytes: the newest list replaced it

@@ -65,6 +65,12 @@ export class AreaIndex {
   filenames(): Set<string> {
     return new Set([...this.#entries].map(([k, e]) => entryFilename(k, e)));
   }
+  /** Takes the entries (and the need to be written) of a fresh read of the same area. */
+  replaceWith(fresh: AreaIndex): void {
+    this.#entries.clear();
+    for (const [k, e] of fresh.#entries) this.#entries.set(k, e);
+    this.dirty = fresh.dirty;
+  }
   /** A key for a new entry of `identifier`: the identifier itself unless another entry has it. */
   newKey(identifier: string): string {
     return uniqueName(identifier, (k) => this.#entries.has(k));
@@ -121,6 +127,21 @@ export class Indexes {
           throw err;
         }
       }
+    });
+  }
+
+  /**
+   * Reads the three indexes again (with several workers on one cache, under the store lock): another worker's
+   * changes since this run read them are kept, and the next save writes on top of them. Lists not yet written
+   * stay pending.
+   */
+  async reload(log: Logger): Promise<void> {
+    const fresh = await loadIndexes(this.storage, log);
+    await this.#mutex.run(async () => {
+      for (const area of ['cache', 'partial', 'expired'] as const) this[area].replaceWith(fresh[area]);
+      this.#messages.clear();
+      for (const hash of fresh.#messages) this.#messages.add(hash);
+      for (const [hash, data] of fresh.#pending) if (!this.#pending.has(hash)) this.#pending.set(hash, data);
     });
   }
 

@@ -1,0 +1,262 @@
+// Several `vmcatcher_cache --worker` processes on one PostgreSQL store and one cache, through the built bin:
+// the images are shared out by per-image claims (each fetched from its first byte once, each made available
+// once), a worker killed with SIGKILL mid-download loses its image to another once the claim lease runs out
+// (which resumes the partial file), a new list wakes an idle worker through LISTEN/NOTIFY, and SIGTERM stops a
+// worker with status 0.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseIndex } from '@hepix/image-cache';
+import { openStore, type Store } from '@hepix/imagelist-store';
+import { type ImageServer, makePki, type TestPki as Pki, startImageServer } from '@hepix/test-support';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  imageData,
+  prepareStoreAt,
+  publish,
+  sha512,
+  type TestImage,
+} from '../../image-cache/test/helpers.js';
+
+const dist = new URL('../dist/bin/', import.meta.url).pathname;
+const repoRoot = new URL('../../../', import.meta.url).pathname;
+
+let root: string;
+let bin: string;
+let pki: Pki;
+let server: ImageServer;
+let admin: string;
+const databases: string[] = [];
+
+beforeAll(async () => {
+  admin = process.env.TEST_POSTGRES_URL ?? '';
+  if (!admin) {
+    const out = execFileSync('bash', [join(repoRoot, 'scripts/start-postgres.sh')], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    admin = /^TEST_POSTGRES_URL=(.+)$/m.exec(out)?.[1]?.trim() ?? '';
+  }
+  if (!admin) throw new Error('PostgreSQL could not be started');
+  root = await mkdtemp(join(tmpdir(), 'hepix-cache-workers-'));
+  bin = join(root, 'bin');
+  await mkdir(bin);
+  await chmod(join(dist, 'vmcatcher_cache.js'), 0o755);
+  await symlink(join(dist, 'vmcatcher_cache.js'), join(bin, 'vmcatcher_cache'));
+  pki = await makePki(join(root, 'pki'));
+  server = await startImageServer();
+}, 120_000);
+
+afterAll(async () => {
+  await server?.close();
+  if (root) await rm(root, { recursive: true, force: true });
+  for (const name of databases) {
+    const client = new pg.Client({ connectionString: admin });
+    await client.connect();
+    await client.query(`drop database if exists ${name} with (force)`);
+    await client.end();
+  }
+});
+
+async function newDatabase(): Promise<string> {
+  const name = `hepix_workers_${randomBytes(6).toString('hex')}`;
+  const client = new pg.Client({ connectionString: admin });
+  await client.connect();
+  await client.query(`create database ${name}`);
+  await client.end();
+  databases.push(name);
+  const u = new URL(admin);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+interface Worker {
+  child: ChildProcess;
+  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
+}
+
+function startWorker(work: string, args: string[], env: NodeJS.ProcessEnv): Worker {
+  const child = spawn('vmcatcher_cache', ['--worker', ...args], {
+    cwd: work,
+    env: { PATH: `${bin}:${process.env.PATH}`, HOME: work, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (c) => (stderr += c));
+  running.push({ stderr: () => stderr });
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>(
+    (resolve) => child.on('close', (code, signal) => resolve({ code, signal, stderr })),
+  );
+  return { child, done };
+}
+
+/** What the running workers wrote, for the message of a test that waited in vain. */
+const running: { stderr: () => string }[] = [];
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out waiting for ${what}; the workers wrote:\n${running.map((w) => w.stderr()).join('\n---\n')}`,
+      );
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function eventLines(log: string): Promise<string[]> {
+  const text = await readFile(log, 'utf8').catch(() => '');
+  return text.split('\n').filter(Boolean);
+}
+
+function images(n: number, size: number, rate?: number): (TestImage & { path: string })[] {
+  return Array.from({ length: n }, () => {
+    const data = imageData(size);
+    const path = `/images/${randomUUID()}.img`;
+    server.images.set(path, { data, ...(rate ? { rate } : {}) });
+    return { identifier: randomUUID(), data, uri: `${server.url}${path}`, path };
+  });
+}
+
+describe('vmcatcher_cache --worker on PostgreSQL', () => {
+  it('three workers share 20 images; one killed mid-download loses its image to the others', {
+    timeout: 150_000,
+  }, async () => {
+    const work = await mkdtemp(join(root, 'three-'));
+    const sub = randomUUID();
+    // 20 images of 4 MiB at 4 MiB/s: each download takes about a second, long enough to be killed in (the
+    // partial file grows by whole MiB).
+    const imgs = images(20, 4 << 20, 4 << 20);
+    const url = await newDatabase();
+    const store = await prepareStoreAt(
+      url,
+      sub,
+      imgs.map((i) => i.identifier),
+    );
+    const log = join(work, 'events.log');
+    try {
+      await publish(store, pki, work, sub, imgs);
+      const env = {
+        VMCATCHER_RDBMS: url,
+        // $PPID: the worker that ran the event.
+        VMCATCHER_CACHE_EVENT: `echo "$VMCATCHER_EVENT_TYPE $VMCATCHER_EVENT_DC_IDENTIFIER $PPID" >> '${log}'`,
+      };
+      const args = [
+        '-v',
+        '-C',
+        join(work, 'cache'),
+        '--poll',
+        '1',
+        '--claim-lease',
+        '2',
+        '--concurrency',
+        '2',
+      ];
+      const workers = [0, 1, 2].map(() => startWorker(work, args, env));
+      const victim = workers[0];
+      // Kill the first worker while it holds a claim and its partial file has bytes, before it is cached.
+      let held: string[] = [];
+      const claimed = await until('a claim of the first worker', async () => {
+        const mine = (await store.claims.list('image')).filter((c) => c.pid === victim.child.pid);
+        held = mine.map((c) => decodeURIComponent(c.item.split('/')[1]));
+        for (const id of held) {
+          const part = await readFile(join(work, 'cache', 'partial', id)).catch(() => undefined);
+          if (part && part.length > 0 && part.length < 4 << 20) return id;
+        }
+        return undefined;
+      });
+      victim.child.kill('SIGKILL');
+      expect((await victim.done).signal).toBe('SIGKILL');
+
+      const lines = await until('20 images available', async () => {
+        const l = (await eventLines(log)).filter((x) => x.startsWith('AvailablePostfix '));
+        return l.length >= 20 ? l : undefined;
+      });
+      // The survivors stop on SIGTERM with status 0.
+      for (const w of workers.slice(1)) w.child.kill('SIGTERM');
+      for (const w of workers.slice(1)) {
+        const r = await w.done;
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stderr).toMatch(/worker stopped/);
+        expect(r.stderr).not.toMatch(/Warning|ERROR/);
+      }
+
+      // Each image made available once; the killed worker's image by another one.
+      const ids = lines.map((l) => l.split(' ')[1]);
+      expect([...ids].sort()).toEqual(imgs.map((i) => i.identifier).sort());
+      const by = new Map(lines.map((l) => [l.split(' ')[1], Number(l.split(' ')[2])]));
+      expect(by.get(claimed)).not.toBe(victim.child.pid);
+      // Both survivors did part of the work.
+      const survivors = new Set([...by.values()].filter((p) => p !== victim.child.pid));
+      expect(survivors.size).toBe(2);
+      // Every image fetched once, but for what the killed worker held: the download with bytes was resumed
+      // with Range (one it had just begun, with nothing written yet, may have started again).
+      for (const i of imgs) {
+        const got = server.requests.filter((r) => r.path === i.path);
+        if (!held.includes(i.identifier)) expect(got.length, i.identifier).toBe(1);
+        else if (i.identifier === claimed) expect(got.filter((r) => !r.range).length, i.identifier).toBe(1);
+      }
+      expect(
+        server.requests.some((r) => r.path === imgs.find((i) => i.identifier === claimed)?.path && r.range),
+      ).toBe(true);
+      // All verified, all in the index, nothing left in the partial area, no claim held.
+      const index = parseIndex(await readFile(join(work, 'cache', 'cache.index'), 'utf8'), 'cache.index');
+      expect(index.size).toBe(20);
+      for (const i of imgs) {
+        const [, entry] = [...index].find(([, e]) => e['dc:identifier'] === i.identifier) ?? [];
+        expect(entry).toBeDefined();
+        expect(sha512(await readFile(join(work, 'cache', String(entry?.filename))))).toBe(sha512(i.data));
+      }
+      expect(await readdir(join(work, 'cache', 'partial'))).toEqual(['cache.index']);
+      expect(await store.claims.list('image')).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('an idle worker wakes up for a new list (LISTEN/NOTIFY) long before its poll', async () => {
+    const work = await mkdtemp(join(root, 'notify-'));
+    const sub = randomUUID();
+    const [first, second] = images(2, 64 * 1024);
+    const url = await newDatabase();
+    const store: Store = await prepareStoreAt(url, sub, [first.identifier, second.identifier]);
+    const log = join(work, 'events.log');
+    try {
+      await publish(store, pki, work, sub, [first]);
+      const w = startWorker(work, ['-C', join(work, 'cache'), '--poll', '600'], {
+        VMCATCHER_RDBMS: url,
+        VMCATCHER_CACHE_EVENT: `echo "$VMCATCHER_EVENT_TYPE $VMCATCHER_EVENT_DC_IDENTIFIER" >> '${log}'`,
+      });
+      await until('the first image', async () =>
+        (await eventLines(log)).includes(`AvailablePostfix ${first.identifier}`) ? true : undefined,
+      );
+      // The second run's ProcessPostfix: the worker is idle now, for 600 s unless woken.
+      await until('the end of the first run', async () =>
+        (await eventLines(log)).some((l) => l.startsWith('ProcessPostfix')) ? true : undefined,
+      );
+      await publish(store, pki, work, sub, [first, second]);
+      const other = await openStore(url);
+      try {
+        await other.notify('vmcatcher_work', sub);
+      } finally {
+        await other.close();
+      }
+      await until(
+        'the second image',
+        async () =>
+          (await eventLines(log)).includes(`AvailablePostfix ${second.identifier}`) ? true : undefined,
+        30_000,
+      );
+      w.child.kill('SIGTERM');
+      const r = await w.done;
+      expect(r.code, r.stderr).toBe(0);
+    } finally {
+      await store.close();
+    }
+  });
+});
