@@ -1,5 +1,6 @@
 // The subscription engine on PostgreSQL (its own throwaway database on the server started by
-// scripts/start-postgres.sh): subscribe, update, a rejection leaving the store unchanged, and the advisory lock.
+// scripts/start-postgres.sh): subscribe, update, a rejection leaving the store unchanged, and concurrent updates
+// sharing the subscriptions by claims.
 
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -24,6 +25,7 @@ const DAY = 86_400_000;
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 let serverUrl: string;
 let dbName: string;
+let dbUrl: string;
 let store: Store;
 let subs: Subscriptions;
 let pki: TestPki;
@@ -31,14 +33,14 @@ let https: TestServer;
 let tmp: string;
 const LIST = randomUUID();
 
-function list(version: string) {
+function list(version: string, identifier = LIST, path = '/pg.list') {
   return signWithOpenssl(
     makeListJson({
-      identifier: LIST,
+      identifier,
       version,
       created: new Date(Date.now() - DAY + Number.parseFloat(version) * 1000),
       expires: new Date(Date.now() + DAY),
-      uri: `${https.url}/pg.list`,
+      uri: `${https.url}${path}`,
       dn: pki.endorser.subject,
       ca: pki.endorser.issuer,
       images: [{ identifier: randomUUID() }, { identifier: randomUUID() }],
@@ -72,7 +74,8 @@ beforeAll(async () => {
   await admin((c) => c.query(`CREATE DATABASE ${dbName}`));
   const u = new URL(serverUrl);
   u.pathname = `/${dbName}`;
-  store = await openStore(u.href);
+  dbUrl = u.href;
+  store = await openStore(dbUrl);
   tmp = makeTempDir();
   pki = makePki(join(tmp, 'pki'));
   https = await startHttpsServer(pki.server.cert, pki.server.key);
@@ -91,7 +94,7 @@ afterAll(async () => {
 });
 
 describe('subscriptions on PostgreSQL', () => {
-  it('subscribe, update, reject a lower version with the store unchanged, serialise two updates', async () => {
+  it('subscribe, update, reject a lower version with the store unchanged, two updates at once', async () => {
     expect(store.dialect).toBe('postgres');
     https.serve('/pg.list', list('1.0'));
     await subs.subscribe(`${https.url}/pg.list`, { trustAnchor: 'igtf' });
@@ -109,11 +112,62 @@ describe('subscriptions on PostgreSQL', () => {
     https.serve('/pg.list', list('2.0'));
     const other = createSubscriptions({ store, certDir: pki.certDir });
     try {
+      // Two updates at once: the subscription is claimed by one; the other leaves it (or finds it unchanged).
       const [a, b] = await Promise.all([subs.update(), other.update()]);
-      expect([a.results[0].outcome, b.results[0].outcome].sort()).toEqual(['unchanged', 'updated']);
+      const outcomes = [...a.results, ...b.results].map((x) => x.outcome).sort();
+      expect(outcomes[0]).toBe('updated');
+      const left = [...(a.claimedElsewhere ?? []), ...(b.claimedElsewhere ?? [])];
+      expect(outcomes.length + left.length).toBe(2);
+      if (left.length) expect(left).toEqual([LIST]);
+      else expect(outcomes).toEqual(['unchanged', 'updated']);
     } finally {
       await other.close();
     }
     expect((await store.subscriber.getLatestImageList(LIST))?.version).toBe('2.0');
+  });
+
+  it('shares the subscriptions of two concurrent updates by claims, each list fetched once, and notifies', async () => {
+    const lists = Array.from({ length: 6 }, (_, n) => ({ id: randomUUID(), path: `/share-${n}.list` }));
+    for (const l of lists) {
+      https.serve(l.path, list('1.0', l.id, l.path));
+      await subs.subscribe(`${https.url}${l.path}`, { trustAnchor: 'igtf' });
+    }
+    // Version 2 of each, served slowly: the two updates overlap.
+    for (const l of lists) {
+      const body = list('2.0', l.id, l.path);
+      https.routes.set(l.path, (_req, res) => {
+        setTimeout(() => res.end(body), 300);
+      });
+    }
+    const seen = https.requests.length;
+    const secondStore = await openStore(dbUrl);
+    const heard: string[] = [];
+    const stop = await secondStore.listen('vmcatcher_work', (p) => heard.push(p));
+    const other = createSubscriptions({ store: secondStore, certDir: pki.certDir });
+    try {
+      const selection = { identifiers: lists.map((l) => l.id) };
+      const [a, b] = await Promise.all([
+        subs.update(selection, { concurrency: 2 }),
+        other.update(selection, { concurrency: 2 }),
+      ]);
+      const mine = [a, b].map((r) => r.results.map((x) => x.subscription));
+      // Disjoint, covering all six, each updated, and both did some.
+      expect([...mine[0], ...mine[1]].sort()).toEqual(lists.map((l) => l.id).sort());
+      expect(mine[0].length).toBeGreaterThan(0);
+      expect(mine[1].length).toBeGreaterThan(0);
+      expect(new Set([...a.results, ...b.results].map((x) => x.outcome))).toEqual(new Set(['updated']));
+      expect([...(a.claimedElsewhere ?? [])].sort()).toEqual([...mine[1]].sort());
+      // Each list fetched once.
+      const fetched = https.requests.slice(seen).map((r) => r.url);
+      for (const l of lists) expect(fetched.filter((u) => u === l.path).length, l.path).toBe(1);
+      const deadline = Date.now() + 5000;
+      while (heard.join(' ').split(' ').filter(Boolean).length < 6 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(heard.join(' ').split(' ').filter(Boolean).sort()).toEqual(lists.map((l) => l.id).sort());
+    } finally {
+      await stop();
+      await other.close();
+      await secondStore.close();
+    }
   });
 });

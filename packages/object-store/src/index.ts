@@ -10,6 +10,7 @@ export {
   createObjectStore,
   type GetOptions,
   type ListedObject,
+  type PendingUpload,
   type ObjectHead,
   type ObjectStore,
   type ObjectStoreCredentials,

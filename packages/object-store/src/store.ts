@@ -73,6 +73,14 @@ export interface ListedObject {
   lastModified: Date;
 }
 
+/** A multipart upload not completed (nor aborted) yet. */
+export interface PendingUpload {
+  /** Relative to the store's prefix. */
+  key: string;
+  uploadId: string;
+  initiated?: Date;
+}
+
 export interface GetOptions {
   /** Bytes `start` to `end` inclusive (`end` omitted: to the end of the object). */
   range?: { start: number; end?: number };
@@ -114,6 +122,8 @@ export interface ObjectStore {
    * behind (invisible, but their parts take space). Returns how many were aborted.
    */
   abortStaleUploads(prefix: string, olderThanMs: number): Promise<number>;
+  /** The multipart uploads in progress (or left by killed workers) under `prefix`: invisible as objects. */
+  uploads(prefix?: string): AsyncIterable<PendingUpload>;
   /** Closes the client's connections. */
   close(): void;
 }
@@ -411,10 +421,8 @@ export function createObjectStore(options: ObjectStoreOptions): ObjectStore {
       return out;
     },
 
-    async abortStaleUploads(uploadPrefix, olderThanMs) {
+    async *uploads(uploadPrefix = '') {
       const p = prefix ? `${prefix}/${uploadPrefix}` : uploadPrefix;
-      const cutoff = now().getTime() - olderThanMs;
-      let aborted = 0;
       let keyMarker: string | undefined;
       let uploadIdMarker: string | undefined;
       do {
@@ -433,31 +441,43 @@ export function createObjectStore(options: ObjectStoreOptions): ObjectStore {
           `listing the multipart uploads of s3://${bucket}/${p}`,
         );
         for (const u of r.Uploads ?? []) {
-          if (!u.Key || !u.UploadId || (u.Initiated && u.Initiated.getTime() > cutoff)) continue;
-          try {
-            await client.send(
-              new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }),
-            );
-            aborted++;
-            log?.(
-              'info',
-              `aborted the stale multipart upload of ${s3url(u.Key)} started ${u.Initiated?.toISOString()}`,
-              {
-                name: 'object-store',
-              },
-            );
-          } catch (err) {
-            const e = toObjectStoreError(err, `aborting the upload of ${s3url(u.Key)}`, {
-              bucket,
-              key: u.Key,
-            });
-            // Another worker cleaning up at the same time got there first.
-            if (e.code !== 'ERR_OBJECT_NOT_FOUND') throw e;
-          }
+          if (!u.Key || !u.UploadId) continue;
+          yield {
+            key: prefix ? u.Key.slice(prefix.length + 1) : u.Key,
+            fullKey: u.Key,
+            uploadId: u.UploadId,
+            ...(u.Initiated ? { initiated: u.Initiated } : {}),
+          };
         }
         keyMarker = r.IsTruncated ? r.NextKeyMarker : undefined;
         uploadIdMarker = r.IsTruncated ? r.NextUploadIdMarker : undefined;
       } while (keyMarker);
+    },
+
+    async abortStaleUploads(uploadPrefix, olderThanMs) {
+      const cutoff = now().getTime() - olderThanMs;
+      let aborted = 0;
+      for await (const u of store.uploads(uploadPrefix) as AsyncIterable<PendingUpload & { fullKey: string }>) {
+        if (u.initiated && u.initiated.getTime() > cutoff) continue;
+        try {
+          await client.send(
+            new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.fullKey, UploadId: u.uploadId }),
+          );
+          aborted++;
+          log?.(
+            'info',
+            `aborted the stale multipart upload of ${s3url(u.fullKey)} started ${u.initiated?.toISOString()}`,
+            { name: 'object-store' },
+          );
+        } catch (err) {
+          const e = toObjectStoreError(err, `aborting the upload of ${s3url(u.fullKey)}`, {
+            bucket,
+            key: u.fullKey,
+          });
+          // Another worker cleaning up at the same time got there first.
+          if (e.code !== 'ERR_OBJECT_NOT_FOUND') throw e;
+        }
+      }
       return aborted;
     },
 

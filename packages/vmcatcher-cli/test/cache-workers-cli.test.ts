@@ -2,7 +2,7 @@
 // the images are shared out by per-image claims (each fetched from its first byte once, each made available
 // once), a worker killed with SIGKILL mid-download loses its image to another once the claim lease runs out
 // (which resumes the partial file), a new list wakes an idle worker through LISTEN/NOTIFY, and SIGTERM stops a
-// worker with status 0.
+// worker with status 0. On an s3:// cache, a worker killed mid-upload leaves nothing visible in the bucket.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
@@ -20,6 +20,7 @@ import {
   sha512,
   type TestImage,
 } from '../../image-cache/test/helpers.js';
+import { bucketName, bytes, inspect, keys, s3Env } from './helpers/s3.js';
 
 const dist = new URL('../dist/bin/', import.meta.url).pathname;
 const repoRoot = new URL('../../../', import.meta.url).pathname;
@@ -256,6 +257,97 @@ describe('vmcatcher_cache --worker on PostgreSQL', () => {
       const r = await w.done;
       expect(r.code, r.stderr).toBe(0);
     } finally {
+      await store.close();
+    }
+  });
+
+  it('two workers on one s3:// cache: one killed mid-upload leaves nothing visible, the other caches all', {
+    timeout: 150_000,
+  }, async () => {
+    const work = await mkdtemp(join(root, 's3-'));
+    const sub = randomUUID();
+    // Three images of 40 MiB: multipart uploads of three parts, long enough to be killed in.
+    const imgs = images(3, 40 << 20);
+    const url = await newDatabase();
+    const store = await prepareStoreAt(
+      url,
+      sub,
+      imgs.map((i) => i.identifier),
+    );
+    const cacheUrl = `s3://${bucketName()}/fed`;
+    const objects = inspect(cacheUrl);
+    const log = join(work, 'events.log');
+    try {
+      await publish(store, pki, work, sub, imgs);
+      await objects.ensureBucket();
+      const env = {
+        ...s3Env(),
+        VMCATCHER_RDBMS: url,
+        VMCATCHER_CACHE_EVENT: `echo "$VMCATCHER_EVENT_TYPE $VMCATCHER_EVENT_DC_IDENTIFIER $PPID" >> '${log}'`,
+      };
+      // Two hosts: each worker has a download area of its own.
+      const workers = [0, 1].map((n) =>
+        startWorker(
+          work,
+          [
+            '-v',
+            '--cache-url',
+            cacheUrl,
+            '-p',
+            join(work, `partial-${n}`),
+            '--poll',
+            '1',
+            '--claim-lease',
+            '2',
+          ],
+          env,
+        ),
+      );
+      const bySha = new Map(imgs.map((i) => [sha512(i.data), i]));
+      const { victim, image } = await until('a multipart upload in progress', async () => {
+        for await (const u of objects.uploads('sha512/')) {
+          const i = bySha.get(u.key.split('/').pop() ?? '');
+          if (!i) continue;
+          const claim = (await store.claims.list('image')).find((c) => c.item.endsWith(`/${i.identifier}`));
+          const w = workers.find((x) => x.child.pid === claim?.pid);
+          if (w) return { victim: w, image: i };
+        }
+        return undefined;
+      });
+      victim.child.kill('SIGKILL');
+      expect((await victim.done).signal).toBe('SIGKILL');
+      const key = `sha512/${sha512(image.data).slice(0, 2)}/${sha512(image.data)}`;
+      // Nothing of the killed upload is visible: neither the bytes nor a name.
+      expect(await objects.head(key)).toBeUndefined();
+      expect(await objects.head(`names/cache/${image.identifier}`)).toBeUndefined();
+
+      const lines = await until('3 images available', async () => {
+        const l = (await eventLines(log)).filter((x) => x.startsWith('AvailablePostfix '));
+        return l.length >= 3 ? l : undefined;
+      });
+      const survivor = workers.find((w) => w !== victim) as Worker;
+      survivor.child.kill('SIGTERM');
+      const r = await survivor.done;
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).not.toMatch(/Warning|ERROR/);
+
+      expect(lines.map((l) => l.split(' ')[1]).sort()).toEqual(imgs.map((i) => i.identifier).sort());
+      expect(lines.find((l) => l.split(' ')[1] === image.identifier)?.split(' ')[2]).toBe(
+        String(survivor.child.pid),
+      );
+      // Every image verified in the bucket once; the index names them all.
+      expect(await keys(objects, 'sha512/')).toEqual(
+        imgs.map((i) => `sha512/${sha512(i.data).slice(0, 2)}/${sha512(i.data)}`).sort(),
+      );
+      expect(sha512(await bytes(objects, key))).toBe(sha512(image.data));
+      const index = parseIndex(String(await bytes(objects, 'index/cache.index')), 'cache.index');
+      expect([...index.keys()].sort()).toEqual(imgs.map((i) => i.identifier).sort());
+      // What the killed worker left is an invisible multipart upload (aborted by a run after 24 h).
+      const left: string[] = [];
+      for await (const u of objects.uploads('')) left.push(u.key);
+      expect(left).toEqual([key]);
+    } finally {
+      objects.close();
       await store.close();
     }
   });

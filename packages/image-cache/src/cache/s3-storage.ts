@@ -169,20 +169,12 @@ export function createS3Storage(options: S3StorageOptions): CacheStorage {
     await s3('cannot delete', objects.url(ref), () => objects.delete(ref));
   }
 
-  async function uploadPartial(name: string, to: RemoteArea, toName: string): Promise<'moved' | 'missing'> {
+  /** Verified partial files uploaded ahead of their move (`stage`): name → what was uploaded. */
+  const staged = new Map<string, { sha512: string; size: number; id: string }>();
+
+  /** Uploads the bytes of a partial file under their content address, visible only once verified. */
+  async function uploadBlob(name: string, key: string, digest: { sha512: string; size: number }) {
     const file = local.path('partial', name);
-    const found = await local.stat('partial', name);
-    if (!found) return 'missing';
-    if (found.kind !== 'file')
-      throw new ImageCacheError('ERR_CACHE_UNSAFE_FILE', `${file} is a ${found.kind}; left as it is`, {
-        path: file,
-        found: found.kind,
-      });
-    // The transfer verified the bytes against the list; hashing the file again gives the content address, and
-    // putVerified checks on the way up that the object holds exactly these bytes. The local storage's hash refuses
-    // a file replaced while it is read; the upload opens it without following a link.
-    const digest = await local.hash('partial', name);
-    if (!digest) return 'missing';
     const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(
       (err: NodeJS.ErrnoException) => {
         if (err.code === 'ELOOP')
@@ -200,7 +192,6 @@ export function createS3Storage(options: S3StorageOptions): CacheStorage {
           path: file,
           found: kindOf(s),
         });
-      const key = blobKey(digest.sha512, to === 'cache');
       await s3('cannot upload to', objects.url(key), () =>
         putVerified(objects, key, handle.createReadStream(), {
           expectedSha512: digest.sha512,
@@ -210,6 +201,42 @@ export function createS3Storage(options: S3StorageOptions): CacheStorage {
     } finally {
       // The stream closes the handle when it ends or is destroyed; this closes it when it was never read.
       await handle.close().catch(() => {});
+    }
+  }
+
+  /** The partial file's identity and size, if it is a regular file. */
+  async function partialFile(name: string) {
+    const found = await local.stat('partial', name);
+    if (!found) return undefined;
+    if (found.kind !== 'file') {
+      const file = local.path('partial', name);
+      throw new ImageCacheError('ERR_CACHE_UNSAFE_FILE', `${file} is a ${found.kind}; left as it is`, {
+        path: file,
+        found: found.kind,
+      });
+    }
+    return found;
+  }
+
+  async function uploadPartial(name: string, to: RemoteArea, toName: string): Promise<'moved' | 'missing'> {
+    const found = await partialFile(name);
+    if (!found) return 'missing';
+    const early = staged.get(name);
+    staged.delete(name);
+    let digest: { sha512: string; size: number } | undefined;
+    if (early && early.id === found.id && early.size === found.size) {
+      // Uploaded by `stage`; only checked to be still there (another name's expiry may have removed bytes
+      // that no name referred to yet).
+      const key = blobKey(early.sha512, to === 'cache');
+      if (await s3('cannot read', objects.url(key), () => objects.head(key))) digest = early;
+    }
+    if (!digest) {
+      // The transfer verified the bytes against the list; hashing the file again gives the content address, and
+      // putVerified checks on the way up that the object holds exactly these bytes. The local storage's hash
+      // refuses a file replaced while it is read; the upload opens it without following a link.
+      digest = await local.hash('partial', name);
+      if (!digest) return 'missing';
+      await uploadBlob(name, blobKey(digest.sha512, to === 'cache'), digest);
     }
     const digestHex = digest.sha512;
     await addName(to, toName, digestHex, digest.size);
@@ -311,6 +338,15 @@ export function createS3Storage(options: S3StorageOptions): CacheStorage {
     },
 
     openPartial: (name, o) => local.openPartial(name, o),
+
+    async stage(name, to) {
+      const found = await partialFile(name);
+      if (!found) return;
+      const digest = await local.hash('partial', name);
+      if (!digest) return;
+      await uploadBlob(name, blobKey(digest.sha512, to === 'cache'), digest);
+      staged.set(name, { ...digest, id: found.id });
+    },
 
     async hash(area, name) {
       if (!remote(area)) return local.hash('partial', name);

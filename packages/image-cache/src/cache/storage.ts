@@ -99,6 +99,12 @@ export interface CacheStorage {
    * index entry (`vmcatcher:cache.url`) and given to events as `VMCATCHER_EVENT_CACHE_URL`.
    */
   objectUrl?(sha512: string): string;
+  /**
+   * Optional: the slow part of a later `move('partial', name, to, …)` done ahead of it (S3: the verified
+   * upload), so that several workers do it outside the store lock; the move then only records the name. A
+   * staged file that changed before its move is moved the slow way.
+   */
+  stage?(name: string, to: Exclude<CacheArea, 'partial'>): Promise<void>;
 }
 
 export interface DirectoryStorageOptions {

@@ -287,6 +287,15 @@ async function downloadOne(ctx: RunContext, c: Candidate, signal = ctx.signal): 
   }
   await file.close();
   reservation.release();
+  // Several workers: an upload to object storage happens here, outside the lock that commits are under.
+  if (settings.workers && storage.stage) {
+    try {
+      await storage.stage(name, 'cache');
+    } catch (err) {
+      await ctx.critical(ctx.allocation, () => failed(ctx, c, key, name, previous, err));
+      throw err;
+    }
+  }
   await commitAvailable(ctx, c, key, name, list);
   return true;
 }
