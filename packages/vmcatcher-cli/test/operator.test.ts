@@ -264,18 +264,21 @@ describe('production files', () => {
     expect(r.status, r.stderr).toBe(0);
     const service = join(root, 'etc/systemd/system/vmcatcher.service');
     const timer = join(root, 'etc/systemd/system/vmcatcher.timer');
+    const worker = join(root, 'etc/systemd/system/vmcatcher-cache-worker.service');
     expect(r.stdout.split('\n').filter(Boolean)).toEqual([
       service,
       timer,
+      worker,
       join(root, 'etc/sysusers.d/vmcatcher.conf'),
       join(root, 'etc/tmpfiles.d/vmcatcher.conf'),
       join(root, 'etc/logrotate.d/vmcatcher'),
     ]);
-    const v = spawnSync('systemd-analyze', ['verify', '--man=no', `--root=${root}`, service, timer], {
+    const v = spawnSync('systemd-analyze', ['verify', '--man=no', `--root=${root}`, service, timer, worker], {
       encoding: 'utf8',
     });
     expect(v.stderr).toBe('');
     expect(v.status).toBe(0);
+    expect(readFileSync(worker, 'utf8')).toMatch(/^ExecStart=\/usr\/bin\/vmcatcher_cache --worker$/m);
     const text = readFileSync(service, 'utf8');
     // The cache step runs even when a subscription fails; both tools exist in the root.
     const execs = [...text.matchAll(/^ExecStart=(-?)(\S+)/gm)].map((m) => [m[1], m[2]]);

@@ -38,7 +38,7 @@ export const INSTALL_UNITS_TOOL: ToolDefinition = {
   name: 'vmcatcher install-units',
   usage: 'vmcatcher install-units [--prefix DIR] [--bindir DIR] [--cron] [--force]',
   description:
-    'Installs the production files of vmcatcher: /etc/systemd/system/vmcatcher.service and vmcatcher.timer (state, cache and log directories created by systemd, sandboxed, the cache run going ahead when a subscription fails), /etc/sysusers.d/vmcatcher.conf (the service user), /etc/tmpfiles.d/vmcatcher.conf (the directories and the events log owned by the service user) and /etc/logrotate.d/vmcatcher; with --cron, /etc/cron.d/vmcatcher instead of the service and timer.',
+    'Installs the production files of vmcatcher: /etc/systemd/system/vmcatcher.service and vmcatcher.timer (state, cache and log directories created by systemd, sandboxed, the cache run going ahead when a subscription fails), /etc/sysusers.d/vmcatcher.conf (the service user), /etc/tmpfiles.d/vmcatcher.conf (the directories and the events log owned by the service user) and /etc/logrotate.d/vmcatcher, and vmcatcher-cache-worker.service (installed, not enabled: `vmcatcher_cache --worker` for several hosts on one PostgreSQL store); with --cron, /etc/cron.d/vmcatcher instead of the service and timer.',
   options: OPTIONS,
   standalone: true,
   examples: [
@@ -87,6 +87,7 @@ function plan(cron: boolean): [string, string][] {
     : [
         ['systemd/vmcatcher.service', 'etc/systemd/system/vmcatcher.service'],
         ['systemd/vmcatcher.timer', 'etc/systemd/system/vmcatcher.timer'],
+        ['systemd/vmcatcher-cache-worker.service', 'etc/systemd/system/vmcatcher-cache-worker.service'],
         ...common,
       ];
 }
