@@ -457,7 +457,9 @@ export function createObjectStore(options: ObjectStoreOptions): ObjectStore {
     async abortStaleUploads(uploadPrefix, olderThanMs) {
       const cutoff = now().getTime() - olderThanMs;
       let aborted = 0;
-      for await (const u of store.uploads(uploadPrefix) as AsyncIterable<PendingUpload & { fullKey: string }>) {
+      for await (const u of store.uploads(uploadPrefix) as AsyncIterable<
+        PendingUpload & { fullKey: string }
+      >) {
         if (u.initiated && u.initiated.getTime() > cutoff) continue;
         try {
           await client.send(

@@ -117,8 +117,8 @@ export interface CacheRunOptions {
    */
   recorder?: RunRecorder;
   /**
-   * Stops the run: downloads in flight end with `ERR_CACHE_ABORTED` and keep their partial files for the next
-   * run to resume; their claims are released.
+   * Stops the run: downloads in flight end as failed (`ERR_CACHE_DOWNLOAD`) and keep their partial files for the
+   * next run to resume; their claims are released.
    */
   signal?: AbortSignal;
 }

@@ -98,7 +98,7 @@ async function downloadGuarded(
 }
 
 /** The claim kind of a download: the image of one subscription (its cache slot). */
-export const IMAGE_CLAIM = 'image';
+const IMAGE_CLAIM = 'image';
 
 /** `subscription/identifier`, each part URI-encoded: readable in `store.claims.list`, and never a NUL byte. */
 function claimItem(c: Candidate): string {
