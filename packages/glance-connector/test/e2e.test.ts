@@ -195,9 +195,7 @@ describe('vmcatcher_cache -x vmcatcher-glance', () => {
     publish([{ id: IMAGE, path: v2, format: 'raw', version: '2' }]);
     await ok('vmcatcher_subscribe', ['-U']);
     // vmcatcher_cache exits 89 when an event failed (the images themselves were cached).
-    const down = await sh('vmcatcher_cache', ['-x', 'vmcatcher-glance'], {
-      OS_IMAGE_URL: 'http://127.0.0.1:9',
-    });
+    const down = await sh('vmcatcher_cache', ['-x', 'vmcatcher-glance'], { OS_IMAGE_URL: 'http://127.0.0.1:9' });
     expect(down.code, down.stderr).toBe(89);
     const failed = await failedEvents();
     expect(failed.map((f) => f.type)).toEqual(['ExpirePostfix', 'AvailablePostfix', 'ProcessPostfix']);

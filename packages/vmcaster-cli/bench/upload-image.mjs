@@ -162,9 +162,7 @@ try {
     if (n < 2) throw new Error('no progress reported');`;
   const copyAlone = {
     mine: best(() => ({
-      t: timed(() =>
-        sh(process.execPath, ['--input-type=module', '-e', copyScript, join(local, 'copy.img'), image]),
-      ),
+      t: timed(() => sh(process.execPath, ['--input-type=module', '-e', copyScript, join(local, 'copy.img'), image])),
     })),
     ref: best(() => ({ t: timed(() => sh('cp', [image, join(local, 'cp.img')])) })),
     // The backend fsyncs the copy before renaming it into place; cp does not.
