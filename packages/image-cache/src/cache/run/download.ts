@@ -8,6 +8,8 @@ import { redactUrl, type TlsTrust } from '@hepix/transport';
 import {
   type Candidate,
   entryFilename,
+  entryImage,
+  entrySubscription,
   eventMetadata,
   indexEntry,
   sameImage,
@@ -41,7 +43,18 @@ export async function downloadStep(ctx: RunContext): Promise<void> {
 export async function cleanPartials(ctx: RunContext): Promise<void> {
   const { indexes, storage } = ctx;
   const cachedBy = cachedCandidates(ctx);
+  // With several workers, a download another one is doing is its to finish or undo, even if this run's
+  // candidates (from a newer list) no longer want it.
+  const busy = ctx.settings.workers
+    ? new Set((await ctx.store.claims.list(IMAGE_CLAIM)).map((c) => c.item))
+    : new Set<string>();
   for (const [key, entry] of indexes.partial.list()) {
+    if (
+      busy.has(
+        claimItem({ subscription: entrySubscription(entry) ?? '', identifier: entryImage(key, entry) }),
+      )
+    )
+      continue;
     const c = candidateFor(ctx, key, entry);
     if (c && sameImage(entry, c.latest) && !cachedBy.has(c)) continue;
     const name = entryFilename(key, entry);
@@ -101,7 +114,7 @@ async function downloadGuarded(
 const IMAGE_CLAIM = 'image';
 
 /** `subscription/identifier`, each part URI-encoded: readable in `store.claims.list`, and never a NUL byte. */
-function claimItem(c: Candidate): string {
+function claimItem(c: Pick<Candidate, 'subscription' | 'identifier'>): string {
   return `${encodeURIComponent(c.subscription)}/${encodeURIComponent(c.identifier)}`;
 }
 
