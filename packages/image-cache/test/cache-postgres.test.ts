@@ -1,36 +1,30 @@
 // The cache on PostgreSQL: two concurrent runs, serialised by the store lock (workers off) or sharing the
 // downloads through per-image claims (workers on, the default on PostgreSQL). PostgreSQL comes from
 // TEST_POSTGRES_URL or is started by scripts/start-postgres.sh (never skipped).
-import { execFileSync } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from '@hepix/imagelist-store';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createImageCache, readIndex } from '../src/index.js';
-import { type ImageServer, makePki, startImageServer, type TestPki as Pki } from '@hepix/test-support';
+import {
+  createTestDatabase,
+  type ImageServer,
+  makePki,
+  startImageServer,
+  type TestDatabase,
+  type TestPki as Pki,
+} from '@hepix/test-support';
 import { imageData, prepareStoreAt, publish, sha512 } from './helpers.js';
 
-const repoRoot = new URL('../../../', import.meta.url).pathname;
 const SUB = 'ab5ab5ab-0000-4000-8000-000000000000';
-let admin: string;
-const dbNames: string[] = [];
+const databases: TestDatabase[] = [];
 let root: string;
 let pki: Pki;
 let server: ImageServer;
 
 beforeAll(async () => {
-  admin = process.env.TEST_POSTGRES_URL ?? '';
-  if (!admin) {
-    const out = execFileSync('bash', [join(repoRoot, 'scripts/start-postgres.sh')], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    admin = /^TEST_POSTGRES_URL=(.+)$/m.exec(out)?.[1]?.trim() ?? '';
-  }
-  if (!admin) throw new Error('PostgreSQL could not be started');
   root = await mkdtemp(join(tmpdir(), 'hepix-cache-pg-'));
   pki = await makePki(join(root, 'pki'));
   server = await startImageServer();
@@ -39,25 +33,14 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
   if (root) await rm(root, { recursive: true, force: true });
-  for (const name of dbNames) {
-    const client = new pg.Client({ connectionString: admin });
-    await client.connect();
-    await client.query(`drop database if exists ${name} with (force)`);
-    await client.end();
-  }
+  for (const db of databases) await db.drop();
 });
 
 /** A database of its own for each test. */
 async function newDatabase(): Promise<string> {
-  const name = `hepix_cache_${randomBytes(6).toString('hex')}`;
-  const client = new pg.Client({ connectionString: admin });
-  await client.connect();
-  await client.query(`create database ${name}`);
-  await client.end();
-  dbNames.push(name);
-  const u = new URL(admin);
-  u.pathname = `/${name}`;
-  return u.toString();
+  const db = await createTestDatabase('hepix_cache');
+  databases.push(db);
+  return db.url;
 }
 
 describe('image cache on PostgreSQL', () => {

@@ -55,5 +55,11 @@ export {
   type TestProxy,
   type TestServer,
 } from './servers.js';
-export { buildPackages, REPO_ROOT, startService } from './services.js';
+export {
+  buildPackages,
+  createTestDatabase,
+  REPO_ROOT,
+  startService,
+  type TestDatabase,
+} from './services.js';
 export { makeTempDir, removeDir } from './tmp.js';

@@ -2,6 +2,7 @@
 // NAME=value lines) unless CI already exported its variables, and build the packages the tests spawn unless
 // CI built everything. A service that cannot be started fails the run; nothing is skipped.
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 
 /** The repository's root directory. */
@@ -35,4 +36,33 @@ export function buildPackages(filters: readonly string[] = []): void {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, npm_config_nodedir: '/usr' },
   });
+}
+
+/** A database of its own on the test PostgreSQL server (scripts/start-postgres.sh, started when needed). */
+export interface TestDatabase {
+  /** The database's connection URL. */
+  url: string;
+  /** Drops it (connections still open are cut). */
+  drop(): Promise<void>;
+}
+
+/** Creates a fresh, empty database named `<prefix>_<random hex>` on the test server. */
+export async function createTestDatabase(prefix = 'hepix'): Promise<TestDatabase> {
+  startService('start-postgres.sh', 'TEST_POSTGRES_URL');
+  const admin = process.env.TEST_POSTGRES_URL as string;
+  const { default: pg } = await import('pg');
+  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
+  const run = async (statement: string) => {
+    const client = new pg.Client({ connectionString: admin });
+    await client.connect();
+    try {
+      await client.query(statement);
+    } finally {
+      await client.end();
+    }
+  };
+  await run(`create database ${name}`);
+  const u = new URL(admin);
+  u.pathname = `/${name}`;
+  return { url: u.href, drop: () => run(`drop database if exists ${name} with (force)`) };
 }

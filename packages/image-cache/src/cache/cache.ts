@@ -10,7 +10,7 @@ import { type CacheHooks, type CacheRunSummary, callHooks, type ProcessHookEvent
 import { loadCandidates } from './run/candidates.js';
 import { checkStep } from './run/check.js';
 import { CACHE_LOCK, type RunActions, RunContext, type Settings } from './run/context.js';
-import { cleanPartials, downloadClaimed, downloadStep } from './run/download.js';
+import { cleanPartials, downloadClaimed, downloadWanted } from './run/download.js';
 import { expireStep } from './run/expire.js';
 import { scanAreas } from './run/foreign.js';
 import { loadIndexes } from './run/indexes.js';
@@ -259,43 +259,17 @@ export function createImageCache(options: ImageCacheOptions): ImageCache {
   }
 
   async function steps(ctx: RunContext): Promise<CacheRunSummary> {
-    if (ctx.settings.workers) return sharedSteps(ctx);
-    await recover(ctx);
-    await scanAreas(ctx);
+    // A run alone does everything under the lock its caller holds; a worker among several takes the lock around
+    // the first steps, around each change of the indexes during the downloads (RunContext.critical), and around
+    // the last save.
+    const shared = ctx.settings.workers !== undefined;
+    const part = (fn: () => Promise<void>) => (shared ? ctx.locked(fn) : fn());
     const processEvent: ProcessHookEvent = {
       session: ctx.session,
       dirs: { ...storage.locations },
       actions: { ...ctx.actions },
     };
-    try {
-      await callHooks(settings.hooks['process:before'], processEvent);
-    } catch (cause) {
-      throw new ImageCacheError('ERR_CACHE_VETOED', 'the process:before hook vetoed the run', { cause });
-    }
-    await ctx.events.fire('ProcessPrefix');
-    await loadCandidates(ctx);
-    if (ctx.actions.expire) await expireStep(ctx);
-    if (ctx.actions.check) await checkStep(ctx);
-    await pruneExpired(ctx);
-    if (ctx.actions.download) await downloadStep(ctx);
-    await ctx.indexes.save();
-    await ctx.indexes.removeUnusedMessages();
-    await ctx.events.fire('ProcessPostfix');
-    await ctx.events.after('process:after', { ...processEvent, result: ctx.summary }, log);
-    return ctx.summary;
-  }
-
-  /**
-   * The steps of one worker among several: everything up to the downloads under the lock, then each download
-   * claimed and its changes of the indexes under the lock (RunContext.critical), then the last save.
-   */
-  async function sharedSteps(ctx: RunContext): Promise<CacheRunSummary> {
-    const processEvent: ProcessHookEvent = {
-      session: ctx.session,
-      dirs: { ...storage.locations },
-      actions: { ...ctx.actions },
-    };
-    await ctx.locked(async () => {
+    await part(async () => {
       await recover(ctx);
       await scanAreas(ctx);
       try {
@@ -309,11 +283,12 @@ export function createImageCache(options: ImageCacheOptions): ImageCache {
       if (ctx.actions.check) await checkStep(ctx);
       await pruneExpired(ctx);
       if (ctx.actions.download) await cleanPartials(ctx);
-      await ctx.indexes.save();
     });
-    ctx.summary.claimedElsewhere = [];
-    if (ctx.actions.download) await downloadClaimed(ctx);
-    await ctx.locked(async () => {
+    if (ctx.actions.download && shared) {
+      ctx.summary.claimedElsewhere = [];
+      await downloadClaimed(ctx);
+    } else if (ctx.actions.download) await downloadWanted(ctx);
+    await part(async () => {
       await ctx.indexes.save();
       await ctx.indexes.removeUnusedMessages();
     });

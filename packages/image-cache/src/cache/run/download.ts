@@ -33,9 +33,8 @@ import { commitAvailable } from './commit.js';
 import type { RunContext } from './context.js';
 import { recordFailure } from './expire.js';
 
-/** Step 6 of one run alone: the partial area cleaned, then every candidate not cached, `concurrency` at a time. */
-export async function downloadStep(ctx: RunContext): Promise<void> {
-  await cleanPartials(ctx);
+/** Step 6 of one run alone (after cleanPartials): every candidate not cached, `concurrency` at a time. */
+export async function downloadWanted(ctx: RunContext): Promise<void> {
   await mapLimit(wanted(ctx), ctx.settings.concurrency, (c) => downloadGuarded(ctx, c));
 }
 
