@@ -14,6 +14,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { makeListJson, makePki, signWithOpenssl } from '../../test-support/dist/index.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const repo = join(here, '../../..');
@@ -79,10 +80,9 @@ execFileSync('nginx', ['-c', join(nginxDir, 'nginx.conf'), '-p', nginxDir], { st
 nginxPid = Number(readFileSync(join(nginxDir, 'nginx.pid'), 'utf8'));
 const base = `http://127.0.0.1:${port}`;
 
-execFileSync('bash', [join(repo, 'scripts/make-test-pki.sh'), join(tmp, 'pki')], { stdio: 'ignore' });
-const pki = join(tmp, 'pki');
-const dn = '/C=DE/O=GermanGrid/OU=DESY/CN=Owen Synge';
-const ca = '/C=DE/O=GermanGrid/CN=HEPiX Test CA';
+const pki = makePki(join(tmp, 'pki'));
+const dn = pki.endorser.subject;
+const ca = pki.endorser.issuer;
 
 const images = Array.from({ length: count }, () => {
   const id = randomUUID();
@@ -93,54 +93,22 @@ const images = Array.from({ length: count }, () => {
 
 const listId = randomUUID();
 const listUri = `${base}/${listId}.smime`;
-{
-  const fmt = (d) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-  const doc = {
-    'hv:imagelist': {
-      'dc:date:created': fmt(new Date(Date.now() - 3600_000)),
-      'dc:date:expires': fmt(new Date(Date.now() + 28 * 86_400_000)),
-      'dc:description': 'workers bench',
-      'dc:identifier': listId,
-      'dc:source': base,
-      'dc:title': 'workers bench',
-      'hv:endorser': {
-        'hv:x509': { 'dc:creator': 'Owen Synge', 'hv:ca': ca, 'hv:dn': dn, 'hv:email': 'owen@example.org' },
-      },
-      'hv:images': images.map((i) => ({
-        'hv:image': {
-          'dc:description': 'bench image',
-          'dc:identifier': i.id,
-          'dc:title': i.id,
-          'hv:format': 'raw',
-          'hv:hypervisor': 'kvm',
-          'hv:size': i.size,
-          'hv:uri': `${base}/${i.id}.img`,
-          'hv:version': '1',
-          'sl:arch': 'x86_64',
-          'sl:checksum:sha512': i.sha512,
-          'sl:comments': '',
-          'sl:os': 'Linux',
-          'sl:osversion': '1',
-        },
-      })),
-      'hv:uri': listUri,
-      'hv:version': '1',
-    },
-  };
-  writeFileSync(join(tmp, 'list.json'), JSON.stringify(doc, null, 2));
-  execFileSync('openssl', [
-    'smime',
-    '-sign',
-    '-signer',
-    join(pki, 'endorser/usercert.pem'),
-    '-inkey',
-    join(pki, 'endorser/userkey.pem'),
-    '-in',
-    join(tmp, 'list.json'),
-    '-out',
-    join(www, `${listId}.smime`),
-  ]);
-}
+const listJson = makeListJson({
+  identifier: listId,
+  version: '1',
+  created: new Date(Date.now() - 3600_000),
+  expires: new Date(Date.now() + 28 * 86_400_000),
+  uri: listUri,
+  dn,
+  ca,
+  images: images.map((i) => ({
+    identifier: i.id,
+    sha512: i.sha512,
+    size: i.size,
+    uri: `${base}/${i.id}.img`,
+  })),
+});
+writeFileSync(join(www, `${listId}.smime`), signWithOpenssl(listJson, pki.endorser));
 
 async function newDatabase() {
   const name = `hepix_bench_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
@@ -168,7 +136,7 @@ async function site(storage) {
     ...process.env,
     HOME: dir,
     VMCATCHER_RDBMS: db.url,
-    VMCATCHER_DIR_CERT: join(pki, 'certificates'),
+    VMCATCHER_DIR_CERT: pki.certDir,
     VMCATCHER_CACHE_DIR_CACHE: join(dir, 'cache'),
     ...(storage === 's3'
       ? {
