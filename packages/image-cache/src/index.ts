@@ -86,7 +86,6 @@ export {
   CACHE_ERROR_CODES,
   createDirectoryStorage,
   createImageCache,
-  createS3Storage,
   DEFAULT_EXPIRED_KEEP,
   DEFAULT_MAX_EVENT_ATTEMPTS,
   EXPIRE_REASONS,
@@ -130,12 +129,12 @@ export type {
   ProcessHookEvent,
   ProgressHookEvent,
   RetryEventsOptions,
-  S3StorageOptions,
   RetryEventsResult,
   StoredFile,
   VerifyFailedHookEvent,
   VerifyReason,
 } from './cache/index.js';
+export { createS3Storage, type S3StorageOptions } from './cache/s3-storage.js';
 
 // Monitoring (`vmcatcher status`): the report and the probe's verdict.
 export {
