@@ -3,7 +3,7 @@
 // dispatchers; requests that expect `100 Continue` go through node:http on a connection of their own.
 import type { Readable } from 'node:stream';
 import { type Logger, noopLogger } from '@hepix/common';
-import type { Dispatcher } from 'undici';
+import { Agent, type Dispatcher, ProxyAgent } from 'undici';
 import { BodySource, type RequestBody } from './body.js';
 import { sendWithContinue } from './engine-continue.js';
 import { dispatchHop, type EngineResponse, type Hop } from './engine-undici.js';
@@ -19,14 +19,6 @@ import {
   trustKey,
 } from './trust.js';
 import { type Credentials, hostOf, parseHttpUrl, redactUrl } from './url.js';
-
-// undici is loaded at the first request: a CLI run that downloads nothing (most cron runs of vmcatcher_cache)
-// does not pay its 0.2 s of CPU and 20 MiB (issue 14).
-let undici: Promise<typeof import('undici')> | undefined;
-const loadUndici = () => {
-  undici ??= import('undici');
-  return undici;
-};
 
 export interface TransportOptions {
   /** Where `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` (or lower case) are read, per request; default `process.env`. */
@@ -373,7 +365,7 @@ class HttpTransport implements Transport {
         wrap,
       );
     }
-    const dispatcher = await this.#dispatcher(tls, hop.proxy);
+    const dispatcher = this.#dispatcher(tls, hop.proxy);
     try {
       return await dispatchHop(dispatcher, hop, signal, wrap);
     } catch (err) {
@@ -422,13 +414,9 @@ class HttpTransport implements Transport {
     return pems;
   }
 
-  async #dispatcher(tls: ResolvedTls | undefined, proxy: string | undefined): Promise<Dispatcher> {
+  #dispatcher(tls: ResolvedTls | undefined, proxy: string | undefined): Dispatcher {
     const key = `${tls?.key ?? 'plain'}|${proxy ?? ''}`;
     let d = this.#dispatchers.get(key);
-    if (d) return d;
-    const { Agent, ProxyAgent } = await loadUndici();
-    // Another request may have made it while undici loaded: one pool per key.
-    d = this.#dispatchers.get(key);
     if (d) return d;
     const o = this.#options;
     const idle = o.idleTimeoutMs ?? 60_000;
