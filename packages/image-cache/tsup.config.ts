@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/policy.ts'],
+  entry: ['src/index.ts', 'src/policy.ts', 'src/cache.ts'],
   format: ['esm'],
   dts: true,
   clean: true,

@@ -2,7 +2,7 @@
 // events in the order of the queue), acknowledged after the handler has finished, and a second delivery of an id
 // it has already handled is dropped (acknowledged without calling the handler). A lost connection is made again.
 import { delay, type Logger } from '@hepix/common';
-import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { EventBusError } from './errors.js';
 import { checkAmqpUrl, connectError, redactAmqpUrl, setupError } from './url.js';
 
@@ -126,6 +126,8 @@ export async function consume(options: ConsumeOptions): Promise<Consumer> {
 
   const open = async (): Promise<ChannelModel> => {
     let m: ChannelModel;
+    // Loaded at the first connection, as in the publisher.
+    const { default: amqp } = await import('amqplib');
     try {
       m = await amqp.connect(url, { timeout: 10_000 });
     } catch (err) {

@@ -2,7 +2,7 @@
 // confirmed the message (for a persistent message to a durable queue: written to disk), so the caller can mark
 // it published. A lost connection fails what was not confirmed; the next publish connects again.
 import type { Logger } from '@hepix/common';
-import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
+import type { ChannelModel, ConfirmChannel } from 'amqplib';
 import { EventBusError } from './errors.js';
 import { checkAmqpUrl, connectError, redactAmqpUrl, setupError } from './url.js';
 
@@ -118,6 +118,8 @@ export async function connectPublisher(options: PublisherOptions): Promise<Event
 
   const open = async (): Promise<Connection> => {
     let model: ChannelModel | undefined;
+    // Loaded at the first connection: a process that only writes the outbox never pays for amqplib.
+    const { default: amqp } = await import('amqplib');
     try {
       model = await amqp.connect(url, { timeout: connectTimeoutMs });
     } catch (err) {

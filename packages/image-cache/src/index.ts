@@ -21,7 +21,6 @@ export {
   type UpdateOutcome,
   type UpdateResult,
   type UpdateSelection,
-  WORK_CHANNEL,
   withdrawalCode,
 } from './subscriptions/index.js';
 
@@ -87,7 +86,6 @@ export {
   CACHE_ERROR_CODES,
   createDirectoryStorage,
   createImageCache,
-  createS3Storage,
   DEFAULT_CLAIM_LEASE_MS,
   DEFAULT_EXPIRED_KEEP,
   DEFAULT_MAX_EVENT_ATTEMPTS,
@@ -132,12 +130,13 @@ export type {
   ProcessHookEvent,
   ProgressHookEvent,
   RetryEventsOptions,
-  S3StorageOptions,
   RetryEventsResult,
   StoredFile,
   VerifyFailedHookEvent,
   VerifyReason,
 } from './cache/index.js';
+export { createS3Storage, type S3StorageOptions } from './cache/s3-storage.js';
+export { WORK_CHANNEL } from './work-channel.js';
 
 // Monitoring (`vmcatcher status`): the report and the probe's verdict.
 export {

@@ -43,7 +43,6 @@ export {
 } from './index-file.js';
 export { expiryTimestamp, imageFileName, INDEX_FILE, MESSAGES_DIR } from './names.js';
 export type { RetryEventsOptions, RetryEventsResult } from './run/retry-events.js';
-export { createS3Storage, type S3StorageOptions } from './s3-storage.js';
 export {
   CACHE_AREAS,
   type CacheArea,

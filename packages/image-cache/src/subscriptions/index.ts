@@ -22,5 +22,4 @@ export {
   type UpdateOutcome,
   type UpdateResult,
   type UpdateSelection,
-  WORK_CHANNEL,
 } from './subscriptions.js';

@@ -43,6 +43,7 @@ import { refusalDetail, storedListFacts } from '../policy.js';
 import { fetchWithinLimits } from './fetch.js';
 import { imageInstances } from './images.js';
 import { checkStoredList } from './revalidate.js';
+import { WORK_CHANNEL } from '../work-channel.js';
 
 /** Delivered once per image the first time it appears in a subscription's list without being registered. */
 export interface NewImageEvent {
@@ -195,8 +196,6 @@ export interface UpdateResult {
   claimedElsewhere?: string[];
 }
 
-/** The channel an update notifies when it stored, expired or withdrew a list: cache workers wake up on it. */
-export const WORK_CHANNEL = 'vmcatcher_work';
 /** The claim kind of an update: one subscription. */
 const SUBSCRIPTION_CLAIM = 'subscription';
 /** Lease of a subscription claim, renewed every third of it while the update runs. */
