@@ -3,7 +3,7 @@
 // glance-api of scripts/start-glance.sh. The connector copies the object named by the event, checks its size and
 // sha512 before Glance sees anything, ingests and uploads it; a tampered or truncated object is refused with
 // ERR_GLANCE_CACHE_INTEGRITY and nothing in Glance; sync reads the bucket's cache index; an expiry needs no bytes.
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,6 +27,8 @@ const glanceBin = join(root, 'packages/glance-connector/dist/bin/vmcatcher-glanc
 const SUB = 'e2e0e2e0-5353-4b4b-8c8c-000000000001';
 const IMAGE = 'e2e0e2e0-5353-4b4b-8c8c-0000000000a1';
 const OTHER = 'e2e0e2e0-5353-4b4b-8c8c-0000000000b2';
+const QUEUED = 'e2e0e2e0-5353-4b4b-8c8c-0000000000c3';
+const consumerExample = join(root, 'examples/event-queue/consumer.mjs');
 
 let dir: string;
 let bin: string;
@@ -322,5 +324,64 @@ describe('vmcatcher_cache --cache-url s3:// -x vmcatcher-glance', () => {
     const expiry = events().findLast((e) => e.type === 'ExpirePostfix');
     expect(expiry?.metadata['dc:identifier']).toBe(IMAGE);
     expect((await glanceImages(tag)).map((i) => i.vmcatcher_event_dc_identifier)).toEqual([OTHER]);
+  });
+
+  // Runs after the test above, on the same site (its list, store, bucket and Glance images).
+  it('takes the s3 events from RabbitMQ through examples/event-queue into Glance, uploads and expiries', {
+    timeout: 600_000,
+  }, async () => {
+    const amqp = env('TEST_AMQP_URL');
+    const queue = `glance-s3-${randomUUID().slice(0, 8)}`;
+    const v2 = join(dir, 'b.qcow2');
+    const v3 = qcow2From(rawDisk(join(dir, 'c.raw'), 1 << 20), join(dir, 'c.qcow2'));
+    publish([
+      { id: OTHER, path: v2, format: 'QCOW2' },
+      { id: QUEUED, path: v3, format: 'QCOW2' },
+    ]);
+    await ok('vmcatcher_subscribe', ['-U']);
+    // The cache only publishes (no event command); the queue keeps the events until the consumer comes.
+    const cached = await ok('vmcatcher_cache', ['--json', '--events', amqp, '--events-queue', queue]);
+    expect(JSON.parse(cached.stdout)).toMatchObject({ downloaded: [QUEUED], eventFailures: [] });
+
+    const consumer: ChildProcess = spawn(
+      process.execPath,
+      [consumerExample, '--url', amqp, '--queue', queue, '--retry-delay', '200', '--', 'vmcatcher-glance'],
+      { env: siteEnv({}), cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    consumer.stdout?.on('data', (d) => (out += d));
+    consumer.stderr?.on('data', (d) => (out += d));
+    const until = async (check: () => Promise<boolean>) => {
+      // Polls; the test's own timeout bounds it.
+      while (!(await check())) {
+        expect(consumer.exitCode, out).toBe(null);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    };
+    try {
+      await until(async () =>
+        (await glanceImages(tag)).some(
+          (i) => i.vmcatcher_event_dc_identifier === QUEUED && i.status === 'active',
+        ),
+      );
+      const c = (await glanceImages(tag)).find((i) => i.vmcatcher_event_dc_identifier === QUEUED);
+      expect(c).toMatchObject({ os_hash_value: sha512File(v3), disk_format: 'qcow2' });
+      expect(out).not.toMatch(/FAILED|ERR_GLANCE/);
+
+      // The list drops OTHER: its ExpirePostfix comes through the queue and needs no bytes.
+      publish([{ id: QUEUED, path: v3, format: 'QCOW2' }]);
+      await ok('vmcatcher_subscribe', ['-U']);
+      const expired = await ok('vmcatcher_cache', ['--json', '--events', amqp, '--events-queue', queue]);
+      expect(JSON.parse(expired.stdout)).toMatchObject({ expired: [OTHER], eventFailures: [] });
+      await until(async () =>
+        (await glanceImages(tag)).every((i) => i.vmcatcher_event_dc_identifier !== OTHER),
+      );
+      expect((await glanceImages(tag)).map((i) => i.vmcatcher_event_dc_identifier)).toEqual([QUEUED]);
+      expect(out).not.toMatch(/FAILED|ERR_GLANCE/);
+      expect(files(join(dir, 'scratch'))).toEqual([]);
+    } finally {
+      consumer.kill('SIGTERM');
+      await new Promise((r) => (consumer.exitCode === null ? consumer.once('exit', r) : r(undefined)));
+    }
   });
 });
