@@ -3,8 +3,8 @@
 // by an event, refusals of bad cache URLs, wrong credentials and a bucket that is not there (nothing in
 // Glance, nothing left in the scratch directory), the local file of a directory cache preferred, and the `s3`
 // section of the configuration file.
-import { randomUUID } from 'node:crypto';
-import { copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createHash, randomUUID } from 'node:crypto';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createObjectStore, imageKey, type ObjectStore } from '@hepix/object-store';
@@ -16,6 +16,7 @@ import {
   type GlanceConnectorOptions,
   parseConnectorConfig,
 } from '../src/index.js';
+import { createObjectSource } from '../src/objects.js';
 import {
   env,
   files,
@@ -180,6 +181,47 @@ describe('an s3:// cache as the connector source', () => {
     } finally {
       await c.close();
     }
+  });
+
+  it('copies a large object with memory bounded by stream buffers, not by its size', {
+    timeout: 300_000,
+  }, async () => {
+    const MiB = 1024 * 1024;
+    const size = 256 * MiB + 777;
+    // Deterministic bytes made while streaming, hashed on the way up (never one buffer of the whole object).
+    const hash = createHash('sha512');
+    async function* generate() {
+      const block = Buffer.alloc(MiB);
+      for (let sent = 0, n = 0; sent < size; n++) {
+        block.fill(n % 251);
+        const chunk = block.subarray(0, Math.min(MiB, size - sent));
+        hash.update(chunk);
+        sent += chunk.length;
+        yield Buffer.from(chunk);
+      }
+    }
+    await objects.putStream('big/object', Readable.from(generate()), { size });
+    const sha512 = hash.digest('hex');
+    const source = createObjectSource({ ...s3(), env: {} });
+    global.gc?.();
+    const baseline = process.memoryUsage().rss;
+    let peak = baseline;
+    const sample = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().rss);
+    }, 25);
+    try {
+      const copy = await source.fetch(objects.url('big/object'), { image: 'big', sha512, size }, scratch);
+      peak = Math.max(peak, process.memoryUsage().rss);
+      expect(statSync(copy.path).size).toBe(size);
+      await copy.cleanup();
+    } finally {
+      clearInterval(sample);
+      source.close();
+      await objects.delete('big/object');
+    }
+    // Buffering the object would take its 256 MiB; streaming takes a few buffers plus the SDK and garbage.
+    expect(peak - baseline).toBeLessThan(128 * MiB);
+    expect(files(scratch)).toEqual([]);
   });
 
   it('reads the s3 section of the configuration', async () => {
