@@ -7,8 +7,11 @@ import { createHash, randomUUID } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { createImageCache, createS3Storage } from '@hepix/image-cache';
 import { createObjectStore, imageKey, type ObjectStore } from '@hepix/object-store';
+import { makePki, startImageServer } from '@hepix/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { imageData, prepareStore, publish, sha512 } from '../../image-cache/test/helpers.js';
 import {
   createGlanceConnector,
   type GlanceConnector,
@@ -222,6 +225,65 @@ describe('an s3:// cache as the connector source', () => {
     // Buffering the object would take its 256 MiB; streaming takes a few buffers plus the SDK and garbage.
     expect(peak - baseline).toBeLessThan(128 * MiB);
     expect(files(scratch)).toEqual([]);
+  });
+
+  it('runs in process: createImageCache on createS3Storage with the connector hooks', async () => {
+    const tag = uniqueTag();
+    const sub = randomUUID();
+    const id = randomUUID();
+    const work = join(dir, 'in-process');
+    mkdirSync(join(work, 'partial'), { recursive: true });
+    const server = await startImageServer();
+    const pki = await makePki(join(work, 'pki'));
+    const data = imageData(700_000); // random bytes: a raw disk
+    server.images.set('/img', { data });
+    const store = await prepareStore(join(work, 'vmcatcher.db'), sub, [id]);
+    const cacheObjects = createObjectStore({
+      url: `s3://vmc-${randomUUID().slice(0, 18)}/site-c`,
+      ...s3(),
+      env: {},
+    });
+    const problems: string[] = [];
+    const glance = connector(tag, {
+      s3: s3(),
+      store,
+      log: (level, message) => {
+        if (level === 'error' || level === 'warn') problems.push(message);
+      },
+    });
+    try {
+      await publish(store, pki, work, sub, [{ identifier: id, data, uri: `${server.url}/img` }]);
+      const cache = createImageCache({
+        store,
+        storage: createS3Storage({ objects: cacheObjects, partial: join(work, 'partial') }),
+        hooks: glance.hooks,
+        log: (level, message) => {
+          if (level === 'error' || level === 'warn') problems.push(message);
+        },
+      });
+      const summary = await cache.run();
+      expect(summary.downloaded).toEqual([id]);
+      // The hooks' failures are only logged by the cache: none, and the image is in Glance.
+      expect(problems).toEqual([]);
+      // Raw bytes converted to the one format the site takes (qcow2): the list's sha512 kept as the version.
+      const images = await glanceImages(tag);
+      expect(images).toMatchObject([
+        {
+          status: 'active',
+          disk_format: 'qcow2',
+          vmcatcher_event_sl_checksum_sha512: sha512(data),
+          vmcatcher_source_format: 'raw',
+          vmcatcher_event_dc_identifier: id,
+        },
+      ]);
+      expect(images[0].os_hash_value).toBe(images[0].vmcatcher_converted_sha512);
+      expect(files(scratch)).toEqual([]);
+    } finally {
+      await glance.close();
+      cacheObjects.close();
+      await store.close();
+      await server.close();
+    }
   });
 
   it('reads the s3 section of the configuration', async () => {
