@@ -558,7 +558,7 @@ export function createGlanceConnector(options: GlanceConnectorOptions): GlanceCo
         const dir = event.dirs?.cache;
         const filename = String(event.metadata?.filename ?? imageFileName(facts.identifier));
         const objectUrl = event.metadata?.[CACHE_URL_FIELD];
-        if (objectUrl !== undefined && !isObjectUrl(objectUrl))
+        if (objectUrl !== undefined && objectUrl !== null && objectUrl !== '' && !isObjectUrl(objectUrl))
           throw new GlanceConnectorError(
             'ERR_GLANCE_EVENT',
             `the cache URL ${String(objectUrl)} is not s3://`,
