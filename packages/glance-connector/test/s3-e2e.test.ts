@@ -355,6 +355,7 @@ describe('vmcatcher_cache --cache-url s3:// -x vmcatcher-glance', () => {
       // Polls; the test's own timeout bounds it.
       while (!(await check())) {
         expect(consumer.exitCode, out).toBe(null);
+        expect(out).not.toMatch(/FAILED|ERR_GLANCE/); // a failing event would be retried for ever
         await new Promise((r) => setTimeout(r, 250));
       }
     };
@@ -380,8 +381,14 @@ describe('vmcatcher_cache --cache-url s3:// -x vmcatcher-glance', () => {
       expect(out).not.toMatch(/FAILED|ERR_GLANCE/);
       expect(files(join(dir, 'scratch'))).toEqual([]);
     } finally {
-      consumer.kill('SIGTERM');
-      await new Promise((r) => (consumer.exitCode === null ? consumer.once('exit', r) : r(undefined)));
+      // SIGTERM lets the event in progress finish; one that hangs must not hide the failure above.
+      if (consumer.exitCode === null) {
+        const exited = new Promise((r) => consumer.once('exit', r));
+        consumer.kill('SIGTERM');
+        const stuck = setTimeout(() => consumer.kill('SIGKILL'), 20_000);
+        await exited;
+        clearTimeout(stuck);
+      }
     }
   });
 });
