@@ -30,6 +30,7 @@ const EXIT = {
   ERR_GLANCE_HTTP: 7,
   ERR_GLANCE_IMAGE_MISSING: 8,
   ERR_GLANCE_STORE: 9,
+  ERR_GLANCE_OBJECT_STORE: 10,
   ERR_GLANCE_BACKING_FILE: 20,
   ERR_GLANCE_DATA_FILE: 21,
   ERR_GLANCE_VMDK_EXTENTS: 22,
@@ -46,6 +47,7 @@ const EXIT = {
   ERR_GLANCE_SANDBOX: 33,
   ERR_GLANCE_HASH_MISMATCH: 34,
   ERR_GLANCE_UPLOAD: 35,
+  ERR_GLANCE_CACHE_INTEGRITY: 36,
 } as const satisfies Record<GlanceErrorCode | 'OK' | 'USAGE', number>;
 
 export interface CliIo {
@@ -91,6 +93,7 @@ const EVENT_ENV: [string, string][] = [
   ['VMCATCHER_EVENT_IL_DC_IDENTIFIER', 'hv:imagelist.dc:identifier'],
   ['VMCATCHER_EVENT_AD_MPURI', 'hv:image.ad:mpuri'],
   ['VMCATCHER_EVENT_VO', 'hv:imagelist.ad:vo'],
+  ['VMCATCHER_EVENT_CACHE_URL', 'vmcatcher:cache.url'],
 ];
 
 /**
@@ -269,6 +272,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: CliIo): P
       ...(config.tag ? { tag: config.tag } : {}),
       ...(config.namePrefix ? { namePrefix: config.namePrefix } : {}),
       ...(config.uploadTimeoutMs ? { uploadTimeoutMs: config.uploadTimeoutMs } : {}),
+      ...(config.s3 ? { s3: config.s3 } : {}),
       ...(store ? { store } : {}),
       ...(cacheDir ? { cacheDir } : {}),
     });

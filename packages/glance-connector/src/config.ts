@@ -6,6 +6,7 @@ import { GlanceConnectorError } from './errors.js';
 import { DISK_FORMATS, type DiskFormat } from './ingest/formats.js';
 import type { ResourceLimits, SandboxMode } from './ingest/sandbox.js';
 import { DEFAULT_MAPPING, loadMapping, type Mapping, parseMapping } from './mapping.js';
+import type { ObjectSourceOptions } from './objects.js';
 
 export interface ConnectorConfig {
   /** clouds.yaml entry (default OS_CLOUD; without either, the OS_* variables). */
@@ -24,9 +25,11 @@ export interface ConnectorConfig {
   limits?: Partial<Omit<ResourceLimits, 'fileSizeBytes'>>;
   /** The vmcatcher store URL (default VMCATCHER_RDBMS). */
   database?: string;
-  /** The vmcatcher cache directory (default VMCATCHER_CACHE_DIR_CACHE). */
+  /** The vmcatcher cache directory, or its `s3://BUCKET/PREFIX` (default VMCATCHER_CACHE_DIR_CACHE). */
   cacheDir?: string;
   uploadTimeoutMs?: number;
+  /** The S3 server of an `s3://` cache (credentials stay in the `AWS_*` variables or the SDK's chain). */
+  s3?: ObjectSourceOptions;
 }
 
 const KEYS = new Set([
@@ -45,6 +48,7 @@ const KEYS = new Set([
   'database',
   'cache_dir',
   'upload_timeout_seconds',
+  's3',
 ]);
 
 /** `100G`, `512M`, `1T`, `4096` (bytes; binary multiples). */
@@ -132,9 +136,34 @@ export async function parseConnectorConfig(doc: unknown, baseDir = process.cwd()
     out.limits = limits;
   }
   if (d.database !== undefined) out.database = string(d.database, 'database');
-  if (d.cache_dir !== undefined) out.cacheDir = path(d.cache_dir, 'cache_dir');
+  if (d.cache_dir !== undefined)
+    out.cacheDir =
+      typeof d.cache_dir === 'string' && d.cache_dir.startsWith('s3://')
+        ? d.cache_dir
+        : path(d.cache_dir, 'cache_dir');
   if (d.upload_timeout_seconds !== undefined)
     out.uploadTimeoutMs = positive(d.upload_timeout_seconds, 'upload_timeout_seconds') * 1000;
+  if (d.s3 !== undefined) {
+    if (d.s3 === null || typeof d.s3 !== 'object' || Array.isArray(d.s3))
+      throw new GlanceConnectorError('ERR_GLANCE_CONFIG', 's3 must be a mapping');
+    const s = d.s3 as Record<string, unknown>;
+    const s3: ObjectSourceOptions = {};
+    for (const k of Object.keys(s)) {
+      if (k === 'endpoint') s3.endpoint = string(s[k], 's3.endpoint');
+      else if (k === 'region') s3.region = string(s[k], 's3.region');
+      else if (k === 'ca_bundle') s3.caBundle = path(s[k], 's3.ca_bundle');
+      else if (k === 'force_path_style') {
+        if (typeof s[k] !== 'boolean')
+          throw new GlanceConnectorError('ERR_GLANCE_CONFIG', 's3.force_path_style must be true or false');
+        s3.forcePathStyle = s[k];
+      } else
+        throw new GlanceConnectorError(
+          'ERR_GLANCE_CONFIG',
+          `s3: unknown key ${k}${/key|secret|token/.test(k) ? ' (credentials go into the AWS_* variables)' : ''}`,
+        );
+    }
+    out.s3 = s3;
+  }
   return out;
 }
 

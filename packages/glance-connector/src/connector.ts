@@ -38,6 +38,7 @@ import { type PreparedImage, prepareImage } from './ingest/ingest.js';
 import { createSandbox, type ResourceLimits, type Sandbox, type SandboxMode } from './ingest/sandbox.js';
 import { createSession } from './keystone.js';
 import { DEFAULT_MAPPING, type Mapping, resolveTarget } from './mapping.js';
+import { createObjectSource, isObjectUrl, type ObjectSource, type ObjectSourceOptions } from './objects.js';
 import {
   type DesiredImage,
   describeAction,
@@ -75,8 +76,10 @@ export interface GlanceConnectorOptions {
    * and is what `sync` and the ProcessPostfix refresh read.
    */
   store?: Store;
-  /** The cache directory, for `sync` (events and hooks name it themselves). */
+  /** The cache directory or `s3://BUCKET/PREFIX`, for `sync` (events and hooks name it themselves). */
   cacheDir?: string;
+  /** The S3 server of an `s3://` cache (default: the `AWS_*` variables of `env`). */
+  s3?: ObjectSourceOptions;
   /** Time Glance may take to store one upload (default 1 hour). */
   uploadTimeoutMs?: number;
   now?: () => Date;
@@ -119,7 +122,10 @@ export interface GlanceConnector {
   readonly hooks: CacheHooks;
   /** Handles one event of `vmcatcher_cache` (what `vmcatcher-glance` does with its input). Throws on failure. */
   handleEvent(event: VmcatcherEvent): Promise<SyncReport>;
-  /** A verified cache file of this image is available: put it into Glance (or update its metadata). */
+  /**
+   * A verified cache file of this image is available: put it into Glance (or update its metadata). `path` is a
+   * local file or the `s3://` URL of the object (copied and checked against `facts` before any upload).
+   */
   available(facts: ImageFacts, path: string): Promise<SyncReport>;
   /** This version of the image left the cache. */
   expire(facts: ImageFacts, reason?: ExpireReason): Promise<SyncReport>;
@@ -129,6 +135,16 @@ export interface GlanceConnector {
 }
 
 const GiB = 1024 ** 3;
+
+/** The cache entry's (and event metadata's) object URL of an `s3://` cache (`VMCATCHER_EVENT_CACHE_URL`). */
+const CACHE_URL_FIELD = 'vmcatcher:cache.url';
+
+async function readable(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
 
 /** Passes bytes through while hashing them with sha512. */
 function hashing(): { stream: Transform; digest: () => string } {
@@ -162,6 +178,16 @@ export function createGlanceConnector(options: GlanceConnectorOptions): GlanceCo
   let http: HttpClient | undefined;
   let glanceClient: GlanceClient | undefined;
   let sandboxPromise: Promise<Sandbox> | undefined;
+  let objectSource: ObjectSource | undefined;
+
+  function objects(): ObjectSource {
+    objectSource ??= createObjectSource({
+      ...options.s3,
+      log,
+      ...(options.env ? { env: options.env } : {}),
+    });
+    return objectSource;
+  }
 
   async function glance(): Promise<GlanceClient> {
     if (glanceClient) return glanceClient;
@@ -206,8 +232,29 @@ export function createGlanceConnector(options: GlanceConnectorOptions): GlanceCo
   }
 
   async function upload(action: Extract<SyncAction, { kind: 'upload' }>): Promise<ActionResult> {
+    const { facts } = action.desired;
+    const id = facts.identifier;
+    // An s3:// cache: the object is copied and checked first, so a wrong one changes nothing in Glance.
+    const copy = isObjectUrl(action.desired.path)
+      ? await objects().fetch(
+          action.desired.path,
+          { image: id, sha512: facts.sha512, size: facts.size },
+          scratchDir,
+        )
+      : undefined;
+    try {
+      return await uploadFile(action, copy?.path ?? action.desired.path);
+    } finally {
+      await copy?.cleanup();
+    }
+  }
+
+  async function uploadFile(
+    action: Extract<SyncAction, { kind: 'upload' }>,
+    path: string,
+  ): Promise<ActionResult> {
     const g = await glance();
-    const { facts, target, path } = action.desired;
+    const { facts, target } = action.desired;
     const id = facts.identifier;
     try {
       await access(path);
@@ -451,9 +498,12 @@ export function createGlanceConnector(options: GlanceConnectorOptions): GlanceCo
     const at = now().getTime();
     const desired: DesiredImage[] = [];
     const unmapped: string[] = [];
-    let index: Awaited<ReturnType<typeof readIndex>>;
+    const remote = isObjectUrl(cacheDir);
+    let index: Record<string, Record<string, unknown> | undefined>;
     try {
-      index = await readIndex(cacheDir);
+      index = remote
+        ? Object.fromEntries(await objects().readCacheIndex(cacheDir))
+        : await readIndex(cacheDir);
       const lists = new Map<string, Promise<unknown>>();
       for (const c of await store.subscriber.listCacheCandidates()) {
         if (c.list.expired || c.list.expires.getTime() <= at) continue;
@@ -469,18 +519,22 @@ export function createGlanceConnector(options: GlanceConnectorOptions): GlanceCo
           unmapped.push(c.identifier);
           continue;
         }
-        const entry = index[c.identifier];
+        const entry = Object.hasOwn(index, c.identifier) ? index[c.identifier] : undefined;
         const cachedSha = String(entry?.['sl:checksum:sha512'] ?? entry?.sha512 ?? '').toLowerCase();
         const filename = typeof entry?.filename === 'string' ? entry.filename : imageFileName(c.identifier);
-        const path = join(cacheDir, filename);
+        const objectUrl = entry?.[CACHE_URL_FIELD];
+        const path = remote ? objectUrl : join(cacheDir, filename);
         const cached =
           entry &&
           cachedSha === facts.sha512 &&
-          (await access(path).then(
-            () => true,
-            () => false,
-          ));
-        desired.push({ facts, target, ...(cached ? { path } : {}) });
+          typeof path === 'string' &&
+          (remote
+            ? isObjectUrl(path) && (await objects().exists(path))
+            : await access(path).then(
+                () => true,
+                () => false,
+              ));
+        desired.push({ facts, target, ...(cached ? { path: path as string } : {}) });
       }
     } catch (cause) {
       if (cause instanceof GlanceConnectorError) throw cause;
@@ -503,6 +557,21 @@ export function createGlanceConnector(options: GlanceConnectorOptions): GlanceCo
         const facts = factsFromMetadata(event.metadata ?? {});
         const dir = event.dirs?.cache;
         const filename = String(event.metadata?.filename ?? imageFileName(facts.identifier));
+        const objectUrl = event.metadata?.[CACHE_URL_FIELD];
+        if (objectUrl !== undefined && objectUrl !== null && objectUrl !== '' && !isObjectUrl(objectUrl))
+          throw new GlanceConnectorError(
+            'ERR_GLANCE_EVENT',
+            `the cache URL ${String(objectUrl)} is not s3://`,
+            {
+              image: facts.identifier,
+            },
+          );
+        // A local file wins when there is one (a directory cache); an s3:// cache has only the object.
+        if (
+          objectUrl &&
+          (!dir || isObjectUrl(dir) || !(await readable(join(dir, safeName(filename, facts)))))
+        )
+          return available(facts, objectUrl);
         if (!dir)
           throw new GlanceConnectorError('ERR_GLANCE_EVENT', 'AvailablePostfix without the cache directory', {
             image: facts.identifier,
@@ -527,13 +596,23 @@ export function createGlanceConnector(options: GlanceConnectorOptions): GlanceCo
     }
   }
 
+  function safeName(filename: string, facts: ImageFacts): string {
+    if (filename.includes('/') || filename === '..' || filename === '.')
+      throw new GlanceConnectorError('ERR_GLANCE_EVENT', `bad file name ${JSON.stringify(filename)}`, {
+        image: facts.identifier,
+      });
+    return filename;
+  }
+
   function hookFacts(e: ImageHookEvent): ImageFacts {
     return factsFromMetadata(e.metadata);
   }
 
   const hooks: CacheHooks = {
     'image:available:after': async (e) => {
-      await available(hookFacts(e), e.path);
+      // With createS3Storage the entry names the object; a directory cache gives the file.
+      const objectUrl = e.metadata[CACHE_URL_FIELD];
+      await available(hookFacts(e), isObjectUrl(objectUrl) ? objectUrl : e.path);
     },
     'image:expire:after': async (e) => {
       await expire(hookFacts(e), e.reason);
@@ -550,6 +629,7 @@ export function createGlanceConnector(options: GlanceConnectorOptions): GlanceCo
     expire,
     sync,
     async close() {
+      objectSource?.close();
       await http?.close();
     },
   };

@@ -51,6 +51,10 @@ export const GLANCE_ERROR_CODES = [
   'ERR_GLANCE_IMAGE_MISSING',
   /** The store (database) could not be opened or read. */
   'ERR_GLANCE_STORE',
+  /** The object of an `s3://` cache could not be read (access denied, network, server, configuration). */
+  'ERR_GLANCE_OBJECT_STORE',
+  /** The object of an `s3://` cache is not the size or sha512 the event states (`mismatch`): nothing is uploaded. */
+  'ERR_GLANCE_CACHE_INTEGRITY',
   ...INGEST_REFUSALS,
   /** The sandbox (prlimit, bwrap) is missing or could not run. */
   'ERR_GLANCE_SANDBOX',
@@ -75,10 +79,12 @@ export interface GlanceErrorContext {
   url?: string;
   httpStatus?: number;
   path?: string;
-  /** What the content is (format found), for format refusals. */
+  /** What the content is (format found), for format refusals; the size or sha512 found for integrity ones. */
   detected?: string;
-  /** What the list declared (`hv:format`), for format refusals. */
+  /** What the list declared (`hv:format`), for format refusals; the stated size or sha512 for integrity ones. */
   declared?: string;
+  /** Which check an `ERR_GLANCE_CACHE_INTEGRITY` failed. */
+  mismatch?: 'size' | 'sha512';
 }
 
 export class GlanceConnectorError extends HepixError<GlanceErrorCode> {
@@ -90,6 +96,7 @@ export class GlanceConnectorError extends HepixError<GlanceErrorCode> {
   readonly path?: string;
   readonly detected?: string;
   readonly declared?: string;
+  readonly mismatch?: 'size' | 'sha512';
 
   constructor(code: GlanceErrorCode, message: string, context: GlanceErrorContext = {}) {
     super(code, message, context.cause === undefined ? {} : { cause: context.cause });

@@ -99,6 +99,7 @@ export {
   type Target,
   type Visibility,
 } from './mapping.js';
+export type { ObjectSourceOptions } from './objects.js';
 export {
   type DesiredImage,
   describeAction,

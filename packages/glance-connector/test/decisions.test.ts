@@ -401,6 +401,21 @@ describe('the event input', () => {
       dirs: { cache: '/c' },
     });
   });
+  it('reads the object URL of an s3:// cache from the variables too', () => {
+    const url = `s3://vmcatcher/site-a/sha512/${SHA('a').slice(0, 2)}/${SHA('a')}`;
+    expect(
+      readEvent('', {
+        VMCATCHER_EVENT_TYPE: 'AvailablePostfix',
+        VMCATCHER_EVENT_DC_IDENTIFIER: 'img',
+        VMCATCHER_EVENT_SL_CHECKSUM_SHA512: SHA('a'),
+        VMCATCHER_EVENT_CACHE_URL: url,
+        VMCATCHER_CACHE_DIR_CACHE: 's3://vmcatcher/site-a',
+      }),
+    ).toMatchObject({
+      metadata: { 'dc:identifier': 'img', 'vmcatcher:cache.url': url },
+      dirs: { cache: 's3://vmcatcher/site-a' },
+    });
+  });
   it.each([
     ['not json', {}],
     ['{"session":"x"}', {}],
