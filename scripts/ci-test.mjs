@@ -68,6 +68,18 @@ if (existsSync(report)) {
   passed = r.numPassedTests ?? 0;
   failed = r.numFailedTests ?? 0;
   skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+  // CI shows only the tail of this output: name each failed test (and file that failed to load) here.
+  for (const file of r.testResults ?? []) {
+    const rel = file.name.startsWith(root) ? file.name.slice(root.length) : file.name;
+    const bad = (file.assertionResults ?? []).filter((t) => t.status === 'failed');
+    if (file.status === 'failed' && bad.length === 0) {
+      console.log(`FAILED to load ${rel}: ${String(file.message ?? '').split('\n')[0].slice(0, 300)}`);
+    }
+    for (const t of bad) {
+      const why = String(t.failureMessages?.[0] ?? '').split('\n')[0].slice(0, 300);
+      console.log(`FAILED ${rel} > ${t.fullName ?? t.title}: ${why}`);
+    }
+  }
   // A test file that fails to load counts as a failed suite with no failed test.
   if (r.success === false && failed === 0) failures.push('test (a test file failed to load)');
 } else {
