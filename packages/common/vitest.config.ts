@@ -3,5 +3,6 @@ import { hepixAliases } from '../../vitest.shared.js';
 
 export default defineProject({
   resolve: { alias: hepixAliases },
-  test: { name: 'common', include: ['test/**/*.test.ts'] },
+  // Vitest's 5 s default is too short on a loaded 2-core CI machine for tests that start processes and servers.
+  test: { name: 'common', include: ['test/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 120_000 },
 });

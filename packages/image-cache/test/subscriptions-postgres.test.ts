@@ -136,7 +136,7 @@ describe('subscriptions on PostgreSQL', () => {
     for (const l of lists) {
       const body = list('2.0', l.id, l.path);
       https.routes.set(l.path, (_req, res) => {
-        setTimeout(() => res.end(body), 300);
+        setTimeout(() => res.end(body), 500);
       });
     }
     const seen = https.requests.length;
@@ -160,7 +160,7 @@ describe('subscriptions on PostgreSQL', () => {
       // Each list fetched once.
       const fetched = https.requests.slice(seen).map((r) => r.url);
       for (const l of lists) expect(fetched.filter((u) => u === l.path).length, l.path).toBe(1);
-      const deadline = Date.now() + 5000;
+      const deadline = Date.now() + 30_000;
       while (heard.join(' ').split(' ').filter(Boolean).length < 6 && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 20));
       expect(heard.join(' ').split(' ').filter(Boolean).sort()).toEqual(lists.map((l) => l.id).sort());

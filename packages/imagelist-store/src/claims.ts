@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import type { DialectSql } from './dialect.js';
 import { StoreError } from './errors.js';
 import type { AnyKysely } from './schema.js';
-import { fromDb, toNum } from './util.js';
+import { fromDb, toDb, toNum } from './util.js';
 
 /** One claim as stored. */
 export interface WorkClaim {
@@ -32,6 +32,11 @@ export interface ClaimOptions {
   leaseMs?: number;
   /** Claim at most this many (default: all that are free). */
   limit?: number;
+  /**
+   * Leave the items whose work was finished (released with `done`) at or after this time: another worker did it
+   * while this one was busy, e.g. a list it updated a moment ago need not be fetched again.
+   */
+  notDoneSince?: Date;
 }
 
 /** `store.claims`: row leases for work shared by many workers. */
@@ -78,6 +83,11 @@ export function createWorkClaims(db: AnyKysely, dialect: { sql: DialectSql }): W
     async claim(kind, items, options) {
       const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
       check(kind, options.owner, leaseMs);
+      const since = options.notDoneSince;
+      if (since !== undefined && !(since instanceof Date && Number.isFinite(since.getTime())))
+        throw new StoreError('ERR_STORE_INVALID', 'notDoneSince must be a valid Date', {
+          key: 'notDoneSince',
+        });
       const wanted = [...new Set(items)];
       if (wanted.length === 0) return [];
       const limit = options.limit ?? wanted.length;
@@ -105,6 +115,9 @@ export function createWorkClaims(db: AnyKysely, dialect: { sql: DialectSql }): W
           .where('kind', '=', kind)
           .where('item', 'in', sql.valuesList(wanted, 'text'))
           .where((eb) => eb.or([eb('owner', '=', ''), eb('expires', '<', sql.isoNow())]))
+          .$if(since !== undefined, (qb) =>
+            qb.where((eb) => eb.or([eb('done', 'is', null), eb('done', '<', toDb(since as Date))])),
+          )
           .orderBy('item')
           .limit(limit);
         if (sql.forUpdate) q = q.forUpdate().skipLocked();

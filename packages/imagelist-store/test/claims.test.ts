@@ -72,10 +72,32 @@ describe.each(dialects())('work claims on %s', (dialect) => {
     expect(await a.claims.claim('image', ['s1'], { owner: 'a' })).toEqual(['s1']);
   });
 
+  it('leaves, with notDoneSince, the items another worker finished meanwhile', async () => {
+    const [a, b] = await stores(dialect, 2);
+    expect(await a.claims.claim('subscription', ['s1', 's2'], { owner: 'a' })).toEqual(['s1', 's2']);
+    const started = new Date();
+    await new Promise((r) => setTimeout(r, 20));
+    // b started before a finished s1; a only released s2 without finishing it.
+    expect(await a.claims.release('subscription', 's1', 'a', { done: true })).toBe(true);
+    expect(await a.claims.release('subscription', 's2', 'a')).toBe(true);
+    expect(await b.claims.claim('subscription', ['s1', 's2'], { owner: 'b', notDoneSince: started })).toEqual(
+      ['s2'],
+    );
+    expect(await b.claims.release('subscription', 's2', 'b', { done: true })).toBe(true);
+    // A worker that starts afterwards takes both again.
+    expect(
+      await b.claims.claim('subscription', ['s1', 's2'], { owner: 'b', notDoneSince: new Date() }),
+    ).toEqual(['s1', 's2']);
+  });
+
   it('refuses a claim without owner or with an impossible lease (ERR_STORE_INVALID), claiming nothing', async () => {
     const [s] = await stores(dialect, 1);
     await expectCode(s.claims.claim('image', ['x'], { owner: '' }), 'ERR_STORE_INVALID');
     await expectCode(s.claims.claim('image', ['x'], { owner: 'a', leaseMs: 10 }), 'ERR_STORE_INVALID');
+    await expectCode(
+      s.claims.claim('image', ['x'], { owner: 'a', notDoneSince: new Date(Number.NaN) }),
+      'ERR_STORE_INVALID',
+    );
     expect(await s.claims.list('image')).toEqual([]);
     expect(await s.claims.claim('image', ['x'], { owner: 'a' })).toEqual(['x']);
   });
@@ -101,7 +123,7 @@ describe.each(dialects())('notify and listen on %s', (dialect) => {
       const stop = await b.listen('vmcatcher_work', (p) => heard.push(p));
       await a.notify('vmcatcher_work', 'list:one');
       await a.notify('other_channel', 'not for b');
-      const deadline = Date.now() + 5000;
+      const deadline = Date.now() + 30_000;
       while (dialect === 'postgres' && heard.length < 1 && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 20));
       expect(heard).toEqual(dialect === 'postgres' ? ['list:one'] : []);

@@ -171,4 +171,37 @@ describe('vmcatcher_cache --events', () => {
     expect(await c.pending()).toBe(0);
     await c.close();
   });
+
+  it('a run killed just after an image became available: the next run sends its AvailablePostfix again, with its id, and the queue gets it once', async () => {
+    const c = await setup(1);
+    // The event command kills vmcatcher_cache (its parent) at the first AvailablePostfix: the image is cached,
+    // the event is in the outbox and the index still says it is to send.
+    const killed = join(c.work, 'killed');
+    c.env.VMCATCHER_CACHE_EVENT = `${c.env.VMCATCHER_CACHE_EVENT}; if [ "$VMCATCHER_EVENT_TYPE" = AvailablePostfix ] && [ ! -e '${killed}' ]; then : > '${killed}'; kill -9 $PPID; fi`;
+    const first = await runCache(c.args, c.env, c.work);
+    expect(first.code).toBeNull();
+    const before = (await c.commandEvents()) as { type: string; id: string }[];
+    expect(before.map((e) => e.type)).toEqual(['ProcessPrefix', 'AvailablePrefix', 'AvailablePostfix']);
+    const eventId = before[2].id;
+    expect(eventId).toMatch(/^[0-9a-f-]{36}$/);
+
+    const second = await runCache([...c.args, '--json'], c.env, c.work);
+    expect(second.code, second.stderr).toBe(0);
+    expect(JSON.parse(second.stdout)).toMatchObject({ downloaded: [] });
+    const after = (await c.commandEvents()).slice(3) as { type: string; id: string }[];
+    expect(after.map((e) => e.type)).toEqual(['ProcessPrefix', 'AvailablePostfix', 'ProcessPostfix']);
+    expect(after[1].id).toBe(eventId);
+    await c.listen();
+    await until(() => c.received.length >= 5);
+    expect(c.received.map((e) => e.type)).toEqual([
+      'ProcessPrefix',
+      'AvailablePrefix',
+      'AvailablePostfix',
+      'ProcessPrefix',
+      'ProcessPostfix',
+    ]);
+    expect(c.received[2].id).toBe(eventId);
+    expect(await c.pending()).toBe(0);
+    await c.close();
+  });
 });

@@ -81,7 +81,7 @@ function startWorker(work: string, args: string[], env: NodeJS.ProcessEnv): Work
 /** What the running workers wrote, for the message of a test that waited in vain. */
 const running: { stderr: () => string }[] = [];
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await fn();
@@ -138,7 +138,7 @@ describe('vmcatcher_cache --worker on PostgreSQL', () => {
         '--poll',
         '1',
         '--claim-lease',
-        '2',
+        '5',
         '--concurrency',
         '2',
       ];
@@ -282,7 +282,7 @@ describe('vmcatcher_cache --worker on PostgreSQL', () => {
             '--poll',
             '1',
             '--claim-lease',
-            '2',
+            '5',
           ],
           env,
         ),

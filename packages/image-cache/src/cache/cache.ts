@@ -14,6 +14,7 @@ import { cleanPartials, downloadClaimed, downloadWanted } from './run/download.j
 import { expireStep } from './run/expire.js';
 import { scanAreas } from './run/foreign.js';
 import { loadIndexes } from './run/indexes.js';
+import { sendPending } from './run/pending.js';
 import { recover } from './run/recover.js';
 import { pruneExpired } from './run/retention.js';
 import { retryFailedEvents, type RetryEventsOptions, type RetryEventsResult } from './run/retry-events.js';
@@ -278,6 +279,7 @@ export function createImageCache(options: ImageCacheOptions): ImageCache {
         throw new ImageCacheError('ERR_CACHE_VETOED', 'the process:before hook vetoed the run', { cause });
       }
       await ctx.events.fire('ProcessPrefix');
+      await sendPending(ctx);
       await loadCandidates(ctx);
       if (ctx.actions.expire) await expireStep(ctx);
       if (ctx.actions.check) await checkStep(ctx);

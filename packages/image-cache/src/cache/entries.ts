@@ -89,9 +89,16 @@ export function indexEntry(
 }
 
 /** Event and hook metadata: the entry without the signed list text, which would bloat every event. */
+/**
+ * The field of a cache or expired entry naming the Postfix event its change still has to send: written in the
+ * same index write as the change it reports, removed once the event was handed to the sink and the command, and
+ * sent again, with the same id, by the next run when a run was interrupted in between (`sendPending`).
+ */
+export const PENDING_FIELD = 'vmcatcher:event.pending';
+
 export function eventMetadata(entry: CacheIndexEntry, extra: Record<string, unknown> = {}): CacheIndexEntry {
   return Object.fromEntries([
-    ...Object.entries(entry).filter(([k]) => k !== 'message' && k !== 'DownLoadTrys'),
+    ...Object.entries(entry).filter(([k]) => k !== 'message' && k !== 'DownLoadTrys' && k !== PENDING_FIELD),
     ...Object.entries(extra),
   ]);
 }

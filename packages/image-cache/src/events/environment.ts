@@ -42,6 +42,7 @@ export const TRUNCATED_VARIABLE = 'VMCATCHER_EVENT_TRUNCATED';
 export const EVENT_VARIABLE_NAMES: readonly string[] = [
   'VMCATCHER_EVENT_TYPE',
   'VMCATCHER_EVENT_UUID_SESSION',
+  'VMCATCHER_EVENT_UUID',
   ...IMAGE_VARIABLES.map(([name]) => name),
   TRUNCATED_VARIABLE,
 ];
@@ -81,7 +82,7 @@ function capped(value: string): string | undefined {
 
 /**
  * The environment of an event command, exactly as reference §3.5 describes it: the inherited `base`
- * (default `process.env`) plus `VMCATCHER_EVENT_TYPE`, `VMCATCHER_EVENT_UUID_SESSION`, the
+ * (default `process.env`) plus `VMCATCHER_EVENT_TYPE`, `VMCATCHER_EVENT_UUID_SESSION`, `VMCATCHER_EVENT_UUID`, the
  * `VMCATCHER_CACHE_DIR_*` and `VMCATCHER_RDBMS` configuration, and for image events the image variables whose
  * value is non-empty. `VMCATCHER_EVENT_*` variables inherited from `base` are dropped, so a handler never sees a
  * stale value from an enclosing event. Each value is at most {@link MAX_EVENT_VALUE_BYTES} bytes (see there),
@@ -108,6 +109,8 @@ export function eventEnvironment(
   };
   set('VMCATCHER_EVENT_TYPE', event.type);
   set('VMCATCHER_EVENT_UUID_SESSION', event.session);
+  // New: the event's own id, the same when an interrupted run's Postfix is sent again.
+  set('VMCATCHER_EVENT_UUID', event.id);
   if (event.dirs) {
     set('VMCATCHER_CACHE_DIR_CACHE', event.dirs.cache);
     set('VMCATCHER_CACHE_DIR_DOWNLOAD', event.dirs.partial);

@@ -40,6 +40,12 @@ export interface EventDirectories {
  */
 export interface VmcatcherEvent {
   type: LegacyEventType;
+  /**
+   * The event's own id (a UUID, `VMCATCHER_EVENT_UUID`). An AvailablePostfix or ExpirePostfix that a run was
+   * interrupted before sending is sent by the next run with the same id, so that consumers can drop a duplicate.
+   * Absent in events recorded by versions before it.
+   */
+  id?: string;
   /** The run's session id (`VMCATCHER_EVENT_UUID_SESSION`). */
   session: string;
   metadata?: Record<string, unknown>;

@@ -191,7 +191,7 @@ export interface UpdateResult {
   results: SubscriptionUpdateResult[];
   /**
    * On PostgreSQL, where several `-U` may run at once: the selected subscriptions another one was updating
-   * (claimed), left to it. Absent on SQLite, where updates run one at a time under the store lock.
+   * (claimed, or finished after this update began), left to it. Absent on SQLite, where updates run one at a time under the store lock.
    */
   claimedElsewhere?: string[];
 }
@@ -734,8 +734,8 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
   /**
    * PostgreSQL: each subscription is claimed (`store.claims`, kind `subscription`) just before its update, so
    * that several `-U` at once, on any hosts, share the subscriptions and never fetch the same list together.
-   * One another process holds is left to it (`claimedElsewhere`); the claims of a process that died expire
-   * after their lease.
+   * One another process holds, or finished after this update began, is left to it (`claimedElsewhere`); the
+   * claims of a process that died expire after their lease.
    */
   async function claimedUpdate(selection: UpdateSelection, opts: UpdateOptions): Promise<UpdateResult> {
     const subs = await select(selection);
@@ -744,6 +744,8 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
       (err: unknown) => ({ error: asUpdateError(err, 'Loading the trust anchors') }),
     );
     const owner = randomUUID();
+    // A list another process finished updating after this update began is not fetched again.
+    const started = new Date();
     const heartbeat = setInterval(() => {
       store.claims
         .renew(owner, CLAIM_LEASE_MS)
@@ -756,9 +758,12 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
         const [got] = await store.claims.claim(SUBSCRIPTION_CLAIM, [s.identifier], {
           owner,
           leaseMs: CLAIM_LEASE_MS,
+          notDoneSince: started,
         });
         if (got === undefined) {
-          log('info', 'Being updated by another process: left to it', { subscription: s.identifier });
+          log('info', 'Being updated, or just updated, by another process: left to it', {
+            subscription: s.identifier,
+          });
           elsewhere.push(s.identifier);
           return undefined;
         }

@@ -38,7 +38,12 @@ export const eventStoreOptions = { extensions: [outboxExtension] };
 export function outboxSink(store: Store): (event: AnyVmcatcherEvent) => Promise<void> {
   const outbox = store.extension(outboxExtension);
   return async (event) => {
-    await outbox.enqueue({ type: event.type, payload: event });
+    try {
+      await outbox.enqueue({ ...(event.id ? { id: event.id } : {}), type: event.type, payload: event });
+    } catch (err) {
+      // The same event sent again by a run after an interrupted one: it is in the outbox already.
+      if (!(err instanceof EventBusError && err.code === 'ERR_EVENTBUS_DUPLICATE')) throw err;
+    }
   };
 }
 

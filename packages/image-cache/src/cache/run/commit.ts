@@ -1,10 +1,12 @@
 // Step 7: make a verified download available: `image:available:before` (may veto) → AvailablePrefix → move into
 // the cache under a name no other image has → cache index → AvailablePostfix → `image:available:after`.
+import { randomUUID } from 'node:crypto';
 import type { StoredImageList } from '@hepix/imagelist-store';
-import { type Candidate, eventMetadata, indexEntry, withFields } from '../entries.js';
+import { type Candidate, eventMetadata, indexEntry, PENDING_FIELD, withFields } from '../entries.js';
 import { ImageCacheError } from '../errors.js';
 import { imageFileName, uniqueName } from '../names.js';
 import type { RunContext } from './context.js';
+import { pendingEvent } from './pending.js';
 import { TARGET_FIELD } from './recover.js';
 
 /** The cache entry's field holding the object URL of an `s3://` cache (`VMCATCHER_EVENT_CACHE_URL`). */
@@ -70,10 +72,20 @@ export function commitAvailable(
       throw err;
     }
     if (list) indexes.addMessage(msgHash, list.data);
-    indexes.cache.set(indexes.cache.newKey(id), entry);
+    const key = indexes.cache.newKey(id);
+    // The AvailablePostfix to send is written with the entry: a run interrupted before sending it leaves it for
+    // the next run (sendPending), so the event is never lost.
+    const eventId = randomUUID();
+    indexes.cache.set(
+      key,
+      events.sent ? withFields(entry, { [PENDING_FIELD]: pendingEvent('AvailablePostfix', eventId) }) : entry,
+    );
     indexes.partial.delete(partialKey);
     await indexes.save();
-    await events.fire('AvailablePostfix', metadata);
+    if ((await events.send('AvailablePostfix', metadata, eventId)).queued && events.sent) {
+      indexes.cache.set(key, entry);
+      await indexes.save();
+    }
     await events.after('image:available:after', hookEvent, log);
     ctx.summary.downloaded.push(id);
     ctx.record({ image: id, subscription: c.subscription, action: 'downloaded' });

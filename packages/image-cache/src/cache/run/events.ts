@@ -1,6 +1,7 @@
 // Events of a run: the administrator's event command (the originals' …Prefix/…Postfix, reference §3.5) and the
 // in-process hooks around each step. A failing event command never vetoes a step: the failure is recorded in
 // the store for `retryEvents` and counted in the summary, so the run can end with a status of its own.
+import { randomUUID } from 'node:crypto';
 import type { Logger } from '@hepix/common';
 import type { Store } from '@hepix/imagelist-store';
 import { deliverEvent } from '../../events/deliver.js';
@@ -25,9 +26,19 @@ export class RunEvents {
     private readonly summary: CacheRunSummary,
   ) {}
 
-  event(type: LegacyEventType | ExtendedEventType, metadata?: CacheIndexEntry): AnyVmcatcherEvent {
+  /** True when events leave the run (an event command or a sink): then a Postfix is recorded until sent. */
+  get sent(): boolean {
+    return this.settings.eventCommand !== undefined || this.settings.eventSink !== undefined;
+  }
+
+  event(
+    type: LegacyEventType | ExtendedEventType,
+    metadata?: CacheIndexEntry,
+    id: string = randomUUID(),
+  ): AnyVmcatcherEvent {
     return {
       type,
+      id,
       session: this.session,
       ...(metadata ? { metadata } : {}),
       dirs: { ...this.locations },
@@ -36,40 +47,63 @@ export class RunEvents {
   }
 
   /** Runs the event command for one event (if there is one); false when it failed. */
-  async fire(type: LegacyEventType | ExtendedEventType, metadata?: CacheIndexEntry): Promise<boolean> {
+  async fire(
+    type: LegacyEventType | ExtendedEventType,
+    metadata?: CacheIndexEntry,
+    id?: string,
+  ): Promise<boolean> {
+    const r = await this.send(type, metadata, id);
+    return r.delivered && r.queued;
+  }
+
+  /**
+   * Sends one event to the sink and the event command. `queued`: the sink took it (or there is none);
+   * `delivered`: the command succeeded (or there is none). A failed command is recorded for `retryEvents`.
+   */
+  async send(
+    type: LegacyEventType | ExtendedEventType,
+    metadata?: CacheIndexEntry,
+    id: string = randomUUID(),
+  ): Promise<{ queued: boolean; delivered: boolean }> {
     const { eventCommand, eventTimeoutMs, eventKillGraceMs, eventEnv, eventSink } = this.settings;
-    const queued = eventSink ? await this.sink(eventSink, type, metadata) : true;
-    if (!eventCommand) return queued;
-    const r = await deliverEvent(this.store, eventCommand, this.event(type, metadata), {
+    const event = this.event(type, metadata, id);
+    const queued = eventSink ? await this.sink(eventSink, event) : true;
+    if (!eventCommand) return { queued, delivered: true };
+    const r = await deliverEvent(this.store, eventCommand, event, {
       timeoutMs: eventTimeoutMs,
       ...(eventKillGraceMs === undefined ? {} : { killGraceMs: eventKillGraceMs }),
       ...(eventEnv === undefined ? {} : { env: eventEnv }),
       log: this.log,
     });
     if (!r.delivered) {
-      const id = metadata?.['dc:identifier'];
+      const identifier = metadata?.['dc:identifier'];
       this.summary.eventFailures.push({
         type,
-        ...(typeof id === 'string' ? { identifier: id } : {}),
+        ...(typeof identifier === 'string' ? { identifier } : {}),
         ...(r.failedEventId === undefined ? {} : { failedEventId: r.failedEventId }),
       });
     }
-    return r.delivered && queued;
+    return { queued, delivered: r.delivered };
   }
 
   /** Hands the event to the sink; a failure is logged and counted like a failed event command. */
   private async sink(
     sink: (event: AnyVmcatcherEvent) => Promise<void>,
-    type: LegacyEventType | ExtendedEventType,
-    metadata: CacheIndexEntry | undefined,
+    event: AnyVmcatcherEvent,
   ): Promise<boolean> {
     try {
-      await sink(this.event(type, metadata));
+      await sink(event);
       return true;
     } catch (err) {
-      this.log('error', `the ${type} event could not be queued: ${(err as Error)?.message ?? String(err)}`);
-      const id = metadata?.['dc:identifier'];
-      this.summary.eventFailures.push({ type, ...(typeof id === 'string' ? { identifier: id } : {}) });
+      this.log(
+        'error',
+        `the ${event.type} event could not be queued: ${(err as Error)?.message ?? String(err)}`,
+      );
+      const id = event.metadata?.['dc:identifier'];
+      this.summary.eventFailures.push({
+        type: event.type,
+        ...(typeof id === 'string' ? { identifier: id } : {}),
+      });
       return false;
     }
   }

@@ -1,11 +1,13 @@
 // Step 4: expire what is cached and no longer endorsed: ExpirePrefix → move to `expired/<file>.<UTC stamp>` →
 // ExpirePostfix, each event with the reason (`metadata.reason`, `VMCATCHER_EVENT_REASON`).
+import { randomUUID } from 'node:crypto';
 import { utcStamp } from '@hepix/common';
 import {
   entryFilename,
   entryImage,
   entrySubscription,
   eventMetadata,
+  PENDING_FIELD,
   sameImage,
   slotKey,
   withFields,
@@ -15,6 +17,7 @@ import type { ExpireReason } from '../hooks.js';
 import type { CacheIndexEntry } from '../index-file.js';
 import { candidateFor } from './candidates.js';
 import type { RunContext } from './context.js';
+import { pendingEvent } from './pending.js';
 
 export async function expireStep(ctx: RunContext): Promise<void> {
   for (const [key, entry] of ctx.indexes.cache.list()) {
@@ -137,8 +140,18 @@ export function expireEntry(
     let expiredName = `${filename}.${stamp}`;
     for (let n = 1; indexes.expired.has(expiredName) || (await storage.stat('expired', expiredName)); n++)
       expiredName = `${filename}.${stamp}.${n}`;
-    // Indexed in expired/ before the move, so a crash in between never leaves an unindexed file there.
-    indexes.expired.set(expiredName, withFields(entry, { filename: expiredName, DownLoadTrys: undefined }));
+    // Indexed in expired/ before the move, so a crash in between never leaves an unindexed file there; with the
+    // ExpirePostfix to send, which the next run finishes or undoes (settleExpiries) and sends (sendPending).
+    const eventId = randomUUID();
+    const expiredEntry = withFields(entry, { filename: expiredName, DownLoadTrys: undefined });
+    indexes.expired.set(
+      expiredName,
+      events.sent
+        ? withFields(expiredEntry, {
+            [PENDING_FIELD]: pendingEvent('ExpirePostfix', eventId, { key, filename, reason }),
+          })
+        : expiredEntry,
+    );
     await indexes.save();
     let moved: 'moved' | 'missing';
     try {
@@ -159,13 +172,18 @@ export function expireEntry(
     }
     if (moved === 'missing') {
       log('warn', `cached file ${path} is missing; dropping its entry`);
-      indexes.expired.delete(expiredName);
+      // An entry with an event to send stays until it is sent.
+      if (!events.sent) indexes.expired.delete(expiredName);
     }
     indexes.cache.delete(key);
     await indexes.save();
     const after = moved === 'moved' ? expiredName : filename;
     const afterMetadata = eventMetadata(metadata, { filename: after });
-    await events.fire('ExpirePostfix', afterMetadata);
+    if ((await events.send('ExpirePostfix', afterMetadata, eventId)).queued && events.sent) {
+      if (moved === 'moved') indexes.expired.set(expiredName, expiredEntry);
+      else indexes.expired.delete(expiredName);
+      await indexes.save();
+    }
     await events.after(
       'image:expire:after',
       {

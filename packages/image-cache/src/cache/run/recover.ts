@@ -4,6 +4,7 @@
 import { entryFilename, entryImage, entrySubscription, withFields } from '../entries.js';
 import { ImageCacheError } from '../errors.js';
 import type { RunContext } from './context.js';
+import { settleExpiries } from './pending.js';
 
 /** The partial entry's field naming the cache file a commit in progress moves to. */
 export const TARGET_FIELD = 'vmcatcher:target';
@@ -52,5 +53,6 @@ export async function recover(ctx: RunContext): Promise<void> {
       indexes.partial.set(key, withFields(entry, { [TARGET_FIELD]: undefined }));
     }
   }
+  await settleExpiries(ctx);
   await indexes.save();
 }
