@@ -52,6 +52,17 @@ export interface WorkClaims {
   release(kind: string, item: string, owner: string, options?: { done?: boolean }): Promise<boolean>;
   /** The live claims of `kind` (held and not expired). */
   list(kind: string): Promise<WorkClaim[]>;
+  /**
+   * Renews every claim of `owner` every third of `leaseMs` (the worker's heartbeat) until `stop()`. A failed
+   * renewal goes to `onError`; `lost` aborts once none succeeded for a whole lease, when other workers may take
+   * the items over: the holder should stop working on them. The timer never keeps the process alive.
+   */
+  heartbeat(owner: string, leaseMs?: number, onError?: (err: unknown) => void): ClaimHeartbeat;
+}
+
+export interface ClaimHeartbeat {
+  readonly lost: AbortSignal;
+  stop(): void;
 }
 
 const DEFAULT_LEASE_MS = 60_000;
@@ -79,7 +90,7 @@ function check(kind: string, owner: string, leaseMs: number): void {
 export function createWorkClaims(db: AnyKysely, dialect: { sql: DialectSql }): WorkClaims {
   const { sql } = dialect;
   const host = hostname();
-  return {
+  const claims: WorkClaims = {
     async claim(kind, items, options) {
       const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
       check(kind, options.owner, leaseMs);
@@ -166,6 +177,28 @@ export function createWorkClaims(db: AnyKysely, dialect: { sql: DialectSql }): W
       return Number(r.numUpdatedRows) === 1;
     },
 
+    heartbeat(owner, leaseMs = DEFAULT_LEASE_MS, onError) {
+      check('heartbeat', owner, leaseMs);
+      let renewed = Date.now();
+      const lost = new AbortController();
+      const timer = setInterval(
+        () => {
+          claims.renew(owner, leaseMs).then(
+            () => {
+              renewed = Date.now();
+            },
+            (err: unknown) => {
+              onError?.(err);
+              if (Date.now() - renewed > leaseMs) lost.abort();
+            },
+          );
+        },
+        Math.max(100, Math.floor(leaseMs / 3)),
+      );
+      timer.unref();
+      return { lost: lost.signal, stop: () => clearInterval(timer) };
+    },
+
     async list(kind) {
       const rows = (await db
         .selectFrom('store_work_claim')
@@ -187,4 +220,5 @@ export function createWorkClaims(db: AnyKysely, dialect: { sql: DialectSql }): W
       }));
     },
   };
+  return claims;
 }

@@ -40,7 +40,7 @@ export type {
   TrustAnchorMode,
   UpdateMode,
 } from './api.js';
-export type { ClaimOptions, WorkClaim, WorkClaims } from './claims.js';
+export type { ClaimHeartbeat, ClaimOptions, WorkClaim, WorkClaims } from './claims.js';
 export type {
   BulkColumn,
   DialectDdl,

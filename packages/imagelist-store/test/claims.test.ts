@@ -72,6 +72,35 @@ describe.each(dialects())('work claims on %s', (dialect) => {
     expect(await a.claims.claim('image', ['s1'], { owner: 'a' })).toEqual(['s1']);
   });
 
+  it('keeps claims alive with a heartbeat, and says when renewals failed for a whole lease', async () => {
+    const [a, b] = await stores(dialect, 2);
+    expect(await a.claims.claim('image', ['h1'], { owner: 'a', leaseMs: 2000 })).toEqual(['h1']);
+    const errors: unknown[] = [];
+    const beat = a.claims.heartbeat('a', 2000, (e) => errors.push(e));
+    try {
+      await new Promise((r) => setTimeout(r, 4500));
+      // Past two and a half leases: still a's.
+      expect(await b.claims.claim('image', ['h1'], { owner: 'b' })).toEqual([]);
+      expect(beat.lost.aborted).toBe(false);
+      expect(errors).toEqual([]);
+    } finally {
+      beat.stop();
+    }
+    // A heartbeat whose store is gone fails every renewal: lost once a lease has passed.
+    const [c] = await stores(dialect, 1);
+    const dead = c.claims.heartbeat('c', 300, (e) => errors.push(e));
+    await c.close();
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!dead.lost.aborted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(dead.lost.aborted).toBe(true);
+      expect(errors.length).toBeGreaterThan(0);
+    } finally {
+      dead.stop();
+    }
+    expect(() => a.claims.heartbeat('', 600)).toThrow(expect.objectContaining({ code: 'ERR_STORE_INVALID' }));
+  });
+
   it('leaves, with notDoneSince, the items another worker finished meanwhile', async () => {
     const [a, b] = await stores(dialect, 2);
     expect(await a.claims.claim('subscription', ['s1', 's2'], { owner: 'a' })).toEqual(['s1', 's2']);

@@ -746,12 +746,9 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
     const owner = randomUUID();
     // A list another process finished updating after this update began is not fetched again.
     const started = new Date();
-    const heartbeat = setInterval(() => {
-      store.claims
-        .renew(owner, CLAIM_LEASE_MS)
-        .catch((err) => log('warn', `Cannot renew the subscription claims: ${messageOf(err)}`));
-    }, CLAIM_LEASE_MS / 3);
-    heartbeat.unref();
+    const heartbeat = store.claims.heartbeat(owner, CLAIM_LEASE_MS, (err) =>
+      log('warn', `Cannot renew the subscription claims: ${messageOf(err)}`),
+    );
     const elsewhere: string[] = [];
     try {
       const results = await mapLimit(subs, opts.concurrency ?? 8, async (s) => {
@@ -780,7 +777,7 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
         claimedElsewhere: elsewhere,
       };
     } finally {
-      clearInterval(heartbeat);
+      heartbeat.stop();
     }
   }
 

@@ -127,25 +127,11 @@ export async function downloadClaimed(ctx: RunContext): Promise<void> {
   const leaseMs = ctx.settings.workers?.leaseMs ?? 60_000;
   const owner = ctx.session;
   const elsewhere = ctx.summary.claimedElsewhere ?? [];
-  let renewed = Date.now();
-  const lost = new AbortController();
-  const heartbeat = setInterval(
-    () => {
-      store.claims.renew(owner, leaseMs).then(
-        () => {
-          renewed = Date.now();
-        },
-        (err) => {
-          ctx.log('warn', `cannot renew the image claims: ${messageOf(err)}`, { name: 'cache' });
-          // Past the lease another worker may take the images over: stop rather than write beside it.
-          if (Date.now() - renewed > leaseMs) lost.abort();
-        },
-      );
-    },
-    Math.max(200, Math.floor(leaseMs / 3)),
+  // Past the lease without a renewal another worker may take the images over: stop rather than write beside it.
+  const heartbeat = store.claims.heartbeat(owner, leaseMs, (err) =>
+    ctx.log('warn', `cannot renew the image claims: ${messageOf(err)}`, { name: 'cache' }),
   );
-  heartbeat.unref();
-  const signal = ctx.signal ? AbortSignal.any([ctx.signal, lost.signal]) : lost.signal;
+  const signal = ctx.signal ? AbortSignal.any([ctx.signal, heartbeat.lost]) : heartbeat.lost;
   try {
     await mapLimit(wanted(ctx), ctx.settings.concurrency, async (c) => {
       if (signal.aborted) return;
@@ -163,7 +149,7 @@ export async function downloadClaimed(ctx: RunContext): Promise<void> {
         .catch((err) => ctx.log('warn', `cannot release the claim of ${item}: ${messageOf(err)}`));
     });
   } finally {
-    clearInterval(heartbeat);
+    heartbeat.stop();
   }
 }
 
