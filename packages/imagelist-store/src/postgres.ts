@@ -85,12 +85,12 @@ export async function createPostgresDialect(options: PostgresStoreDialectOptions
           ? (v: string) => v
           : pg.types.getTypeParser(oid, (format ?? 'text') as 'text'),
   };
-  const pool = new pg.Pool({
+  // What every connection of this store uses: the pool's, and the listener's of `listen`.
+  const connection = {
     connectionString: options.connectionString,
-    max: Math.max(2, options.poolSize ?? 4),
     connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
-    types: types as never,
-  });
+  };
+  const pool = new pg.Pool({ ...connection, max: Math.max(2, options.poolSize ?? 4), types: types as never });
   pool.on('error', () => {
     // An idle client lost its server; the pool replaces it. Without a listener this would crash the process.
   });
@@ -134,10 +134,7 @@ export async function createPostgresDialect(options: PostgresStoreDialectOptions
     },
     async listen(channel, onNotify) {
       // Not a pooled client: LISTEN belongs to one session, which must stay open while it listens.
-      const client = new pg.Client({
-        connectionString: options.connectionString,
-        connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
-      });
+      const client = new pg.Client(connection);
       client.on('error', () => {
         // A listener that lost its server hears nothing more; its user polls anyway (see Store.listen).
       });
