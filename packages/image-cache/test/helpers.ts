@@ -1,10 +1,12 @@
 // Test fixtures for the cache that need the store: lists signed with the openssl CLI (through
 // @hepix/test-support) and recorded in a real store (SQLite or PostgreSQL) through the store API.
-import { createHash, randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore, type Store } from '@hepix/imagelist-store';
-import { signList, type TestPki } from '@hepix/test-support';
+import { type ImageServer, makePki, signList, startImageServer, type TestPki } from '@hepix/test-support';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 
 export const SIGNER = {
   subject: '/C=DE/O=GermanGrid/OU=DESY/CN=Owen Synge',
@@ -138,4 +140,47 @@ export async function prepareStoreAt(
   });
   await store.subscriber.updateSubscription(subscription, { authorised: true });
   return store;
+}
+
+/**
+ * What most cache tests of a file share: a temporary root with a test PKI and an image server (once per file),
+ * and a fresh `work` directory below the root for each test, with the server's images cleared. Read the fields
+ * inside tests and hooks, after beforeAll.
+ */
+export function cacheFixture(prefix: string) {
+  const f = {} as { root: string; work: string; pki: TestPki; server: ImageServer };
+  beforeAll(async () => {
+    f.root = await mkdtemp(join(tmpdir(), prefix));
+    f.pki = await makePki(join(f.root, 'pki'));
+    f.server = await startImageServer();
+  });
+  afterAll(async () => {
+    await f.server?.close();
+    if (f.root) await rm(f.root, { recursive: true, force: true });
+  });
+  beforeEach(async () => {
+    f.work = await mkdtemp(join(f.root, 'case-'));
+    f.server.images.clear();
+  });
+  return {
+    get root() {
+      return f.root;
+    },
+    get work() {
+      return f.work;
+    },
+    get pki() {
+      return f.pki;
+    },
+    get server() {
+      return f.server;
+    },
+    /** An image of `size` bytes served at a new path. */
+    image(identifier: string, size = 40_000): TestImage {
+      const data = imageData(size);
+      const path = `/images/${randomUUID()}.img`;
+      f.server.images.set(path, { data });
+      return { identifier, data, uri: `${f.server.url}${path}` };
+    },
+  };
 }
