@@ -1,12 +1,11 @@
 // The dialect matrix: every store test runs on SQLite (a temp file) and on the real PostgreSQL server from
 // scripts/start-postgres.sh (a fresh database per store). HEPIX_STORE_DIALECTS=sqlite narrows it locally;
 // under CI=true it is ignored, so a missing PostgreSQL fails the run instead of skipping.
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createTestDatabase as createPostgresDatabase } from '@hepix/test-support';
 import { Kysely } from 'kysely';
-import pg from 'pg';
 import { expect, inject } from 'vitest';
 import { type OpenStoreOptions, openStore, type Store, StoreError } from '../src/index.js';
 import { createPostgresDialect } from '../src/postgres.js';
@@ -41,23 +40,9 @@ export async function createTestDatabase(dialect: DialectName): Promise<TestData
     const t = tempDir();
     return { url: `sqlite:///${join(t.dir, 'store.db')}`, dispose: async () => t.dispose() };
   }
-  const admin = new URL(postgresUrl());
-  const name = `hepix_store_${randomBytes(6).toString('hex')}`;
-  const client = new pg.Client({ connectionString: admin.toString() });
-  await client.connect();
-  await client.query(`create database ${name}`);
-  await client.end();
-  const url = new URL(admin.toString());
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    dispose: async () => {
-      const c = new pg.Client({ connectionString: admin.toString() });
-      await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
-      await c.end();
-    },
-  };
+  process.env.TEST_POSTGRES_URL ||= postgresUrl();
+  const db = await createPostgresDatabase('hepix_store');
+  return { url: db.url, dispose: db.drop };
 }
 
 /**

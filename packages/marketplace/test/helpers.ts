@@ -2,12 +2,10 @@
 // databases (a SQLite file, or a fresh database on the PostgreSQL of scripts/start-postgres.sh), and a real
 // marketplace on 127.0.0.1.
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fmtDate, signWithOpenssl, type TestPki } from '@hepix/test-support';
-import pg from 'pg';
+import { createTestDatabase, fmtDate, signWithOpenssl, type TestPki } from '@hepix/test-support';
 import { expect, inject } from 'vitest';
 import { MarketplaceError } from '../src/index.js';
 
@@ -33,22 +31,9 @@ export async function testDatabase(dialect: Dialect): Promise<{ url: string; dis
     const t = tempDir();
     return { url: `sqlite:///${join(t.dir, 'marketplace.db')}`, dispose: async () => t.dispose() };
   }
-  const admin = process.env.TEST_POSTGRES_URL || inject('TEST_POSTGRES_URL');
-  if (!admin) throw new Error('TEST_POSTGRES_URL is not set and PostgreSQL could not be started');
-  const name = `hepix_market_${randomBytes(6).toString('hex')}`;
-  const run = async (q: string) => {
-    const c = new pg.Client({ connectionString: admin });
-    await c.connect();
-    try {
-      await c.query(q);
-    } finally {
-      await c.end();
-    }
-  };
-  await run(`create database ${name}`);
-  const url = new URL(admin);
-  url.pathname = `/${name}`;
-  return { url: url.toString(), dispose: () => run(`drop database if exists ${name} with (force)`) };
+  process.env.TEST_POSTGRES_URL ||= inject('TEST_POSTGRES_URL');
+  const db = await createTestDatabase('hepix_market');
+  return { url: db.url, dispose: db.drop };
 }
 
 export interface ImageSpec {

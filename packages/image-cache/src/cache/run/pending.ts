@@ -33,7 +33,7 @@ export function pendingEvent(
  * The pending event of an entry: undefined when there is none, null when the field is not one this library
  * wrote (the index is a file anyone with access to the directory can edit: such a field is dropped, not sent).
  */
-export function pendingOf(entry: CacheIndexEntry, type: PendingType): PendingEvent | null | undefined {
+function pendingOf(entry: CacheIndexEntry, type: PendingType): PendingEvent | null | undefined {
   const p = entry[PENDING_FIELD];
   if (p === undefined) return undefined;
   if (p === null || typeof p !== 'object' || Array.isArray(p)) return null;
