@@ -140,6 +140,24 @@ function readCaBundle(path: string): Buffer {
   }
 }
 
+/** The SDK's client configuration reads this variable once, when the first client is made. */
+const NODE_WARNING = 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED';
+
+/**
+ * Makes a client without the SDK's warning that its releases after January 2027 need Node 22: the release this
+ * package pins supports Node 20, and the warning would reach every cron mail of a site. A site that sets the
+ * variable itself keeps its choice; the environment is left as it was (event commands inherit it).
+ */
+function quietly<T>(make: () => T): T {
+  const had = Object.hasOwn(process.env, NODE_WARNING);
+  if (!had) process.env[NODE_WARNING] = 'true';
+  try {
+    return make();
+  } finally {
+    if (!had) delete process.env[NODE_WARNING];
+  }
+}
+
 /** An {@link ObjectStore} on the S3 API. Throws `ERR_OBJECT_CONFIG` for a bad URL, endpoint or CA bundle. */
 export function createObjectStore(options: ObjectStoreOptions): ObjectStore {
   const env = options.env ?? process.env;
@@ -178,24 +196,27 @@ export function createObjectStore(options: ObjectStoreOptions): ObjectStore {
     );
   }
 
-  const client = new S3Client({
-    region,
-    endpoint,
-    forcePathStyle: options.forcePathStyle ?? endpoint !== undefined,
-    credentials,
-    maxAttempts: options.maxAttempts ?? 3,
-    // Flexible checksums (CRC32 trailers) are not implemented by every S3 server (Swift, older Ceph): send
-    // them only where the API requires one. Integrity is checked end to end with the sha512 anyway.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    requestHandler: {
-      connectionTimeout: 30_000,
-      // Idle socket time, not the duration of a part.
-      requestTimeout: 120_000,
-      httpAgent: new HttpAgent({ keepAlive: true }),
-      httpsAgent: new HttpsAgent({ keepAlive: true, ...(ca ? { ca } : {}) }),
-    },
-  });
+  const client = quietly(
+    () =>
+      new S3Client({
+        region,
+        endpoint,
+        forcePathStyle: options.forcePathStyle ?? endpoint !== undefined,
+        credentials,
+        maxAttempts: options.maxAttempts ?? 3,
+        // Flexible checksums (CRC32 trailers) are not implemented by every S3 server (Swift, older Ceph): send
+        // them only where the API requires one. Integrity is checked end to end with the sha512 anyway.
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+        requestHandler: {
+          connectionTimeout: 30_000,
+          // Idle socket time, not the duration of a part.
+          requestTimeout: 120_000,
+          httpAgent: new HttpAgent({ keepAlive: true }),
+          httpsAgent: new HttpsAgent({ keepAlive: true, ...(ca ? { ca } : {}) }),
+        },
+      }),
+  );
 
   const full = (key: string) => {
     checkKey(key, bucket);

@@ -28,7 +28,6 @@ let objects: ObjectStore;
 
 beforeAll(async () => {
   s3Env();
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   root = await mkdtemp(join(tmpdir(), 'hepix-cache-s3-'));
   bin = join(root, 'bin');
   await mkdir(bin);

@@ -27,7 +27,6 @@ export function s3Env(): Record<string, string> {
     AWS_ACCESS_KEY_ID: process.env.TEST_S3_ACCESS_KEY as string,
     AWS_SECRET_ACCESS_KEY: process.env.TEST_S3_SECRET_KEY as string,
     AWS_REGION: process.env.TEST_S3_REGION as string,
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
 }
 
