@@ -409,6 +409,15 @@ async function failed(
   if (!(err instanceof ImageCacheError)) return;
   const log = ctx.about(c.identifier, c.subscription);
   const entry = indexes.partial.get(key);
+  if (ctx.signal?.aborted && err.code !== 'ERR_CACHE_VERIFY') {
+    // The run was stopped (SIGTERM of a worker, a lost lock): not a failed attempt, or a worker restarted five
+    // times in one download would give the image up. The file stays for a resume.
+    if (entry) {
+      indexes.partial.set(key, withFields(entry, { DownLoadTrys: previous?.DownLoadTrys }));
+      await indexes.save().catch((e) => log('warn', `cannot save the partial index: ${messageOf(e)}`));
+    }
+    return;
+  }
   const undo = async (removeFile: boolean) => {
     if (removeFile) await storage.remove('partial', name).catch(() => false);
     if (previous) indexes.partial.set(key, previous);
