@@ -476,7 +476,9 @@ describe('fuzz: hostile identifiers and URIs', () => {
       '.hepix-cache-x',
       'a+1',
     ),
-    fc.string({ unit: 'binary', minLength: 1, maxLength: 40 }),
+    // Without NUL: the store refuses text holding one (ERR_STORE_INVALID, imagelist-store's subscriber tests),
+    // and lists holding one never get that far (ERR_LIST_NOT_IMAGELIST, imagelist-client's open tests).
+    fc.string({ unit: 'binary', minLength: 1, maxLength: 40 }).filter((s) => !s.includes('\0')),
     fc.stringMatching(/^[./a-z%+]{1,12}$/),
   );
   const hostileUri = (path: string) =>

@@ -46,16 +46,37 @@ export function metadataString(v: unknown): string {
   return typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
 }
 
+/** The path of the first key or string value holding U+0000, or undefined. */
+function nulAt(value: unknown, path: string): string | undefined {
+  if (typeof value === 'string') return value.includes('\0') ? path : undefined;
+  if (value === null || typeof value !== 'object') return undefined;
+  for (const [k, v] of Object.entries(value)) {
+    const p = k.includes('\0') ? `${path}/${JSON.stringify(k)}` : nulAt(v, `${path}/${k}`);
+    if (p) return p;
+  }
+  return undefined;
+}
+
 function decodeJson(content: Uint8Array): unknown {
   let text = Buffer.from(content).toString('utf8');
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  let json: unknown;
   try {
-    return JSON.parse(text);
+    json = JSON.parse(text);
   } catch (cause) {
     throw new ListClientError('ERR_LIST_NOT_JSON', `Signed content is not JSON: ${messageOf(cause)}`, {
       cause,
     });
   }
+  // A NUL can only come from a `\u0000` escape: no list needs one, and a store cannot keep one (SQLite cuts the
+  // string there, so `a\u0000b` would become the identifier `a`).
+  const at = text.includes('\\u0000') ? nulAt(json, '') : undefined;
+  if (at)
+    throw new ListClientError(
+      'ERR_LIST_NOT_IMAGELIST',
+      `Not a valid image list: ${at || '/'} holds a NUL character`,
+    );
+  return json;
 }
 
 /**

@@ -118,6 +118,22 @@ describe('openList', () => {
     );
   });
 
+  it('refuses a list with a NUL character in a string (ERR_LIST_NOT_IMAGELIST), naming where', async () => {
+    const doc = JSON.parse(list());
+    const img = doc['hv:imagelist']['hv:images'][0]['hv:image'];
+    img['dc:identifier'] = `${img['dc:identifier']}\u0000evil`;
+    const e = await expectCode(
+      openList(signList(JSON.stringify(doc), pki.endorser), { trust, at: new Date() }),
+      'ERR_LIST_NOT_IMAGELIST',
+    );
+    expect(e.message).toContain('/hv:imagelist/hv:images/0/hv:image/dc:identifier holds a NUL character');
+    // A backslash followed by `u0000` is text, not a NUL: the list opens.
+    img['dc:identifier'] = img['dc:identifier'].replace('\u0000', '');
+    img['dc:description'] = 'a literal \\u0000 in the text';
+    const opened = await openList(signList(JSON.stringify(doc), pki.endorser), { trust, at: new Date() });
+    expect(JSON.stringify(opened.document)).toContain('\\\\u0000');
+  });
+
   it('warns in words: a SHA-1 signature, and every dropped image named by position and identifier', async () => {
     const doc = JSON.parse(list());
     const good = doc['hv:imagelist']['hv:images'][0];

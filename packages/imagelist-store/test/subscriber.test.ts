@@ -212,6 +212,26 @@ describe.each(dialects())('subscriber repository on %s', (dialect) => {
     expect(await s.getImages('img-new')).toEqual([]);
   });
 
+  it('refuses text holding a NUL character (ERR_STORE_INVALID), writing nothing', async () => {
+    const s = store.subscriber;
+    await subscribe(1);
+    await s.recordImageList(SUB, listInput('1', ['a']));
+    // SQLite's driver would store `x\0y` as `x`, colliding with the image `x`.
+    const bad = listInput('2', ['x', 'x\0y']);
+    const e = await expectCode(s.recordImageList(SUB, bad), 'ERR_STORE_INVALID');
+    expect(e.message).toMatch(/images\[1\]\.identifier holds a NUL character/);
+    const titled = listInput('2', ['b']);
+    titled.images[0] = { ...titled.images[0], title: 'a\0title' };
+    await expectCode(s.recordImageList(SUB, titled), 'ERR_STORE_INVALID');
+    await expectCode(
+      s.createSubscription({ identifier: 'nul\0sub', uri: 'https://example.org/l', endorser: 'owen' }),
+      'ERR_STORE_INVALID',
+    );
+    expect((await s.getLatestImageList(SUB))?.version).toBe('1');
+    expect((await s.listImages()).map((i) => i.identifier)).toEqual(['a']);
+    expect((await s.listSubscriptions()).map((x) => x.identifier)).toEqual([SUB]);
+  });
+
   it('accepts new images per update mode (1 accept, 3 accept and subscribe)', async () => {
     const s = store.subscriber;
     await subscribe(1);
