@@ -26,6 +26,8 @@ export interface HttpRequest {
   body?: Readable | Uint8Array | string;
   /** An image upload: waits up to `uploadTimeoutMs` for the answer. */
   upload?: boolean;
+  /** May be sent twice (a token request): retried once on a connection the server closed meanwhile. */
+  idempotent?: boolean;
   signal?: AbortSignal;
 }
 
@@ -81,6 +83,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
           ...(req.headers ? { headers: req.headers } : {}),
           ...(req.body === undefined ? {} : { body: req.body }),
           ...(req.signal ? { signal: req.signal } : {}),
+          ...(req.idempotent ? { idempotent: true } : {}),
         });
         r.body.on('error', () => {}); // read errors reach the reader (readText/readJson) as rejections
         return { status: r.status, url: r.url, headers: r.headers, body: r.body };

@@ -102,6 +102,9 @@ export async function authenticate(
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'application/json' },
     body: JSON.stringify(tokenRequestBody(auth)),
+    // Asking twice only makes a second token: a Keystone that closes idle connections (uwsgi's http-socket
+    // does after each answer) must not fail the first request on a reused one.
+    idempotent: true,
   });
   if (r.status !== 201 && r.status !== 200) {
     const text = (await readText(r).catch(() => '')).slice(0, 500);

@@ -55,6 +55,11 @@ export interface RequestOptions {
   deadline?: number;
   /** Send `Expect: 100-continue` and the body only once the server asks for it (or after 1 s without answer). */
   expectContinue?: boolean;
+  /**
+   * The request may be sent twice, whatever its method (e.g. a POST that creates a short-lived token): a pooled
+   * connection the server closed meanwhile is retried once, as for GET, PUT and DELETE (default: by method).
+   */
+  idempotent?: boolean;
 }
 
 export interface TransportResponse {
@@ -225,6 +230,7 @@ class HttpTransport implements Transport {
           trust,
           options.expectContinue === true && body !== undefined,
           life.signal,
+          options.idempotent ?? IDEMPOTENT_METHODS.has(hopMethod),
         );
         if (!follow || !REDIRECT_STATUSES.has(res.status)) {
           life.attach(res.body);
@@ -342,6 +348,7 @@ class HttpTransport implements Transport {
     trust: TlsTrust,
     expectContinue: boolean,
     signal: AbortSignal,
+    idempotent: boolean,
   ): Promise<EngineResponse> {
     const https = hop.url.protocol === 'https:';
     const tls = https ? await this.#resolve(trust) : undefined;
@@ -373,7 +380,7 @@ class HttpTransport implements Transport {
         err instanceof TransportError &&
         err.code === 'ERR_TRANSPORT_CONNECT' &&
         STALE_CONNECTION.has(err.underlyingCode ?? '') &&
-        IDEMPOTENT_METHODS.has(hop.method) &&
+        idempotent &&
         (hop.body?.replayable ?? true) &&
         !signal.aborted;
       if (!stale) throw err;

@@ -210,6 +210,35 @@ describe('connection reuse', () => {
       expect(origin.seen.map((r) => r.connection)).toEqual([conn, conn]);
     } finally {
       await t2.close();
+    }
+    // A POST the caller declares idempotent (a token request) gets the one retry, on a fresh connection.
+    const t3 = createTransport();
+    try {
+      origin.seen.length = 0;
+      drop = 0;
+      origin.routes.set('/r', (req, res) => {
+        if (drop > 0) {
+          drop--;
+          req.socket.destroy();
+          return;
+        }
+        send(`on connection ${origin.seen.at(-1)!.connection}`, 200, { 'keep-alive': 'timeout=60' })(
+          req,
+          res,
+        );
+      });
+      await text(
+        (await t3.request(`${origin.origin}/r`, { method: 'POST', body: 'a', idempotent: true })).body,
+      );
+      drop = 1;
+      const again = await t3.request(`${origin.origin}/r`, { method: 'POST', body: 'b', idempotent: true });
+      expect(await text(again.body)).toMatch(/^on connection \d+$/);
+      const seen = origin.seen.map((r) => r.connection);
+      expect(seen).toHaveLength(3);
+      expect(seen[1]).toBe(seen[0]);
+      expect(seen[2]).not.toBe(seen[1]);
+    } finally {
+      await t3.close();
       await origin.close();
     }
   });
