@@ -7,7 +7,7 @@ export default defineProject({
     name: 'vmcatcher-cli',
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/setup/build-bins.ts'],
-    testTimeout: 60_000,
+    testTimeout: 180_000,
     hookTimeout: 120_000,
   },
 });
