@@ -16,7 +16,7 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -58,6 +58,7 @@ try {
   };
 
   console.log(`vmcaster --upload-image benchmark: ${mb} MiB, best of ${runs}`);
+  console.log(`load average at the start: ${loadavg().map((x) => x.toFixed(2)).join(', ')}`);
   const image = join(work, 'image.raw');
   const fd = openSync(image, 'w');
   const chunk = randomBytes(1 << 20);
@@ -234,6 +235,7 @@ try {
         ` | ${label} ${ref.toFixed(2)} s (${(mib / ref).toFixed(0)} MiB/s)` +
         ` | speed backend/${label} ${(ref / mine).toFixed(2)}`,
     );
+  console.log(`load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(', ')}`);
   rmSync(ssh.root, { recursive: true, force: true });
 } finally {
   rmSync(work, { recursive: true, force: true });
