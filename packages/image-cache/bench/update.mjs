@@ -125,6 +125,8 @@ const ref = spawnSync('bash', ['-c', script], { stdio: 'inherit' });
 const shellMs = performance.now() - t0;
 if (ref.status !== 0) throw new Error('reference shell loop failed');
 
+// Each -U records its run history as vmcatcher_subscribe does (an item per list and per accepted image).
+const recorder = await store.subscriber.beginRun({ tool: 'subscribe' });
 // CPU of this process (the server is another) beside each wall time: on a busy machine a run that writes
 // waits for the disk (a WAL fsync per list's transaction), which the CPU time does not count.
 const cpuMs = (c) => {
@@ -133,7 +135,7 @@ const cpuMs = (c) => {
 };
 t0 = performance.now();
 let c0 = process.cpuUsage();
-let r = await subs.update({}, { concurrency: CONCURRENCY });
+let r = await subs.update({}, { concurrency: CONCURRENCY, recorder });
 const firstMs = performance.now() - t0;
 const firstCpu = cpuMs(c0);
 if (r.results.some((x) => x.error))
@@ -141,14 +143,14 @@ if (r.results.some((x) => x.error))
 
 t0 = performance.now();
 c0 = process.cpuUsage();
-r = await subs.update({}, { concurrency: CONCURRENCY });
+r = await subs.update({}, { concurrency: CONCURRENCY, recorder });
 const unchangedMs = performance.now() - t0;
 const unchangedCpu = cpuMs(c0);
 
 publish(2);
 t0 = performance.now();
 c0 = process.cpuUsage();
-r = await subs.update({}, { concurrency: CONCURRENCY });
+r = await subs.update({}, { concurrency: CONCURRENCY, recorder });
 const newerMs = performance.now() - t0;
 const newerCpu = cpuMs(c0);
 if (r.results.some((x) => x.outcome !== 'updated')) throw new Error('newer update did not import every list');
@@ -166,6 +168,7 @@ console.log(
 console.log(`load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(', ')}`);
 console.log('(ratio > 1: faster than the shell loop)');
 
+await recorder.end({ outcome: 'success', exitStatus: 0 });
 await subs.close();
 await store.close();
 server.kill('SIGTERM');
