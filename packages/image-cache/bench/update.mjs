@@ -5,7 +5,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openStore } from '@hepix/imagelist-store';
@@ -21,6 +21,7 @@ const fmt = (d) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 const ms = (t) => `${t.toFixed(0)} ms`;
 
 console.log(`bench: ${N} subscriptions x ${M} images, concurrency ${CONCURRENCY}`);
+console.log(`load average at the start: ${loadavg().map((x) => x.toFixed(2)).join(', ')}`);
 execFileSync('bash', [join(repo, 'scripts/make-test-pki.sh'), join(tmp, 'pki')], { stdio: 'ignore' });
 const pki = join(tmp, 'pki');
 const certDir = join(pki, 'certificates');
@@ -124,32 +125,50 @@ const ref = spawnSync('bash', ['-c', script], { stdio: 'inherit' });
 const shellMs = performance.now() - t0;
 if (ref.status !== 0) throw new Error('reference shell loop failed');
 
+// Each -U records its run history as vmcatcher_subscribe does (an item per list and per accepted image).
+const recorder = await store.subscriber.beginRun({ tool: 'subscribe' });
+// CPU of this process (the server is another) beside each wall time: on a busy machine a run that writes
+// waits for the disk (a WAL fsync per list's transaction), which the CPU time does not count.
+const cpuMs = (c) => {
+  const u = process.cpuUsage(c);
+  return (u.user + u.system) / 1000;
+};
 t0 = performance.now();
-let r = await subs.update({}, { concurrency: CONCURRENCY });
+let c0 = process.cpuUsage();
+let r = await subs.update({}, { concurrency: CONCURRENCY, recorder });
 const firstMs = performance.now() - t0;
+const firstCpu = cpuMs(c0);
 if (r.results.some((x) => x.error))
   throw new Error(`first update failed: ${JSON.stringify(r.results.find((x) => x.error)?.error?.message)}`);
 
 t0 = performance.now();
-r = await subs.update({}, { concurrency: CONCURRENCY });
+c0 = process.cpuUsage();
+r = await subs.update({}, { concurrency: CONCURRENCY, recorder });
 const unchangedMs = performance.now() - t0;
+const unchangedCpu = cpuMs(c0);
 
 publish(2);
 t0 = performance.now();
-r = await subs.update({}, { concurrency: CONCURRENCY });
+c0 = process.cpuUsage();
+r = await subs.update({}, { concurrency: CONCURRENCY, recorder });
 const newerMs = performance.now() - t0;
+const newerCpu = cpuMs(c0);
 if (r.results.some((x) => x.outcome !== 'updated')) throw new Error('newer update did not import every list');
 
 console.log(`reference: curl + openssl smime -verify, ${N} lists sequentially: ${ms(shellMs)}`);
 console.log(
-  `-U first import (fetch, verify, store ${N * M} images): ${ms(firstMs)}  ratio ${(shellMs / firstMs).toFixed(2)}x`,
+  `-U first import (fetch, verify, store ${N * M} images): ${ms(firstMs)} (CPU ${ms(firstCpu)})  ratio ${(shellMs / firstMs).toFixed(2)}x`,
 );
 console.log(
-  `-U unchanged lists (fetch, verify, no-op): ${ms(unchangedMs)}  ratio ${(shellMs / unchangedMs).toFixed(2)}x`,
+  `-U unchanged lists (fetch, verify, no-op): ${ms(unchangedMs)} (CPU ${ms(unchangedCpu)})  ratio ${(shellMs / unchangedMs).toFixed(2)}x`,
 );
-console.log(`-U newer version of every list: ${ms(newerMs)}  ratio ${(shellMs / newerMs).toFixed(2)}x`);
+console.log(
+  `-U newer version of every list: ${ms(newerMs)} (CPU ${ms(newerCpu)})  ratio ${(shellMs / newerMs).toFixed(2)}x`,
+);
+console.log(`load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(', ')}`);
 console.log('(ratio > 1: faster than the shell loop)');
 
+await recorder.end({ outcome: 'success', exitStatus: 0 });
 await subs.close();
 await store.close();
 server.kill('SIGTERM');

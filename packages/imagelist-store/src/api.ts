@@ -421,6 +421,11 @@ export interface RunRecorder {
   readonly tool: RunTool;
   /** Records one item now. */
   item(item: RunItemInput): Promise<void>;
+  /**
+   * Records several items now, in one transaction: all or none (a bad item is refused before any is written).
+   * What a caller with many items at once should use: one write instead of one per item.
+   */
+  items(items: readonly RunItemInput[]): Promise<void>;
   /** Adds to a counter of the run (kept in memory, written by `end`). */
   count(name: string, by?: number): void;
   /** Adds downloaded bytes (written by `end`). */

@@ -20,6 +20,31 @@ describe.each(dialects())('run history on %s', (dialect) => {
   });
   afterEach(async () => dispose());
 
+  it('items() records many items in one write, in order; a bad one refuses all and stores nothing', async () => {
+    const s = store.subscriber;
+    const run = await s.beginRun({ tool: 'subscribe' });
+    await run.item({ subscription: SUB, action: 'updated' });
+    // More than one INSERT batch (500 rows), with nulls in the optional columns.
+    const many = Array.from({ length: 1203 }, (_, i) => ({
+      subscription: SUB,
+      uri: 'https://example.org/l',
+      image: `img-${i}`,
+      action: i % 2 ? 'image-refused' : 'image-accepted',
+    }));
+    await run.items(many);
+    await run.items([]);
+    const stored = (await s.getRun(run.id))?.items ?? [];
+    expect(stored).toHaveLength(1 + many.length);
+    expect(stored.slice(1).map((i) => [i.image, i.action])).toEqual(many.map((i) => [i.image, i.action]));
+    expect(stored[1]).toEqual({ ...many[0], at: clock });
+    await expectCode(
+      run.items([{ subscription: SUB, action: 'image-accepted', image: 'x' }, { action: '' }]),
+      'ERR_STORE_INVALID',
+    );
+    await expectCode(run.items([{ action: 'ok', image: 42 as unknown as string }]), 'ERR_STORE_INVALID');
+    expect((await s.getRun(run.id))?.items).toEqual(stored);
+  });
+
   it('records a run with its items, counters and bytes, newest first', async () => {
     const s = store.subscriber;
     const run = await s.beginRun({ tool: 'subscribe', host: 'worker-1', pid: 4242 });

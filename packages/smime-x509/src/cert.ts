@@ -130,6 +130,27 @@ function parseExtensions(buf: Uint8Array, t: Tlv, m: CertModel): void {
 
 const models = new WeakMap<X509Certificate, CertModel>();
 
+/** Certificates kept by {@link certModelOfDer}: an IGTF site's endorsers and their CAs, with room to spare. */
+const DER_CACHE = 256;
+const byDer = new Map<string, CertModel>();
+
+/**
+ * The model of a DER certificate embedded in a message, parsed once per process for the same bytes: `-U`
+ * verifies a hundred lists signed by the same endorser, each carrying the same certificate, and parsing it
+ * (ASN.1 schema, public key import) was a tenth of the verification. A model is a pure function of the bytes
+ * (validity, path and CRLs are still checked on every message), so sharing it changes no decision. Failures
+ * are not kept. Throws what `new X509Certificate` and {@link certModel} throw.
+ */
+export function certModelOfDer(der: Uint8Array): CertModel {
+  const key = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('latin1');
+  let m = byDer.get(key);
+  if (m) return m;
+  m = certModel(new X509Certificate(Buffer.from(der)));
+  if (byDer.size >= DER_CACHE) byDer.delete(byDer.keys().next().value as string);
+  byDer.set(key, m);
+  return m;
+}
+
 /** The parsed model of a certificate (cached per object). Throws ERR_SMIME_MALFORMED. */
 export function certModel(x509: X509Certificate): CertModel {
   let m = models.get(x509);

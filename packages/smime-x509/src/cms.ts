@@ -1,5 +1,5 @@
 // CMS / PKCS#7 SignedData: parsing (raw encodings kept for signature checks) and building.
-import { Attribute, SignerInfo } from '@peculiar/asn1-cms';
+import { Attribute } from '@peculiar/asn1-cms';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import {
   CONTEXT,
@@ -9,6 +9,8 @@ import {
   expect,
   isTag,
   octetChunks,
+  raw,
+  readInteger,
   readOid,
   readTime,
   readTlv,
@@ -45,32 +47,38 @@ export interface ParsedSignedData {
   signers: ParsedSigner[];
 }
 
-function parseAttributes(raw: Uint8Array, s: ParsedSigner): void {
-  // Structure validation through @peculiar/asn1-cms; the values are read from the raw encodings.
-  const info = AsnConvert.parse(raw, SignerInfo);
+/**
+ * The signed attributes ([0] IMPLICIT SET OF Attribute, Attribute ::= SEQUENCE { attrType OID, attrValues SET
+ * OF ANY }), read with the DER walker. This used to be a whole-SignerInfo parse through @peculiar/asn1-cms for
+ * the structure check: a tenth of the time of `-U` over a hundred changed lists. The same structure is now
+ * checked here and in parseSigner (every field's tag, nothing after the last one).
+ */
+function parseAttributes(buf: Uint8Array, set: Tlv, s: ParsedSigner): void {
   const seen = new Set<string>();
-  for (const a of info.signedAttrs ?? []) {
-    if (seen.has(a.attrType)) throw malformed(`duplicate signed attribute ${a.attrType}`);
-    seen.add(a.attrType);
-    const values = a.attrValues.map((v) => new Uint8Array(v));
+  for (const attr of children(buf, set)) {
+    const parts = children(buf, expect(attr, UNIVERSAL, 16, 'Attribute'));
+    if (parts.length !== 2) throw malformed('an Attribute must have a type and a set of values');
+    const attrType = readOid(buf, parts[0]);
+    if (seen.has(attrType)) throw malformed(`duplicate signed attribute ${attrType}`);
+    seen.add(attrType);
+    const values = children(buf, expect(parts[1], UNIVERSAL, 17, 'attrValues SET')).map((t) => raw(buf, t));
     if (
-      (a.attrType === OID_CONTENT_TYPE ||
-        a.attrType === OID_MESSAGE_DIGEST ||
-        a.attrType === OID_SIGNING_TIME) &&
+      (attrType === OID_CONTENT_TYPE || attrType === OID_MESSAGE_DIGEST || attrType === OID_SIGNING_TIME) &&
       values.length !== 1
     ) {
-      throw malformed(`signed attribute ${a.attrType} must have exactly one value`);
+      throw malformed(`signed attribute ${attrType} must have exactly one value`);
     }
     const v = values[0];
-    if (a.attrType === OID_CONTENT_TYPE) s.contentType = readOid(v, readTlv(v, 0));
-    else if (a.attrType === OID_MESSAGE_DIGEST) {
+    if (attrType === OID_CONTENT_TYPE) s.contentType = readOid(v, readTlv(v, 0));
+    else if (attrType === OID_MESSAGE_DIGEST) {
       s.messageDigest = content(v, expect(readTlv(v, 0), UNIVERSAL, 4, 'messageDigest OCTET STRING'));
-    } else if (a.attrType === OID_SIGNING_TIME) s.signingTime = readTime(v, readTlv(v, 0));
+    } else if (attrType === OID_SIGNING_TIME) s.signingTime = readTime(v, readTlv(v, 0));
   }
 }
 
 function parseSigner(buf: Uint8Array, t: Tlv): ParsedSigner {
   const f = children(buf, expect(t, UNIVERSAL, 16, 'SignerInfo'));
+  readInteger(buf, expect(f[0], UNIVERSAL, 2, 'SignerInfo version'));
   let i = 1;
   const sidT = f[i++];
   let sid: ParsedSigner['sid'];
@@ -85,8 +93,10 @@ function parseSigner(buf: Uint8Array, t: Tlv): ParsedSigner {
   else throw malformed('bad SignerIdentifier');
   const digAlg = children(buf, expect(f[i++], UNIVERSAL, 16, 'digestAlgorithm'));
   let signedAttrsDer: Uint8Array | undefined;
+  let attrsT: Tlv | undefined;
   if (isTag(f[i], CONTEXT, 0)) {
     const a = f[i++];
+    attrsT = a;
     if (a.indefinite) throw malformed('signed attributes are not DER');
     // The signature covers the attributes re-tagged as a universal SET.
     signedAttrsDer = Uint8Array.from(buf.subarray(a.start, a.end));
@@ -94,6 +104,11 @@ function parseSigner(buf: Uint8Array, t: Tlv): ParsedSigner {
   }
   const sigAlg = children(buf, expect(f[i++], UNIVERSAL, 16, 'signatureAlgorithm'));
   const sigT = expect(f[i++], UNIVERSAL, 4, 'signature');
+  if (isTag(f[i], CONTEXT, 1)) {
+    const unsigned = f[i++];
+    for (const attr of children(buf, unsigned)) expect(attr, UNIVERSAL, 16, 'unsigned Attribute');
+  }
+  if (i !== f.length) throw malformed('unexpected fields after the SignerInfo signature');
   const s: ParsedSigner = {
     sid,
     digestOid: readOid(buf, digAlg[0]),
@@ -102,7 +117,7 @@ function parseSigner(buf: Uint8Array, t: Tlv): ParsedSigner {
     signature: concat(octetChunks(buf, sigT)),
     signedAttrsDer,
   };
-  if (signedAttrsDer) parseAttributes(buf.subarray(t.start, t.end), s);
+  if (attrsT) parseAttributes(buf, attrsT, s);
   return s;
 }
 

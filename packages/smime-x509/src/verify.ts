@@ -1,6 +1,13 @@
 // Verification: envelope → SignedData → digest and signature → certification path, namespaces and CRLs.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { type CertModel, certModel, publicKeyOf, toCertificate, X509Certificate } from './cert.js';
+import {
+  type CertModel,
+  certModel,
+  certModelOfDer,
+  publicKeyOf,
+  toCertificate,
+  type X509Certificate,
+} from './cert.js';
 import { OID_DATA, type ParsedSigner, parseSignedData } from './cms.js';
 import { SmimeError, type SmimeWarning } from './errors.js';
 import { parseSmime, stripTextHeader } from './mime.js';
@@ -122,7 +129,7 @@ function verifyInner(message: string | Uint8Array, opts: VerifyOptions): Verifie
   const embedded: CertModel[] = [];
   for (const raw of sd.certificates) {
     try {
-      embedded.push(certModel(new X509Certificate(Buffer.from(raw))));
+      embedded.push(certModelOfDer(raw));
     } catch (e) {
       throw new SmimeError('ERR_SMIME_MALFORMED', 'an embedded certificate could not be parsed', {
         cause: e,

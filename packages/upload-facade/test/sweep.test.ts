@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isUploadError, localBackend, sshBackend } from '../src/index.js';
-import { SMALL_FILE_BYTES } from '../src/backends/local.js';
+import { SMALL_FILE_BYTES, SYNC_EVERY_BYTES } from '../src/backends/local.js';
 import { env } from './env.js';
 
 const root = await mkdtemp(join(tmpdir(), 'hepix-sweep-'));
@@ -51,6 +51,41 @@ describe('local: a large file is copied in chunks', () => {
     expect(progressAfterAbort).toBeLessThanOrEqual(4);
     expect(readFileSync(dest, 'utf8')).toBe('previous version');
     expect(readdirSync(dir)).toEqual(['big.img']);
+  });
+});
+
+describe('local: a copy larger than the background flush interval', () => {
+  // Past SYNC_EVERY_BYTES an fdatasync runs beside the copy; the copy must stay exact, and an abort must wait for
+  // that flush before closing and removing the temp file.
+  const huge = join(root, 'huge.img');
+  writeFileSync(huge, randomBytes(2 * SYNC_EVERY_BYTES + 5 * 1024 * 1024 + 7));
+
+  it('copies it exactly with progress up to the size', async () => {
+    const dest = join(root, 'huge', 'huge.img');
+    const seen: number[] = [];
+    await localBackend({}).put(dest, huge, { onProgress: (p) => seen.push(p.transferred) });
+    expect(seen.at(-1)).toBe(statSync(huge).size);
+    expect(sha(dest)).toBe(sha(huge));
+    expect(readdirSync(join(root, 'huge'))).toEqual(['huge.img']);
+  });
+
+  it('aborted after a background flush began: old file kept, no temp file', async () => {
+    const dir = join(root, 'huge-abort');
+    mkdirSync(dir, { recursive: true });
+    const dest = join(dir, 'huge.img');
+    writeFileSync(dest, 'previous version');
+    const ac = new AbortController();
+    const err = await localBackend({})
+      .put(dest, huge, {
+        signal: ac.signal,
+        onProgress: (p) => {
+          if (p.transferred >= SYNC_EVERY_BYTES + 8 * 1024 * 1024) ac.abort();
+        },
+      })
+      .catch((e: unknown) => e);
+    expect(isUploadError(err, 'ERR_UPLOAD_ABORTED')).toBe(true);
+    expect(readFileSync(dest, 'utf8')).toBe('previous version');
+    expect(readdirSync(dir)).toEqual(['huge.img']);
   });
 });
 

@@ -18,6 +18,7 @@ import {
 import {
   type ListWithdrawal,
   type Principal,
+  type RunItemInput,
   type RunRecorder,
   type Store,
   StoreError,
@@ -652,21 +653,24 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
       await store.subscriber.recordUpdateAttempt(sub.identifier, error ? { error } : {});
       if (!recorder) return;
       recorder.count(result.outcome);
-      await recorder.item({
-        subscription: sub.identifier,
-        uri: sub.uri,
-        action: result.outcome,
-        ...(error ?? {}),
-        ...(result.version !== undefined && !error ? { message: `version ${result.version}` } : {}),
-      });
+      const items: RunItemInput[] = [
+        {
+          subscription: sub.identifier,
+          uri: sub.uri,
+          action: result.outcome,
+          ...(error ?? {}),
+          ...(result.version !== undefined && !error ? { message: `version ${result.version}` } : {}),
+        },
+      ];
       for (const [action, ids] of [
         ['image-accepted', result.accepted],
         ['image-refused', result.refused],
       ] as const) {
-        for (const image of ids)
-          await recorder.item({ subscription: sub.identifier, uri: sub.uri, image, action });
+        for (const image of ids) items.push({ subscription: sub.identifier, uri: sub.uri, image, action });
         if (ids.length) recorder.count(action, ids.length);
       }
+      // One write per list, not one per image: on SQLite each was a commit with its own fsync.
+      await recorder.items(items);
     } catch (err) {
       slog('warn', `Cannot record the update attempt of '${sub.identifier}': ${messageOf(err)}`);
     }
