@@ -1,10 +1,12 @@
 // The one HTTP(S) client: a redirect policy, proxies from the environment, TLS trust per request, client
 // certificates, idle timeouts and absolute deadlines. Connections are pooled per (trust, proxy) in undici
 // dispatchers; requests that expect `100 Continue` go through node:http on a connection of their own.
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { type Logger, noopLogger } from '@hepix/common';
 import { Agent, type Dispatcher, ProxyAgent } from 'undici';
 import { BodySource, type RequestBody } from './body.js';
+import { bulkGet } from './engine-bulk.js';
 import { sendWithContinue } from './engine-continue.js';
 import { dispatchHop, type EngineResponse, type Hop } from './engine-undici.js';
 import { inspectError, TransportError, type TransportErrorCode } from './errors.js';
@@ -55,6 +57,12 @@ export interface RequestOptions {
   deadline?: number;
   /** Send `Expect: 100-continue` and the body only once the server asks for it (or after 1 s without answer). */
   expectContinue?: boolean;
+  /**
+   * A large download (an image): a plain-http GET without body and without proxy is read on a connection of its own
+   * with large socket reads into a reused buffer (less CPU and memory per byte than the pooled connections);
+   * otherwise ignored. Redirects, deadlines, trust and errors are the same.
+   */
+  bulk?: boolean;
 }
 
 export interface TransportResponse {
@@ -175,6 +183,7 @@ class HttpTransport implements Transport {
   readonly #tls = new Map<string, Promise<ResolvedTls>>();
   readonly #caDirectories = new Map<string, Promise<string[]>>();
   readonly #warned = new Set<string>();
+  readonly #bulkSockets = new Set<Socket>();
   #closed = false;
 
   constructor(options: TransportOptions) {
@@ -225,6 +234,7 @@ class HttpTransport implements Transport {
           trust,
           options.expectContinue === true && body !== undefined,
           life.signal,
+          options.bulk === true,
         );
         if (!follow || !REDIRECT_STATUSES.has(res.status)) {
           life.attach(res.body);
@@ -342,6 +352,7 @@ class HttpTransport implements Transport {
     trust: TlsTrust,
     expectContinue: boolean,
     signal: AbortSignal,
+    bulk = false,
   ): Promise<EngineResponse> {
     const https = hop.url.protocol === 'https:';
     const tls = https ? await this.#resolve(trust) : undefined;
@@ -360,6 +371,18 @@ class HttpTransport implements Transport {
           connectTimeoutMs: this.#options.connectTimeoutMs ?? 30_000,
           idleTimeoutMs: this.#options.idleTimeoutMs ?? 60_000,
           continueTimeoutMs: 1000,
+        },
+        signal,
+        wrap,
+      );
+    }
+    if (bulk && !https && hop.method === 'GET' && !hop.body && !hop.proxy) {
+      return bulkGet(
+        hop,
+        {
+          connectTimeoutMs: this.#options.connectTimeoutMs ?? 30_000,
+          idleTimeoutMs: this.#options.idleTimeoutMs ?? 60_000,
+          live: this.#bulkSockets,
         },
         signal,
         wrap,
@@ -493,6 +516,9 @@ class HttpTransport implements Transport {
     this.#closed = true;
     const all = [...this.#dispatchers.values()];
     this.#dispatchers.clear();
+    for (const s of this.#bulkSockets)
+      s.destroy(new TransportError('ERR_TRANSPORT_ABORTED', 'The transport was closed'));
+    this.#bulkSockets.clear();
     await Promise.all(all.map((d) => d.destroy()));
   }
 }
