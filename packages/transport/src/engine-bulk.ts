@@ -18,10 +18,13 @@ export interface BulkOptions {
   idleTimeoutMs: number;
   /** Sockets of bulk requests still open: the transport's close() destroys them. */
   live: Set<Socket>;
+  /** The caller's memory for the next socket read (see RequestOptions.readInto); undefined: the engine's own. */
+  readInto?: (() => Uint8Array | undefined) | undefined;
 }
 
 /** One socket read at most: a whole slot of the image cache's byte path. */
 const READ_BYTES = 1 << 20;
+
 /** The status line and headers of a response, at most. */
 const MAX_HEAD_BYTES = 64 * 1024;
 
@@ -124,9 +127,18 @@ class Dechunker {
   }
 }
 
-function connect(hop: Hop, o: BulkOptions, signal: AbortSignal, onread: (n: number, buf: Buffer) => boolean) {
-  const read = { buffer: Buffer.allocUnsafe(READ_BYTES), callback: onread };
-  return opened(netConnect({ host: hostOf(hop.url), port: portOf(hop.url), onread: read }), o, signal);
+function connect(
+  hop: Hop,
+  o: BulkOptions,
+  signal: AbortSignal,
+  buffer: () => Uint8Array,
+  onread: (n: number, buf: Buffer) => boolean,
+) {
+  return opened(
+    netConnect({ host: hostOf(hop.url), port: portOf(hop.url), onread: { buffer, callback: onread } }),
+    o,
+    signal,
+  );
 }
 
 async function opened(s: Socket, o: BulkOptions, signal: AbortSignal): Promise<Socket> {
@@ -187,9 +199,18 @@ export function bulkGet(
     }
     signal.addEventListener('abort', onAbort, { once: true });
 
-    // Pushes body bytes (a copy: the read buffer is reused); false when the consumer wants no more for now.
+    // The engine's read buffer is reused for the next read: what is pushed from it is a copy. Memory the caller
+    // lent is the caller's to reuse: a view of it is pushed, without a copy.
+    const own = Buffer.allocUnsafe(READ_BYTES);
+    let lent: Uint8Array | undefined;
+    const nextBuffer = (): Uint8Array => {
+      lent = o.readInto?.();
+      return lent !== undefined && lent.byteLength > 0 ? lent : own;
+    };
+    let inLent = false;
+    // Pushes body bytes; remembers when the consumer wants no more for now.
     const deliver = (data: Buffer) => {
-      if (data.length > 0 && !body!.push(Buffer.from(data))) paused = true;
+      if (data.length > 0 && !body!.push(inLent ? data : Buffer.from(data))) paused = true;
     };
     const onBody = (bytes: Buffer) => {
       const f = frame!;
@@ -266,7 +287,8 @@ export function bulkGet(
     const onread = (n: number, buf: Buffer): boolean => {
       if (finished) return false;
       try {
-        const bytes = buf.subarray(0, n);
+        const bytes = Buffer.from(buf.buffer, buf.byteOffset, n);
+        inLent = buf !== own;
         if (frame) onBody(bytes);
         else onHead(bytes);
       } catch (err) {
@@ -276,7 +298,7 @@ export function bulkGet(
       return !paused && !holding;
     };
 
-    connect(hop, o, signal, onread).then((s) => {
+    connect(hop, o, signal, nextBuffer, onread).then((s) => {
       socket = s;
       if (finished) {
         s.destroy();

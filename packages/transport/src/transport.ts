@@ -63,6 +63,13 @@ export interface RequestOptions {
    * otherwise ignored. Redirects, deadlines, trust and errors are the same.
    */
   bulk?: boolean;
+  /**
+   * With `bulk`: called before each socket read for memory to read into (an image cache's slot), so that the
+   * bytes land where they are used without a copy; the body's chunks are then views of that memory. The caller
+   * must not lend memory that holds a chunk it has not consumed yet. `undefined`: the transport's own buffer
+   * (chunks are copies). Ignored without `bulk` or where `bulk` does not apply.
+   */
+  readInto?: () => Uint8Array | undefined;
 }
 
 export interface TransportResponse {
@@ -235,6 +242,7 @@ class HttpTransport implements Transport {
           options.expectContinue === true && body !== undefined,
           life.signal,
           options.bulk === true,
+          options.readInto,
         );
         if (!follow || !REDIRECT_STATUSES.has(res.status)) {
           life.attach(res.body);
@@ -353,6 +361,7 @@ class HttpTransport implements Transport {
     expectContinue: boolean,
     signal: AbortSignal,
     bulk = false,
+    readInto?: () => Uint8Array | undefined,
   ): Promise<EngineResponse> {
     const https = hop.url.protocol === 'https:';
     const tls = https ? await this.#resolve(trust) : undefined;
@@ -383,6 +392,7 @@ class HttpTransport implements Transport {
           connectTimeoutMs: this.#options.connectTimeoutMs ?? 30_000,
           idleTimeoutMs: this.#options.idleTimeoutMs ?? 60_000,
           live: this.#bulkSockets,
+          readInto,
         },
         signal,
         wrap,

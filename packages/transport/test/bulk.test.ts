@@ -246,6 +246,45 @@ describe('bulk downloads', () => {
     }
   });
 
+  it('reads into memory the caller lends (chunks are views of it), and into its own buffer when none is lent', async () => {
+    const t = createTransport();
+    try {
+      const lend = Buffer.alloc(256 * 1024);
+      let lending = true;
+      let asked = 0;
+      let body: (NodeJS.ReadableStream & { readableLength: number }) | undefined;
+      const res = await t.request(`${s.origin}/big`, {
+        bulk: true,
+        // Lent only while nothing is buffered: 'data' below consumes each chunk before the next read.
+        readInto: () => {
+          asked++;
+          return lending && body?.readableLength === 0 ? lend : undefined;
+        },
+      });
+      body = res.body;
+      let inLent = 0;
+      let copied = 0;
+      const h = createHash('sha256');
+      await new Promise<void>((resolve, reject) => {
+        res.body.on('data', (c: Buffer) => {
+          if (c.buffer === lend.buffer) inLent += c.length;
+          else copied += c.length;
+          h.update(c);
+          lending = !lending;
+        });
+        res.body.on('end', resolve);
+        res.body.on('error', reject);
+      });
+      expect(h.digest('hex')).toBe(sha(big));
+      expect(asked).toBeGreaterThan(2);
+      expect(inLent).toBeGreaterThan(0);
+      expect(copied).toBeGreaterThan(0);
+      expect(inLent + copied).toBe(big.length);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('a proxied request keeps the pooled path (the proxy sees it)', async () => {
     const proxy = await startProxy();
     const t = createTransport({ env: { HTTP_PROXY: proxy.url } });
