@@ -7,7 +7,7 @@
 // encoding or the end of the connection. Redirects, deadlines and errors stay the transport's. https stays on
 // undici: Node documents `onread` for net sockets only.
 import { validateHeaderName, validateHeaderValue } from 'node:http';
-import { isIP, connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { whenConnected } from './engine-continue.js';
 import { BODY_HIGH_WATER_MARK, type EngineResponse, type ErrorWrapper, type Hop } from './engine-undici.js';
