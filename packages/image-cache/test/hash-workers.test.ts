@@ -92,4 +92,21 @@ describe('hash sessions in worker threads', () => {
     await good.update(Buffer.from('still fine'));
     expect(await good.digest()).toBe(sha512(Buffer.from('still fine')));
   });
+
+  it('reuses the memory of an ended session for the next one, with nothing of the old session in its digest', async () => {
+    const first = openHashSession();
+    const a = await first.slot();
+    const memory = a.bytes.buffer;
+    a.bytes.fill(7);
+    await first.hash(a, SLOT_BYTES);
+    first.release(a);
+    await first.digest();
+    const second = openHashSession();
+    const b = await second.slot();
+    expect(b.bytes.buffer).toBe(memory);
+    b.bytes.write('next');
+    await second.hash(b, 4);
+    second.release(b);
+    expect(await second.digest()).toBe(sha512(Buffer.from('next')));
+  });
 });

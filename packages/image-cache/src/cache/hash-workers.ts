@@ -159,6 +159,24 @@ const workers: HashWorker[] = [];
 const maxWorkers = Math.max(1, Math.min(4, availableParallelism()));
 let nextId = 1;
 
+// Memories of ended sessions, reused by the next ones. A worker frees a session's memory only at one of its rare
+// garbage collections, so without reuse every download of a run would add its slots to the resident memory.
+const MEMORY_BYTES = SLOTS_AT + SLOT_BYTES * SLOTS_PER_SESSION;
+const spare: SharedArrayBuffer[] = [];
+const MAX_SPARE = 4;
+
+function takeMemory(): SharedArrayBuffer {
+  const reused = spare.pop();
+  if (!reused) return new SharedArrayBuffer(MEMORY_BYTES);
+  new Int32Array(reused, 0, RING).fill(0);
+  return reused;
+}
+
+/** Only once the worker has answered every request of the session: it touches the memory no more. */
+function giveBack(memory: SharedArrayBuffer): void {
+  if (spare.length < MAX_SPARE) spare.push(memory);
+}
+
 function pickWorker(): HashWorker {
   // The least busy worker, a new one while there are fewer than cores.
   const idle = workers.find((w) => w.sessions === 0);
@@ -208,7 +226,7 @@ export function openHashSession(algorithm = 'sha512'): HashSession {
   let submitted = 0;
   let closed = false;
   let failure: HashWorkerError | undefined;
-  const memory = new SharedArrayBuffer(SLOTS_AT + SLOT_BYTES * SLOTS_PER_SESSION);
+  const memory = takeMemory();
   const ctrl = new Int32Array(memory, 0, SLOTS_AT / 4);
   const free: HashSlot[] = Array.from({ length: SLOTS_PER_SESSION }, (_, index) => ({
     index,
@@ -279,7 +297,6 @@ export function openHashSession(algorithm = 'sha512'): HashSession {
     ctrl[at + 2] = length;
     Atomics.store(ctrl, SUBMITTED, submitted);
     Atomics.notify(ctrl, SUBMITTED);
-    if (op === OP_CLOSE) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       requests.push({ seq, resolve, reject });
       if (!watching) watch();
@@ -321,14 +338,21 @@ export function openHashSession(algorithm = 'sha512'): HashSession {
     async digest() {
       try {
         await submit(OP_DIGEST, 0, 0);
-        return Buffer.from(memory, DIGEST * 4, 128).toString('latin1');
+        const digest = Buffer.from(memory, DIGEST * 4, 128).toString('latin1');
+        giveBack(memory);
+        return digest;
       } finally {
         end();
       }
     },
     close() {
       if (closed) return;
-      if (bound && !failure && !bound.failure) void submit(OP_CLOSE, 0, 0);
+      if (!bound) giveBack(memory);
+      else if (!failure && !bound.failure)
+        submit(OP_CLOSE, 0, 0).then(
+          () => giveBack(memory),
+          () => {},
+        );
       end();
     },
   };
