@@ -203,6 +203,22 @@ describe('bulk downloads', () => {
     }
   });
 
+  it('a body that keeps coming never hits the idle timeout, however long it lasts', async () => {
+    const t = createTransport({ idleTimeoutMs: 400 });
+    try {
+      // One byte every 100 ms for 1.5 s: nearly four idle timeouts in all, none between two reads.
+      const trickle = await t.request(`${s.origin}/trickle`, { bulk: true, deadline: Date.now() + 1_500 });
+      let received = 0;
+      trickle.body.on('data', (c: Buffer) => {
+        received += c.length;
+      });
+      await failure(text(trickle.body), 'ERR_TRANSPORT_DEADLINE');
+      expect(received).toBeGreaterThan(5);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('refuses invalid responses with ERR_TRANSPORT_PROTOCOL', async () => {
     const answers = [
       'HTTP/1.1 abc OK\r\n\r\n', // status line
