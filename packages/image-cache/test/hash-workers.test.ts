@@ -3,7 +3,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { openHashSession, SLOT_BYTES, SLOTS_PER_SESSION } from '../src/cache/hash-workers.js';
+import {
+  HashWorkerError,
+  openHashSession,
+  SLOT_BYTES,
+  SLOTS_PER_SESSION,
+} from '../src/cache/hash-workers.js';
 
 const sha512 = (data: Uint8Array) => createHash('sha512').update(data).digest('hex');
 
@@ -70,5 +75,38 @@ describe('hash sessions in worker threads', () => {
     session.release(slots[0]!);
     expect((await next).index).toBe(slots[0]!.index);
     session.close();
+  });
+
+  it('a request the worker cannot complete fails the session with HashWorkerError, and no other session', async () => {
+    const bad = openHashSession('no-such-digest');
+    const good = openHashSession();
+    const slot = await bad.slot();
+    slot.bytes.fill(1, 0, 10);
+    const err = await bad.hash(slot, 10).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(HashWorkerError);
+    expect((err as Error).message).toMatch(/hash worker: .*digest/i);
+    await expect(bad.digest()).rejects.toBeInstanceOf(HashWorkerError);
+    await good.update(Buffer.from('still fine'));
+    expect(await good.digest()).toBe(sha512(Buffer.from('still fine')));
+  });
+
+  it('reuses the memory of an ended session for the next one, with nothing of the old session in its digest', async () => {
+    const first = openHashSession();
+    const a = await first.slot();
+    const memory = a.bytes.buffer;
+    a.bytes.fill(7);
+    await first.hash(a, SLOT_BYTES);
+    first.release(a);
+    await first.digest();
+    const second = openHashSession();
+    const b = await second.slot();
+    expect(b.bytes.buffer).toBe(memory);
+    b.bytes.write('next');
+    await second.hash(b, 4);
+    second.release(b);
+    expect(await second.digest()).toBe(sha512(Buffer.from('next')));
   });
 });

@@ -2,11 +2,11 @@
 // body is sent). undici does not implement 100-continue over HTTP/1.1, so these go through node:http on a
 // connection of our own: direct, or a CONNECT tunnel through the same proxy, with the same secure context and
 // verification as every other request. One connection per request (uploads are few and large).
-import { type ClientRequest, type IncomingMessage, request as httpRequest } from 'node:http';
+import { type ClientRequest, request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { BODY_HIGH_WATER_MARK, type EngineResponse, type ErrorWrapper, type Hop } from './engine-undici.js';
 import { TransportError } from './errors.js';
 import type { ResolvedTls } from './trust.js';
@@ -29,7 +29,7 @@ function proxyAuthorization(proxy: URL): Record<string, string> {
 }
 
 /** Resolves once `socket` is connected (TLS: handshake done and verified), within the connect timeout. */
-function whenConnected(socket: Socket, event: string, ms: number, signal: AbortSignal): Promise<void> {
+export function whenConnected(socket: Socket, event: string, ms: number, signal: AbortSignal): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       const err = new TransportError('ERR_TRANSPORT_TIMEOUT', `No connection within ${ms} ms`, {

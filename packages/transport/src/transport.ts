@@ -1,10 +1,12 @@
 // The one HTTP(S) client: a redirect policy, proxies from the environment, TLS trust per request, client
 // certificates, idle timeouts and absolute deadlines. Connections are pooled per (trust, proxy) in undici
 // dispatchers; requests that expect `100 Continue` go through node:http on a connection of their own.
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { type Logger, noopLogger } from '@hepix/common';
 import { Agent, type Dispatcher, ProxyAgent } from 'undici';
 import { BodySource, type RequestBody } from './body.js';
+import { bulkGet } from './engine-bulk.js';
 import { sendWithContinue } from './engine-continue.js';
 import { dispatchHop, type EngineResponse, type Hop } from './engine-undici.js';
 import { inspectError, TransportError, type TransportErrorCode } from './errors.js';
@@ -60,6 +62,19 @@ export interface RequestOptions {
    * connection the server closed meanwhile is retried once, as for GET, PUT and DELETE (default: by method).
    */
   idempotent?: boolean;
+  /**
+   * A large download (an image): a plain-http GET without body and without proxy is read on a connection of its own
+   * with large socket reads into a reused buffer (less CPU and memory per byte than the pooled connections);
+   * otherwise ignored. Redirects, deadlines, trust and errors are the same.
+   */
+  bulk?: boolean;
+  /**
+   * With `bulk`: called before each socket read for memory to read into (an image cache's slot), so that the
+   * bytes land where they are used without a copy; the body's chunks are then views of that memory. The caller
+   * must not lend memory that holds a chunk it has not consumed yet. `undefined`: the transport's own buffer
+   * (chunks are copies). Ignored without `bulk` or where `bulk` does not apply.
+   */
+  readInto?: () => Uint8Array | undefined;
 }
 
 export interface TransportResponse {
@@ -180,6 +195,7 @@ class HttpTransport implements Transport {
   readonly #tls = new Map<string, Promise<ResolvedTls>>();
   readonly #caDirectories = new Map<string, Promise<string[]>>();
   readonly #warned = new Set<string>();
+  readonly #bulkSockets = new Set<Socket>();
   #closed = false;
 
   constructor(options: TransportOptions) {
@@ -231,6 +247,8 @@ class HttpTransport implements Transport {
           options.expectContinue === true && body !== undefined,
           life.signal,
           options.idempotent ?? IDEMPOTENT_METHODS.has(hopMethod),
+          options.bulk === true,
+          options.readInto,
         );
         if (!follow || !REDIRECT_STATUSES.has(res.status)) {
           life.attach(res.body);
@@ -349,6 +367,8 @@ class HttpTransport implements Transport {
     expectContinue: boolean,
     signal: AbortSignal,
     idempotent: boolean,
+    bulk = false,
+    readInto?: () => Uint8Array | undefined,
   ): Promise<EngineResponse> {
     const https = hop.url.protocol === 'https:';
     const tls = https ? await this.#resolve(trust) : undefined;
@@ -367,6 +387,19 @@ class HttpTransport implements Transport {
           connectTimeoutMs: this.#options.connectTimeoutMs ?? 30_000,
           idleTimeoutMs: this.#options.idleTimeoutMs ?? 60_000,
           continueTimeoutMs: 1000,
+        },
+        signal,
+        wrap,
+      );
+    }
+    if (bulk && !https && hop.method === 'GET' && !hop.body && !hop.proxy) {
+      return bulkGet(
+        hop,
+        {
+          connectTimeoutMs: this.#options.connectTimeoutMs ?? 30_000,
+          idleTimeoutMs: this.#options.idleTimeoutMs ?? 60_000,
+          live: this.#bulkSockets,
+          readInto,
         },
         signal,
         wrap,
@@ -500,6 +533,9 @@ class HttpTransport implements Transport {
     this.#closed = true;
     const all = [...this.#dispatchers.values()];
     this.#dispatchers.clear();
+    for (const s of this.#bulkSockets)
+      s.destroy(new TransportError('ERR_TRANSPORT_ABORTED', 'The transport was closed'));
+    this.#bulkSockets.clear();
     await Promise.all(all.map((d) => d.destroy()));
   }
 }

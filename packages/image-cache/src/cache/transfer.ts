@@ -16,7 +16,7 @@ import {
   type TransportOptions,
 } from '@hepix/transport';
 import { type DeadlineOptions, transferAllowanceMs } from '../deadlines.js';
-import { type ImageCacheErrorCode, ImageCacheError, type VerifyReason } from './errors.js';
+import { ImageCacheError, type ImageCacheErrorCode, type VerifyReason } from './errors.js';
 import { type HashSession, type HashSlot, HashWorkerError, openHashSession } from './hash-workers.js';
 import type { PartialFile } from './storage.js';
 
@@ -240,7 +240,8 @@ export async function transfer(
     const allowance = transferAllowanceMs(req.size - offset, options);
     try {
       if (offset < req.size) {
-        const source = await openSource(req, offset, transport, Date.now() + allowance);
+        const lender: Lender = {};
+        const source = await openSource(req, offset, transport, Date.now() + allowance, lender);
         if (source.restart) {
           try {
             await req.file.truncate();
@@ -251,7 +252,7 @@ export async function transfer(
           hash = openHashSession();
           bytes = 0;
         }
-        bytes = await stream(source.body, req, hash, bytes);
+        bytes = await stream(source.body, req, hash, bytes, lender);
       }
       const digest = await hash.digest();
       if (bytes !== req.size) throw verifyError(req, 'size', `got ${bytes} bytes, the list says ${req.size}`);
@@ -332,11 +333,17 @@ function finalError(
   return new ImageCacheError('ERR_CACHE_INTERNAL', `download failed: ${messageOf(err)}`, about);
 }
 
+/** Where the transport reads the body into while the transfer streams it: the free part of the slot being filled. */
+interface Lender {
+  provide?: (() => Uint8Array | undefined) | undefined;
+}
+
 async function openSource(
   req: TransferRequest,
   offset: number,
   transport: Transport,
   deadline: number,
+  lender: Lender,
 ): Promise<{ body: Readable; restart: boolean }> {
   if (req.url.protocol === 'file:') {
     const body = createReadStream(fileURLToPath(req.url), { start: offset, highWaterMark: 1 << 20 });
@@ -353,6 +360,9 @@ async function openSource(
     headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
     tls: req.tls,
     deadline,
+    // Large socket reads into one reused buffer (plain http): a third less CPU per byte than the pooled path.
+    bulk: true,
+    readInto: () => lender.provide?.(),
     ...(req.signal ? { signal: req.signal } : {}),
   });
   if (res.status === 206 && offset > 0) {
@@ -380,6 +390,7 @@ async function stream(
   req: TransferRequest,
   hash: HashSession,
   start: number,
+  lender: Lender,
 ): Promise<number> {
   let bytes = start;
   let lastReport = 0;
@@ -441,12 +452,25 @@ async function stream(
     }
     return offset;
   };
+  let done = false;
+  let waiting = false;
+  // The transport reads the next bytes straight into the free part of the current slot (no copy), when
+  // nothing received is still waiting in the stream (it would be placed there first) and that part was not
+  // lent already (the bytes read into it then are not body bytes: headers, chunk sizes).
+  let lentSlot: HashSlot | undefined;
+  let lentAt = -1;
+  lender.provide = () => {
+    if (done || waiting || body.readableLength > 0) return undefined;
+    slot ??= hash.trySlot();
+    if (!slot || (lentSlot === slot && lentAt === fill)) return undefined;
+    lentSlot = slot;
+    lentAt = fill;
+    return slot.bytes.subarray(fill);
+  };
   // 'data' events, not async iteration: read() of a stream with several chunks buffered concatenates them
   // (a copy of every byte); with 'data' each chunk of the transport is copied only into its slot.
   await new Promise<void>((resolve) => {
-    let done = false;
     let ended = false;
-    let waiting = false;
     const finish = (err?: unknown) => {
       if (err !== undefined) fail(err);
       if (done || (waiting && err === undefined)) return;
@@ -470,6 +494,16 @@ async function stream(
           lastReport = now;
           req.onProgress(n, req.size);
         }
+      }
+      if (slot && chunk.buffer === slot.bytes.buffer && chunk.byteOffset === slot.bytes.byteOffset + fill) {
+        // Read into the slot where it belongs.
+        fill += chunk.length;
+        if (fill === slot.bytes.length) {
+          flush(slot, fill);
+          slot = undefined;
+          fill = 0;
+        }
+        return;
       }
       const stopped = place(chunk, 0);
       if (stopped === chunk.length) return;
@@ -508,6 +542,7 @@ async function stream(
       }
     });
   });
+  lender.provide = undefined;
   // Everything received is flushed, even after a broken connection, so a resume loses nothing.
   if (slot) {
     if (fill > 0) flush(slot, fill);
