@@ -224,7 +224,12 @@ describe.each(dialects())('subscriber repository on %s', (dialect) => {
     titled.images[0] = { ...titled.images[0], title: 'a\0title' };
     await expectCode(s.recordImageList(SUB, titled), 'ERR_STORE_INVALID');
     await expectCode(
-      s.createSubscription({ identifier: 'nul\0sub', uri: 'https://example.org/l', endorser: 'owen' }),
+      s.createSubscription({
+        identifier: 'nul\0sub',
+        description: 'x',
+        uri: 'https://example.org/l',
+        endorser: 'owen',
+      }),
       'ERR_STORE_INVALID',
     );
     expect((await s.getLatestImageList(SUB))?.version).toBe('1');
