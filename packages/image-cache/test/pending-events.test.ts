@@ -116,6 +116,29 @@ describe('a Postfix event is never lost', { timeout: 60_000 }, () => {
     expect(Object.keys(await readIndex(join(fx.work, 'cache')))).toEqual([a]);
   });
 
+  it('an expired copy whose ExpirePostfix is not sent yet outlives --expired-keep 0 until it is sent', async () => {
+    const [a, b] = ['55555555-0000-4000-8000-0000000000a6', '55555555-0000-4000-8000-0000000000b6'];
+    const imgs = [image(a), image(b)];
+    store = await prepareStore(join(fx.work, 'db.sqlite'), SUB, [a, b]);
+    await publish(store, fx.pki, fx.work, SUB, imgs);
+    const keepNone = { expiredKeep: 0 };
+    await cacheWith([], new Set(), keepNone).cache.run();
+    await publish(store, fx.pki, fx.work, SUB, [imgs[0]]);
+    const r1 = await cacheWith([], new Set(['ExpirePostfix']), keepNone).cache.run();
+    expect(r1.expired).toEqual([b]);
+    expect(r1.pruned).toEqual([]);
+    const expiredName = `${b}.${STAMP}`;
+    expect(Object.keys(await readIndex(join(fx.work, 'cache', 'expired')))).toEqual([expiredName]);
+    const sunk: AnyVmcatcherEvent[] = [];
+    const r2 = await cacheWith(sunk, new Set(), keepNone).cache.run();
+    expect(postfixes(sunk).map((e) => [e.type, e.metadata?.filename])).toEqual([
+      ['ExpirePostfix', expiredName],
+    ]);
+    // Sent: now the retention removes it.
+    expect(r2.pruned).toEqual([expiredName]);
+    expect(Object.keys(await readIndex(join(fx.work, 'cache', 'expired')))).toEqual([]);
+  });
+
   it('an expiry interrupted after the move and before the cache index was written is finished and reported', async () => {
     const [a, b] = ['55555555-0000-4000-8000-0000000000a2', '55555555-0000-4000-8000-0000000000b2'];
     const imgs = [image(a), image(b)];

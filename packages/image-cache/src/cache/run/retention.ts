@@ -1,7 +1,7 @@
 // Retention of expired copies: the originals let `expired/` grow forever (reference §6.12). The newest
 // `expiredKeep` copies of each image (of each subscription) are kept; older ones are removed, oldest first.
 // Only copies the expired index names are ever removed; anything else there is foreign and left alone.
-import { entryFilename, entryImage, entrySubscription, slotKey } from '../entries.js';
+import { entryFilename, entryImage, entrySubscription, PENDING_FIELD, slotKey } from '../entries.js';
 import { ImageCacheError } from '../errors.js';
 import { expiredAt } from '../names.js';
 import type { RunContext } from './context.js';
@@ -26,6 +26,8 @@ export async function pruneExpired(ctx: RunContext): Promise<void> {
     copies.sort((a, b) => b.time - a.time || b.n - a.n || (a.filename < b.filename ? 1 : -1));
     for (const old of copies.slice(keep)) {
       const entry = indexes.expired.get(old.key);
+      // Its ExpirePostfix is not sent yet (sendPending will): removing the entry would lose the event.
+      if (entry && Object.hasOwn(entry, PENDING_FIELD)) continue;
       const image = entry ? entryImage(old.key, entry) : old.key;
       const subscription = entry ? entrySubscription(entry) : undefined;
       const log = ctx.about(image, subscription);
