@@ -85,38 +85,6 @@ type LibsqlDatabase = SqliteDatabase & {
 };
 type LibsqlCtor = new (path: string, options?: { timeout?: number }) => LibsqlDatabase;
 
-/** Statements kept per connection (by SQL text): the store issues a few dozen distinct ones. */
-const STATEMENT_CACHE = 256;
-
-/**
- * The database as kysely sees it, with its statements kept by SQL text. kysely's SQLite driver prepares every
- * query anew, and for the short statements of a list update (a lookup by id, BEGIN, COMMIT) preparing costs
- * as much as running them: -U of 100 changed lists spent 5 % of its time in `prepare`. Reusing a statement is
- * safe here: libsql resets it on every run, kysely runs it to completion before the next query on the one
- * connection, and the store never streams (a cached statement must not be iterated twice at once).
- */
-function withStatementCache(db: LibsqlDatabase): SqliteDatabase {
-  const statements = new Map<string, ReturnType<SqliteDatabase['prepare']>>();
-  return {
-    close() {
-      statements.clear();
-      db.close();
-    },
-    prepare(sql) {
-      let statement = statements.get(sql);
-      if (statement) {
-        // Least recently used first in the map's order.
-        statements.delete(sql);
-      } else {
-        statement = db.prepare(sql);
-        if (statements.size >= STATEMENT_CACHE) statements.delete(statements.keys().next().value as string);
-      }
-      statements.set(sql, statement);
-      return statement;
-    },
-  };
-}
-
 async function loadLibsql(): Promise<LibsqlCtor> {
   try {
     const mod = (await import('libsql')) as unknown as { default?: LibsqlCtor };
@@ -249,7 +217,7 @@ export async function createSqliteDialect(options: SqliteStoreDialectOptions): P
     identity: memory
       ? `sqlite-memory:${randomBytes(8).toString('hex')}`
       : databaseIdentity({ dialect: 'sqlite', path, url: shown }),
-    kysely: new StoreSqliteDialect({ database: withStatementCache(db) }),
+    kysely: new StoreSqliteDialect({ database: db }),
     sql: sqliteSql,
     ddl: sqliteDdl,
     isUniqueViolation: (err) => {

@@ -113,7 +113,8 @@ describe.each(dialects())('work claims on %s', (dialect) => {
       ['s2'],
     );
     expect(await b.claims.release('subscription', 's2', 'b', { done: true })).toBe(true);
-    // A worker that starts afterwards takes both again.
+    // A worker that starts afterwards (the database's clock has milliseconds: one later) takes both again.
+    await new Promise((r) => setTimeout(r, 20));
     expect(
       await b.claims.claim('subscription', ['s1', 's2'], { owner: 'b', notDoneSince: new Date() }),
     ).toEqual(['s1', 's2']);

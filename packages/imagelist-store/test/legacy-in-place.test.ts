@@ -306,7 +306,7 @@ describe.each(dialects())('in-place migration of an original database on %s', (d
           }),
       ),
     );
-    expect(runs.map((r) => r[0]?.ok)).toEqual([true, true, true]);
+    expect(runs.map((r) => r[0]?.ok), JSON.stringify(runs)).toEqual([true, true, true]);
     expect(runs.filter((r) => r[0]?.migrated === true)).toHaveLength(1);
     const { store } = await open(db.url);
     expect(store.legacyMigration).toBeUndefined();
