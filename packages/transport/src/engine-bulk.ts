@@ -25,6 +25,12 @@ export interface BulkOptions {
 /** One socket read at most: a whole slot of the image cache's byte path. */
 const READ_BYTES = 1 << 20;
 
+/**
+ * A read while the caller lends no memory (every slot of an image cache is being written or hashed): small, and
+ * the last one until the consumer reads on, so that little is copied out of it into the caller's memory later.
+ */
+const STARVED_READ_BYTES = 64 * 1024;
+
 /** The status line and headers of a response, at most. */
 const MAX_HEAD_BYTES = 64 * 1024;
 
@@ -200,17 +206,21 @@ export function bulkGet(
     signal.addEventListener('abort', onAbort, { once: true });
 
     // The engine's read buffer is reused for the next read: what is pushed from it is a copy. Memory the caller
-    // lent is the caller's to reuse: a view of it is pushed, without a copy.
-    const own = Buffer.allocUnsafe(READ_BYTES);
-    let lent: Uint8Array | undefined;
+    // lent is the caller's to reuse: a view of it is pushed, without a copy. A caller that lends memory but has
+    // none free just now gets a small read into a fresh buffer (pushed as it is), after which the socket waits:
+    // the body then buffers nothing ahead (high-water mark 0), so the socket reads on only when the consumer
+    // does, and the bytes land in the caller's memory again.
+    const own = o.readInto ? undefined : Buffer.allocUnsafe(READ_BYTES);
+    let starved = false;
     const nextBuffer = (): Uint8Array => {
-      lent = o.readInto?.();
-      return lent !== undefined && lent.byteLength > 0 ? lent : own;
+      if (own) return own;
+      const lent = o.readInto!();
+      starved = lent === undefined || lent.byteLength === 0;
+      return starved ? Buffer.allocUnsafe(STARVED_READ_BYTES) : lent!;
     };
-    let inLent = false;
     // Pushes body bytes; remembers when the consumer wants no more for now.
     const deliver = (data: Buffer) => {
-      if (data.length > 0 && !body!.push(inLent ? data : Buffer.from(data))) paused = true;
+      if (data.length > 0 && !body!.push(own ? Buffer.from(data) : data)) paused = true;
     };
     const onBody = (bytes: Buffer) => {
       const f = frame!;
@@ -245,7 +255,7 @@ export function bulkGet(
       frame = framing(parsed);
       if (frame.kind === 'chunked') chunks = new Dechunker();
       body = new Readable({
-        highWaterMark: BODY_HIGH_WATER_MARK,
+        highWaterMark: own ? BODY_HIGH_WATER_MARK : 0,
         read() {
           if (paused) {
             paused = false;
@@ -288,9 +298,9 @@ export function bulkGet(
       if (finished) return false;
       try {
         const bytes = Buffer.from(buf.buffer, buf.byteOffset, n);
-        inLent = buf !== own;
         if (frame) onBody(bytes);
         else onHead(bytes);
+        if (starved && frame) paused = true;
       } catch (err) {
         fail(err);
         return false;

@@ -301,6 +301,37 @@ describe('bulk downloads', () => {
     }
   });
 
+  it('with no memory lent, makes one small read and waits for the consumer (nothing read ahead)', async () => {
+    const t = createTransport();
+    try {
+      const res = await t.request(`${s.origin}/big`, { bulk: true, readInto: () => undefined });
+      const sizes: number[] = [];
+      const h = createHash('sha256');
+      let held = -1;
+      await new Promise<void>((resolve, reject) => {
+        res.body.on('data', (c: Buffer) => {
+          sizes.push(c.length);
+          h.update(c);
+          if (held >= 0) return;
+          // The consumer is busy for a while: the transport must not read on meanwhile.
+          res.body.pause();
+          setTimeout(() => {
+            held = res.body.readableLength;
+            res.body.resume();
+          }, 300);
+        });
+        res.body.on('end', resolve);
+        res.body.on('error', reject);
+      });
+      expect(h.digest('hex')).toBe(sha(big));
+      expect(held).toBeGreaterThanOrEqual(0);
+      expect(held).toBeLessThanOrEqual(64 * 1024);
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(64 * 1024);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('a proxied request keeps the pooled path (the proxy sees it)', async () => {
     const proxy = await startProxy();
     const t = createTransport({ env: { HTTP_PROXY: proxy.url } });
