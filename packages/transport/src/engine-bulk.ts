@@ -29,7 +29,7 @@ const READ_BYTES = 1 << 20;
  * A read while the caller lends no memory (every slot of an image cache is being written or hashed): small, and
  * the last one until the consumer reads on, so that little is copied out of it into the caller's memory later.
  */
-const STARVED_READ_BYTES = 64 * 1024;
+const STARVED_READ_BYTES = 16 * 1024;
 
 /** The status line and headers of a response, at most. */
 const MAX_HEAD_BYTES = 64 * 1024;

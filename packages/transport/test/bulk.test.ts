@@ -325,8 +325,8 @@ describe('bulk downloads', () => {
       });
       expect(h.digest('hex')).toBe(sha(big));
       expect(held).toBeGreaterThanOrEqual(0);
-      expect(held).toBeLessThanOrEqual(64 * 1024);
-      expect(Math.max(...sizes)).toBeLessThanOrEqual(64 * 1024);
+      expect(held).toBeLessThanOrEqual(16 * 1024);
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(16 * 1024);
     } finally {
       await t.close();
     }
