@@ -250,5 +250,11 @@ for (const r of results) {
     `${r.dialect.padEnd(9)} | ${`${(r.recordMs / 1000).toFixed(3)} s`.padStart(31)} | ${`${(r.candidatesMs / 1000).toFixed(3)} s`.padStart(21)}`,
   );
 }
+// Issue 14: a 10 000-image list update under 1 s on SQLite (the subscriber's record of a fetched list is that update).
+const sqlite = results.find((r) => r.dialect === 'sqlite');
+if (sqlite) {
+  const met = sqlite.updateMs < 1000 && sqlite.recordMs < 1000;
+  console.log(`target (SQLite: update and record of a fetched list each under 1 s): ${met ? 'met' : 'NOT met'}`);
+}
 const target = results.every((r) => r.importMs < 2000 && r.updateMs < 2000);
-console.log(`target (import and update each under 2 s): ${target ? 'met' : 'NOT met'}`);
+console.log(`target (every dialect: import and update each under 2 s): ${target ? 'met' : 'NOT met'}`);

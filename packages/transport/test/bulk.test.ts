@@ -5,10 +5,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTransport, TransportError } from '../src/index.js';
+import { createTransport } from '../src/index.js';
 import {
+  failure,
   redirect,
-  rejection,
   send,
   startProxy,
   startServer,
@@ -28,13 +28,6 @@ async function raw(answer: (socket: Socket) => void): Promise<{ origin: string; 
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
-}
-
-async function failure(p: Promise<unknown>, code: string): Promise<TransportError> {
-  const err = await rejection(p);
-  expect(err).toBeInstanceOf(TransportError);
-  expect(err.code, err.message).toBe(code);
-  return err as unknown as TransportError;
 }
 
 async function bytes(body: NodeJS.ReadableStream): Promise<Buffer> {

@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTransport, TransportError } from '../src/index.js';
-import { echo, rejection, send, startServer, type TestServer, text } from './helpers/servers.js';
+import { createTransport } from '../src/index.js';
+import { echo, failure, send, startServer, type TestServer, text } from './helpers/servers.js';
 
 let s: TestServer;
 const big = randomBytes(8 * 1024 * 1024 + 123);
@@ -33,13 +33,6 @@ beforeAll(async () => {
   s.routes.set('/echo', echo);
 }, 60_000);
 afterAll(() => s?.close());
-
-async function failure(p: Promise<unknown>, code: string): Promise<TransportError> {
-  const err = await rejection(p);
-  expect(err).toBeInstanceOf(TransportError);
-  expect(err.code, err.message).toBe(code);
-  return err as unknown as TransportError;
-}
 
 describe('timeouts and deadlines', () => {
   it('an answer that never comes is ERR_TRANSPORT_TIMEOUT after the idle timeout', async () => {

@@ -11,6 +11,8 @@ import {
 import { createServer as createHttpsServer } from 'node:https';
 import { type AddressInfo, connect, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { expect } from 'vitest';
+import { TransportError } from '../../src/index.js';
 import type { KeyPair } from './pki.js';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -254,4 +256,12 @@ export async function rejection(p: Promise<unknown>): Promise<Error & Record<str
     return err as Error & Record<string, unknown>;
   }
   throw new Error('expected a rejection');
+}
+
+/** The TransportError `p` rejects with, after checking its code. */
+export async function failure(p: Promise<unknown>, code: string): Promise<TransportError> {
+  const err = await rejection(p);
+  expect(err).toBeInstanceOf(TransportError);
+  expect(err.code, err.message).toBe(code);
+  return err as unknown as TransportError;
 }
