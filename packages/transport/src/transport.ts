@@ -72,9 +72,10 @@ export interface RequestOptions {
    * With `bulk`: called before each socket read for memory to read into (an image cache's slot), so that the
    * bytes land where they are used without a copy; the body's chunks are then views of that memory. The caller
    * must not lend memory that holds a chunk it has not consumed yet. When it returns `undefined` (nothing free
-   * just now), the transport makes one small read (16 KiB) into a fresh buffer (a chunk the caller may keep) and reads on
-   * only when the body is consumed again: it buffers nothing ahead of the consumer. Without `readInto`, reads go
-   * into the transport's own buffer (chunks are copies). Ignored without `bulk` or where `bulk` does not apply.
+   * just now), the transport makes one small read (16 KiB) into a fresh buffer (a chunk the caller may keep)
+   * and reads on only when the body is consumed again: it buffers nothing ahead of the consumer. Without
+   * `readInto`, reads go into the transport's own buffer (chunks are copies). Ignored without `bulk` or where
+   * `bulk` does not apply.
    */
   readInto?: () => Uint8Array | undefined;
 }
