@@ -9,7 +9,7 @@
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import { connect as netConnect, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import { listenAbort, whenConnected } from './engine-continue.js';
+import { whenConnected } from './engine-continue.js';
 import { BODY_HIGH_WATER_MARK, type EngineResponse, type ErrorWrapper, type Hop } from './engine-undici.js';
 import { hostOf, portOf } from './url.js';
 
@@ -177,9 +177,8 @@ export function bulkGet(
     let paused = false;
     let holding = false;
 
-    let unlisten: (() => void) | undefined;
     const cleanup = () => {
-      unlisten?.();
+      signal.removeEventListener('abort', onAbort);
       if (socket) o.live.delete(socket);
     };
     const fail = (err: unknown) => {
@@ -197,11 +196,14 @@ export function bulkGet(
       socket?.destroy(); // one request per connection
       body?.push(null);
     };
-    unlisten = listenAbort(signal, () => fail(signal.reason));
-    if (!unlisten) {
+    function onAbort() {
+      fail(signal.reason);
+    }
+    if (signal.aborted) {
       reject(wrap(signal.reason, 'request'));
       return;
     }
+    signal.addEventListener('abort', onAbort, { once: true });
 
     // The engine's read buffer is reused for the next read: what is pushed from it is a copy. Memory the caller
     // lent is the caller's to reuse: a view of it is pushed, without a copy. A caller that lends memory but has

@@ -28,16 +28,6 @@ function proxyAuthorization(proxy: URL): Record<string, string> {
   return { 'proxy-authorization': `Basic ${token}` };
 }
 
-/**
- * Calls `fn` once when `signal` aborts. Returns what removes the listener, or undefined (and adds none) when the
- * signal has aborted already.
- */
-export function listenAbort(signal: AbortSignal, fn: () => void): (() => void) | undefined {
-  if (signal.aborted) return undefined;
-  signal.addEventListener('abort', fn, { once: true });
-  return () => signal.removeEventListener('abort', fn);
-}
-
 /** Resolves once `socket` is connected (TLS: handshake done and verified), within the connect timeout. */
 export function whenConnected(socket: Socket, event: string, ms: number, signal: AbortSignal): Promise<void> {
   return new Promise<void>((resolve, reject) => {
@@ -172,10 +162,9 @@ export function sendWithContinue(
     let source: Readable | undefined;
     let continueTimer: NodeJS.Timeout | undefined;
 
-    let unlisten: (() => void) | undefined;
     const cleanup = () => {
       clearTimeout(continueTimer);
-      unlisten?.();
+      signal.removeEventListener('abort', onAbort);
     };
     const fail = (err: unknown) => {
       cleanup();
@@ -188,11 +177,14 @@ export function sendWithContinue(
         out.destroy(wrap(err, 'request'));
       }
     };
-    unlisten = listenAbort(signal, () => fail(signal.reason));
-    if (!unlisten) {
+    function onAbort() {
+      fail(signal.reason);
+    }
+    if (signal.aborted) {
       reject(wrap(signal.reason, 'request'));
       return;
     }
+    signal.addEventListener('abort', onAbort, { once: true });
 
     openConnection(hop, o, signal).then((s) => {
       if (signal.aborted) {
