@@ -32,7 +32,7 @@ export interface ConsumeOptions {
   rememberIds?: number;
   /** Wait before a failed message is requeued, and first wait before reconnecting (default 1000 ms). */
   retryDelayMs?: number;
-  /** Stops the consumer, as `close()` does. */
+  /** Stops the consumer, as `close()` does (after the event in progress). */
   signal?: AbortSignal;
   log?: Logger;
 }
@@ -42,6 +42,10 @@ export interface Consumer {
   readonly stats: { handled: number; duplicates: number; failures: number; rejected: number };
   /** Resolves when the consumer has stopped (after `close()` or the signal). */
   readonly done: Promise<void>;
+  /**
+   * Stops taking events; the one in progress finishes and is acknowledged (or requeued if its handler throws)
+   * before the connection closes. Resolves once stopped.
+   */
   close(): Promise<void>;
 }
 
@@ -55,7 +59,9 @@ export async function consume(options: ConsumeOptions): Promise<Consumer> {
   const seen = new Set<string>(); // insertion order: the oldest id is evicted first
   const stats = { handled: 0, duplicates: 0, failures: 0, rejected: 0 };
   const stop = new AbortController();
-  let model: ChannelModel | undefined;
+  // The current channel and the event being handled (and settled) on it: close() waits for that event, then
+  // closes the channel before the connection, so that its acknowledgement reaches the broker first.
+  let consuming: { channel: Channel; inFlight: Promise<void> } | undefined;
   let stopped: () => void = () => {};
   const done = new Promise<void>((resolve) => {
     stopped = resolve;
@@ -148,16 +154,20 @@ export async function consume(options: ConsumeOptions): Promise<Consumer> {
       // One unacknowledged message at a time: handled in queue order.
       await channel.prefetch(1);
       let chain = Promise.resolve();
+      const state = { channel, inFlight: chain };
+      consuming = state;
       await channel.consume(queue, (msg) => {
         if (!msg) return; // cancelled by the broker (queue deleted): the close handler reconnects
         chain = chain
-          .then(() => handle(channel, msg))
+          // Once stopping, a message delivered meanwhile is left unacknowledged: the close requeues it.
+          .then(() => (stop.signal.aborted ? undefined : handle(channel, msg)))
           .catch((err) => {
             // An ack on a channel that closed meanwhile: the broker delivers the message again.
             log?.('warn', `could not settle event ${msg.properties.messageId}: ${(err as Error).message}`, {
               name: 'event-bus',
             });
           });
+        state.inFlight = chain;
       });
       log?.('info', `consuming ${queue} on ${shown}`, { name: 'event-bus', uri: shown });
       return m;
@@ -173,14 +183,18 @@ export async function consume(options: ConsumeOptions): Promise<Consumer> {
     while (!stop.signal.aborted) {
       if (current) {
         const m = current;
-        model = m;
         await new Promise<void>((resolve) => {
           m.once('close', () => resolve());
           stop.signal.addEventListener('abort', () => resolve(), { once: true });
         });
-        model = undefined;
         current = undefined;
         if (stop.signal.aborted) {
+          // The event in progress finishes and is acknowledged before the connection closes.
+          const last = consuming;
+          if (last) {
+            await last.inFlight;
+            await last.channel.close().catch(() => {});
+          }
           await m.close().catch(() => {});
           break;
         }
@@ -212,7 +226,6 @@ export async function consume(options: ConsumeOptions): Promise<Consumer> {
     done,
     async close() {
       stop.abort();
-      await model?.close().catch(() => {});
       await done;
     },
   };

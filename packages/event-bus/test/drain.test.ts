@@ -164,4 +164,34 @@ describe('consume', () => {
     // Everything was acknowledged: the queue is empty.
     expect(await takeAll(amqpUrl(), queue)).toEqual([]);
   });
+
+  it('close() lets the event in progress finish and acknowledges it; the next one stays on the queue', async () => {
+    const exchange = uniqueName('ex');
+    const queue = uniqueName('q');
+    cleanup.push(() => deleteQueue(amqpUrl(), queue));
+    let started!: () => void;
+    const running = new Promise<void>((r) => {
+      started = r;
+    });
+    const finished: string[] = [];
+    const consumer = await consume({
+      url: amqpUrl(),
+      exchange,
+      queue,
+      handler: async (e) => {
+        started();
+        await new Promise((r) => setTimeout(r, 300));
+        finished.push(e.id);
+      },
+    });
+    const publisher = await connectPublisher({ url: amqpUrl(), exchange });
+    cleanup.push(() => publisher.close());
+    const ev = (i: number) => ({ id: `s-${i}`, type: 'AvailablePostfix', payload: { i } });
+    await publisher.publishBatch([1, 2].map((i) => ({ message: ev(i) })));
+    await running;
+    await consumer.close();
+    expect(finished).toEqual(['s-1']);
+    expect(consumer.stats.handled).toBe(1);
+    expect((await takeAll(amqpUrl(), queue)).map((m) => m.id)).toEqual(['s-2']);
+  });
 });
