@@ -211,4 +211,3 @@ export class Meter extends Transform {
     cb();
   }
 }
-

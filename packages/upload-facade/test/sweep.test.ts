@@ -1,13 +1,23 @@
-// Large local copies in chunks (progress, abort) and the sweep of temp files left by killed uploads, on the
-// local backend and on sftp against the real test sshd.
+// Large local copies by the kernel in a helper process (progress, abort, failures) and the sweep of temp files
+// left by killed uploads, on the local backend and on sftp against the real test sshd.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  copyFileSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isUploadError, localBackend, sshBackend } from '../src/index.js';
-import { SMALL_FILE_BYTES, SYNC_EVERY_BYTES } from '../src/backends/local.js';
+import { SMALL_FILE_BYTES } from '../src/backends/local.js';
 import { env } from './env.js';
 
 const root = await mkdtemp(join(tmpdir(), 'hepix-sweep-'));
@@ -17,75 +27,70 @@ const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('
 const big = join(root, 'big.img');
 writeFileSync(big, randomBytes(SMALL_FILE_BYTES + 9 * 1024 * 1024 + 123));
 
-describe('local: a large file is copied in chunks', () => {
-  it('reports progress chunk by chunk up to the size, and the copy is exact', async () => {
+describe('local: a large file is copied by the kernel in a helper process', () => {
+  it('reports progress from 0 up to the size, and the copy is exact and durable', async () => {
     const dest = join(root, 'copy', 'big.img');
     const seen: number[] = [];
     await localBackend({}).put(dest, big, { onProgress: (p) => seen.push(p.transferred) });
     const size = statSync(big).size;
-    expect(seen.length).toBeGreaterThan(3);
+    expect(seen[0]).toBe(0);
     expect(seen.at(-1)).toBe(size);
     expect([...seen].sort((a, b) => a - b)).toEqual(seen);
     expect(sha(dest)).toBe(sha(big));
+    expect(statSync(dest).mode & 0o777).toBe(0o644);
     expect(readdirSync(join(root, 'copy'))).toEqual(['big.img']);
   });
 
-  it('stops at the next chunk when the signal fires, leaving the old file and no temp file', async () => {
-    const dir = join(root, 'abort');
+  // The signal fires while the helper starts (at the first progress report) and once the copy is done
+  // (the last one: the helper is in its fsync, which is not waited for).
+  for (const [when, fire] of [
+    ['during the copy', (t: number) => t === 0],
+    ['during the final fsync', (t: number) => t === statSync(big).size],
+  ] as const) {
+    it(`aborted ${when}: the helper is killed, the old file is kept and no temp file is left`, async () => {
+      const dir = join(root, `abort-${when.replaceAll(' ', '-')}`);
+      mkdirSync(dir, { recursive: true });
+      const dest = join(dir, 'big.img');
+      writeFileSync(dest, 'previous version');
+      const ac = new AbortController();
+      const err = await localBackend({})
+        .put(dest, big, { signal: ac.signal, onProgress: (p) => fire(p.transferred) && ac.abort() })
+        .catch((e: unknown) => e);
+      expect(isUploadError(err, 'ERR_UPLOAD_ABORTED')).toBe(true);
+      expect(ac.signal.aborted).toBe(true);
+      expect(readFileSync(dest, 'utf8')).toBe('previous version');
+      expect(readdirSync(dir)).toEqual(['big.img']);
+    });
+  }
+
+  it('a source removed before the helper reads it: ERR_UPLOAD_FAILED with the reason, no temp file', async () => {
+    const dir = join(root, 'gone');
     mkdirSync(dir, { recursive: true });
-    const dest = join(dir, 'big.img');
-    writeFileSync(dest, 'previous version');
-    const ac = new AbortController();
-    let progressAfterAbort = 0;
+    const source = join(dir, 'source.img');
+    copyFileSync(big, source);
     const err = await localBackend({})
-      .put(dest, big, {
-        signal: ac.signal,
-        onProgress: (p) => {
-          if (ac.signal.aborted) progressAfterAbort++;
-          if (p.transferred >= 16 * 1024 * 1024) ac.abort();
-        },
+      .put(join(dir, 'out', 'big.img'), source, {
+        onProgress: (p) => p.transferred === 0 && unlinkSync(source),
       })
       .catch((e: unknown) => e);
-    expect(isUploadError(err, 'ERR_UPLOAD_ABORTED')).toBe(true);
-    // At most the chunks in flight when it fired: one per copy lane (LANES = 4).
-    expect(progressAfterAbort).toBeLessThanOrEqual(4);
-    expect(readFileSync(dest, 'utf8')).toBe('previous version');
-    expect(readdirSync(dir)).toEqual(['big.img']);
-  });
-});
-
-describe('local: a copy larger than the background flush interval', () => {
-  // Past SYNC_EVERY_BYTES an fdatasync runs beside the copy; the copy must stay exact, and an abort must wait for
-  // that flush before closing and removing the temp file.
-  const huge = join(root, 'huge.img');
-  writeFileSync(huge, randomBytes(2 * SYNC_EVERY_BYTES + 5 * 1024 * 1024 + 7));
-
-  it('copies it exactly with progress up to the size', async () => {
-    const dest = join(root, 'huge', 'huge.img');
-    const seen: number[] = [];
-    await localBackend({}).put(dest, huge, { onProgress: (p) => seen.push(p.transferred) });
-    expect(seen.at(-1)).toBe(statSync(huge).size);
-    expect(sha(dest)).toBe(sha(huge));
-    expect(readdirSync(join(root, 'huge'))).toEqual(['huge.img']);
+    expect(isUploadError(err, 'ERR_UPLOAD_FAILED')).toBe(true);
+    expect((err as Error).message).toMatch(/copying .*source\.img failed: .*no such file/i);
+    expect(readdirSync(join(dir, 'out'))).toEqual([]);
   });
 
-  it('aborted after a background flush began: old file kept, no temp file', async () => {
-    const dir = join(root, 'huge-abort');
+  it('a source that grows before the helper copies it: ERR_UPLOAD_FAILED (changed size), no temp file', async () => {
+    const dir = join(root, 'grows');
     mkdirSync(dir, { recursive: true });
-    const dest = join(dir, 'huge.img');
-    writeFileSync(dest, 'previous version');
-    const ac = new AbortController();
+    const source = join(dir, 'source.img');
+    copyFileSync(big, source);
     const err = await localBackend({})
-      .put(dest, huge, {
-        signal: ac.signal,
-        onProgress: (p) => {
-          if (p.transferred >= SYNC_EVERY_BYTES + 8 * 1024 * 1024) ac.abort();
-        },
+      .put(join(dir, 'out', 'big.img'), source, {
+        onProgress: (p) => p.transferred === 0 && appendFileSync(source, 'more'),
       })
       .catch((e: unknown) => e);
-    expect(isUploadError(err, 'ERR_UPLOAD_ABORTED')).toBe(true);
-    expect(readFileSync(dest, 'utf8')).toBe('previous version');
-    expect(readdirSync(dir)).toEqual(['huge.img']);
+    expect(isUploadError(err, 'ERR_UPLOAD_FAILED')).toBe(true);
+    expect((err as Error).message).toMatch(/changed size while it was copied/);
+    expect(readdirSync(join(dir, 'out'))).toEqual([]);
   });
 });
 

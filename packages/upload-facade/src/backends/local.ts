@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import {
   copyFile,
@@ -62,83 +63,116 @@ async function syncDir(dir: string): Promise<void> {
   await d?.close();
 }
 
-/** Files up to this size are copied by the kernel in one call (copyFile): it takes well under a second. */
+/** Files up to this size are copied by the kernel in this process (copyFile): it takes well under a second. */
 export const SMALL_FILE_BYTES = 32 * 1024 * 1024;
-/** Chunk of the copy loop: large enough to run near memory speed, small enough to stop within milliseconds. */
-const CHUNK_BYTES = 2 * 1024 * 1024;
-/** Chunks in flight: reads and writes of different chunks overlap on libuv's thread pool (4 threads). */
-const LANES = 4;
+/** How often the size of a large copy is looked at for progress. */
+const PROGRESS_EVERY_MS = 200;
+/** After a SIGKILL, how long to wait for the helper to be gone before its temp file is removed anyway. */
+const KILL_WAIT_MS = 500;
 /**
- * The copy is flushed to disk in the background every this many bytes, so that the disk writes while the copy
- * goes on and the fsync before the rename waits for the last few MiB only, not for gigabytes: that fsync cannot
- * be interrupted, and Ctrl-C must stop the upload within a second.
+ * The helper process of a large copy: the kernel copies the file (copyFile: copy_file_range, else sendfile),
+ * then it is fsynced. Node 20 can neither copy in kernel-side chunks nor interrupt a copyFile or an fsync on its
+ * thread pool (a process does not even exit while a thread waits in fsync), so the kernel's copy runs in a
+ * process of its own, which is killed on abort. It prints `copied` between the copy and the fsync.
  */
-export const SYNC_EVERY_BYTES = 64 * 1024 * 1024;
+const COPY_HELPER = `const fs = require('node:fs');
+const [source, tmp] = process.argv.slice(1);
+try {
+  fs.copyFileSync(source, tmp, fs.constants.COPYFILE_EXCL);
+  process.stdout.write('copied\\n');
+  const fd = fs.openSync(tmp, 'r+');
+  fs.fsyncSync(fd);
+  fs.closeSync(fd);
+} catch (err) {
+  process.stderr.write(String(err && err.message ? err.message : err));
+  process.exit(1);
+}`;
 
 /**
- * Copies `source` into the open temp file `out`. Node 20 has no copy_file_range binding and `copyFile` is all
- * or nothing (no progress, no abort), so a large file is copied in chunks: LANES loops, each with one reused
- * buffer, take the next chunk, read it and write it at its position (measured near `cp` speed on tmpfs; one
- * read-then-write loop reached about 0.6 of it). Between chunks the signal is checked and progress reported.
- * Every SYNC_EVERY_BYTES an fdatasync runs beside the copy (one at a time; an error fails the copy).
+ * Copies the large file `source` (`size` bytes) to the new file `tmp` and makes it durable, by the kernel in
+ * a helper process ({@link COPY_HELPER}), at `cp` speed. Progress comes from the size of `tmp`, every
+ * PROGRESS_EVERY_MS. On abort the helper is killed and the promise rejects at once: during the copy once the
+ * helper is gone (it stops within milliseconds), during the final fsync (which nothing interrupts) without
+ * waiting for it, so that Ctrl-C is honoured within a second; the caller removes `tmp`.
  */
-async function copyChunks(source: string, out: FileHandle, size: number, opts: PutOptions, target: string) {
-  const input = await open(source, constants.O_RDONLY);
-  const changed = () =>
-    new UploadError('ERR_UPLOAD_FAILED', `source ${source} changed size while it was copied`, {
-      target,
-      protocol: 'local',
+function kernelCopy(
+  source: string,
+  tmp: string,
+  size: number,
+  opts: PutOptions,
+  target: string,
+): Promise<void> {
+  const { signal, onProgress } = opts;
+  const { NODE_OPTIONS: _, ...env } = process.env; // the helper needs no preloads of the parent
+  return new Promise<void>((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', COPY_HELPER, source, tmp], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env,
     });
-  let next = 0;
-  let copied = 0;
-  let failure: { error: unknown } | undefined;
-  let unsynced = 0;
-  let syncing: Promise<void> | undefined;
-  const flush = () => {
-    unsynced = 0;
-    syncing = out
-      .datasync()
-      .catch((error: unknown) => {
-        failure ??= { error };
-      })
-      .finally(() => {
-        syncing = undefined;
-      });
-  };
-  const lane = async () => {
-    const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
-    try {
-      while (!failure) {
-        if (opts.signal?.aborted) throw abortedError(target, 'local', opts.signal.reason);
-        const position = next;
-        if (position >= size) return;
-        next += CHUNK_BYTES;
-        const want = Math.min(CHUNK_BYTES, size - position);
-        const { bytesRead } = await input.read(buffer, 0, want, position);
-        if (bytesRead !== want) throw changed();
-        for (let done = 0; done < bytesRead; ) {
-          const { bytesWritten } = await out.write(buffer, done, bytesRead - done, position + done);
-          done += bytesWritten;
-        }
-        copied += bytesRead;
-        unsynced += bytesRead;
-        if (unsynced >= SYNC_EVERY_BYTES && !syncing) flush();
-        opts.onProgress?.({ transferred: copied, total: size });
-      }
-    } catch (error) {
-      failure ??= { error };
-    }
-  };
-  try {
-    // Every lane has stopped before the handles are closed (and before the temp file is removed).
-    await Promise.all(Array.from({ length: LANES }, lane));
-    await syncing;
-    if (failure) throw failure.error;
-    const { bytesRead } = await input.read(Buffer.alloc(1), 0, 1, size);
-    if (bytesRead !== 0) throw changed();
-  } finally {
-    await input.close();
-  }
+    let stderr = '';
+    let copied = false;
+    let reported = 0;
+    let settled = false;
+    const progress = (transferred: number) => {
+      if (settled || transferred < reported) return;
+      reported = transferred;
+      onProgress?.({ transferred, total: size });
+    };
+    const poll = setInterval(() => {
+      stat(tmp).then(
+        (st) => !copied && progress(Math.min(st.size, size)),
+        () => {},
+      );
+    }, PROGRESS_EVERY_MS);
+    const finish = (error?: unknown) => {
+      if (settled) return;
+      settled = true;
+      clearInterval(poll);
+      signal?.removeEventListener('abort', onAbort);
+      if (error) reject(error);
+      else resolve();
+    };
+    const gone = new Promise<void>((r) => child.once('exit', () => r()));
+    const onAbort = () => {
+      child.kill('SIGKILL');
+      // Nothing of the helper may keep the caller's event loop alive (it may still be in its fsync).
+      child.unref();
+      child.stdout.destroy();
+      child.stderr.destroy();
+      const failed = () => finish(abortedError(target, 'local', signal?.reason));
+      if (copied) failed();
+      else void Promise.race([gone, new Promise((r) => setTimeout(r, KILL_WAIT_MS).unref())]).then(failed);
+    };
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    progress(0);
+    child.stdout.setEncoding('utf8').on('data', (text: string) => {
+      if (copied || !text.includes('copied')) return;
+      copied = true;
+      progress(size);
+    });
+    child.stderr.setEncoding('utf8').on('data', (text: string) => {
+      if (stderr.length < 4096) stderr += text;
+    });
+    child.once('error', (err) =>
+      finish(
+        wrapError(err, 'ERR_UPLOAD_FAILED', `cannot start the copy of ${source}`, {
+          target,
+          protocol: 'local',
+        }),
+      ),
+    );
+    child.once('close', (code, sig) => {
+      if (code === 0) return finish();
+      const why = stderr.trim() || `the copy helper exited with ${sig ?? code}`;
+      finish(
+        new UploadError('ERR_UPLOAD_FAILED', `copying ${source} failed: ${why}`, {
+          target,
+          protocol: 'local',
+        }),
+      );
+    });
+  });
 }
 
 /** Copies a path source to `tmp` (small files by the kernel in one go, large ones in chunks), then renames. */
@@ -168,12 +202,18 @@ async function copyPath(
   try {
     if (size <= SMALL_FILE_BYTES) {
       await copyFile(source, tmp, constants.COPYFILE_EXCL);
-      fh = await open(tmp, 'r+');
       opts.onProgress?.({ transferred: size, total: size });
     } else {
-      fh = await open(tmp, 'wx', mode);
-      await copyChunks(source, fh, size, opts, target);
+      await kernelCopy(source, tmp, size, opts, target);
     }
+    fh = await open(tmp, 'r+');
+    // The source changed while it was copied (the kernel copies the size it saw when it began).
+    const [copy, now] = await Promise.all([fh.stat(), stat(source)]);
+    if (copy.size !== size || now.size !== size)
+      throw new UploadError('ERR_UPLOAD_FAILED', `source ${source} changed size while it was copied`, {
+        target,
+        protocol: 'local',
+      });
     await fh.chmod(mode);
     await fh.sync();
     await fh.close();
