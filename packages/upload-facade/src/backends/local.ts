@@ -105,6 +105,7 @@ function kernelCopy(
   const { signal, onProgress } = opts;
   const { NODE_OPTIONS: _, ...env } = process.env; // the helper needs no preloads of the parent
   return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(abortedError(target, 'local', signal.reason));
     const child = spawn(process.execPath, ['-e', COPY_HELPER, source, tmp], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env,
@@ -143,7 +144,6 @@ function kernelCopy(
       if (copied) failed();
       else void Promise.race([gone, new Promise((r) => setTimeout(r, KILL_WAIT_MS).unref())]).then(failed);
     };
-    if (signal?.aborted) return onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
     progress(0);
     child.stdout.setEncoding('utf8').on('data', (text: string) => {
@@ -163,6 +163,7 @@ function kernelCopy(
       ),
     );
     child.once('close', (code, sig) => {
+      if (signal?.aborted) return; // killed by onAbort, which settles
       if (code === 0) return finish();
       const why = stderr.trim() || `the copy helper exited with ${sig ?? code}`;
       finish(
