@@ -3,7 +3,16 @@
 // by SIGKILL in the middle of a large local copy.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, watch, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  watch,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from '@hepix/imagelist-store';
@@ -281,6 +290,24 @@ function uploadUntilTemp(file: string, onPart: (child: ChildProcess) => void) {
   );
 }
 
+/** Resolves once no process has `name` in its command line (the upload backend's copy helper), within 10 s. */
+async function helperGone(name: string): Promise<void> {
+  const running = () =>
+    readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .some((p) => {
+        try {
+          return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(name);
+        } catch {
+          return false; // gone meanwhile
+        }
+      });
+  for (const started = Date.now(); running(); ) {
+    if (Date.now() - started > 10_000) throw new Error(`a process copying ${name} is still running`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 describe('interrupted uploads of a large file to a local target', () => {
   let big: string;
   beforeAll(() => {
@@ -306,6 +333,9 @@ describe('interrupted uploads of a large file to a local target', () => {
     const images = join(www, 'images');
     const left = readdirSync(images).filter((n) => n.endsWith('.part'));
     expect(left).toHaveLength(1);
+    // The kernel-copy helper of the killed upload sees its input pipe end and exits too (it would otherwise
+    // go on writing the temp file).
+    await helperGone(left[0]);
     expect(await snapshot()).toEqual({ ...before, files: treeDigest(www) });
     // A fresh leftover might belong to a running upload: kept. An hour later it is a leftover.
     const small = makeImage(join(base, 'images'), 'small.img', 1024 * 1024);

@@ -73,20 +73,27 @@ const KILL_WAIT_MS = 500;
  * The helper process of a large copy: the kernel copies the file (copyFile: copy_file_range, else sendfile),
  * then it is fsynced. Node 20 can neither copy in kernel-side chunks nor interrupt a copyFile or an fsync on its
  * thread pool (a process does not even exit while a thread waits in fsync), so the kernel's copy runs in a
- * process of its own, which is killed on abort. It prints `copied` between the copy and the fsync.
+ * process of its own, which is killed on abort. It prints `copied` between the copy and the fsync. Its standard
+ * input is a pipe from the uploader that is never written: when the uploader dies (SIGKILL), the pipe ends and
+ * the helper kills itself, which stops a copy in progress at once.
  */
 const COPY_HELPER = `const fs = require('node:fs');
 const [source, tmp] = process.argv.slice(1);
-try {
-  fs.copyFileSync(source, tmp, fs.constants.COPYFILE_EXCL);
-  process.stdout.write('copied\\n');
-  const fd = fs.openSync(tmp, 'r+');
-  fs.fsyncSync(fd);
-  fs.closeSync(fd);
-} catch (err) {
+const fail = (err) => {
   process.stderr.write(String(err && err.message ? err.message : err));
   process.exit(1);
-}`;
+};
+// Not process.exit(): at exit, libuv waits for its thread pool, so for the copy to finish.
+const orphaned = () => process.kill(process.pid, 'SIGKILL');
+process.stdin.on('end', orphaned).on('error', orphaned).resume();
+fs.copyFile(source, tmp, fs.constants.COPYFILE_EXCL, (err) => {
+  if (err) return fail(err);
+  process.stdout.write('copied\\n');
+  fs.open(tmp, 'r+', (err, fd) => {
+    if (err) return fail(err);
+    fs.fsync(fd, (err) => (err ? fail(err) : process.exit(0)));
+  });
+});`;
 
 /**
  * Copies the large file `source` (`size` bytes) to the new file `tmp` and makes it durable, by the kernel in
@@ -107,9 +114,10 @@ function kernelCopy(
   return new Promise<void>((resolve, reject) => {
     if (signal?.aborted) return reject(abortedError(target, 'local', signal.reason));
     const child = spawn(process.execPath, ['-e', COPY_HELPER, source, tmp], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
       env,
     });
+    child.stdin.on('error', () => {}); // never written; only its end matters to the helper
     let stderr = '';
     let copied = false;
     let reported = 0;
@@ -138,6 +146,7 @@ function kernelCopy(
       child.kill('SIGKILL');
       // Nothing of the helper may keep the caller's event loop alive (it may still be in its fsync).
       child.unref();
+      child.stdin.destroy();
       child.stdout.destroy();
       child.stderr.destroy();
       const failed = () => finish(abortedError(target, 'local', signal?.reason));
