@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createUploadFacade,
   httpBackend,
+  isUploadError,
   parseUploadConfig,
   sshBackend,
   type UploadBackend,
@@ -157,6 +158,18 @@ describe('ssh host keys', () => {
 });
 
 describe('TLS', () => {
+  it('a client certificate with the key of another is ERR_UPLOAD_AUTH when the backend is made, before any request', () => {
+    const other = issueCert(pki, 'other-client', '/CN=other.example.org', 'san:DNS:other.example.org');
+    let thrown: unknown;
+    try {
+      httpBackend({ options: { cert: pki.server.cert, key: other.key } });
+    } catch (err) {
+      thrown = err;
+    }
+    expect(isUploadError(thrown, 'ERR_UPLOAD_AUTH')).toBe(true);
+    expect((thrown as Error).message).toMatch(/cannot use the client certificate .* with its key/);
+  });
+
   it('refuses nginx when its CA is not trusted', async () => {
     const err = await withBackend(httpBackend({ options: {} }), (b) =>
       rejection(b.put(`${davUrl}${davDir}/x.bin`, body())),

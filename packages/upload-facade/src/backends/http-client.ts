@@ -1,14 +1,14 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import {
-  type ClientCertificate,
-  createTransport,
-  type Credentials,
-  type TlsTrust,
-  type Transport,
+import { createSecureContext } from 'node:tls';
+import type {
+  ClientCertificate,
+  Credentials,
+  TlsTrust,
+  Transport,
   TransportError,
-  type TransportResponse,
+  TransportResponse,
 } from '@hepix/transport';
 import { UploadError } from '../errors.js';
 import type { UploadLogger } from '../types.js';
@@ -99,6 +99,15 @@ function trustOf(opts: HttpClientOptions): TlsTrust {
   }
 }
 
+/** A TransportError, known without loading @hepix/transport (its errors carry their name and an ERR_TRANSPORT_ code). */
+function isTransportError(err: unknown): err is TransportError {
+  return (
+    err instanceof Error &&
+    err.name === 'TransportError' &&
+    String((err as { code?: unknown }).code).startsWith('ERR_TRANSPORT_')
+  );
+}
+
 /** Why a connection failed, in the words an operator needs. */
 function describe(err: TransportError): string {
   const code = err.underlyingCode ?? '';
@@ -113,12 +122,15 @@ function describe(err: TransportError): string {
  * for bodies, redirects followed to https only.
  */
 export class HttpClient {
-  private readonly transport: Transport;
+  // @hepix/transport (and undici) is loaded at the first request: a local or sftp upload never pays its
+  // 80 ms of module loading.
+  private transport: Promise<Transport> | undefined;
   private readonly tls: TlsTrust;
+  private readonly clientCertificate: ClientCertificate | undefined;
 
   constructor(
     readonly opts: HttpClientOptions,
-    log?: UploadLogger,
+    private readonly log?: UploadLogger,
   ) {
     const { protocol } = opts;
     if ((opts.cert && !opts.key) || (opts.key && !opts.cert))
@@ -127,28 +139,35 @@ export class HttpClient {
         protocol,
       });
     this.tls = trustOf(opts);
-    let clientCertificate: ClientCertificate | undefined;
     if (opts.cert && opts.key) {
-      clientCertificate = {
+      this.clientCertificate = {
         cert: readPem(opts.cert, 'cert', protocol),
         key: readPem(opts.key, 'key', protocol),
         ...(opts.passphrase === undefined ? {} : { passphrase: opts.passphrase }),
       };
+      // A certificate that cannot be used is a configuration error: said now, not at the first request.
+      try {
+        createSecureContext(this.clientCertificate);
+      } catch (err) {
+        throw new UploadError(
+          'ERR_UPLOAD_AUTH',
+          `${protocol}: cannot use the client certificate ${opts.cert} with its key: ${(err as Error).message}`,
+          { key: 'key', protocol, cause: err },
+        );
+      }
     }
-    try {
-      this.transport = createTransport({
-        idleTimeoutMs: opts.timeout ?? 120_000,
-        maxRedirects: opts.maxRedirects ?? 5,
-        ...(clientCertificate ? { clientCertificate } : {}),
-        ...(log ? { log } : {}),
-      });
-    } catch (err) {
-      throw new UploadError(
-        'ERR_UPLOAD_AUTH',
-        `${protocol}: cannot use the client certificate ${opts.cert} with its key: ${(err as Error).message}`,
-        { key: 'key', protocol, cause: err },
-      );
-    }
+  }
+
+  private connect(): Promise<Transport> {
+    this.transport ??= import('@hepix/transport').then(({ createTransport }) =>
+      createTransport({
+        idleTimeoutMs: this.opts.timeout ?? 120_000,
+        maxRedirects: this.opts.maxRedirects ?? 5,
+        ...(this.clientCertificate ? { clientCertificate: this.clientCertificate } : {}),
+        ...(this.log ? { log: this.log } : {}),
+      }),
+    );
+    return this.transport;
   }
 
   checkScheme(url: URL, target: string): void {
@@ -194,7 +213,7 @@ export class HttpClient {
     if (body?.length !== undefined) headers['content-length'] = String(body.length);
     let res: TransportResponse;
     try {
-      res = await this.transport.request(url, {
+      res = await (await this.connect()).request(url, {
         method,
         headers,
         tls: this.tls,
@@ -228,7 +247,7 @@ export class HttpClient {
     const { protocol } = this.opts;
     if (signal?.aborted) return abortedError(target, protocol, signal.reason);
     if (err instanceof UploadError) return err;
-    if (!(err instanceof TransportError))
+    if (!isTransportError(err))
       return new UploadError(
         'ERR_UPLOAD_FAILED',
         `${protocol}: ${method} ${url.href} failed: ${(err as Error).message}`,
@@ -272,7 +291,7 @@ export class HttpClient {
   }
 
   async dispose(): Promise<void> {
-    await this.transport.close();
+    await (await this.transport)?.close();
   }
 }
 
