@@ -211,3 +211,4 @@ export class Meter extends Transform {
     cb();
   }
 }
+

@@ -21,13 +21,9 @@ let s: Scenario;
 beforeAll(() => {
   // make-test-pki.sh puts the CN into `openssl req -subj`, where a slash inside a value is escaped.
   pki = makePki(join(base, 'pki'), 'host\\/vm.example.org');
-  const r = spawnSync(
-    'openssl',
-    ['x509', '-in', pki.endorser.cert, '-noout', '-subject', '-nameopt', 'compat'],
-    {
-      encoding: 'utf8',
-    },
-  );
+  const r = spawnSync('openssl', ['x509', '-in', pki.endorser.cert, '-noout', '-subject', '-nameopt', 'compat'], {
+    encoding: 'utf8',
+  });
   dn3 = r.stdout.trim().replace(/^subject=/, '');
   const www = join(base, 'www');
   const publicBase = 'https://vm.example.org/';

@@ -7,9 +7,7 @@ import { describe, expect, it } from 'vitest';
 const script = fileURLToPath(new URL('../../../examples/publish/run.sh', import.meta.url));
 
 describe('examples/publish/run.sh', () => {
-  it('publishes a list that openssl verifies and whose image checksum matches', {
-    timeout: 120_000,
-  }, async () => {
+  it('publishes a list that openssl verifies and whose image checksum matches', { timeout: 120_000 }, async () => {
     const { code, out } = await new Promise<{ code: number | null; out: string }>((resolve) => {
       const child = execFile('bash', [script], { maxBuffer: 1 << 24 }, (err, stdout, stderr) =>
         resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),

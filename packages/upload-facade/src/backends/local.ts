@@ -185,7 +185,7 @@ function kernelCopy(
   });
 }
 
-/** Copies a path source to `tmp` (small files by the kernel in one go, large ones in chunks), then renames. */
+/** Copies a path source to `tmp` by the kernel (a large one in a helper process), checks its size, fsyncs, renames. */
 async function copyPath(
   source: string,
   tmp: string,
