@@ -99,7 +99,7 @@ function trustOf(opts: HttpClientOptions): TlsTrust {
   }
 }
 
-/** A TransportError, known without loading @hepix/transport (its errors carry their name and an ERR_TRANSPORT_ code). */
+/** A TransportError, told without loading @hepix/transport: its name and an ERR_TRANSPORT_ code. */
 function isTransportError(err: unknown): err is TransportError {
   return (
     err instanceof Error &&

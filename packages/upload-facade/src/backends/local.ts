@@ -185,7 +185,7 @@ function kernelCopy(
   });
 }
 
-/** Copies a path source to `tmp` by the kernel (a large one in a helper process), checks its size, fsyncs, renames. */
+/** Copies a path source to `tmp` by the kernel (a large one in a helper process), checks its size, renames. */
 async function copyPath(
   source: string,
   tmp: string,
